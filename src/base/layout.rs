@@ -1,0 +1,179 @@
+//! Bases read from an OCI image layout on disk.
+
+use super::{BaseError, BaseImage, ResolvedBase};
+use crate::digest::Digest;
+use crate::image::{self, ANNOTATION_REF_NAME, BlobSource, Layer};
+use crate::platform::Platform;
+use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
+use std::path::Path;
+
+pub(super) fn resolve(
+    name: &str,
+    dir: &Path,
+    tag: Option<&str>,
+    platforms: &[Platform],
+) -> Result<ResolvedBase, BaseError> {
+    let reader = LayoutReader { name, dir };
+    let top: ImageIndex = reader.json(&dir.join("index.json"))?;
+    let tagged: Vec<&Descriptor> = top.manifests().iter().collect();
+    let ref_name = |d: &Descriptor| {
+        d.annotations()
+            .as_ref()
+            .and_then(|a| a.get(ANNOTATION_REF_NAME).cloned())
+    };
+    let chosen = match tag {
+        Some(t) => tagged
+            .iter()
+            .find(|d| ref_name(d).as_deref() == Some(t))
+            .copied(),
+        None if tagged.len() == 1 => Some(tagged[0]),
+        None => tagged
+            .iter()
+            .find(|d| ref_name(d).as_deref() == Some("latest"))
+            .copied(),
+    };
+    let Some(chosen) = chosen else {
+        let tags: Vec<String> = tagged.iter().filter_map(|d| ref_name(d)).collect();
+        return Err(BaseError::NoTag {
+            base: name.into(),
+            tag: tag.unwrap_or("latest").into(),
+            available: if tags.is_empty() {
+                "none".into()
+            } else {
+                tags.join(", ")
+            },
+        });
+    };
+    let digest = reader.digest(chosen)?;
+    let mut images = Vec::new();
+    if is_index(chosen.media_type()) {
+        let index: ImageIndex = reader.json(&reader.blob_path(&digest))?;
+        let mut available = Vec::new();
+        for p in platforms {
+            let mut found = None;
+            for d in index.manifests() {
+                let Some(dp) = d.platform() else { continue };
+                let candidate = Platform {
+                    os: dp.os().to_string(),
+                    architecture: dp.architecture().to_string(),
+                    variant: dp.variant().clone(),
+                };
+                if !available.contains(&candidate.to_string()) {
+                    available.push(candidate.to_string());
+                }
+                if found.is_none() && p.matches(&candidate) {
+                    found = Some(d);
+                }
+            }
+            let Some(d) = found else {
+                return Err(BaseError::MissingPlatform {
+                    base: name.into(),
+                    platform: p.clone(),
+                    available: available.join(", "),
+                });
+            };
+            images.push(reader.image(d, p)?);
+        }
+    } else {
+        for p in platforms {
+            images.push(reader.image(chosen, p)?);
+        }
+    }
+    Ok(ResolvedBase {
+        name: name.into(),
+        digest: Some(digest),
+        images,
+    })
+}
+
+fn is_index(m: &MediaType) -> bool {
+    matches!(m, MediaType::ImageIndex) || m.to_string() == image::DOCKER_MANIFEST_LIST
+}
+
+struct LayoutReader<'a> {
+    name: &'a str,
+    dir: &'a Path,
+}
+
+impl LayoutReader<'_> {
+    fn json<T: serde::de::DeserializeOwned>(&self, path: &Path) -> Result<T, BaseError> {
+        let bytes = std::fs::read(path).map_err(|source| BaseError::Read {
+            base: self.name.into(),
+            path: path.to_path_buf(),
+            source,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| self.invalid(path, e.to_string()))
+    }
+
+    fn invalid(&self, path: &Path, detail: String) -> BaseError {
+        BaseError::Invalid {
+            base: self.name.into(),
+            path: path.to_path_buf(),
+            detail,
+        }
+    }
+
+    fn digest(&self, d: &Descriptor) -> Result<Digest, BaseError> {
+        d.digest()
+            .to_string()
+            .parse()
+            .map_err(|e: crate::digest::DigestError| {
+                self.invalid(&self.dir.join("index.json"), e.to_string())
+            })
+    }
+
+    fn blob_path(&self, d: &Digest) -> std::path::PathBuf {
+        self.dir.join("blobs").join(d.algorithm()).join(d.hex())
+    }
+
+    /// Reads one image manifest and its config; checks the config is for `platform`.
+    fn image(&self, d: &Descriptor, platform: &Platform) -> Result<BaseImage, BaseError> {
+        let manifest_path = self.blob_path(&self.digest(d)?);
+        let manifest: ImageManifest = self.json(&manifest_path)?;
+        let config_path = self.blob_path(&self.digest(manifest.config())?);
+        let config: ImageConfiguration = self.json(&config_path)?;
+        let has = Platform {
+            os: config.os().to_string(),
+            architecture: config.architecture().to_string(),
+            variant: config.variant().clone(),
+        };
+        if !platform.matches(&has) {
+            return Err(BaseError::MissingPlatform {
+                base: self.name.into(),
+                platform: platform.clone(),
+                available: has.to_string(),
+            });
+        }
+        let diff_ids = config.rootfs().diff_ids();
+        if diff_ids.len() != manifest.layers().len() {
+            return Err(self.invalid(
+                &config_path,
+                format!(
+                    "{} layers in the manifest but {} diff_ids in the config",
+                    manifest.layers().len(),
+                    diff_ids.len()
+                ),
+            ));
+        }
+        let mut layers = Vec::new();
+        for (ld, diff_id) in manifest.layers().iter().zip(diff_ids) {
+            let digest = self.digest(ld)?;
+            let path = self.blob_path(&digest);
+            if !path.is_file() {
+                return Err(self.invalid(&path, "layer blob missing from the layout".into()));
+            }
+            layers.push(Layer {
+                descriptor: ld.clone(),
+                diff_id: diff_id.parse().map_err(|e: crate::digest::DigestError| {
+                    self.invalid(&config_path, e.to_string())
+                })?,
+                source: BlobSource::File(path),
+            });
+        }
+        Ok(BaseImage {
+            platform: platform.clone(),
+            config,
+            layers,
+        })
+    }
+}

@@ -1,0 +1,28 @@
+//! lade packages projects into reproducible OCI images without a Dockerfile.
+//!
+//! The map (ARCHITECTURE.md has the data flow):
+//! - [`detect`]: one detector per language reads the project and returns a [`plan::Plan`].
+//! - [`config`]: `lade.toml`, merged over detection; CLI flags are merged over both.
+//! - [`ignore`]: `.dockerignore` and the built-in deny list for files copied from the tree.
+//! - [`build`]: runs the plan's steps per platform.
+//! - [`layer`]: deterministic tar + gzip into the content-addressed [`layer::BlobStore`].
+//! - [`base`]: resolves the base image per platform.
+//! - [`image`]: assembles configs, manifests and the index as canonical JSON.
+//! - [`sink`]: writes an [`image::ImageSet`] to OCI layouts, archives and registries.
+//! - [`registry`]: the distribution API client.
+//! - [`ops`]: one function per command; the binary only parses arguments and prints.
+
+pub mod base;
+pub mod build;
+pub mod config;
+pub mod detect;
+pub mod digest;
+pub mod git;
+pub mod ignore;
+pub mod image;
+pub mod layer;
+pub mod ops;
+pub mod plan;
+pub mod platform;
+pub mod registry;
+pub mod sink;

@@ -1,0 +1,200 @@
+//! The build plan: plain data that says what lade will run, which layers it will write,
+//! which base it stacks them on and how the image is configured. Detectors produce it,
+//! `lade plan` prints it, the build runner and layer writer consume it.
+
+use crate::platform::Platform;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Name of the detector that produced the plan (`go`, `rust`, …).
+    pub detector: String,
+    /// Why the detector claimed the project: files that decided it.
+    pub reasons: Vec<Reason>,
+    /// Project name; the default image name and the binary name.
+    pub name: String,
+    /// Absolute project directory.
+    pub project_dir: PathBuf,
+    /// One build per requested platform.
+    pub targets: Vec<TargetPlan>,
+    /// Image configuration lade sets over the base's.
+    pub config: ImageConfigPatch,
+    /// Base reference: `scratch`, `oci:PATH[:TAG]`, or a registry reference.
+    pub base: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reason {
+    pub file: String,
+    pub why: String,
+}
+
+/// Everything done for one platform: steps to run, then layers to write, oldest-changing first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TargetPlan {
+    pub platform: Platform,
+    pub steps: Vec<BuildStep>,
+    pub layers: Vec<LayerSpec>,
+}
+
+/// One program run on the host.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BuildStep {
+    /// What the step does, in a few words (`go build ./cmd/server`).
+    pub description: String,
+    pub program: String,
+    pub args: Vec<String>,
+    /// Variables set on top of lade's own environment.
+    pub env: BTreeMap<String, String>,
+    pub dir: PathBuf,
+}
+
+/// One layer: a name for history and a list of files with their place in the image.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerSpec {
+    pub name: String,
+    pub entries: Vec<FileEntry>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Absolute path inside the image (`/app/server`).
+    pub target: String,
+    /// Permission bits written to the tar header.
+    pub mode: u32,
+    pub kind: EntryKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// A regular file whose bytes come from `source` on the host.
+    File {
+        source: PathBuf,
+    },
+    Dir,
+    Symlink {
+        link: String,
+    },
+}
+
+/// The part of an OCI image config that lade sets. `None`/empty means "keep the base's".
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImageConfigPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    /// The user to run as; `None` means the base's user, or 65532 when the base has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// `8080/tcp` style.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exposed_ports: Vec<String>,
+    /// Annotations for manifests and the index.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// The user lade runs images as unless the base or the configuration names another.
+pub const NONROOT_USER: &str = "65532";
+
+impl Plan {
+    /// The human-readable form `lade plan` prints.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "project   {} ({})",
+            self.name,
+            self.project_dir.display()
+        );
+        let _ = writeln!(s, "detector  {}", self.detector);
+        for r in &self.reasons {
+            let _ = writeln!(s, "  because {}: {}", r.file, r.why);
+        }
+        let _ = writeln!(s, "base      {}", self.base);
+        let c = &self.config;
+        if let Some(e) = &c.entrypoint {
+            let _ = writeln!(s, "entrypoint {}", shell_words(e));
+        }
+        if let Some(cmd) = &c.cmd {
+            let _ = writeln!(s, "cmd       {}", shell_words(cmd));
+        }
+        if let Some(w) = &c.workdir {
+            let _ = writeln!(s, "workdir   {w}");
+        }
+        let _ = writeln!(
+            s,
+            "user      {}",
+            c.user.as_deref().unwrap_or("(the base's, else 65532)")
+        );
+        for (k, v) in &c.env {
+            let _ = writeln!(s, "env       {k}={v}");
+        }
+        for p in &c.exposed_ports {
+            let _ = writeln!(s, "port      {p}");
+        }
+        for (k, v) in &c.labels {
+            let _ = writeln!(s, "label     {k}={v}");
+        }
+        for (k, v) in &c.annotations {
+            let _ = writeln!(s, "annotation {k}={v}");
+        }
+        for t in &self.targets {
+            let _ = writeln!(s, "platform  {}", t.platform);
+            for step in &t.steps {
+                let env: Vec<String> = step.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let _ = writeln!(
+                    s,
+                    "  run     {}{} {}",
+                    if env.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{} ", env.join(" "))
+                    },
+                    step.program,
+                    shell_words(&step.args)
+                );
+            }
+            for l in &t.layers {
+                let files = l
+                    .entries
+                    .iter()
+                    .filter(|e| matches!(e.kind, EntryKind::File { .. }))
+                    .count();
+                let _ = writeln!(s, "  layer   {} ({} files)", l.name, files);
+                for e in l.entries.iter().take(8) {
+                    let _ = writeln!(s, "          {} {:o}", e.target, e.mode);
+                }
+                if l.entries.len() > 8 {
+                    let _ = writeln!(s, "          … {} more", l.entries.len() - 8);
+                }
+            }
+        }
+        s
+    }
+}
+
+fn shell_words(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| {
+            if w.is_empty() || w.contains(|c: char| c.is_whitespace() || "\"'$\\".contains(c)) {
+                format!("'{}'", w.replace('\'', "'\\''"))
+            } else {
+                w.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

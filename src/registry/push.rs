@@ -1,0 +1,261 @@
+//! Publishing an [`ImageSet`] to a repository: every blob (skipping what the registry has,
+//! mounting base layers from their repository on the same registry), then the per-platform
+//! manifests, then the index, then the extra tags. That order means a tag never points at
+//! something incomplete.
+
+use super::RegistryError;
+use super::client::{Access, BlobBody, RegistryClient, UploadOutcome};
+use super::credentials::same_registry;
+use super::reference::{self, Reference};
+use crate::digest::Digest;
+use crate::image::{BlobSource, ImageSet};
+use futures_util::{StreamExt, TryStreamExt, stream};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What a push did, for `--json` and for tests that count uploads.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PushStats {
+    /// Blobs sent (layers and configs).
+    pub blobs_uploaded: u64,
+    /// Blobs the repository already had.
+    pub blobs_present: u64,
+    /// Blobs mounted from another repository of the same registry.
+    pub blobs_mounted: u64,
+    /// Bytes of the blobs sent.
+    pub bytes_uploaded: u64,
+    /// Manifests and indexes sent (a tag written for the same bytes is not counted again).
+    pub manifests_pushed: u64,
+    /// Per-platform manifests the repository already had.
+    pub manifests_present: u64,
+    /// Requests and uploads that were retried.
+    pub retries: u64,
+}
+
+/// The result of a push.
+#[derive(Clone, Debug)]
+pub struct PushReport {
+    /// `registry/repository@sha256:…` of the root (index, or the manifest for one platform).
+    pub reference: Reference,
+    pub digest: Digest,
+    /// Tags now pointing at the root, the target's first.
+    pub tags: Vec<String>,
+    pub stats: PushStats,
+}
+
+struct BlobJob {
+    digest: Digest,
+    size: u64,
+    body: BlobBody,
+    mount_from: Option<String>,
+}
+
+/// Pushes `set` to `target` (tag `latest` when it names none) and tags it with `extra_tags`.
+pub async fn push(
+    client: &RegistryClient,
+    target: &Reference,
+    extra_tags: &[String],
+    set: &ImageSet,
+) -> Result<PushReport, RegistryError> {
+    let registry = target.registry.as_str();
+    let repository = target.repository.as_str();
+    client.add_push_registry(registry);
+    let root = set.root();
+    let root_digest = root.digest();
+    if let Some(d) = &target.digest {
+        if d != &root_digest {
+            return Err(RegistryError::Invalid {
+                registry: registry.into(),
+                action: format!("pushing to {target}"),
+                detail: format!("the image built has digest {root_digest}, not the one named"),
+            });
+        }
+    }
+    let mut tags: Vec<String> = Vec::new();
+    if target.tag.is_some() || target.digest.is_none() {
+        tags.push(target.tag_or_latest().to_string());
+    }
+    for t in extra_tags {
+        if !reference::valid_tag(t) {
+            return Err(RegistryError::Options(format!(
+                "tag '{t}': a tag is 1 to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'"
+            )));
+        }
+        if !tags.contains(t) {
+            tags.push(t.clone());
+        }
+    }
+
+    let jobs = blob_jobs(set, registry, repository);
+    let mount_from: Vec<String> = jobs.iter().filter_map(|j| j.mount_from.clone()).collect();
+    let access = Access::push(repository, &mount_from);
+    let retries_before = client.retries();
+
+    let uploaded = AtomicU64::new(0);
+    let present = AtomicU64::new(0);
+    let mounted = AtomicU64::new(0);
+    let bytes = AtomicU64::new(0);
+    stream::iter(jobs.iter().map(Ok::<_, RegistryError>))
+        .try_for_each_concurrent(client.options().concurrency.max(1), |job| {
+            let (access, uploaded, present, mounted, bytes) =
+                (&access, &uploaded, &present, &mounted, &bytes);
+            async move {
+                if client
+                    .blob_exists(registry, repository, &job.digest, access)
+                    .await?
+                    .is_some()
+                {
+                    tracing::debug!(digest = %job.digest, "blob already present");
+                    present.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
+                let outcome = client
+                    .upload_blob(
+                        registry,
+                        repository,
+                        &job.digest,
+                        job.size,
+                        &job.body,
+                        job.mount_from.as_deref(),
+                        access,
+                    )
+                    .await?;
+                match outcome {
+                    UploadOutcome::Mounted => {
+                        tracing::debug!(digest = %job.digest, from = ?job.mount_from, "blob mounted");
+                        mounted.fetch_add(1, Ordering::Relaxed);
+                    }
+                    UploadOutcome::Uploaded => {
+                        tracing::debug!(digest = %job.digest, size = job.size, "blob uploaded");
+                        uploaded.fetch_add(1, Ordering::Relaxed);
+                        bytes.fetch_add(job.size, Ordering::Relaxed);
+                    }
+                }
+                Ok(())
+            }
+        })
+        .await?;
+
+    let mut stats = PushStats {
+        blobs_uploaded: uploaded.into_inner(),
+        blobs_present: present.into_inner(),
+        blobs_mounted: mounted.into_inner(),
+        bytes_uploaded: bytes.into_inner(),
+        ..Default::default()
+    };
+
+    if set.index.is_some() {
+        // Per-platform manifests by digest, so no tag ever names a single platform.
+        let results: Vec<bool> = stream::iter(set.images.iter())
+            .map(|img| {
+                let access = &access;
+                async move {
+                    let d = img.manifest.digest();
+                    if client
+                        .head_manifest(registry, repository, d.as_str(), access)
+                        .await?
+                        .is_some_and(|have| have == d)
+                    {
+                        return Ok::<_, RegistryError>(false);
+                    }
+                    client
+                        .put_manifest(
+                            registry,
+                            repository,
+                            d.as_str(),
+                            &img.manifest.media_type(),
+                            &img.manifest.bytes,
+                            access,
+                        )
+                        .await?;
+                    Ok(true)
+                }
+            })
+            .buffer_unordered(client.options().concurrency.max(1))
+            .try_collect()
+            .await?;
+        stats.manifests_pushed += results.iter().filter(|p| **p).count() as u64;
+        stats.manifests_present += results.iter().filter(|p| !**p).count() as u64;
+    }
+
+    let media_type = root.media_type();
+    let first = tags
+        .first()
+        .cloned()
+        .unwrap_or_else(|| root_digest.to_string());
+    client
+        .put_manifest(
+            registry,
+            repository,
+            &first,
+            &media_type,
+            &root.bytes,
+            &access,
+        )
+        .await?;
+    stats.manifests_pushed += 1;
+    for t in tags.iter().skip(1) {
+        client
+            .put_manifest(registry, repository, t, &media_type, &root.bytes, &access)
+            .await?;
+    }
+    stats.retries = client.retries() - retries_before;
+    Ok(PushReport {
+        reference: target.with_digest(&root_digest),
+        digest: root_digest,
+        tags,
+        stats,
+    })
+}
+
+/// Every distinct blob the set references, with where its bytes come from and, for base
+/// layers already in another repository of the target registry, where to mount it from.
+fn blob_jobs(set: &ImageSet, registry: &str, repository: &str) -> Vec<BlobJob> {
+    let mut jobs: Vec<BlobJob> = Vec::new();
+    let mut add = |job: BlobJob| {
+        if let Some(existing) = jobs.iter_mut().find(|j| j.digest == job.digest) {
+            // Prefer bytes on disk, then a mount, over streaming from elsewhere.
+            let better = matches!(job.body, BlobBody::File(_))
+                && !matches!(existing.body, BlobBody::File(_))
+                || (existing.mount_from.is_none() && job.mount_from.is_some());
+            if better {
+                *existing = job;
+            }
+            return;
+        }
+        jobs.push(job);
+    };
+    for img in &set.images {
+        for layer in &img.layers {
+            let (body, mount_from) = match &layer.source {
+                BlobSource::File(p) => (BlobBody::File(p.clone()), None),
+                BlobSource::Remote {
+                    registry: src_registry,
+                    repository: src_repo,
+                } => {
+                    let same = same_registry(src_registry, registry);
+                    let mount = (same && src_repo != repository).then(|| src_repo.clone());
+                    (
+                        BlobBody::Remote {
+                            registry: src_registry.clone(),
+                            repository: src_repo.clone(),
+                        },
+                        mount,
+                    )
+                }
+            };
+            add(BlobJob {
+                digest: layer.digest(),
+                size: layer.size(),
+                body,
+                mount_from,
+            });
+        }
+        add(BlobJob {
+            digest: img.config.digest(),
+            size: img.config.bytes.len() as u64,
+            body: BlobBody::Bytes(img.config.bytes.clone()),
+            mount_from: None,
+        });
+    }
+    jobs
+}

@@ -664,17 +664,14 @@ impl RegistryClient {
                 .await
             {
                 Ok(m) => {
-                    if let Some(d) = &r.digest {
-                        if &m.digest != d {
-                            return Err(RegistryError::Invalid {
-                                registry,
-                                action: format!("fetching manifest {repository}@{d}"),
-                                detail: format!(
-                                    "the registry sent content with digest {}",
-                                    m.digest
-                                ),
-                            });
-                        }
+                    if let Some(d) = &r.digest
+                        && &m.digest != d
+                    {
+                        return Err(RegistryError::Invalid {
+                            registry,
+                            action: format!("fetching manifest {repository}@{d}"),
+                            detail: format!("the registry sent content with digest {}", m.digest),
+                        });
                     }
                     return Ok(m);
                 }
@@ -816,14 +813,13 @@ impl RegistryClient {
             .headers()
             .get("docker-content-digest")
             .and_then(|v| v.to_str().ok())
+            && said != digest.as_str()
         {
-            if said != digest.as_str() {
-                return Err(RegistryError::Invalid {
-                    registry: registry.into(),
-                    action,
-                    detail: format!("the registry stored it as {said}"),
-                });
-            }
+            return Err(RegistryError::Invalid {
+                registry: registry.into(),
+                action,
+                detail: format!("the registry stored it as {said}"),
+            });
         }
         Ok(digest)
     }

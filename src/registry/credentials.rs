@@ -326,10 +326,10 @@ fn lookup_file(
     {
         return run_helper(helper, registry, path, true);
     }
-    if let Some(store) = file.creds_store.as_deref().filter(|s| !s.is_empty()) {
-        if let Some(found) = run_helper(store, registry, path, false)? {
-            return Ok(Some(found));
-        }
+    if let Some(store) = file.creds_store.as_deref().filter(|s| !s.is_empty())
+        && let Some(found) = run_helper(store, registry, path, false)?
+    {
+        return Ok(Some(found));
     }
     // The most specific entry wins: containers' auth.json may key entries by namespace.
     let best = file

@@ -162,10 +162,10 @@ impl FromStr for Mirror {
             if !reference::valid_host(&host) {
                 return Err(format!("mirror '{s}': '{host}' is not HOST or HOST:PORT"));
             }
-            if let Some(p) = &prefix {
-                if !p.split('/').all(reference::valid_component) {
-                    return Err(format!("mirror '{s}': '{p}' is not a repository path"));
-                }
+            if let Some(p) = &prefix
+                && !p.split('/').all(reference::valid_component)
+            {
+                return Err(format!("mirror '{s}': '{p}' is not a repository path"));
             }
             let host = if credentials::same_registry(&host, reference::DOCKER_HUB) {
                 reference::DOCKER_HUB.to_string()

@@ -61,14 +61,14 @@ pub async fn push(
     client.add_push_registry(registry);
     let root = set.root();
     let root_digest = root.digest();
-    if let Some(d) = &target.digest {
-        if d != &root_digest {
-            return Err(RegistryError::Invalid {
-                registry: registry.into(),
-                action: format!("pushing to {target}"),
-                detail: format!("the image built has digest {root_digest}, not the one named"),
-            });
-        }
+    if let Some(d) = &target.digest
+        && d != &root_digest
+    {
+        return Err(RegistryError::Invalid {
+            registry: registry.into(),
+            action: format!("pushing to {target}"),
+            detail: format!("the image built has digest {root_digest}, not the one named"),
+        });
     }
     let mut tags: Vec<String> = Vec::new();
     if target.tag.is_some() || target.digest.is_none() {

@@ -56,12 +56,12 @@ impl Reference {
             Some((n, t)) if !t.contains('/') => (n, Some(t)),
             _ => (rest, None),
         };
-        if let Some(t) = tag {
-            if !valid_tag(t) {
-                return Err(bad(
-                    "a tag is 1 to 128 characters of letters, digits, '_', '.' and '-', not starting with '.' or '-'",
-                ));
-            }
+        if let Some(t) = tag
+            && !valid_tag(t)
+        {
+            return Err(bad(
+                "a tag is 1 to 128 characters of letters, digits, '_', '.' and '-', not starting with '.' or '-'",
+            ));
         }
         let (registry, path) = match name.split_once('/') {
             Some((first, path)) if looks_like_host(first) => (first.to_ascii_lowercase(), path),

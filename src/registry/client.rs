@@ -844,7 +844,14 @@ impl RegistryClient {
             })
             .await?;
         match resp.status() {
-            s if s.is_success() => Ok(Some(resp.content_length().unwrap_or(0))),
+            // reqwest reports no body length for HEAD; the header has the blob's size.
+            s if s.is_success() => Ok(Some(
+                resp.headers()
+                    .get(header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+            )),
             StatusCode::NOT_FOUND => Ok(None),
             _ => Err(self.status_error(&host, &action, resp).await),
         }

@@ -112,6 +112,8 @@ pub struct CredentialSources {
     /// Credential files, most important first: `$REGISTRY_AUTH_FILE`, Docker's config.json,
     /// `$XDG_RUNTIME_DIR/containers/auth.json`, `~/.config/containers/auth.json`.
     pub files: Vec<PathBuf>,
+    /// The `PATH` searched for `docker-credential-*` helpers; `None` is lade's own `PATH`.
+    pub helper_path: Option<std::ffi::OsString>,
 }
 
 impl fmt::Debug for CredentialSources {
@@ -125,6 +127,7 @@ impl fmt::Debug for CredentialSources {
             .field("env_hosts", &self.env_hosts)
             .field("scoped", &self.scoped.keys().collect::<Vec<_>>())
             .field("files", &self.files)
+            .field("helper_path", &self.helper_path)
             .finish()
     }
 }
@@ -190,6 +193,7 @@ impl CredentialSources {
             }),
             scoped,
             files,
+            helper_path: None,
         }
     }
 
@@ -253,7 +257,7 @@ impl CredentialSources {
             }
         }
         for file in &self.files {
-            if let Some(found) = lookup_file(file, registry, repository)? {
+            if let Some(found) = self.lookup_file(file, registry, repository)? {
                 return Ok(Some(found));
             }
         }
@@ -285,103 +289,107 @@ struct AuthEntry {
     registrytoken: Option<String>,
 }
 
-fn lookup_file(
-    path: &Path,
-    registry: &str,
-    repository: Option<&str>,
-) -> Result<Option<FoundCredential>, CredentialError> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(CredentialError::Read {
-                registry: registry.into(),
-                path: path.into(),
-                source,
-            });
-        }
-    };
-    let invalid = |detail: String| CredentialError::Invalid {
-        registry: registry.into(),
-        path: path.into(),
-        detail,
-    };
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
-    }
-    // serde_json's messages can quote the offending value, which may be a secret: report
-    // only where the problem is.
-    let file: AuthFile = serde_json::from_slice(&bytes).map_err(|e| {
-        invalid(format!(
-            "not a valid credentials file (JSON error at line {} column {})",
-            e.line(),
-            e.column()
-        ))
-    })?;
-
-    if let Some((_, helper)) = file
-        .cred_helpers
-        .iter()
-        .find(|(k, _)| key_matches(k, registry, None).is_some())
-    {
-        return run_helper(helper, registry, path, true);
-    }
-    if let Some(store) = file.creds_store.as_deref().filter(|s| !s.is_empty())
-        && let Some(found) = run_helper(store, registry, path, false)?
-    {
-        return Ok(Some(found));
-    }
-    // The most specific entry wins: containers' auth.json may key entries by namespace.
-    let best = file
-        .auths
-        .iter()
-        .filter_map(|(k, e)| key_matches(k, registry, repository).map(|len| (len, e)))
-        .max_by_key(|(len, _)| *len);
-    let Some((_, entry)) = best else {
-        return Ok(None);
-    };
-    let source = path.display().to_string();
-    if let Some(t) = entry.identitytoken.as_deref().filter(|t| !t.is_empty()) {
-        return Ok(Some(FoundCredential {
-            credential: Credential::IdentityToken(Secret::new(t)),
-            source,
-        }));
-    }
-    if let Some(t) = entry.registrytoken.as_deref().filter(|t| !t.is_empty()) {
-        return Ok(Some(FoundCredential {
-            credential: Credential::RegistryToken(Secret::new(t)),
-            source,
-        }));
-    }
-    if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(auth.trim())
-            .map_err(|_| invalid(format!("the 'auth' for {registry} is not valid base64")))?;
-        let decoded = String::from_utf8(decoded)
-            .map_err(|_| invalid(format!("the 'auth' for {registry} is not UTF-8")))?;
-        let Some((user, pass)) = decoded.split_once(':') else {
-            return Err(invalid(format!(
-                "the 'auth' for {registry} is not base64 of USER:PASSWORD"
-            )));
+impl CredentialSources {
+    fn lookup_file(
+        &self,
+        path: &Path,
+        registry: &str,
+        repository: Option<&str>,
+    ) -> Result<Option<FoundCredential>, CredentialError> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(CredentialError::Read {
+                    registry: registry.into(),
+                    path: path.into(),
+                    source,
+                });
+            }
         };
-        return Ok(Some(FoundCredential {
-            credential: Credential::Basic {
-                username: user.to_string(),
-                password: Secret::new(pass),
-            },
-            source,
-        }));
+        let invalid = |detail: String| CredentialError::Invalid {
+            registry: registry.into(),
+            path: path.into(),
+            detail,
+        };
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        // serde_json's messages can quote the offending value, which may be a secret: report
+        // only where the problem is.
+        let file: AuthFile = serde_json::from_slice(&bytes).map_err(|e| {
+            invalid(format!(
+                "not a valid credentials file (JSON error at line {} column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+
+        if let Some((_, helper)) = file
+            .cred_helpers
+            .iter()
+            .find(|(k, _)| key_matches(k, registry, None).is_some())
+        {
+            return run_helper(helper, registry, path, true, self.helper_path.as_deref());
+        }
+        if let Some(store) = file.creds_store.as_deref().filter(|s| !s.is_empty())
+            && let Some(found) =
+                run_helper(store, registry, path, false, self.helper_path.as_deref())?
+        {
+            return Ok(Some(found));
+        }
+        // The most specific entry wins: containers' auth.json may key entries by namespace.
+        let best = file
+            .auths
+            .iter()
+            .filter_map(|(k, e)| key_matches(k, registry, repository).map(|len| (len, e)))
+            .max_by_key(|(len, _)| *len);
+        let Some((_, entry)) = best else {
+            return Ok(None);
+        };
+        let source = path.display().to_string();
+        if let Some(t) = entry.identitytoken.as_deref().filter(|t| !t.is_empty()) {
+            return Ok(Some(FoundCredential {
+                credential: Credential::IdentityToken(Secret::new(t)),
+                source,
+            }));
+        }
+        if let Some(t) = entry.registrytoken.as_deref().filter(|t| !t.is_empty()) {
+            return Ok(Some(FoundCredential {
+                credential: Credential::RegistryToken(Secret::new(t)),
+                source,
+            }));
+        }
+        if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(auth.trim())
+                .map_err(|_| invalid(format!("the 'auth' for {registry} is not valid base64")))?;
+            let decoded = String::from_utf8(decoded)
+                .map_err(|_| invalid(format!("the 'auth' for {registry} is not UTF-8")))?;
+            let Some((user, pass)) = decoded.split_once(':') else {
+                return Err(invalid(format!(
+                    "the 'auth' for {registry} is not base64 of USER:PASSWORD"
+                )));
+            };
+            return Ok(Some(FoundCredential {
+                credential: Credential::Basic {
+                    username: user.to_string(),
+                    password: Secret::new(pass),
+                },
+                source,
+            }));
+        }
+        if let (Some(u), Some(p)) = (&entry.username, &entry.password) {
+            return Ok(Some(FoundCredential {
+                credential: Credential::Basic {
+                    username: u.clone(),
+                    password: Secret::new(p.as_str()),
+                },
+                source,
+            }));
+        }
+        Ok(None)
     }
-    if let (Some(u), Some(p)) = (&entry.username, &entry.password) {
-        return Ok(Some(FoundCredential {
-            credential: Credential::Basic {
-                username: u.clone(),
-                password: Secret::new(p.as_str()),
-            },
-            source,
-        }));
-    }
-    Ok(None)
 }
 
 /// Whether an `auths`/`credHelpers` key names `registry` (and a namespace containing
@@ -436,6 +444,7 @@ fn run_helper(
     registry: &str,
     config: &Path,
     explicit: bool,
+    search_path: Option<&std::ffi::OsStr>,
 ) -> Result<Option<FoundCredential>, CredentialError> {
     let err = |detail: String| CredentialError::Helper {
         registry: registry.into(),
@@ -452,7 +461,12 @@ fn run_helper(
     } else {
         registry.to_string()
     };
-    let mut child = match Command::new(&program)
+    let mut cmd = Command::new(&program);
+    if let Some(p) = search_path {
+        // std resolves the program with the child's PATH when it is set.
+        cmd.env("PATH", p);
+    }
+    let mut child = match cmd
         .arg("get")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

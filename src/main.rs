@@ -27,9 +27,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plan { project, json } => {
             let plan = lade::ops::plan::plan(&plan_options(project)?)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&plan).context("encoding the plan")?);
+                stdout(&serde_json::to_string_pretty(&plan).context("encoding the plan")?)?;
             } else {
-                print!("{}", plan.render());
+                stdout(plan.render().trim_end())?;
             }
             Ok(())
         }
@@ -42,14 +42,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let (verbose, quiet) = (cli.verbose, cli.quiet);
             let report = lade::ops::publish::publish(&opts, |e| progress(e, verbose, quiet))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report).context("encoding the report")?);
+                stdout(&serde_json::to_string_pretty(&report).context("encoding the report")?)?;
             } else {
                 for o in &report.outputs {
-                    println!("{}", o.reference);
+                    stdout(&o.reference)?;
                 }
             }
             Ok(())
         }
+    }
+}
+
+/// Writes one line of the result; a closed pipe (`lade plan | head`) is not an error.
+fn stdout(line: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{line}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+        _ => Ok(()),
     }
 }
 

@@ -125,7 +125,9 @@ impl Detector for GoDetector {
             reasons.push(Reason { file: "vendor/".into(), why: "vendored modules: -mod=vendor".into() });
         }
 
-        let kodata_dir = [PathBuf::from(&entry.rel).join("kodata"), PathBuf::from("kodata")]
+        let kodata_dir = [Path::new(&entry.rel).join("kodata"), PathBuf::from("kodata")]
+            .into_iter()
+            .map(|p| p.strip_prefix(".").map(Path::to_path_buf).unwrap_or(p))
             .into_iter()
             .find(|p| dir.join(p).is_dir());
         let kodata = match &kodata_dir {

@@ -10,9 +10,16 @@ use std::process::{Command, Stdio};
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error("{step} failed ({status}); its output is above")]
-    Failed { step: String, status: std::process::ExitStatus },
+    Failed {
+        step: String,
+        status: std::process::ExitStatus,
+    },
     #[error("{step}: cannot run `{program}`: {source}; is it installed and on PATH?")]
-    Spawn { step: String, program: String, source: std::io::Error },
+    Spawn {
+        step: String,
+        program: String,
+        source: std::io::Error,
+    },
 }
 
 /// Runs every step of every target in order. `on_step` is told before each step starts so the
@@ -37,7 +44,10 @@ fn run_step(step: &BuildStep) -> Result<(), BuildError> {
         source,
     };
     // The tool's stdout goes to our stderr: `lade publish --json` keeps stdout for its report.
-    let stdout = std::io::stderr().as_fd().try_clone_to_owned().map_err(spawn_err)?;
+    let stdout = std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(spawn_err)?;
     let status = Command::new(&step.program)
         .args(&step.args)
         .envs(&step.env)
@@ -50,6 +60,9 @@ fn run_step(step: &BuildStep) -> Result<(), BuildError> {
     if status.success() {
         Ok(())
     } else {
-        Err(BuildError::Failed { step: step.description.clone(), status })
+        Err(BuildError::Failed {
+            step: step.description.clone(),
+            status,
+        })
     }
 }

@@ -5,7 +5,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "lade", version, about = "Build reproducible OCI images of Go, Rust, Node, Python and Java projects without a Dockerfile")]
+#[command(
+    name = "lade",
+    version,
+    about = "Build reproducible OCI images of Go, Rust, Node, Python and Java projects without a Dockerfile"
+)]
 pub struct Cli {
     /// Say more: excluded files, cached layers, each step's command.
     #[arg(short, long, global = true)]

@@ -70,9 +70,17 @@ pub enum PortSetting {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("reading {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}:{column}: {message}")]
-    Invalid { path: PathBuf, line: usize, column: usize, message: String },
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
 }
 
 impl LadeConfig {
@@ -93,10 +101,15 @@ impl LadeConfig {
     pub fn parse(text: &str, path: &Path) -> Result<LadeConfig, ConfigError> {
         let invalid = |span: Option<std::ops::Range<usize>>, message: String| {
             let (line, column) = line_column(text, span.map(|s| s.start).unwrap_or(0));
-            ConfigError::Invalid { path: path.to_path_buf(), line, column, message }
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message,
+            }
         };
-        let config: LadeConfig = toml::from_str(text)
-            .map_err(|e| invalid(e.span(), e.message().trim().to_string()))?;
+        let config: LadeConfig =
+            toml::from_str(text).map_err(|e| invalid(e.span(), e.message().trim().to_string()))?;
         for p in &config.platforms {
             p.get_ref()
                 .parse::<Platform>()
@@ -162,7 +175,9 @@ fn port_spec(p: &PortSetting) -> Result<String, String> {
     let (num, proto) = text.split_once('/').unwrap_or((&text, "tcp"));
     match num.parse::<u16>() {
         Ok(n) if n > 0 && matches!(proto, "tcp" | "udp" | "sctp") => Ok(format!("{n}/{proto}")),
-        _ => Err(format!("invalid port '{text}': use a number 1-65535, optionally /tcp, /udp or /sctp")),
+        _ => Err(format!(
+            "invalid port '{text}': use a number 1-65535, optionally /tcp, /udp or /sctp"
+        )),
     }
 }
 
@@ -222,10 +237,20 @@ ldflags = ["-s", "-w"]
 
     #[test]
     fn errors_name_line_and_column() {
-        let e = parse("name = \"x\"\n\nentrypont = [\"a\"]\n").unwrap_err().to_string();
-        assert!(e.starts_with("lade.toml:3:1: unknown field `entrypont`"), "{e}");
-        let e = parse("platforms = [\"linux/amd64\", \"linux/sparc\"]\n").unwrap_err().to_string();
-        assert!(e.starts_with("lade.toml:1:29: unknown platform 'linux/sparc'"), "{e}");
+        let e = parse("name = \"x\"\n\nentrypont = [\"a\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("lade.toml:3:1: unknown field `entrypont`"),
+            "{e}"
+        );
+        let e = parse("platforms = [\"linux/amd64\", \"linux/sparc\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("lade.toml:1:29: unknown platform 'linux/sparc'"),
+            "{e}"
+        );
         let e = parse("ports = [70000]").unwrap_err().to_string();
         assert!(e.contains("invalid port '70000'"), "{e}");
         let e = parse("env = [1, 2]").unwrap_err().to_string();

@@ -33,10 +33,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Publish { project, to, tags, json } => {
+        Command::Publish {
+            project,
+            to,
+            tags,
+            json,
+        } => {
             let opts = PublishOptions {
                 plan: plan_options(project)?,
-                targets: to.iter().map(|t| Target::parse(t)).collect::<Result<_, _>>()?,
+                targets: to
+                    .iter()
+                    .map(|t| Target::parse(t))
+                    .collect::<Result<_, _>>()?,
                 tags,
             };
             let (verbose, quiet) = (cli.verbose, cli.quiet);
@@ -67,7 +75,12 @@ fn plan_options(p: ProjectArgs) -> anyhow::Result<PlanOptions> {
         Some(s) => Some(lade::platform::parse_list(s).context("--platform")?),
         None => None,
     };
-    Ok(PlanOptions { dir: p.dir, platforms, base: p.base, main: p.main })
+    Ok(PlanOptions {
+        dir: p.dir,
+        platforms,
+        base: p.base,
+        main: p.main,
+    })
 }
 
 /// Progress goes to stderr so stdout carries only the result.
@@ -78,7 +91,12 @@ fn progress(e: Event, verbose: bool, quiet: bool) {
     match e {
         Event::Planned(plan) => {
             let why: Vec<&str> = plan.reasons.iter().map(|r| r.file.as_str()).collect();
-            eprintln!("lade: {} project '{}' ({})", plan.detector, plan.name, why.join(", "));
+            eprintln!(
+                "lade: {} project '{}' ({})",
+                plan.detector,
+                plan.name,
+                why.join(", ")
+            );
         }
         Event::BaseResolved(b) => match &b.digest {
             Some(d) => eprintln!("lade: base {} resolved to {d}", b.name),
@@ -94,7 +112,10 @@ fn progress(e: Event, verbose: bool, quiet: bool) {
         Event::Layer(l) => {
             if verbose || !l.cached {
                 let how = if l.cached { "cached" } else { "written" };
-                eprintln!("lade: [{}] layer {} {} ({} bytes, {how})", l.platform, l.name, l.digest, l.size);
+                eprintln!(
+                    "lade: [{}] layer {} {} ({} bytes, {how})",
+                    l.platform, l.name, l.digest, l.size
+                );
             }
         }
         Event::Output(o) => eprintln!("lade: wrote {} ({})", o.target, o.digest),

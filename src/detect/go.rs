@@ -6,7 +6,9 @@
 //! written for ko work unchanged.
 
 use super::{DetectError, Detector, Project, tree_entries};
-use crate::plan::{BuildStep, EntryKind, FileEntry, ImageConfigPatch, LayerSpec, Plan, Reason, TargetPlan};
+use crate::plan::{
+    BuildStep, EntryKind, FileEntry, ImageConfigPatch, LayerSpec, Plan, Reason, TargetPlan,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -40,7 +42,10 @@ impl Detector for GoDetector {
                 file: go_mod.clone(),
                 detail: "no `module` line; run `go mod init NAME`".into(),
             })?;
-            reasons.push(Reason { file: "go.mod".into(), why: format!("Go module {module}") });
+            reasons.push(Reason {
+                file: "go.mod".into(),
+                why: format!("Go module {module}"),
+            });
             Some(module)
         } else {
             None
@@ -56,13 +61,20 @@ impl Detector for GoDetector {
             });
         }
 
-        let default_name = project.config.name.clone().unwrap_or_else(|| match &module {
-            Some(m) => module_binary_name(m),
-            None => dir_name(dir),
-        });
+        let default_name = project
+            .config
+            .name
+            .clone()
+            .unwrap_or_else(|| match &module {
+                Some(m) => module_binary_name(m),
+                None => dir_name(dir),
+            });
         let mut mains = Vec::new();
         if package_name(dir, &root_files)?.as_deref() == Some("main") {
-            mains.push(MainPackage { rel: ".".into(), binary: default_name.clone() });
+            mains.push(MainPackage {
+                rel: ".".into(),
+                binary: default_name.clone(),
+            });
         }
         if module.is_some() {
             for sub in subdirs(&dir.join("cmd"))? {
@@ -73,7 +85,10 @@ impl Detector for GoDetector {
                 }
             }
         }
-        let wanted = project.main.map(str::to_string).or_else(|| project.config.main.clone());
+        let wanted = project
+            .main
+            .map(str::to_string)
+            .or_else(|| project.config.main.clone());
         if let Some(w) = &wanted {
             let rel = clean_rel(w);
             if !mains.iter().any(|m| m.rel == rel) {
@@ -90,7 +105,11 @@ impl Detector for GoDetector {
                         list_mains(&mains)
                     )));
                 }
-                let binary = if rel == "." { default_name.clone() } else { last_element(&rel) };
+                let binary = if rel == "." {
+                    default_name.clone()
+                } else {
+                    last_element(&rel)
+                };
                 mains.push(MainPackage { rel, binary });
             }
         }
@@ -101,7 +120,11 @@ impl Detector for GoDetector {
             )));
         }
         let entry = match &wanted {
-            Some(w) => mains.iter().find(|m| m.rel == clean_rel(w)).expect("added above").clone(),
+            Some(w) => mains
+                .iter()
+                .find(|m| m.rel == clean_rel(w))
+                .expect("added above")
+                .clone(),
             None => match mains.iter().find(|m| m.rel == ".") {
                 Some(m) => m.clone(),
                 None if mains.len() == 1 => mains[0].clone(),
@@ -116,20 +139,30 @@ impl Detector for GoDetector {
         for m in &mains {
             check_no_cgo(&dir.join(&m.rel))?;
             reasons.push(Reason {
-                file: if m.rel == "." { "*.go".into() } else { format!("{}/", m.rel) },
+                file: if m.rel == "." {
+                    "*.go".into()
+                } else {
+                    format!("{}/", m.rel)
+                },
                 why: format!("main package → /app/{}", m.binary),
             });
         }
         let vendored = module.is_some() && dir.join("vendor/modules.txt").is_file();
         if vendored {
-            reasons.push(Reason { file: "vendor/".into(), why: "vendored modules: -mod=vendor".into() });
+            reasons.push(Reason {
+                file: "vendor/".into(),
+                why: "vendored modules: -mod=vendor".into(),
+            });
         }
 
-        let kodata_dir = [Path::new(&entry.rel).join("kodata"), PathBuf::from("kodata")]
-            .into_iter()
-            .map(|p| p.strip_prefix(".").map(Path::to_path_buf).unwrap_or(p))
-            .into_iter()
-            .find(|p| dir.join(p).is_dir());
+        let kodata_dir = [
+            Path::new(&entry.rel).join("kodata"),
+            PathBuf::from("kodata"),
+        ]
+        .into_iter()
+        .map(|p| p.strip_prefix(".").map(Path::to_path_buf).unwrap_or(p))
+        .into_iter()
+        .find(|p| dir.join(p).is_dir());
         let kodata = match &kodata_dir {
             Some(k) => {
                 reasons.push(Reason {
@@ -172,12 +205,19 @@ impl Detector for GoDetector {
                 args.push("-o".into());
                 args.push(bin.to_string_lossy().into_owned());
                 if module.is_some() {
-                    args.push(if m.rel == "." { ".".into() } else { format!("./{}", m.rel) });
+                    args.push(if m.rel == "." {
+                        ".".into()
+                    } else {
+                        format!("./{}", m.rel)
+                    });
                 } else {
                     args.extend(root_files.iter().cloned());
                 }
                 steps.push(BuildStep {
-                    description: format!("go build {} for {platform}", if m.rel == "." { "." } else { &m.rel }),
+                    description: format!(
+                        "go build {} for {platform}",
+                        if m.rel == "." { "." } else { &m.rel }
+                    ),
                     program: "go".into(),
                     args,
                     env: env.clone(),
@@ -191,10 +231,20 @@ impl Detector for GoDetector {
             }
             let mut layers = Vec::new();
             if let Some(entries) = &kodata {
-                layers.push(LayerSpec { name: "kodata".into(), entries: entries.clone() });
+                layers.push(LayerSpec {
+                    name: "kodata".into(),
+                    entries: entries.clone(),
+                });
             }
-            layers.push(LayerSpec { name: "binary".into(), entries: binaries });
-            targets.push(TargetPlan { platform: platform.clone(), steps, layers });
+            layers.push(LayerSpec {
+                name: "binary".into(),
+                entries: binaries,
+            });
+            targets.push(TargetPlan {
+                platform: platform.clone(),
+                steps,
+                layers,
+            });
         }
 
         let mut config = ImageConfigPatch {
@@ -217,7 +267,10 @@ impl Detector for GoDetector {
 }
 
 fn read(path: &Path) -> Result<String, DetectError> {
-    std::fs::read_to_string(path).map_err(|source| DetectError::Read { path: path.to_path_buf(), source })
+    std::fs::read_to_string(path).map_err(|source| DetectError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The `module` directive of a go.mod.
@@ -247,7 +300,8 @@ fn module_binary_name(module: &str) -> String {
 }
 
 fn dir_name(dir: &Path) -> String {
-    dir.file_name().map_or_else(|| "app".into(), |n| n.to_string_lossy().into_owned())
+    dir.file_name()
+        .map_or_else(|| "app".into(), |n| n.to_string_lossy().into_owned())
 }
 
 fn last_element(rel: &str) -> String {
@@ -256,14 +310,28 @@ fn last_element(rel: &str) -> String {
 
 fn clean_rel(p: &str) -> String {
     let t = p.trim_start_matches("./").trim_end_matches('/');
-    if t.is_empty() || t == "." { ".".into() } else { t.to_string() }
+    if t.is_empty() || t == "." {
+        ".".into()
+    } else {
+        t.to_string()
+    }
 }
 
 fn list_mains(mains: &[MainPackage]) -> String {
     if mains.is_empty() {
         return "none".into();
     }
-    mains.iter().map(|m| if m.rel == "." { ".".to_string() } else { format!("./{}", m.rel) }).collect::<Vec<_>>().join(", ")
+    mains
+        .iter()
+        .map(|m| {
+            if m.rel == "." {
+                ".".to_string()
+            } else {
+                format!("./{}", m.rel)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Non-test `.go` files directly in `dir`, sorted by name.
@@ -271,11 +339,19 @@ fn go_files(dir: &Path) -> Result<Vec<String>, DetectError> {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(DetectError::Read { path: dir.to_path_buf(), source }),
+        Err(source) => {
+            return Err(DetectError::Read {
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
     };
     let mut files = Vec::new();
     for e in rd {
-        let e = e.map_err(|source| DetectError::Read { path: dir.to_path_buf(), source })?;
+        let e = e.map_err(|source| DetectError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let name = e.file_name().to_string_lossy().into_owned();
         if name.ends_with(".go") && !name.ends_with("_test.go") && e.path().is_file() {
             files.push(name);
@@ -289,11 +365,19 @@ fn subdirs(dir: &Path) -> Result<Vec<String>, DetectError> {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(DetectError::Read { path: dir.to_path_buf(), source }),
+        Err(source) => {
+            return Err(DetectError::Read {
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
     };
     let mut out = Vec::new();
     for e in rd {
-        let e = e.map_err(|source| DetectError::Read { path: dir.to_path_buf(), source })?;
+        let e = e.map_err(|source| DetectError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         if e.path().is_dir() {
             out.push(e.file_name().to_string_lossy().into_owned());
         }
@@ -332,7 +416,10 @@ fn package_clause(src: &str) -> Option<String> {
             continue;
         }
         if let Some(rest) = l.strip_prefix("package ") {
-            return rest.split_whitespace().next().map(|s| s.trim_end_matches(';').to_string());
+            return rest
+                .split_whitespace()
+                .next()
+                .map(|s| s.trim_end_matches(';').to_string());
         }
     }
     None
@@ -378,7 +465,10 @@ mod tests {
 
     #[test]
     fn module_names() {
-        assert_eq!(module_path("// c\nmodule example.com/a/svc // x\n\ngo 1.19\n").as_deref(), Some("example.com/a/svc"));
+        assert_eq!(
+            module_path("// c\nmodule example.com/a/svc // x\n\ngo 1.19\n").as_deref(),
+            Some("example.com/a/svc")
+        );
         assert_eq!(module_path("modulex foo"), None);
         assert_eq!(module_binary_name("example.com/a/svc/v2"), "svc");
         assert_eq!(module_binary_name("hello"), "hello");
@@ -386,14 +476,144 @@ mod tests {
 
     #[test]
     fn package_clauses() {
-        assert_eq!(package_clause("// Copyright\n/* a\n package fake */\npackage main\n").as_deref(), Some("main"));
-        assert_eq!(package_clause("package lib // comment\n").as_deref(), Some("lib"));
+        assert_eq!(
+            package_clause("// Copyright\n/* a\n package fake */\npackage main\n").as_deref(),
+            Some("main")
+        );
+        assert_eq!(
+            package_clause("package lib // comment\n").as_deref(),
+            Some("lib")
+        );
     }
 
     #[test]
     fn cgo_imports() {
-        assert!(imports_c("package main\n// #include <stdio.h>\nimport \"C\"\n"));
+        assert!(imports_c(
+            "package main\n// #include <stdio.h>\nimport \"C\"\n"
+        ));
         assert!(imports_c("package main\nimport (\n\t\"fmt\"\n\t\"C\"\n)\n"));
-        assert!(!imports_c("package main\nimport (\n\t\"fmt\"\n)\n// \"C\"\n"));
+        assert!(!imports_c(
+            "package main\nimport (\n\t\"fmt\"\n)\n// \"C\"\n"
+        ));
+    }
+
+    fn write(dir: &Path, files: &[(&str, &str)]) {
+        for (name, text) in files {
+            let p = dir.join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+    }
+
+    fn detect_in(dir: &Path, main: Option<&str>) -> Result<Option<Plan>, DetectError> {
+        let config = crate::config::LadeConfig::default();
+        let platforms = vec![
+            "linux/amd64".parse().unwrap(),
+            "linux/arm/v7".parse().unwrap(),
+        ];
+        let out = dir.join("out");
+        let project = Project {
+            dir,
+            config: &config,
+            platforms: &platforms,
+            main,
+            out_dir: &out,
+        };
+        GoDetector.detect(&project)
+    }
+
+    const MAIN: &str = "package main\nfunc main() {}\n";
+
+    #[test]
+    fn module_with_several_mains() {
+        let t = tempfile::tempdir().unwrap();
+        write(
+            t.path(),
+            &[
+                ("go.mod", "module example.com/multi\n\ngo 1.19\n"),
+                ("cmd/a/main.go", MAIN),
+                ("cmd/b/main.go", MAIN),
+                ("cmd/b/kodata/x.txt", "x"),
+                ("lib/lib.go", "package lib\n"),
+            ],
+        );
+        let err = detect_in(t.path(), None).unwrap_err().to_string();
+        assert!(
+            err.contains("several main packages (./cmd/a, ./cmd/b)"),
+            "{err}"
+        );
+        let plan = detect_in(t.path(), Some("./cmd/b")).unwrap().unwrap();
+        assert_eq!(plan.config.entrypoint, Some(vec!["/app/b".to_string()]));
+        let arm = &plan.targets[1];
+        assert_eq!(arm.steps.len(), 2, "every main is built");
+        assert_eq!(arm.steps[0].env.get("GOARM").map(String::as_str), Some("7"));
+        let names: Vec<&str> = arm.layers.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["kodata", "binary"]);
+        let targets: Vec<&str> = arm.layers[1]
+            .entries
+            .iter()
+            .map(|e| e.target.as_str())
+            .collect();
+        assert_eq!(targets, ["/app/a", "/app/b"]);
+        assert_eq!(arm.layers[0].entries[0].target, "/var/run/ko/x.txt");
+        let err = detect_in(t.path(), Some("./lib")).unwrap_err().to_string();
+        assert!(err.contains("is not a main package"), "{err}");
+    }
+
+    #[test]
+    fn module_without_main_vendor_and_loose_files() {
+        let t = tempfile::tempdir().unwrap();
+        write(
+            t.path(),
+            &[
+                ("go.mod", "module example.com/lib\n"),
+                ("lib.go", "package lib\n"),
+            ],
+        );
+        let err = detect_in(t.path(), None).unwrap_err().to_string();
+        assert!(err.contains("no main package"), "{err}");
+
+        write(t.path(), &[("lib.go", MAIN), ("vendor/modules.txt", "")]);
+        let plan = detect_in(t.path(), None).unwrap().unwrap();
+        assert!(
+            plan.targets[0].steps[0]
+                .args
+                .contains(&"-mod=vendor".to_string())
+        );
+        assert_eq!(plan.name, "lib");
+
+        let loose = tempfile::tempdir().unwrap();
+        write(
+            loose.path(),
+            &[
+                ("b.go", MAIN),
+                ("a.go", "package main\n"),
+                ("a_test.go", "package main\n"),
+            ],
+        );
+        let plan = detect_in(loose.path(), None).unwrap().unwrap();
+        let args = &plan.targets[0].steps[0].args;
+        assert_eq!(
+            &args[args.len() - 2..],
+            ["a.go", "b.go"],
+            "builds the files, not the tree"
+        );
+
+        let empty = tempfile::tempdir().unwrap();
+        assert!(detect_in(empty.path(), None).unwrap().is_none());
+    }
+
+    #[test]
+    fn cgo_is_refused_with_a_pointer_to_cc() {
+        let t = tempfile::tempdir().unwrap();
+        write(
+            t.path(),
+            &[
+                ("go.mod", "module m\n"),
+                ("main.go", "package main\nimport \"C\"\nfunc main() {}\n"),
+            ],
+        );
+        let err = detect_in(t.path(), None).unwrap_err().to_string();
+        assert!(err.contains("imports \"C\"") && err.contains("cc"), "{err}");
     }
 }

@@ -45,7 +45,10 @@ pub enum DetectError {
     #[error("{file}: {detail}")]
     Invalid { file: PathBuf, detail: String },
     #[error("reading {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Unsupported(String),
     #[error("language '{0}' in lade.toml is not one lade knows (known: {1})")]
@@ -85,7 +88,11 @@ pub fn detect(project: &Project) -> Result<Plan, DetectError> {
     }
     let mut plan = chosen.ok_or_else(|| DetectError::NoProject {
         dir: project.dir.to_path_buf(),
-        looked_for: all.iter().map(|d| d.looks_for()).collect::<Vec<_>>().join("; "),
+        looked_for: all
+            .iter()
+            .map(|d| d.looks_for())
+            .collect::<Vec<_>>()
+            .join("; "),
     })?;
     if !others.is_empty() {
         plan.reasons.push(Reason {

@@ -71,7 +71,11 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
 
     // Resolve the base before building: a base lacking a platform should fail in a second,
     // not after minutes of compiling.
-    let base = base::resolve(&plan.base, &platforms, &super::plan::base_dir(&opts.plan, &plan)?)?;
+    let base = base::resolve(
+        &plan.base,
+        &platforms,
+        &super::plan::base_dir(&opts.plan, &plan)?,
+    )?;
     on(Event::BaseResolved(&base));
 
     for t in &plan.targets {
@@ -80,8 +84,9 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
                 if let Some(parent) = std::path::Path::new(a).parent()
                     && parent.starts_with(super::cache_dir())
                 {
-                    std::fs::create_dir_all(parent)
-                        .with_context(|| format!("creating build output directory {}", parent.display()))?;
+                    std::fs::create_dir_all(parent).with_context(|| {
+                        format!("creating build output directory {}", parent.display())
+                    })?;
                 }
             }
         }
@@ -128,7 +133,10 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
     Ok(PublishReport {
         digest: set.root().digest(),
         platforms: platforms.iter().map(|p| p.to_string()).collect(),
-        base: BaseReport { name: base.name.clone(), digest: base.digest.clone() },
+        base: BaseReport {
+            name: base.name.clone(),
+            digest: base.digest.clone(),
+        },
         layers: layer_reports,
         outputs,
     })
@@ -152,7 +160,9 @@ fn output_targets(opts: &PublishOptions, plan: &Plan) -> anyhow::Result<Vec<Targ
     let mut targets = opts.targets.clone();
     if targets.is_empty() {
         let default = match std::env::var("LADE_REPO") {
-            Ok(repo) if !repo.is_empty() => format!("{}/{}:latest", repo.trim_end_matches('/'), plan.name),
+            Ok(repo) if !repo.is_empty() => {
+                format!("{}/{}:latest", repo.trim_end_matches('/'), plan.name)
+            }
             _ => "oci:./lade-out:latest".to_string(),
         };
         targets.push(Target::parse(&default).context("LADE_REPO")?);
@@ -161,7 +171,10 @@ fn output_targets(opts: &PublishOptions, plan: &Plan) -> anyhow::Result<Vec<Targ
     for t in targets {
         for tag in &opts.tags {
             if let Target::OciLayout { path, .. } = &t {
-                expanded.push(Target::OciLayout { path: path.clone(), tag: tag.clone() });
+                expanded.push(Target::OciLayout {
+                    path: path.clone(),
+                    tag: tag.clone(),
+                });
             }
         }
         expanded.push(t);
@@ -173,14 +186,21 @@ fn build_meta(plan: &Plan, base: &ResolvedBase, epoch: u64) -> BuildMeta {
     let mut annotations = plan.config.annotations.clone();
     let dir = &plan.project_dir;
     if let Some(url) = crate::git::source_url(dir) {
-        annotations.entry(image::ANNOTATION_SOURCE.into()).or_insert(url);
+        annotations
+            .entry(image::ANNOTATION_SOURCE.into())
+            .or_insert(url);
     }
     if let Some(rev) = crate::git::revision(dir) {
-        annotations.entry(image::ANNOTATION_REVISION.into()).or_insert(rev);
+        annotations
+            .entry(image::ANNOTATION_REVISION.into())
+            .or_insert(rev);
     }
     if let Some(d) = &base.digest {
         annotations.insert(image::ANNOTATION_BASE_NAME.into(), base.name.clone());
         annotations.insert(image::ANNOTATION_BASE_DIGEST.into(), d.to_string());
     }
-    BuildMeta { created: epoch, annotations }
+    BuildMeta {
+        created: epoch,
+        annotations,
+    }
 }

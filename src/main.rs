@@ -1,3 +1,123 @@
-fn main() {
-    println!("Hello, world!");
+//! The `lade` binary: parse arguments, call an operation, print its result. Errors are printed
+//! as one line (`error: …` with the cause chain) and exit with status 1.
+
+mod cli;
+
+use anyhow::Context;
+use clap::Parser;
+use cli::{Cli, Command, ProjectArgs};
+use lade::ops::plan::PlanOptions;
+use lade::ops::publish::{Event, PublishOptions};
+use lade::sink::Target;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Plan { project, json } => {
+            let plan = lade::ops::plan::plan(&plan_options(project)?)?;
+            if json {
+                stdout(&serde_json::to_string_pretty(&plan).context("encoding the plan")?)?;
+            } else {
+                stdout(plan.render().trim_end())?;
+            }
+            Ok(())
+        }
+        Command::Publish {
+            project,
+            to,
+            tags,
+            json,
+        } => {
+            let opts = PublishOptions {
+                plan: plan_options(project)?,
+                targets: to
+                    .iter()
+                    .map(|t| Target::parse(t))
+                    .collect::<Result<_, _>>()?,
+                tags,
+            };
+            let (verbose, quiet) = (cli.verbose, cli.quiet);
+            let report = lade::ops::publish::publish(&opts, |e| progress(e, verbose, quiet))?;
+            if json {
+                stdout(&serde_json::to_string_pretty(&report).context("encoding the report")?)?;
+            } else {
+                for o in &report.outputs {
+                    stdout(&o.reference)?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Writes one line of the result; a closed pipe (`lade plan | head`) is not an error.
+fn stdout(line: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{line}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+        _ => Ok(()),
+    }
+}
+
+fn plan_options(p: ProjectArgs) -> anyhow::Result<PlanOptions> {
+    let platforms = match &p.platform {
+        Some(s) => Some(lade::platform::parse_list(s).context("--platform")?),
+        None => None,
+    };
+    Ok(PlanOptions {
+        dir: p.dir,
+        platforms,
+        base: p.base,
+        main: p.main,
+    })
+}
+
+/// Progress goes to stderr so stdout carries only the result.
+fn progress(e: Event, verbose: bool, quiet: bool) {
+    if quiet {
+        return;
+    }
+    match e {
+        Event::Planned(plan) => {
+            let why: Vec<&str> = plan.reasons.iter().map(|r| r.file.as_str()).collect();
+            eprintln!(
+                "lade: {} project '{}' ({})",
+                plan.detector,
+                plan.name,
+                why.join(", ")
+            );
+        }
+        Event::BaseResolved(b) => match &b.digest {
+            Some(d) => eprintln!("lade: base {} resolved to {d}", b.name),
+            None => eprintln!("lade: base {}", b.name),
+        },
+        Event::Step(p, s) => {
+            if verbose {
+                eprintln!("lade: [{p}] {} {}", s.program, s.args.join(" "));
+            } else {
+                eprintln!("lade: {}", s.description);
+            }
+        }
+        Event::Layer(l) => {
+            if verbose || !l.cached {
+                let how = if l.cached { "cached" } else { "written" };
+                eprintln!(
+                    "lade: [{}] layer {} {} ({} bytes, {how})",
+                    l.platform, l.name, l.digest, l.size
+                );
+            }
+        }
+        Event::Output(o) => eprintln!("lade: wrote {} ({})", o.target, o.digest),
+    }
 }

@@ -3,12 +3,19 @@
 //! content-addressed store. An input-hash cache means an unchanged layer is neither re-tarred
 //! nor re-compressed.
 
+mod archive;
+mod cache;
+mod entries;
+mod gzip;
+mod source;
 mod store;
 
+pub use gzip::GzipWriter;
 pub use store::{BlobStore, BlobWriter, StoreError};
 
-use crate::digest::Digest;
+use crate::digest::{Digest, HashingWriter};
 use crate::plan::LayerSpec;
+use entries::NodeKind;
 use std::path::PathBuf;
 
 /// A layer blob in the store.
@@ -38,6 +45,22 @@ pub enum LayerError {
     Duplicate { layer: String, target: String },
     #[error("layer '{layer}': target path '{target}' must be absolute and normalized")]
     BadTarget { layer: String, target: String },
+    #[error("layer '{layer}': {path} is not a regular file")]
+    NotRegularFile { layer: String, path: PathBuf },
+    #[error("layer '{layer}': {path} changed while the layer was being written")]
+    SourceChanged { layer: String, path: PathBuf },
+    #[error("layer '{layer}': symlink {target} has an invalid link target '{link}'")]
+    BadLink {
+        layer: String,
+        target: String,
+        link: String,
+    },
+    #[error("layer '{layer}': {target} needs {parent} to be a directory, but it is not one")]
+    NotADirectory {
+        layer: String,
+        target: String,
+        parent: String,
+    },
     #[error("layer '{layer}': writing to the blob store: {source}")]
     Store { layer: String, source: StoreError },
     #[error("layer '{layer}': {source}")]
@@ -47,21 +70,105 @@ pub enum LayerError {
     },
 }
 
+/// gzip level used unless [`LayerWriter::with_level`] says otherwise.
+pub const DEFAULT_LEVEL: u32 = 6;
+
 /// Writes layers into a blob store with fixed timestamps.
 pub struct LayerWriter<'a> {
     store: &'a BlobStore,
     mtime: u64,
+    threads: usize,
+    level: u32,
 }
 
 impl<'a> LayerWriter<'a> {
     /// `mtime` is written as every entry's modification time (SOURCE_DATE_EPOCH or the commit time).
+    /// Compresses at level 6 on all available cores (at most 8).
     pub fn new(store: &'a BlobStore, mtime: u64) -> Self {
-        LayerWriter { store, mtime }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        LayerWriter {
+            store,
+            mtime,
+            threads: cores.min(8),
+            level: DEFAULT_LEVEL,
+        }
+    }
+
+    /// Compression threads. The layer bytes are the same for any count; 1 compresses on the
+    /// calling thread.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// gzip level 0–9 (clamped). Unlike the thread count this changes the layer bytes.
+    pub fn with_level(mut self, level: u32) -> Self {
+        self.level = level.min(9);
+        self
     }
 
     /// Writes (or finds in the cache) the layer for `spec`.
     pub fn write(&self, spec: &LayerSpec) -> Result<LayerBlob, LayerError> {
-        let _ = (self.store, self.mtime, spec);
-        unimplemented!("layer writer")
+        let layer = spec.name.as_str();
+        let nodes = entries::normalize(spec)?;
+        let contents = nodes
+            .iter()
+            .map(|n| match &n.kind {
+                NodeKind::File { source } => source::fingerprint(layer, source).map(Some),
+                _ => Ok(None),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let key = cache::key(self.level, gzip::BLOCK_SIZE, self.mtime, &nodes, &contents);
+        if let Some(r) = cache::lookup(self.store, &key) {
+            return Ok(LayerBlob {
+                digest: r.digest,
+                diff_id: r.diff_id,
+                size: r.size,
+                cached: true,
+            });
+        }
+
+        let store_err = |source| LayerError::Store {
+            layer: layer.to_string(),
+            source,
+        };
+        let blob = self.store.writer().map_err(store_err)?;
+        let temp = blob.temp_path().to_path_buf();
+        let sink_err = |source| {
+            store_err(StoreError::Io {
+                path: temp.clone(),
+                source,
+            })
+        };
+        // One pass: tar bytes are hashed (diff_id) on their way into the compressor, whose
+        // output the blob writer hashes (digest) on its way to disk.
+        let gz =
+            GzipWriter::new(blob, self.level, self.threads, gzip::BLOCK_SIZE).map_err(sink_err)?;
+        let tar = archive::write_tar(
+            layer,
+            &nodes,
+            &contents,
+            self.mtime,
+            HashingWriter::new(gz),
+            &sink_err,
+        )?;
+        let (gz, diff_id, _) = tar.finish();
+        let blob = gz.finish().map_err(sink_err)?;
+        let (digest, size) = blob.commit().map_err(store_err)?;
+        let record = cache::Record {
+            digest,
+            diff_id,
+            size,
+        };
+        cache::save(self.store, &key, &record).map_err(store_err)?;
+        Ok(LayerBlob {
+            digest: record.digest,
+            diff_id: record.diff_id,
+            size: record.size,
+            cached: false,
+        })
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,14 +1,31 @@
 //! The content-addressed blob store on disk: `ROOT/blobs/sha256/<hex>`.
+//!
+//! Every blob is first written to a temporary file under `ROOT/tmp/` and renamed into place only
+//! once its digest is known, so a name under `blobs/` always holds the complete bytes of that
+//! digest: a crash leaves at worst a stray temporary file, never a truncated blob.
 
-use crate::digest::Digest;
-use std::io::{self, Write};
+use crate::digest::{Digest, HashingWriter};
+use std::fs;
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use tempfile::NamedTempFile;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("blob store {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
 }
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Big enough that the compressor's output (tens of KiB per call) goes straight to the file.
+const WRITE_BUFFER: usize = 256 * 1024;
 
 pub struct BlobStore {
     root: PathBuf,
@@ -17,8 +34,13 @@ pub struct BlobStore {
 impl BlobStore {
     /// Opens (creating when missing) the store at `root`.
     pub fn open(root: &Path) -> Result<Self, StoreError> {
-        let _ = root;
-        unimplemented!()
+        // Absolute, so the blob paths handed to sinks stay valid if the process changes directory.
+        let root = std::path::absolute(root).map_err(io_err(root))?;
+        let store = BlobStore { root };
+        for dir in [store.blob_dir(), store.tmp_dir()] {
+            fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        }
+        Ok(store)
     }
 
     pub fn root(&self) -> &Path {
@@ -39,31 +61,149 @@ impl BlobStore {
 
     /// Stores `bytes` and returns their digest.
     pub fn put_bytes(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
-        let _ = bytes;
-        unimplemented!()
+        let digest = Digest::of(bytes);
+        if self.holds(&digest, bytes.len() as u64) {
+            return Ok(digest);
+        }
+        let mut w = self.writer()?;
+        w.write_all(bytes).map_err(io_err(&w.temp_path))?;
+        let (written, _) = w.commit()?;
+        debug_assert_eq!(written, digest);
+        Ok(written)
     }
 
     /// A writer whose bytes become a blob when committed.
     pub fn writer(&self) -> Result<BlobWriter, StoreError> {
-        unimplemented!()
+        let dir = self.tmp_dir();
+        let file = NamedTempFile::new_in(&dir).map_err(io_err(&dir))?;
+        let temp_path = file.path().to_path_buf();
+        Ok(BlobWriter {
+            inner: HashingWriter::new(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            temp_path,
+            blob_dir: self.blob_dir(),
+        })
+    }
+
+    /// Whether the blob is present with the expected size: a cheap guard against a file that
+    /// was truncated outside lade's control.
+    pub(crate) fn holds(&self, digest: &Digest, size: u64) -> bool {
+        fs::metadata(self.path(digest)).is_ok_and(|m| m.is_file() && m.len() == size)
+    }
+
+    /// Where temporary files live: on the same filesystem as the blobs, so renames are atomic.
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    fn blob_dir(&self) -> PathBuf {
+        self.root.join("blobs").join("sha256")
     }
 }
 
 /// Streams bytes into a temporary file, hashing them; `commit` moves the file into place.
-pub struct BlobWriter {}
+/// Dropping it without committing deletes the temporary file.
+pub struct BlobWriter {
+    inner: HashingWriter<BufWriter<NamedTempFile>>,
+    temp_path: PathBuf,
+    blob_dir: PathBuf,
+}
 
 impl BlobWriter {
+    /// The temporary file being written, for error messages.
+    pub fn temp_path(&self) -> &Path {
+        &self.temp_path
+    }
+
     pub fn commit(self) -> Result<(Digest, u64), StoreError> {
-        unimplemented!()
+        let BlobWriter {
+            inner,
+            temp_path,
+            blob_dir,
+        } = self;
+        let (buffered, digest, size) = inner.finish();
+        let file = buffered
+            .into_inner()
+            .map_err(|e| io_err(&temp_path)(e.into_error()))?;
+        let dest = blob_dir.join(digest.hex());
+        if fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == size) {
+            // Same digest and size: the bytes are already there. Leaving the existing file alone
+            // keeps its inode stable for anyone who hard-linked it into a layout.
+            return Ok((digest, size));
+        }
+        // The data must be on disk before the name is, or a power loss could leave a
+        // zero-length file under a valid digest name.
+        file.as_file().sync_all().map_err(io_err(&temp_path))?;
+        // Temporary files are created 0600; blobs are public content and sinks copy the mode.
+        fs::set_permissions(&temp_path, fs::Permissions::from_mode(0o644))
+            .map_err(io_err(&temp_path))?;
+        file.persist(&dest).map_err(|e| io_err(&dest)(e.error))?;
+        Ok((digest, size))
     }
 }
 
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let _ = buf;
-        unimplemented!()
+        self.inner.write(buf)
     }
+
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_bytes_is_content_addressed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(&dir.path().join("store")).unwrap();
+        let d = store.put_bytes(b"{\"a\":1}").unwrap();
+        assert_eq!(d, Digest::of(b"{\"a\":1}"));
+        assert!(store.contains(&d));
+        assert_eq!(fs::read(store.path(&d)).unwrap(), b"{\"a\":1}");
+        let mode = fs::metadata(store.path(&d)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644);
+        // A second put of the same bytes is a no-op and leaves nothing behind in tmp.
+        assert_eq!(store.put_bytes(b"{\"a\":1}").unwrap(), d);
+        assert_eq!(fs::read_dir(store.tmp_dir()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn uncommitted_writer_leaves_no_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let mut w = store.writer().unwrap();
+        w.write_all(b"half a layer").unwrap();
+        let temp = w.temp_path().to_path_buf();
+        assert!(temp.starts_with(store.tmp_dir()));
+        drop(w);
+        assert!(!temp.exists());
+        assert!(!store.contains(&Digest::of(b"half a layer")));
+        let blobs = fs::read_dir(store.root().join("blobs/sha256")).unwrap();
+        assert_eq!(blobs.count(), 0);
+    }
+
+    #[test]
+    fn writer_commit_reports_digest_and_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let mut w = store.writer().unwrap();
+        let big = vec![7u8; 3 * WRITE_BUFFER + 5];
+        w.write_all(&big).unwrap();
+        let (d, n) = w.commit().unwrap();
+        assert_eq!((d.clone(), n), (Digest::of(&big), big.len() as u64));
+        assert_eq!(fs::read(store.path(&d)).unwrap(), big);
+    }
+
+    #[test]
+    fn truncated_blob_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let d = store.put_bytes(b"complete").unwrap();
+        fs::write(store.path(&d), b"compl").unwrap();
+        assert_eq!(store.put_bytes(b"complete").unwrap(), d);
+        assert_eq!(fs::read(store.path(&d)).unwrap(), b"complete");
     }
 }

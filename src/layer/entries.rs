@@ -1,0 +1,277 @@
+//! From a `LayerSpec` to the exact, sorted list of tar entries: targets validated, parents made
+//! explicit, duplicates resolved, modes masked. Everything downstream (cache key, tar) works on
+//! this list only, so the key always describes exactly the archive that would be written.
+
+use super::LayerError;
+use crate::plan::{EntryKind, LayerSpec};
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::path::PathBuf;
+
+/// Mode of directories the spec does not list but its entries need.
+pub const IMPLICIT_DIR_MODE: u32 = 0o755;
+
+/// One tar entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    /// Path inside the image without the leading `/` and without a trailing `/`
+    /// (`app/server`); the tar name adds `/` for directories.
+    pub name: String,
+    pub mode: u32,
+    pub kind: NodeKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeKind {
+    File { source: PathBuf },
+    Dir,
+    Symlink { link: String },
+}
+
+impl Node {
+    /// The name as written in the tar header: relative, directories with a trailing `/`,
+    /// as docker and ko write them.
+    pub fn tar_name(&self) -> String {
+        match self.kind {
+            NodeKind::Dir => format!("{}/", self.name),
+            _ => self.name.clone(),
+        }
+    }
+}
+
+struct Slot {
+    node: Node,
+    /// Added because a child needed it; an explicit entry replaces it.
+    implicit: bool,
+}
+
+/// Validates and sorts the entries of `spec`, adding missing parent directories.
+pub fn normalize(spec: &LayerSpec) -> Result<Vec<Node>, LayerError> {
+    let layer = || spec.name.clone();
+    // Keyed by the name without trailing slash: byte order puts every directory before anything
+    // inside it, since `a/b` is a strict prefix of `a/b/...`.
+    let mut slots: BTreeMap<String, Slot> = BTreeMap::new();
+    for entry in &spec.entries {
+        let is_dir = matches!(entry.kind, EntryKind::Dir);
+        let name = relative_name(&entry.target, is_dir).ok_or_else(|| LayerError::BadTarget {
+            layer: layer(),
+            target: entry.target.clone(),
+        })?;
+        let kind = match &entry.kind {
+            EntryKind::File { source } => NodeKind::File {
+                source: source.clone(),
+            },
+            EntryKind::Dir => NodeKind::Dir,
+            EntryKind::Symlink { link } => {
+                // An empty or NUL-containing link cannot be encoded in a tar header.
+                if link.is_empty() || link.contains('\0') {
+                    return Err(LayerError::BadLink {
+                        layer: layer(),
+                        target: entry.target.clone(),
+                        link: link.clone(),
+                    });
+                }
+                NodeKind::Symlink { link: link.clone() }
+            }
+        };
+        let node = Node {
+            name,
+            mode: mask_mode(entry.mode, is_dir),
+            kind,
+        };
+        match slots.entry(node.name.clone()) {
+            Entry::Vacant(v) => {
+                v.insert(Slot {
+                    node,
+                    implicit: false,
+                });
+            }
+            Entry::Occupied(mut o) => {
+                let slot = o.get_mut();
+                if slot.implicit && is_dir {
+                    *slot = Slot {
+                        node,
+                        implicit: false,
+                    };
+                } else if !(is_dir && slot.node == node) {
+                    // Only identical directories merge: two plans may both want `/app`, but two
+                    // different files at one path would make the result depend on order.
+                    return Err(LayerError::Duplicate {
+                        layer: layer(),
+                        target: entry.target.clone(),
+                    });
+                }
+            }
+        }
+        add_parents(&mut slots, &entry.target);
+    }
+    check_parents_are_dirs(&spec.name, &slots)?;
+    Ok(slots.into_values().map(|s| s.node).collect())
+}
+
+/// `/a/b` → `a/b`; `None` when the target is not absolute and normalized. A single trailing
+/// slash is accepted on directories only, where it is a common way to spell them.
+fn relative_name(target: &str, is_dir: bool) -> Option<String> {
+    let mut rel = target.strip_prefix('/')?;
+    if is_dir && rel.ends_with('/') {
+        rel = &rel[..rel.len() - 1];
+    }
+    let valid = !rel.is_empty()
+        && !rel.contains('\0')
+        && rel
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..");
+    valid.then(|| rel.to_string())
+}
+
+/// Permission bits only. Setuid and setgid would smuggle privilege into an image through a
+/// build artifact's mode; sticky is kept on directories because `/tmp` is legitimately 1777.
+fn mask_mode(mode: u32, is_dir: bool) -> u32 {
+    if is_dir { mode & 0o1777 } else { mode & 0o777 }
+}
+
+fn add_parents(slots: &mut BTreeMap<String, Slot>, target: &str) {
+    let rel = target.trim_start_matches('/').trim_end_matches('/');
+    for (i, _) in rel.match_indices('/') {
+        let parent = &rel[..i];
+        slots.entry(parent.to_string()).or_insert_with(|| Slot {
+            node: Node {
+                name: parent.to_string(),
+                mode: IMPLICIT_DIR_MODE,
+                kind: NodeKind::Dir,
+            },
+            implicit: true,
+        });
+    }
+}
+
+/// A file or symlink whose path is also a parent of another entry cannot be represented:
+/// extracting it would write through a symlink or fail.
+fn check_parents_are_dirs(layer: &str, slots: &BTreeMap<String, Slot>) -> Result<(), LayerError> {
+    for name in slots.keys() {
+        for (i, _) in name.match_indices('/') {
+            let parent = &slots[&name[..i]];
+            if parent.node.kind != NodeKind::Dir {
+                return Err(LayerError::NotADirectory {
+                    layer: layer.to_string(),
+                    target: format!("/{name}"),
+                    parent: format!("/{}", &name[..i]),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::FileEntry;
+
+    fn spec(entries: Vec<FileEntry>) -> LayerSpec {
+        LayerSpec {
+            name: "app".into(),
+            entries,
+        }
+    }
+
+    fn file(target: &str, mode: u32) -> FileEntry {
+        FileEntry {
+            target: target.into(),
+            mode,
+            kind: EntryKind::File {
+                source: PathBuf::from("/dev/null"),
+            },
+        }
+    }
+
+    fn dir(target: &str, mode: u32) -> FileEntry {
+        FileEntry {
+            target: target.into(),
+            mode,
+            kind: EntryKind::Dir,
+        }
+    }
+
+    fn names(nodes: &[Node]) -> Vec<String> {
+        nodes.iter().map(Node::tar_name).collect()
+    }
+
+    #[test]
+    fn sorted_with_implicit_parents() {
+        let nodes = normalize(&spec(vec![
+            file("/a/b/c", 0o644),
+            file("/a/b-x", 0o600),
+            dir("/a/b", 0o750),
+            file("/z", 0o755),
+        ]))
+        .unwrap();
+        assert_eq!(names(&nodes), ["a/", "a/b/", "a/b-x", "a/b/c", "z"]);
+        let modes: Vec<u32> = nodes.iter().map(|n| n.mode).collect();
+        // `a` implicit 0755; the explicit `a/b` keeps its own mode even though it came after
+        // its child made it implicit.
+        assert_eq!(modes, [0o755, 0o750, 0o600, 0o644, 0o755]);
+    }
+
+    #[test]
+    fn identical_dirs_merge_other_duplicates_fail() {
+        let ok = normalize(&spec(vec![dir("/tmp", 0o1777), dir("/tmp/", 0o1777)])).unwrap();
+        assert_eq!(names(&ok), ["tmp/"]);
+        assert_eq!(ok[0].mode, 0o1777);
+        for (entries, dup) in [
+            (vec![dir("/tmp", 0o1777), dir("/tmp", 0o755)], "/tmp"),
+            (vec![file("/x", 0o644), file("/x", 0o644)], "/x"),
+            (vec![file("/x", 0o644), dir("/x/", 0o755)], "/x/"),
+        ] {
+            match normalize(&spec(entries)) {
+                Err(LayerError::Duplicate { layer, target }) => {
+                    assert_eq!((layer.as_str(), target.as_str()), ("app", dup));
+                }
+                other => panic!("expected Duplicate of {dup}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn bad_targets_fail() {
+        for t in [
+            "relative", "/", "", "/a//b", "/a/../b", "/a/./b", "/a/", "/..", "/a\0b",
+        ] {
+            match normalize(&spec(vec![file(t, 0o644)])) {
+                Err(LayerError::BadTarget { layer, target }) => {
+                    assert_eq!((layer.as_str(), target.as_str()), ("app", t));
+                }
+                other => panic!("{t:?}: expected BadTarget, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn file_as_parent_fails() {
+        let err = normalize(&spec(vec![file("/a", 0o644), file("/a/b", 0o644)])).unwrap_err();
+        assert!(
+            matches!(&err, LayerError::NotADirectory { parent, .. } if parent == "/a"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn special_bits_masked() {
+        let nodes = normalize(&spec(vec![
+            file("/bin/su", 0o104755),
+            dir("/tmp", 0o41777),
+            dir("/srv", 0o2775),
+        ]))
+        .unwrap();
+        let modes: Vec<(String, u32)> = nodes.iter().map(|n| (n.tar_name(), n.mode)).collect();
+        assert_eq!(
+            modes,
+            [
+                ("bin/".to_string(), 0o755),
+                ("bin/su".to_string(), 0o755),
+                ("srv/".to_string(), 0o775),
+                ("tmp/".to_string(), 0o1777),
+            ]
+        );
+    }
+}

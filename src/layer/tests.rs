@@ -1,0 +1,302 @@
+//! End-to-end tests of `LayerWriter`: spec in, blob and cache record out, read back with
+//! independent decoders (flate2's GzDecoder, the tar crate's reader, sha2 via `Digest::of`).
+
+use super::*;
+use crate::plan::{EntryKind, FileEntry};
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+const MTIME: u64 = 1_700_000_000;
+
+fn file(target: &str, mode: u32, source: &Path) -> FileEntry {
+    FileEntry {
+        target: target.into(),
+        mode,
+        kind: EntryKind::File {
+            source: source.to_path_buf(),
+        },
+    }
+}
+
+fn dir(target: &str, mode: u32) -> FileEntry {
+    FileEntry {
+        target: target.into(),
+        mode,
+        kind: EntryKind::Dir,
+    }
+}
+
+fn symlink(target: &str, link: &str) -> FileEntry {
+    FileEntry {
+        target: target.into(),
+        mode: 0o777,
+        kind: EntryKind::Symlink { link: link.into() },
+    }
+}
+
+/// Writes the sample sources into `dir` and returns the spec that uses them. Host modes and
+/// mtimes are set from `host_mode` / `host_age` so callers can vary them.
+fn sample(host_dir: &Path, host_mode: u32, host_age: Duration) -> LayerSpec {
+    let put = |name: &str, bytes: &[u8]| {
+        let p = host_dir.join(name);
+        fs::write(&p, bytes).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(host_mode)).unwrap();
+        let f = fs::File::options().write(true).open(&p).unwrap();
+        f.set_modified(SystemTime::now() - host_age).unwrap();
+        p
+    };
+    let server = put("server", &b"#!/bin/sh\necho hello\n".repeat(500));
+    let config = put("config.json", b"{\"port\":8080}\n");
+    LayerSpec {
+        name: "app".into(),
+        entries: vec![
+            file("/app/server", 0o755, &server),
+            symlink("/app/current", "server"),
+            file("/etc/app/config.json", 0o644, &config),
+            dir("/tmp", 0o1777),
+        ],
+    }
+}
+
+fn gunzip(path: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(fs::File::open(path).unwrap())
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+fn open_store(dir: &Path) -> BlobStore {
+    BlobStore::open(&dir.join("store")).unwrap()
+}
+
+#[test]
+fn same_spec_from_different_hosts_is_identical() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let spec_a = sample(a.path(), 0o600, Duration::from_secs(10));
+    let spec_b = sample(b.path(), 0o755, Duration::from_secs(86_400 * 400));
+    let (store_a, store_b) = (open_store(a.path()), open_store(b.path()));
+    let la = LayerWriter::new(&store_a, MTIME).write(&spec_a).unwrap();
+    let lb = LayerWriter::new(&store_b, MTIME).write(&spec_b).unwrap();
+    assert!(!la.cached && !lb.cached);
+    assert_eq!((&la.digest, &la.diff_id), (&lb.digest, &lb.diff_id));
+    assert_eq!(
+        fs::read(store_a.path(&la.digest)).unwrap(),
+        fs::read(store_b.path(&lb.digest)).unwrap()
+    );
+}
+
+#[test]
+fn thread_count_does_not_change_bytes() {
+    let src = tempfile::tempdir().unwrap();
+    let big = src.path().join("big");
+    // Several gzip blocks, so the threaded path really splits the work.
+    let body: Vec<u8> = (0..3 * gzip::BLOCK_SIZE as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8 & 0x3f)
+        .collect();
+    fs::write(&big, &body).unwrap();
+    let spec = LayerSpec {
+        name: "big".into(),
+        entries: vec![file("/big", 0o644, &big)],
+    };
+    let digests: Vec<_> = [1, 2, 4]
+        .into_iter()
+        .map(|t| {
+            let dir = tempfile::tempdir().unwrap();
+            let store = open_store(dir.path());
+            let l = LayerWriter::new(&store, MTIME)
+                .with_threads(t)
+                .write(&spec)
+                .unwrap();
+            (l.digest, l.diff_id)
+        })
+        .collect();
+    assert_eq!(digests[0], digests[1]);
+    assert_eq!(digests[0], digests[2]);
+}
+
+#[test]
+fn tar_is_sorted_with_fixed_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = sample(dir.path(), 0o600, Duration::from_secs(3));
+    let store = open_store(dir.path());
+    let l = LayerWriter::new(&store, MTIME).write(&spec).unwrap();
+    let tar_bytes = gunzip(&store.path(&l.digest));
+    let mut ar = tar::Archive::new(&tar_bytes[..]);
+    let mut got = Vec::new();
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let h = e.header().clone();
+        assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (0, 0));
+        assert_eq!(h.mtime().unwrap(), MTIME);
+        assert_eq!(h.username_bytes(), Some(&b""[..]));
+        assert_eq!(h.groupname_bytes(), Some(&b""[..]));
+        assert!(
+            e.pax_extensions().unwrap().is_none(),
+            "no xattrs or PAX records"
+        );
+        let mut body = Vec::new();
+        e.read_to_end(&mut body).unwrap();
+        let link = e.link_name().unwrap().map(|l| l.display().to_string());
+        got.push((
+            e.path().unwrap().display().to_string(),
+            h.entry_type(),
+            h.mode().unwrap(),
+            body.len(),
+            link,
+        ));
+    }
+    use tar::EntryType::{Directory as D, Regular as F, Symlink as L};
+    let server_len = b"#!/bin/sh\necho hello\n".len() * 500;
+    assert_eq!(
+        got,
+        [
+            ("app/".into(), D, 0o755, 0, None),
+            ("app/current".into(), L, 0o777, 0, Some("server".into())),
+            ("app/server".into(), F, 0o755, server_len, None),
+            ("etc/".into(), D, 0o755, 0, None),
+            ("etc/app/".into(), D, 0o755, 0, None),
+            ("etc/app/config.json".into(), F, 0o644, 14, None),
+            ("tmp/".into(), D, 0o1777, 0, None),
+        ]
+    );
+}
+
+#[test]
+fn digests_match_the_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = sample(dir.path(), 0o644, Duration::ZERO);
+    let store = open_store(dir.path());
+    let l = LayerWriter::new(&store, MTIME).write(&spec).unwrap();
+    let blob = fs::read(store.path(&l.digest)).unwrap();
+    assert_eq!(Digest::of(&blob), l.digest);
+    assert_eq!(blob.len() as u64, l.size);
+    assert_eq!(Digest::of(&gunzip(&store.path(&l.digest))), l.diff_id);
+    assert_ne!(l.digest, l.diff_id);
+    // Nothing half-written is left behind.
+    assert_eq!(fs::read_dir(store.tmp_dir()).unwrap().count(), 0);
+}
+
+#[test]
+fn unchanged_input_is_a_cache_hit() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = sample(dir.path(), 0o644, Duration::ZERO);
+    let store = open_store(dir.path());
+    let first = LayerWriter::new(&store, MTIME).write(&spec).unwrap();
+    assert!(!first.cached);
+    let blob = store.path(&first.digest);
+    let before = fs::metadata(&blob).unwrap().modified().unwrap();
+    // Any attempt to write a blob now fails (no temp dir), so a hit proves nothing was written.
+    fs::remove_dir(store.tmp_dir()).unwrap();
+    let second = LayerWriter::new(&store, MTIME).write(&spec).unwrap();
+    assert!(second.cached);
+    assert_eq!(
+        (&second.digest, &second.diff_id, second.size),
+        (&first.digest, &first.diff_id, first.size)
+    );
+    assert_eq!(fs::metadata(&blob).unwrap().modified().unwrap(), before);
+    // The layer's name is not part of the key: same bytes, same blob.
+    let renamed = LayerSpec {
+        name: "other".into(),
+        ..spec.clone()
+    };
+    assert!(
+        LayerWriter::new(&store, MTIME)
+            .write(&renamed)
+            .unwrap()
+            .cached
+    );
+    // A different mtime is a different layer, and needs the temp dir.
+    let err = LayerWriter::new(&store, MTIME + 1)
+        .write(&spec)
+        .unwrap_err();
+    assert!(matches!(err, LayerError::Store { .. }), "{err:?}");
+}
+
+#[test]
+fn missing_blob_is_a_miss() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = sample(dir.path(), 0o644, Duration::ZERO);
+    let store = open_store(dir.path());
+    let first = LayerWriter::new(&store, MTIME).write(&spec).unwrap();
+    fs::remove_file(store.path(&first.digest)).unwrap();
+    let again = LayerWriter::new(&store, MTIME).write(&spec).unwrap();
+    assert!(!again.cached);
+    assert_eq!(again.digest, first.digest);
+    assert!(store.contains(&again.digest));
+}
+
+#[test]
+fn changed_content_changes_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = sample(dir.path(), 0o644, Duration::ZERO);
+    let store = open_store(dir.path());
+    let first = LayerWriter::new(&store, MTIME).write(&spec).unwrap();
+    // Same size, one byte different: a stat-size check alone would miss this.
+    fs::write(dir.path().join("config.json"), b"{\"port\":8081}\n").unwrap();
+    let second = LayerWriter::new(&store, MTIME).write(&spec).unwrap();
+    assert!(!second.cached);
+    assert_ne!(second.digest, first.digest);
+    assert_ne!(second.diff_id, first.diff_id);
+}
+
+#[test]
+fn invalid_specs_are_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let w = LayerWriter::new(&store, MTIME);
+    let src = dir.path().join("f");
+    fs::write(&src, b"x").unwrap();
+    let dup = LayerSpec {
+        name: "dup".into(),
+        entries: vec![file("/a", 0o644, &src), file("/a", 0o755, &src)],
+    };
+    assert!(matches!(
+        w.write(&dup),
+        Err(LayerError::Duplicate { layer, target }) if layer == "dup" && target == "/a"
+    ));
+    let bad = LayerSpec {
+        name: "bad".into(),
+        entries: vec![file("/a/../etc/passwd", 0o644, &src)],
+    };
+    assert!(matches!(
+        w.write(&bad),
+        Err(LayerError::BadTarget { layer, target }) if layer == "bad" && target == "/a/../etc/passwd"
+    ));
+    let missing = dir.path().join("missing");
+    let unreadable = LayerSpec {
+        name: "gone".into(),
+        entries: vec![file("/a", 0o644, &missing)],
+    };
+    assert!(matches!(
+        w.write(&unreadable),
+        Err(LayerError::Read { layer, path, .. }) if layer == "gone" && path == missing
+    ));
+}
+
+/// Pinned on purpose: layer digests are lade's reproducibility promise, and they depend on the
+/// tar encoding and on the exact deflate implementation. flate2 silently switches backend (and
+/// so changes every byte) if any crate in the graph enables a C zlib feature, and zlib-rs may
+/// tune its match finder in a release. This test fails on any such change, so it is noticed and
+/// the cache FORMAT string bumped, instead of users seeing "reproducible" images differ.
+#[test]
+fn golden_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = sample(dir.path(), 0o644, Duration::ZERO);
+    let store = open_store(dir.path());
+    let l = LayerWriter::new(&store, MTIME)
+        .with_threads(1)
+        .write(&spec)
+        .unwrap();
+    assert_eq!(
+        (l.digest.as_str(), l.diff_id.as_str(), l.size),
+        (
+            "sha256:3ca88ffa72f02bc8ede85fa814dacc7afeb04de699ce2a0082f4ae14069d971b",
+            "sha256:f545edaee37fff84f8a5921f97ec052415f21172b2a6f688daf2033971d3035f",
+            320
+        )
+    );
+}

@@ -1,0 +1,68 @@
+//! `lade plan`: detect the project and compute its plan, with lade.toml and flags applied.
+
+use crate::config::LadeConfig;
+use crate::detect::{self, Project};
+use crate::digest::Digest;
+use crate::plan::Plan;
+use crate::platform::Platform;
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+
+/// Flags shared by `plan` and `publish`.
+#[derive(Clone, Debug, Default)]
+pub struct PlanOptions {
+    /// Project directory (`-C`); the current directory when `None`.
+    pub dir: Option<PathBuf>,
+    pub platforms: Option<Vec<Platform>>,
+    pub base: Option<String>,
+    pub main: Option<String>,
+}
+
+pub fn plan(opts: &PlanOptions) -> anyhow::Result<Plan> {
+    let cwd = std::env::current_dir().context("reading the current directory")?;
+    let dir = match &opts.dir {
+        Some(d) => cwd.join(d),
+        None => cwd.clone(),
+    };
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("project directory {}", dir.display()))?;
+    let config = LadeConfig::load(&dir)?;
+    let platforms = match &opts.platforms {
+        Some(p) => p.clone(),
+        None if !config.platforms.is_empty() => config.platforms(),
+        None => vec![Platform::host().unwrap_or_else(|| Platform::linux("amd64", None))],
+    };
+    let out_dir = build_dir(&dir);
+    let project = Project {
+        dir: &dir,
+        config: &config,
+        platforms: &platforms,
+        main: opts.main.as_deref(),
+        out_dir: &out_dir,
+    };
+    let mut plan = detect::detect(&project)?;
+    config.apply(&mut plan);
+    if let Some(b) = &opts.base {
+        plan.base = b.clone();
+    }
+    Ok(plan)
+}
+
+/// Build outputs for a project live in the cache, keyed by its path, so the source tree is
+/// never written to and rebuilding reuses the previous outputs' directory.
+fn build_dir(project: &Path) -> PathBuf {
+    let key = Digest::of(project.as_os_str().as_encoded_bytes());
+    super::cache_dir().join("build").join(&key.hex()[..16])
+}
+
+/// The directory a relative `oci:` base path is relative to: the current directory for
+/// `--base`, the project for lade.toml. Plans keep the base as written, so the image's
+/// base.name annotation does not depend on where the checkout is.
+pub fn base_dir(opts: &PlanOptions, plan: &Plan) -> anyhow::Result<PathBuf> {
+    if opts.base.is_some() {
+        std::env::current_dir().context("reading the current directory")
+    } else {
+        Ok(plan.project_dir.clone())
+    }
+}

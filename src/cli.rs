@@ -42,10 +42,42 @@ pub enum Command {
         /// An extra tag for every output. Repeatable.
         #[arg(long = "tag", value_name = "TAG")]
         tags: Vec<String>,
-        /// Print the result as JSON on stdout.
+        /// Print the result as JSON on stdout (registry outputs include upload statistics).
         #[arg(long)]
         json: bool,
+        /// Write each output's digest reference (REPO@sha256:…) to FILE, one per line.
+        #[arg(long = "image-refs", value_name = "FILE")]
+        image_refs: Option<PathBuf>,
+        /// Resolve a registry base's tag again instead of using the digest pinned in lade.lock.
+        #[arg(long = "refresh-base")]
+        refresh_base: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
+}
+
+/// How registries are reached, for pushes and for bases.
+#[derive(Args, Debug, Default)]
+pub struct RegistryArgs {
+    /// Allow plain HTTP or an unverified certificate for HOST[:PORT]. Repeatable.
+    /// (Loopback registries may use plain HTTP without it.)
+    #[arg(
+        long = "insecure-registry",
+        value_name = "HOST[:PORT]",
+        env = "LADE_INSECURE_REGISTRIES",
+        value_delimiter = ','
+    )]
+    pub insecure: Vec<String>,
+    /// Trust the CA certificates in this PEM file for every registry. Repeatable.
+    #[arg(long = "registry-ca", value_name = "FILE")]
+    pub cas: Vec<PathBuf>,
+    /// Pull FROM's images from TO first (e.g. docker.io=mirror.internal:5000). Repeatable;
+    /// LADE_REGISTRY_MIRRORS adds more, comma separated.
+    #[arg(long = "registry-mirror", value_name = "FROM=TO")]
+    pub mirrors: Vec<String>,
+    /// Blob uploads and downloads in flight at once.
+    #[arg(long = "registry-concurrency", value_name = "N", default_value_t = 4)]
+    pub concurrency: usize,
 }
 
 #[derive(Args, Debug)]
@@ -56,7 +88,8 @@ pub struct ProjectArgs {
     /// Platforms to build, comma separated (linux/amd64,linux/arm64). Default: lade.toml's, else the host's.
     #[arg(long, value_name = "LIST", env = "LADE_PLATFORMS")]
     pub platform: Option<String>,
-    /// Base image: scratch or oci:PATH[:TAG]. Default: the detector's choice.
+    /// Base image: scratch, oci:PATH[:TAG] or a registry reference
+    /// (gcr.io/distroless/static-debian12:nonroot, alpine@sha256:…). Default: the detector's choice.
     #[arg(long, value_name = "REF")]
     pub base: Option<String>,
     /// The main package (Go) or binary to use as entrypoint.

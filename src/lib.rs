@@ -10,6 +10,7 @@
 //! - [`image`]: assembles configs, manifests and the index as canonical JSON.
 //! - [`sink`]: writes an [`image::ImageSet`] to OCI layouts, archives and registries.
 //! - [`registry`]: the distribution API client.
+//! - [`lock`]: `lade.lock`, the base digests a publish is pinned to.
 //! - [`ops`]: one function per command; the binary only parses arguments and prints.
 
 pub mod base;
@@ -21,6 +22,7 @@ pub mod git;
 pub mod ignore;
 pub mod image;
 pub mod layer;
+pub mod lock;
 pub mod ops;
 pub mod plan;
 pub mod platform;

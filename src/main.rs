@@ -5,7 +5,7 @@ mod cli;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::{Cli, Command, ProjectArgs};
+use cli::{Cli, Command, ProjectArgs, RegistryArgs};
 use lade::ops::plan::PlanOptions;
 use lade::ops::publish::{Event, PublishOptions};
 use lade::sink::Target;
@@ -38,6 +38,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             to,
             tags,
             json,
+            image_refs,
+            refresh_base,
+            registry,
         } => {
             let opts = PublishOptions {
                 plan: plan_options(project)?,
@@ -46,6 +49,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .map(|t| Target::parse(t))
                     .collect::<Result<_, _>>()?,
                 tags,
+                registry: registry_options(registry)?,
+                refresh_base,
+                image_refs,
             };
             let (verbose, quiet) = (cli.verbose, cli.quiet);
             let report = lade::ops::publish::publish(&opts, |e| progress(e, verbose, quiet))?;
@@ -83,6 +89,28 @@ fn plan_options(p: ProjectArgs) -> anyhow::Result<PlanOptions> {
     })
 }
 
+/// Registry settings: the environment's (credentials, LADE_REGISTRY_MIRRORS) under the flags.
+fn registry_options(r: RegistryArgs) -> anyhow::Result<lade::registry::RegistryOptions> {
+    let mut o = lade::registry::RegistryOptions::from_env()?;
+    let mut mirrors = Vec::new();
+    for m in &r.mirrors {
+        mirrors.push(
+            m.parse::<lade::registry::Mirror>()
+                .map_err(|e| anyhow::anyhow!("--registry-mirror: {e}"))?,
+        );
+    }
+    // Flags first: they are tried before the environment's mirrors.
+    mirrors.append(&mut o.mirrors);
+    o.mirrors = mirrors;
+    o.insecure = r.insecure;
+    o.cas = r.cas;
+    if r.concurrency == 0 {
+        anyhow::bail!("--registry-concurrency must be at least 1");
+    }
+    o.concurrency = r.concurrency;
+    Ok(o)
+}
+
 /// Progress goes to stderr so stdout carries only the result.
 fn progress(e: Event, verbose: bool, quiet: bool) {
     if quiet {
@@ -118,6 +146,22 @@ fn progress(e: Event, verbose: bool, quiet: bool) {
                 );
             }
         }
-        Event::Output(o) => eprintln!("lade: wrote {} ({})", o.target, o.digest),
+        Event::Output(o) => match &o.stats {
+            Some(s) => eprintln!(
+                "lade: pushed {} ({}): {} blobs uploaded ({} bytes), {} already there, {} mounted",
+                o.target,
+                o.digest,
+                s.blobs_uploaded,
+                s.bytes_uploaded,
+                s.blobs_present,
+                s.blobs_mounted
+            ),
+            None => eprintln!("lade: wrote {} ({})", o.target, o.digest),
+        },
+        Event::BaseLocked(name, d) => {
+            if verbose {
+                eprintln!("lade: base {name} pinned to {d} by lade.lock (--refresh-base to update)")
+            }
+        }
     }
 }

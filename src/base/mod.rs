@@ -3,6 +3,7 @@
 //! bytes stay where they are until a sink needs them.
 
 mod layout;
+mod registry;
 
 use crate::digest::Digest;
 use crate::image::Layer;
@@ -67,13 +68,38 @@ pub enum BaseError {
     Unknown(String),
     #[error("base {base}: {detail}")]
     Other { base: String, detail: String },
+    /// Fetching the base from its registry failed.
+    #[error("base {base}: {error}")]
+    Registry {
+        base: String,
+        error: Box<crate::registry::RegistryError>,
+    },
 }
 
-/// Resolves `reference` (relative paths from `project_dir`) for each platform.
+/// Resolves `reference` (relative paths from `project_dir`) for each platform, with registry
+/// settings from the environment.
 pub fn resolve(
     reference: &str,
     platforms: &[Platform],
     project_dir: &Path,
+) -> Result<ResolvedBase, BaseError> {
+    let options =
+        crate::registry::RegistryOptions::from_env().map_err(|error| BaseError::Registry {
+            base: reference.to_string(),
+            error: Box::new(error),
+        })?;
+    resolve_with(reference, platforms, project_dir, &options, None)
+}
+
+/// Resolves `reference` for each platform. A registry reference (`alpine:3.20`,
+/// `gcr.io/distroless/static-debian12:nonroot`, `…@sha256:…`) is read through `registry`;
+/// `pin` (a digest from lade.lock) is fetched instead of what the tag names now.
+pub fn resolve_with(
+    reference: &str,
+    platforms: &[Platform],
+    project_dir: &Path,
+    registry: &crate::registry::RegistryOptions,
+    pin: Option<&Digest>,
 ) -> Result<ResolvedBase, BaseError> {
     if reference == "scratch" {
         return Ok(ResolvedBase {
@@ -93,6 +119,9 @@ pub fn resolve(
         let (path, tag) = split_path_tag(rest);
         let path = project_dir.join(path);
         return layout::resolve(reference, &path, tag, platforms);
+    }
+    if let Ok(parsed) = crate::registry::Reference::parse(reference) {
+        return registry::resolve(reference, &parsed, pin, platforms, registry);
     }
     Err(BaseError::Unknown(reference.to_string()))
 }

@@ -7,9 +7,12 @@ use crate::digest::Digest;
 use crate::image::assemble::{self, BuildMeta, NamedLayer};
 use crate::image::{self, BlobSource, ImageSet, Layer};
 use crate::layer::{BlobStore, GZIP_LAYER_MEDIA_TYPE, LayerWriter};
+use crate::lock::Lock;
 use crate::plan::{BuildStep, Plan};
 use crate::platform::Platform;
-use crate::sink::{self, LocalBlobs, Published, Target};
+use crate::registry::RegistryOptions;
+use crate::sink::registry::RegistryBlobs;
+use crate::sink::{self, BlobProvider, LocalBlobs, Published, Target};
 use anyhow::Context;
 use serde::Serialize;
 
@@ -20,6 +23,12 @@ pub struct PublishOptions {
     pub targets: Vec<Target>,
     /// Extra tags written beside each output's own.
     pub tags: Vec<String>,
+    /// How registries are reached (outputs and bases).
+    pub registry: RegistryOptions,
+    /// Resolve a registry base's tag again instead of using lade.lock's digest.
+    pub refresh_base: bool,
+    /// Where to write each output's digest reference, one per line.
+    pub image_refs: Option<std::path::PathBuf>,
 }
 
 /// What happened, for people (stderr) and for machines (`--json` on stdout).
@@ -38,6 +47,9 @@ pub struct BaseReport {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
+    /// The digest came from lade.lock rather than from resolving the tag now.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub locked: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -54,6 +66,8 @@ pub struct LayerReport {
 pub enum Event<'a> {
     Planned(&'a Plan),
     BaseResolved(&'a ResolvedBase),
+    /// A registry base was fetched at the digest lade.lock pins (name, digest).
+    BaseLocked(&'a str, &'a Digest),
     Step(&'a Platform, &'a BuildStep),
     Layer(&'a LayerReport),
     Output(&'a Published),
@@ -63,20 +77,54 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
     let plan = plan(&opts.plan)?;
     on(Event::Planned(&plan));
     let targets = output_targets(opts, &plan)?;
+    let mut registry = opts.registry.clone();
+    for t in &targets {
+        // A private base on the registry lade pushes to is read with the push credentials.
+        if let Target::Registry { reference } = t
+            && let Ok(r) = crate::registry::Reference::parse(reference)
+        {
+            registry.push_registries.push(r.registry);
+        }
+    }
+    let open = sink::OpenOptions {
+        registry: registry.clone(),
+        tags: opts.tags.clone(),
+    };
     let sinks = targets
         .iter()
-        .map(sink::open)
+        .map(|t| sink::open_with(t, &open))
         .collect::<Result<Vec<_>, _>>()?;
     let platforms: Vec<Platform> = plan.targets.iter().map(|t| t.platform.clone()).collect();
 
     // Resolve the base before building: a base lacking a platform should fail in a second,
-    // not after minutes of compiling.
-    let base = base::resolve(
+    // not after minutes of compiling. A registry base is pinned by lade.lock.
+    let from_registry = is_registry_base(&plan.base);
+    let mut lock = if from_registry {
+        Lock::read(&plan.project_dir)?
+    } else {
+        Lock::default()
+    };
+    let pin = match (from_registry, opts.refresh_base) {
+        (true, false) => lock.pinned(&plan.base).cloned(),
+        _ => None,
+    };
+    let base = base::resolve_with(
         &plan.base,
         &platforms,
         &super::plan::base_dir(&opts.plan, &plan)?,
+        &registry,
+        pin.as_ref(),
     )?;
     on(Event::BaseResolved(&base));
+    if let Some(d) = &pin {
+        on(Event::BaseLocked(&plan.base, d));
+    }
+    if from_registry
+        && let Some(d) = &base.digest
+        && lock.set(&plan.base, d)
+    {
+        lock.write(&plan.project_dir)?;
+    }
 
     for t in &plan.targets {
         for step in &t.steps {
@@ -129,27 +177,60 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         images.push(assemble::image(base_image, layers, &plan.config, &meta)?);
     }
     let set = assemble::image_set(images, &meta)?;
-    let outputs = write_outputs(&set, &sinks, &mut on)?;
+    let has_remote = set
+        .images
+        .iter()
+        .flat_map(|i| &i.layers)
+        .any(|l| matches!(l.source, BlobSource::Remote { .. }));
+    let blobs: Box<dyn BlobProvider> = if has_remote {
+        let b = RegistryBlobs::new(&store, registry.clone())?;
+        // Registry outputs mount or stream base layers; only files and archives need them here.
+        if targets
+            .iter()
+            .any(|t| !matches!(t, Target::Registry { .. }))
+        {
+            b.prefetch(&set)?;
+        }
+        Box::new(b)
+    } else {
+        Box::new(LocalBlobs)
+    };
+    let outputs = write_outputs(&set, &sinks, blobs.as_ref(), &mut on)?;
+    if let Some(path) = &opts.image_refs {
+        let refs: String = outputs
+            .iter()
+            .map(|o| format!("{}\n", o.reference))
+            .collect();
+        std::fs::write(path, refs)
+            .with_context(|| format!("writing --image-refs {}", path.display()))?;
+    }
     Ok(PublishReport {
         digest: set.root().digest(),
         platforms: platforms.iter().map(|p| p.to_string()).collect(),
         base: BaseReport {
             name: base.name.clone(),
             digest: base.digest.clone(),
+            locked: pin.is_some(),
         },
         layers: layer_reports,
         outputs,
     })
 }
 
+/// Whether a base reference names a registry image (rather than scratch or a layout).
+fn is_registry_base(base: &str) -> bool {
+    base != "scratch" && !base.starts_with("oci:")
+}
+
 fn write_outputs(
     set: &ImageSet,
     sinks: &[Box<dyn sink::Sink>],
+    blobs: &dyn BlobProvider,
     on: &mut impl FnMut(Event),
 ) -> anyhow::Result<Vec<Published>> {
     let mut out = Vec::new();
     for s in sinks {
-        let p = s.write(set, &LocalBlobs)?;
+        let p = s.write(set, blobs)?;
         on(Event::Output(&p));
         out.push(p);
     }

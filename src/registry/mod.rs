@@ -22,9 +22,27 @@ pub use push::{PushReport, PushStats, push};
 pub use reference::{Reference, ReferenceError};
 pub use transport::ApiError;
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
+
+/// A runtime for lade's synchronous entry points (sinks, base resolution). Two workers: the
+/// work is network-bound, and the machine's cores belong to compilers and gzip.
+pub fn runtime() -> Result<tokio::runtime::Runtime, RegistryError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("lade-registry")
+        .enable_all()
+        .build()
+        .map_err(|e| RegistryError::Options(format!("starting the network runtime: {e}")))
+}
+
+/// Runs `f` to completion on `rt`. lade's operations are synchronous; calling this from inside
+/// an async context is a bug (tokio panics and says so).
+pub fn block_on<F: Future>(rt: &tokio::runtime::Runtime, f: F) -> F::Output {
+    rt.block_on(f)
+}
 
 /// How lade reaches registries. The CLI fills it from flags, `lade.toml` and the environment;
 /// [`RegistryOptions::from_env`] gives the environment-only starting point.

@@ -4,6 +4,7 @@
 pub mod docker_archive;
 pub mod oci_archive;
 pub mod oci_layout;
+pub mod registry;
 mod target;
 
 pub use target::{Target, TargetError};
@@ -32,6 +33,12 @@ pub enum SinkError {
         registry: String,
         repository: String,
     },
+    /// Pushing or fetching failed; the registry error names registry, repository and blob.
+    #[error("{error}")]
+    Registry {
+        target: String,
+        error: Box<crate::registry::RegistryError>,
+    },
 }
 
 /// What one sink reports after writing.
@@ -43,6 +50,18 @@ pub struct Published {
     pub digest: Digest,
     /// A reference naming what was written (`oci:./out@sha256:…`, `REPO@sha256:…`).
     pub reference: String,
+    /// What a registry push transferred (uploaded, already present, mounted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats: Option<crate::registry::PushStats>,
+}
+
+/// Settings sinks need beyond their target.
+#[derive(Clone, Debug, Default)]
+pub struct OpenOptions {
+    /// How registries are reached (TLS, credentials, mirrors, concurrency).
+    pub registry: crate::registry::RegistryOptions,
+    /// Extra tags for registry outputs (`--tag`).
+    pub tags: Vec<String>,
 }
 
 pub trait Sink {
@@ -75,8 +94,28 @@ impl BlobProvider for LocalBlobs {
     }
 }
 
-/// Opens the sink for a parsed target.
+/// Opens the sink for a parsed target, with registry settings from the environment.
 pub fn open(target: &Target) -> Result<Box<dyn Sink>, SinkError> {
+    let registry = match target {
+        Target::Registry { .. } => {
+            crate::registry::RegistryOptions::from_env().map_err(|error| SinkError::Registry {
+                target: target.to_string(),
+                error: Box::new(error),
+            })?
+        }
+        _ => Default::default(),
+    };
+    open_with(
+        target,
+        &OpenOptions {
+            registry,
+            tags: Vec::new(),
+        },
+    )
+}
+
+/// Opens the sink for a parsed target.
+pub fn open_with(target: &Target, options: &OpenOptions) -> Result<Box<dyn Sink>, SinkError> {
     Ok(match target {
         Target::OciLayout { path, tag } => Box::new(oci_layout::OciLayoutSink::new(
             target.to_string(),
@@ -95,11 +134,11 @@ pub fn open(target: &Target) -> Result<Box<dyn Sink>, SinkError> {
                 reference.clone(),
             ))
         }
-        Target::Registry { .. } => {
-            return Err(SinkError::Invalid {
-                target: target.to_string(),
-                detail: "registry outputs are not available in this build of lade".into(),
-            });
-        }
+        Target::Registry { reference } => Box::new(registry::RegistrySink::new(
+            target.to_string(),
+            reference,
+            options.tags.clone(),
+            options.registry.clone(),
+        )?),
     })
 }

@@ -1,0 +1,217 @@
+//! Bases pulled by reference from a registry. Only the index, the manifests and the configs are
+//! fetched; layers stay in the registry as [`BlobSource::Remote`] until a sink needs them (a
+//! registry output mounts them; a layout output fetches them through `RegistryBlobs`).
+
+use super::{BaseError, BaseImage, ResolvedBase};
+use crate::digest::Digest;
+use crate::image::{self, BlobSource, Layer};
+use crate::platform::Platform;
+use crate::registry::{self, Reference, RegistryClient, RegistryError, RegistryOptions};
+use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
+
+/// Configs are small; a "config" larger than this is not one lade should hold in memory.
+const MAX_CONFIG_BYTES: usize = 16 << 20;
+
+const DOCKER_SCHEMA1: [&str; 2] = [
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+];
+
+/// Resolves `reference` for each platform; `pin` (from lade.lock) fetches that digest instead
+/// of whatever the tag points at now. `name` is what the user wrote, kept for annotations.
+pub(super) fn resolve(
+    name: &str,
+    reference: &Reference,
+    pin: Option<&Digest>,
+    platforms: &[Platform],
+    options: &RegistryOptions,
+) -> Result<ResolvedBase, BaseError> {
+    let wrap = |error: RegistryError| BaseError::Registry {
+        base: name.to_string(),
+        error: Box::new(error),
+    };
+    let client = RegistryClient::new(options.clone()).map_err(wrap)?;
+    let rt = registry::runtime().map_err(wrap)?;
+    let reference = match pin {
+        Some(d) => reference.with_digest(d),
+        None => reference.clone(),
+    };
+    registry::block_on(&rt, resolve_async(name, &client, &reference, platforms))
+}
+
+async fn resolve_async(
+    name: &str,
+    client: &RegistryClient,
+    reference: &Reference,
+    platforms: &[Platform],
+) -> Result<ResolvedBase, BaseError> {
+    let wrap = |error: RegistryError| BaseError::Registry {
+        base: name.to_string(),
+        error: Box::new(error),
+    };
+    let invalid = |what: &str, detail: String| BaseError::Other {
+        base: name.to_string(),
+        detail: format!("{what}: {detail}"),
+    };
+    let root = client.get_manifest(reference).await.map_err(wrap)?;
+    tracing::debug!(base = name, digest = %root.digest, media_type = %root.media_type, "base resolved");
+    if DOCKER_SCHEMA1.contains(&root.media_type.as_str()) {
+        return Err(invalid(
+            "manifest",
+            "it is a Docker schema 1 manifest, which lade cannot use; pick a newer tag".into(),
+        ));
+    }
+    let is_index =
+        root.media_type == image::OCI_INDEX || root.media_type == image::DOCKER_MANIFEST_LIST;
+
+    // Which manifest serves each platform.
+    let mut chosen: Vec<(Platform, Option<Descriptor>)> = Vec::new();
+    if is_index {
+        let index: ImageIndex = serde_json::from_slice(&root.bytes)
+            .map_err(|e| invalid(&format!("index {}", root.digest), e.to_string()))?;
+        let mut available: Vec<String> = Vec::new();
+        for d in index.manifests() {
+            if let Some(dp) = d.platform() {
+                let p = descriptor_platform(dp);
+                if !available.contains(&p.to_string()) {
+                    available.push(p.to_string());
+                }
+            }
+        }
+        for p in platforms {
+            let found = index.manifests().iter().find(|d| {
+                d.platform()
+                    .as_ref()
+                    .is_some_and(|dp| p.matches(&descriptor_platform(dp)))
+            });
+            let Some(d) = found else {
+                return Err(BaseError::MissingPlatform {
+                    base: name.into(),
+                    platform: p.clone(),
+                    available: available.join(", "),
+                });
+            };
+            chosen.push((p.clone(), Some(d.clone())));
+        }
+    } else {
+        chosen.extend(platforms.iter().map(|p| (p.clone(), None)));
+    }
+
+    let images = futures_util::future::try_join_all(chosen.into_iter().map(|(p, d)| {
+        let root = &root;
+        async move {
+            let manifest_bytes = match &d {
+                Some(d) => {
+                    let digest = descriptor_digest(name, d)?;
+                    client
+                        .get_manifest(&reference.with_digest(&digest))
+                        .await
+                        .map_err(wrap)?
+                        .bytes
+                }
+                None => root.bytes.clone(),
+            };
+            image_for(name, client, reference, &p, &manifest_bytes).await
+        }
+    }))
+    .await?;
+    Ok(ResolvedBase {
+        name: name.to_string(),
+        digest: Some(root.digest.clone()),
+        images,
+    })
+}
+
+/// Reads one platform's manifest and config; layers become remote blobs.
+async fn image_for(
+    name: &str,
+    client: &RegistryClient,
+    reference: &Reference,
+    platform: &Platform,
+    manifest_bytes: &[u8],
+) -> Result<BaseImage, BaseError> {
+    let invalid = |what: String, detail: String| BaseError::Other {
+        base: name.to_string(),
+        detail: format!("{what}: {detail}"),
+    };
+    let manifest_digest = Digest::of(manifest_bytes);
+    let manifest: ImageManifest = serde_json::from_slice(manifest_bytes)
+        .map_err(|e| invalid(format!("manifest {manifest_digest}"), e.to_string()))?;
+    let config_digest = descriptor_digest(name, manifest.config())?;
+    let config_bytes = client
+        .fetch_blob_bytes(
+            &reference.registry,
+            &reference.repository,
+            &config_digest,
+            MAX_CONFIG_BYTES,
+        )
+        .await
+        .map_err(|error| BaseError::Registry {
+            base: name.to_string(),
+            error: Box::new(error),
+        })?;
+    let config: ImageConfiguration = serde_json::from_slice(&config_bytes)
+        .map_err(|e| invalid(format!("config {config_digest}"), e.to_string()))?;
+    let has = Platform {
+        os: config.os().to_string(),
+        architecture: config.architecture().to_string(),
+        variant: config.variant().clone(),
+    };
+    if !platform.matches(&has) {
+        return Err(BaseError::MissingPlatform {
+            base: name.into(),
+            platform: platform.clone(),
+            available: has.to_string(),
+        });
+    }
+    let diff_ids = config.rootfs().diff_ids();
+    if diff_ids.len() != manifest.layers().len() {
+        return Err(invalid(
+            format!("manifest {manifest_digest}"),
+            format!(
+                "{} layers in the manifest but {} diff_ids in the config",
+                manifest.layers().len(),
+                diff_ids.len()
+            ),
+        ));
+    }
+    let mut layers = Vec::new();
+    for (ld, diff_id) in manifest.layers().iter().zip(diff_ids) {
+        descriptor_digest(name, ld)?;
+        layers.push(Layer {
+            descriptor: ld.clone(),
+            diff_id: diff_id.parse().map_err(|e: crate::digest::DigestError| {
+                invalid(format!("config {config_digest}"), e.to_string())
+            })?,
+            source: BlobSource::Remote {
+                registry: reference.registry.clone(),
+                repository: reference.repository.clone(),
+            },
+        });
+    }
+    Ok(BaseImage {
+        platform: platform.clone(),
+        config,
+        layers,
+    })
+}
+
+fn descriptor_platform(p: &oci_spec::image::Platform) -> Platform {
+    Platform {
+        os: p.os().to_string(),
+        architecture: p.architecture().to_string(),
+        variant: p.variant().clone(),
+    }
+}
+
+/// A descriptor's digest as lade's type: lade handles sha256 only, and says so instead of
+/// failing later.
+fn descriptor_digest(name: &str, d: &Descriptor) -> Result<Digest, BaseError> {
+    d.digest()
+        .to_string()
+        .parse()
+        .map_err(|e: crate::digest::DigestError| BaseError::Other {
+            base: name.to_string(),
+            detail: e.to_string(),
+        })
+}

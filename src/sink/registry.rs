@@ -1,0 +1,158 @@
+//! Registry outputs (`REGISTRY/REPO[:TAG]`), and [`RegistryBlobs`], which fetches base layers
+//! that are only in a registry into the blob store for outputs that need their bytes.
+
+use super::{BlobProvider, Published, Sink, SinkError};
+use crate::image::{BlobSource, ImageSet, Layer};
+use crate::layer::BlobStore;
+use crate::registry::{self, Reference, RegistryClient, RegistryOptions, push};
+use futures_util::{StreamExt, TryStreamExt, stream};
+use std::path::PathBuf;
+
+/// Pushes the image set to one repository: blobs (skipping and mounting), per-platform
+/// manifests, the index, then the tag and the extra tags.
+pub struct RegistrySink {
+    target: String,
+    reference: Reference,
+    tags: Vec<String>,
+    client: RegistryClient,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl RegistrySink {
+    /// `target` is the `--to` value as given (for messages); `reference` the registry
+    /// reference (tag `latest` when it has none); `tags` extra tags.
+    pub fn new(
+        target: String,
+        reference: &str,
+        tags: Vec<String>,
+        options: RegistryOptions,
+    ) -> Result<Self, SinkError> {
+        let err = |error: registry::RegistryError| SinkError::Registry {
+            target: target.clone(),
+            error: Box::new(error),
+        };
+        let reference = Reference::parse(reference).map_err(|e| err(e.into()))?;
+        let client = RegistryClient::new(options).map_err(err)?;
+        client.add_push_registry(&reference.registry);
+        let runtime = registry::runtime().map_err(err)?;
+        Ok(RegistrySink {
+            target,
+            reference,
+            tags,
+            client,
+            runtime,
+        })
+    }
+
+    pub fn reference(&self) -> &Reference {
+        &self.reference
+    }
+}
+
+impl Sink for RegistrySink {
+    fn write(&self, set: &ImageSet, _blobs: &dyn BlobProvider) -> Result<Published, SinkError> {
+        // Remote base layers are mounted or streamed registry to registry: never through the
+        // blob provider, so a base is not downloaded just to be pushed.
+        let report = registry::block_on(
+            &self.runtime,
+            push(&self.client, &self.reference, &self.tags, set),
+        )
+        .map_err(|error| SinkError::Registry {
+            target: self.target.clone(),
+            error: Box::new(error),
+        })?;
+        tracing::debug!(target = %self.target, stats = ?report.stats, "pushed");
+        Ok(Published {
+            target: self.target.clone(),
+            digest: report.digest,
+            reference: report.reference.to_string(),
+            stats: Some(report.stats),
+        })
+    }
+}
+
+/// Serves layer files from disk, fetching registry-only layers into the blob store first
+/// (streamed, digest-checked, kept for next time).
+pub struct RegistryBlobs {
+    store_root: PathBuf,
+    client: RegistryClient,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl RegistryBlobs {
+    pub fn new(store: &BlobStore, options: RegistryOptions) -> Result<Self, SinkError> {
+        let err = |error| SinkError::Registry {
+            target: "base layers".into(),
+            error: Box::new(error),
+        };
+        Ok(RegistryBlobs {
+            store_root: store.root().to_path_buf(),
+            client: RegistryClient::new(options).map_err(err)?,
+            runtime: registry::runtime().map_err(err)?,
+        })
+    }
+
+    fn path(&self, layer: &Layer) -> PathBuf {
+        let d = layer.digest();
+        self.store_root
+            .join("blobs")
+            .join(d.algorithm())
+            .join(d.hex())
+    }
+
+    async fn fetch(&self, layer: &Layer) -> Result<PathBuf, SinkError> {
+        let BlobSource::Remote {
+            registry,
+            repository,
+        } = &layer.source
+        else {
+            return super::LocalBlobs.local_path(layer);
+        };
+        let dest = self.path(layer);
+        if std::fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == layer.size()) {
+            return Ok(dest);
+        }
+        self.client
+            .fetch_blob(
+                registry,
+                repository,
+                &layer.digest(),
+                Some(layer.size()),
+                &dest,
+            )
+            .await
+            .map_err(|error| SinkError::Registry {
+                target: format!("base layer {}", layer.digest()),
+                error: Box::new(error),
+            })?;
+        Ok(dest)
+    }
+
+    /// Fetches every registry-only layer of `set` in parallel, so sinks that read layers one
+    /// at a time do not wait for each download in turn.
+    pub fn prefetch(&self, set: &ImageSet) -> Result<(), SinkError> {
+        let mut layers: Vec<&Layer> = Vec::new();
+        for l in set.images.iter().flat_map(|i| &i.layers) {
+            if matches!(l.source, BlobSource::Remote { .. })
+                && !layers.iter().any(|x| x.digest() == l.digest())
+            {
+                layers.push(l);
+            }
+        }
+        let n = self.client.options().concurrency.max(1);
+        registry::block_on(&self.runtime, async {
+            stream::iter(layers)
+                .map(|l| self.fetch(l))
+                .buffer_unordered(n)
+                .try_collect::<Vec<_>>()
+                .await
+        })?;
+        Ok(())
+    }
+}
+
+impl BlobProvider for RegistryBlobs {
+    fn local_path(&self, layer: &Layer) -> Result<PathBuf, SinkError> {
+        registry::block_on(&self.runtime, self.fetch(layer))
+    }
+}

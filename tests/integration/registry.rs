@@ -815,3 +815,160 @@ async fn upload_throughput_100mib() {
         100.0 / get_secs
     );
 }
+
+/// Pushes `set` to `reference` from synchronous code (the base resolver runs its own runtime,
+/// so these tests are not `#[tokio::test]`s).
+fn push_sync(reference: &Reference, set: &ImageSet) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = RegistryClient::new(options()).unwrap();
+    rt.block_on(push(&client, reference, &[], set)).unwrap();
+}
+
+#[test]
+fn bases_resolve_from_registries_without_downloading_layers() {
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let bases: Vec<BaseImage> = platforms().iter().map(scratch).collect();
+    let base_set = image_set(
+        dir.path(),
+        &bases,
+        &[("os", b"os files"), ("libs", b"libs")],
+    );
+    push_sync(&reference(&reg.host, "bases/static:nonroot"), &base_set);
+    let name = format!("{}/bases/static:nonroot", reg.host);
+
+    let mark = reg.mark();
+    let base = lade::base::resolve_with(&name, &platforms(), dir.path(), &options(), None).unwrap();
+    let log = reg.requests_since(mark);
+    assert_eq!(base.name, name);
+    assert_eq!(base.digest.as_ref(), Some(&base_set.root().digest()));
+    assert_eq!(base.images.len(), 2);
+    for (got, want) in base.images.iter().zip(&base_set.images) {
+        assert_eq!(got.platform, want.platform);
+        assert_eq!(got.layers.len(), 2);
+        for (l, w) in got.layers.iter().zip(&want.layers) {
+            assert_eq!(l.digest(), w.digest());
+            assert_eq!(l.diff_id, w.diff_id);
+            assert_eq!(
+                l.source,
+                BlobSource::Remote {
+                    registry: reg.host.clone(),
+                    repository: "bases/static".into()
+                }
+            );
+        }
+    }
+    // The index, two manifests and two configs: no layer was downloaded.
+    let gets: Vec<_> = log.iter().filter(|a| a.method == "GET").collect();
+    assert_eq!(blob_gets(&log), 2, "only the configs: {gets:?}");
+    assert_eq!(
+        gets.iter()
+            .filter(|a| a.path.contains("/manifests/"))
+            .count(),
+        3
+    );
+
+    // Pinned (lade.lock): fetched by digest even after the tag moves.
+    let moved = image_set(dir.path(), &bases, &[("os", b"os files v2")]);
+    push_sync(&reference(&reg.host, "bases/static:nonroot"), &moved);
+    let pin = base_set.root().digest();
+    let pinned =
+        lade::base::resolve_with(&name, &platforms(), dir.path(), &options(), Some(&pin)).unwrap();
+    assert_eq!(pinned.digest, Some(pin));
+    let fresh =
+        lade::base::resolve_with(&name, &platforms(), dir.path(), &options(), None).unwrap();
+    assert_eq!(fresh.digest, Some(moved.root().digest()));
+
+    // A platform the base lacks, named with what it has.
+    let err = lade::base::resolve_with(
+        &name,
+        &["linux/s390x".parse().unwrap()],
+        dir.path(),
+        &options(),
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, lade::base::BaseError::MissingPlatform { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("linux/amd64, linux/arm64"),
+        "{err}"
+    );
+
+    // A tag that does not exist: the registry's words.
+    let err = lade::base::resolve_with(
+        &format!("{}/bases/static:nope", reg.host),
+        &platforms(),
+        dir.path(),
+        &options(),
+        None,
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("MANIFEST_UNKNOWN")
+            && msg.contains(&reg.host)
+            && msg.contains("bases/static:nope"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn mirrors_serve_pulls_and_remote_layers_are_fetched_into_the_store() {
+    let mirror = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let base_set = image_set(dir.path(), &[scratch(&platforms()[0])], &[("os", b"os")]);
+    // The mirror holds `registry.invalid/distroless/static` under `cache/distroless/static`.
+    push_sync(
+        &reference(&mirror.host, "cache/distroless/static:nonroot"),
+        &base_set,
+    );
+    let opts = RegistryOptions {
+        mirrors: vec![
+            format!("registry.invalid=127.0.0.1:1/nothing-here"),
+            format!("registry.invalid={}/cache", mirror.host),
+        ]
+        .iter()
+        .map(|m| m.parse().unwrap())
+        .collect(),
+        attempts: 1,
+        ..options()
+    };
+    let base = lade::base::resolve_with(
+        "registry.invalid/distroless/static:nonroot",
+        &platforms()[..1],
+        dir.path(),
+        &opts,
+        None,
+    )
+    .unwrap();
+    assert_eq!(base.digest, Some(base_set.root().digest()));
+    let layer = &base.images[0].layers[0];
+    assert_eq!(
+        layer.source,
+        BlobSource::Remote {
+            registry: "registry.invalid".into(),
+            repository: "distroless/static".into()
+        }
+    );
+
+    // Outputs that need bytes get them from the mirror, into the blob store, once.
+    let store = lade::layer::BlobStore::open(&dir.path().join("store")).unwrap();
+    let blobs = lade::sink::registry::RegistryBlobs::new(&store, opts).unwrap();
+    let mark = mirror.mark();
+    use lade::sink::BlobProvider;
+    let path = blobs.local_path(layer).unwrap();
+    assert_eq!(path, store.path(&layer.digest()));
+    let (d, n) = lade::digest::digest_reader(std::fs::File::open(&path).unwrap()).unwrap();
+    assert_eq!((d, n), (layer.digest(), layer.size()));
+    assert_eq!(blobs.local_path(layer).unwrap(), path);
+    let set = image_set(dir.path(), &base.images, &[("app", b"app")]);
+    blobs.prefetch(&set).unwrap();
+    assert_eq!(
+        blob_gets(&mirror.requests_since(mark)),
+        1,
+        "fetched once, then served from the store"
+    );
+}

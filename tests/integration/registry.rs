@@ -926,8 +926,8 @@ fn mirrors_serve_pulls_and_remote_layers_are_fetched_into_the_store() {
         &base_set,
     );
     let opts = RegistryOptions {
-        mirrors: vec![
-            format!("registry.invalid=127.0.0.1:1/nothing-here"),
+        mirrors: [
+            "registry.invalid=127.0.0.1:1/nothing-here".to_string(),
             format!("registry.invalid={}/cache", mirror.host),
         ]
         .iter()

@@ -68,7 +68,10 @@ pub(super) fn layout_entries<'a>(
     for (digest, blob) in blobs {
         entries.insert(blob_name(digest), Entry::Blob(blob));
     }
-    entries.insert("oci-layout".to_string(), Entry::Bytes(OCI_LAYOUT_FILE.to_vec()));
+    entries.insert(
+        "oci-layout".to_string(),
+        Entry::Bytes(OCI_LAYOUT_FILE.to_vec()),
+    );
     entries.insert("index.json".to_string(), Entry::Bytes(index_json));
     entries
 }
@@ -179,7 +182,11 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names, vec!["app.tar".to_string()], "no temporary files left");
+        assert_eq!(
+            names,
+            vec!["app.tar".to_string()],
+            "no temporary files left"
+        );
 
         let raw = run_json(
             skopeo()
@@ -248,7 +255,9 @@ mod tests {
         sorted.sort();
         assert_eq!(names, sorted);
         // index + 2×(manifest, config, own layer) + the shared layer once.
-        let blobs = names.iter().filter(|n| n.starts_with("blobs/sha256/") && n.len() > 13);
+        let blobs = names
+            .iter()
+            .filter(|n| n.starts_with("blobs/sha256/") && n.len() > 13);
         assert_eq!(blobs.count(), 8);
         assert_eq!(names[..2], ["blobs/", "blobs/sha256/"]);
         assert_eq!(names[names.len() - 2..], ["index.json", "oci-layout"]);
@@ -269,6 +278,10 @@ mod tests {
         let err = write(&file, "v1", &set2).unwrap_err();
         assert!(err.to_string().contains("does not match"), "{err}");
         assert_eq!(fs::read(&file).unwrap(), before);
-        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 3, "no temporary file left");
+        assert_eq!(
+            fs::read_dir(tmp.path()).unwrap().count(),
+            3,
+            "no temporary file left"
+        );
     }
 }

@@ -134,7 +134,10 @@ fn open_layout(t: &str, dir: &Path) -> Result<Option<Value>, SinkError> {
     match fs::read(&index_path) {
         Ok(bytes) => {
             let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
-                invalid(t, format!("{} is not valid JSON: {e}", index_path.display()))
+                invalid(
+                    t,
+                    format!("{} is not valid JSON: {e}", index_path.display()),
+                )
             })?;
             if !v.is_object() || v.get("manifests").is_some_and(|m| !m.is_array()) {
                 return Err(invalid(
@@ -232,7 +235,10 @@ pub(super) fn root_entry(
 
 pub(super) fn check_not_empty(t: &str, set: &ImageSet) -> Result<(), SinkError> {
     if set.images.is_empty() {
-        return Err(invalid(t, "no image to write (the image set is empty)".into()));
+        return Err(invalid(
+            t,
+            "no image to write (the image set is empty)".into(),
+        ));
     }
     Ok(())
 }
@@ -390,7 +396,10 @@ impl<R: Read> VerifyingReader<R> {
 
 impl<R: Read> Read for VerifyingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf).inspect_err(|_| self.read_failed = true)?;
+        let n = self
+            .inner
+            .read(buf)
+            .inspect_err(|_| self.read_failed = true)?;
         self.hash.write_all(&buf[..n])?;
         Ok(n)
     }
@@ -595,7 +604,9 @@ pub(crate) mod testkit {
 
     /// Runs `cmd`, failing the test with its stderr unless it succeeds; returns stdout.
     pub fn run(cmd: &mut Command) -> String {
-        let out = cmd.output().unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
         assert!(
             out.status.success(),
             "{cmd:?} failed ({}):\n{}{}",
@@ -609,7 +620,8 @@ pub(crate) mod testkit {
     /// Runs `cmd` expecting JSON on stdout.
     pub fn run_json(cmd: &mut Command) -> serde_json::Value {
         let out = run(cmd);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{cmd:?} printed invalid JSON: {e}\n{out}"))
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("{cmd:?} printed invalid JSON: {e}\n{out}"))
     }
 
     /// `skopeo` with the flags every test uses (no policy file needed, no network).
@@ -697,7 +709,11 @@ mod tests {
         run(tool("oci-image-tool")
             .args(["validate", "--type", "image", "--ref", "name=v1"])
             .arg(&out));
-        let inspect = run_json(skopeo().arg("inspect").arg(format!("oci:{}:v1", out.display())));
+        let inspect = run_json(
+            skopeo()
+                .arg("inspect")
+                .arg(format!("oci:{}:v1", out.display())),
+        );
         assert_eq!(inspect["Architecture"], "amd64");
         assert_eq!(inspect["Layers"].as_array().unwrap().len(), 2);
         let config = run_json(
@@ -805,9 +821,14 @@ mod tests {
         let len = fs::metadata(p).unwrap().len() as usize;
         fs::write(p, vec![0u8; len]).unwrap();
         let err = write(&out, "new", &set2).unwrap_err();
-        assert!(err.to_string().contains("does not match its descriptor"), "{err}");
+        assert!(
+            err.to_string().contains("does not match its descriptor"),
+            "{err}"
+        );
         assert_eq!(fs::read(out.join("index.json")).unwrap(), before);
-        let blob = out.join("blobs/sha256").join(set2.images[0].layers[1].digest().hex());
+        let blob = out
+            .join("blobs/sha256")
+            .join(set2.images[0].layers[1].digest().hex());
         assert!(!blob.exists(), "a corrupt blob must not land in the layout");
     }
 

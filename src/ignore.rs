@@ -104,6 +104,8 @@ pub enum Reason {
     },
     /// A socket, FIFO or device: not something an image layer should carry.
     Special,
+    /// An absolute path or one that climbs out of the project with `..`.
+    OutsideProject,
 }
 
 impl fmt::Display for Reason {
@@ -116,6 +118,7 @@ impl fmt::Display for Reason {
                 pattern,
             } => write!(f, "{}:{line} ({pattern})", file.display()),
             Reason::Special => f.write_str("not a regular file, directory or symlink"),
+            Reason::OutsideProject => f.write_str("outside the project directory"),
         }
     }
 }
@@ -252,10 +255,12 @@ impl Filter {
     }
 
     /// Why `rel_path` (relative to the project directory) is excluded, or `None` when it is
-    /// copied. The project directory itself is never excluded.
+    /// copied. The project directory itself is never excluded; a path outside it always is.
     pub fn is_excluded(&self, rel_path: &Path) -> Option<Reason> {
-        let rel = normalize(rel_path)?;
-        self.reason(&rel)
+        match normalize(rel_path) {
+            Some(rel) => self.reason(&rel),
+            None => Some(Reason::OutsideProject),
+        }
     }
 
     fn reason(&self, rel: &str) -> Option<Reason> {
@@ -313,13 +318,25 @@ impl Filter {
             });
         };
         let rel_path = PathBuf::from(&rel);
-        let abs = project_dir.join(&rel_path);
-        let meta = fs::symlink_metadata(&abs).map_err(|source| IgnoreError::Walk {
+        // The project directory may be a symlink (the user named it); nothing below it is
+        // followed, including on the way to `sub_dir`.
+        let mut abs = project_dir.to_path_buf();
+        let meta = fs::metadata(&abs).map_err(|source| IgnoreError::Walk {
             path: abs.clone(),
             source,
         })?;
         if !meta.is_dir() {
             return Err(IgnoreError::NotADirectory { path: abs });
+        }
+        for part in rel_path.components() {
+            abs.push(part);
+            let meta = fs::symlink_metadata(&abs).map_err(|source| IgnoreError::Walk {
+                path: abs.clone(),
+                source,
+            })?;
+            if !meta.is_dir() {
+                return Err(IgnoreError::NotADirectory { path: abs });
+            }
         }
         let mut walk = Walk::default();
         let reason = self.reason(&rel);
@@ -871,6 +888,14 @@ mod tests {
         );
         assert_eq!(f.is_excluded(Path::new("keep.log")), None);
         assert_eq!(
+            f.is_excluded(Path::new("../secret")),
+            Some(Reason::OutsideProject)
+        );
+        assert_eq!(
+            f.is_excluded(Path::new("/etc/passwd")),
+            Some(Reason::OutsideProject)
+        );
+        assert_eq!(
             f.is_excluded(Path::new("a/.git/x")),
             Some(Reason::Denied { rule: ".git" })
         );
@@ -1031,9 +1056,18 @@ mod tests {
             Err(IgnoreError::NotADirectory { .. })
         ));
         assert!(matches!(
+            f.walk(root, Path::new("link/x")),
+            Err(IgnoreError::NotADirectory { .. })
+        ));
+        assert!(matches!(
             f.walk(root, Path::new("../x")),
             Err(IgnoreError::Outside { .. })
         ));
+        // A symlinked project directory is fine: the user named it.
+        let alias = tmp.path().join("alias");
+        std::os::unix::fs::symlink(root, &alias).unwrap();
+        let via_alias = f.walk(&alias, Path::new("src")).unwrap();
+        assert_eq!(via_alias.entries.len(), 1);
     }
 
     #[test]

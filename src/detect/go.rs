@@ -516,12 +516,14 @@ mod tests {
             "linux/arm/v7".parse().unwrap(),
         ];
         let out = dir.join("out");
+        let filter = crate::ignore::Filter::default();
         let project = Project {
             dir,
             config: &config,
             platforms: &platforms,
             main,
             out_dir: &out,
+            filter: &filter,
         };
         GoDetector.detect(&project)
     }

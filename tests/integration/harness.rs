@@ -4,6 +4,7 @@
 
 use crate::support::arm64::{self, Arm64};
 use crate::support::base_image::{GROUP, PASSWD, build_base};
+use crate::support::go_hello;
 use crate::support::layout::{self, Layout, sha256_digest};
 use crate::support::runc::Container;
 use crate::support::tools::{require_tool, run_ok, stdout_ok, tool};
@@ -196,4 +197,64 @@ fn arm64_support_is_reported() {
     let busybox = fs::read("/bin/busybox").expect("busybox-static: run scripts/install-deps.sh");
     let m = arm64::elf_machine(&busybox);
     assert_eq!(m, arm64::machine_for(arm64::host_arch()));
+}
+
+/// go-hello built with `go build` and packed with umoci, per platform, passes the same checks
+/// the lade tests apply (runs under runc as 65532, serves kodata; arm64 under qemu when
+/// binfmt is set up). This pins down what a correct go-hello image does before lade makes one.
+#[test]
+fn hand_built_go_hello_images_pass_the_image_checks() {
+    let env = TestEnv::new();
+    let src = env.copy_example("go-hello", "src");
+    let oci = env.path("oci");
+    run_ok(tool("umoci").args(["init", "--layout"]).arg(&oci));
+    for arch in ["amd64", "arm64"] {
+        let tree = env.dir(&format!("tree-{arch}"));
+        run_ok(
+            tool("go")
+                .args(["build", "-trimpath", "-o"])
+                .arg(tree.join("app/go-hello"))
+                .arg(".")
+                .current_dir(&src)
+                .env("GOPROXY", "off")
+                .env("GOOS", "linux")
+                .env("GOARCH", arch)
+                .env("CGO_ENABLED", "0")
+                .env("GOFLAGS", ""),
+        );
+        write_file(
+            &tree.join("var/run/ko/hello.txt"),
+            &crate::support::go_hello::kodata_hello(),
+        );
+        let image = format!("{}:{arch}", oci.display());
+        run_ok(tool("umoci").args(["new", "--image", &image]));
+        run_ok(
+            tool("umoci")
+                .args(["insert", "--image", &image])
+                .arg(&tree)
+                .arg("/"),
+        );
+        run_ok(tool("umoci").args([
+            "config",
+            "--image",
+            &image,
+            "--architecture",
+            arch,
+            "--config.user",
+            "65532",
+            "--config.entrypoint",
+            "/app/go-hello",
+            "--config.env",
+            "KO_DATA_PATH=/var/run/ko",
+        ]));
+        let l = Layout::open(&oci);
+        let img = l.image(arch, arch);
+        let (checked, _) = go_hello::check_image(&env, &l, &img, 65532, arch);
+        let expected = if arm64::can_run(arch) {
+            go_hello::Checked::Ran
+        } else {
+            go_hello::Checked::ElfOnly
+        };
+        assert_eq!(checked, expected, "{arch}");
+    }
 }

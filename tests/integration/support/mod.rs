@@ -9,6 +9,7 @@
 pub mod arm64;
 pub mod base_image;
 pub mod env;
+pub mod go_hello;
 pub mod http;
 pub mod lade;
 pub mod layout;

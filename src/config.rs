@@ -227,6 +227,7 @@ ldflags = ["-s", "-w"]
             targets: vec![],
             config: Default::default(),
             base: "other".into(),
+            excluded: vec![],
         };
         c.apply(&mut plan);
         assert_eq!(plan.config.user.as_deref(), Some("1000"));

@@ -24,6 +24,15 @@ pub struct Plan {
     pub config: ImageConfigPatch,
     /// Base reference: `scratch`, `oci:PATH[:TAG]`, or a registry reference.
     pub base: String,
+    /// Source files left out by `.dockerignore` or the deny list, with the rule that did it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded: Vec<Excluded>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Excluded {
+    pub path: String,
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -149,6 +158,9 @@ impl Plan {
         }
         for (k, v) in &c.annotations {
             let _ = writeln!(s, "annotation {k}={v}");
+        }
+        for e in &self.excluded {
+            let _ = writeln!(s, "excluded  {} by {}", e.path, e.reason);
         }
         for t in &self.targets {
             let _ = writeln!(s, "platform  {}", t.platform);

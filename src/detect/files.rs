@@ -1,68 +1,80 @@
-//! Turning a directory of the source tree into layer entries, honouring `.dockerignore` and
-//! the built-in deny list.
+//! Turning a directory of the source tree into layer entries, through `.dockerignore` and the
+//! built-in deny list.
 
 use super::DetectError;
-use crate::plan::{EntryKind, FileEntry};
+use crate::ignore::{self, Filter};
+use crate::plan::{EntryKind, Excluded, FileEntry};
 use std::path::Path;
 
-/// Entries for everything under `project_dir/sub` that the ignore rules keep, placed under
-/// `target_root`. Files keep an executable bit if the source has one (0755), else get 0644;
-/// directories 0755; symlinks are kept as symlinks.
+/// Entries for everything under `project_dir/sub` that `filter` keeps, placed under
+/// `target_root`, plus what it left out. Files keep an executable bit if the source has one
+/// (0755), else get 0644; directories 0755; symlinks stay symlinks.
 pub fn tree_entries(
     project_dir: &Path,
     sub: &Path,
     target_root: &str,
-) -> Result<Vec<FileEntry>, DetectError> {
-    let root = project_dir.join(sub);
-    let mut out = Vec::new();
-    for entry in walkdir::WalkDir::new(&root)
-        .min_depth(1)
-        .sort_by_file_name()
-    {
-        let entry = entry.map_err(|e| DetectError::Files {
-            dir: root.clone(),
+    filter: &Filter,
+) -> Result<(Vec<FileEntry>, Vec<Excluded>), DetectError> {
+    let walk = filter
+        .walk(project_dir, sub)
+        .map_err(|e| DetectError::Files {
+            dir: project_dir.join(sub),
             message: e.to_string(),
         })?;
-        let rel = entry
-            .path()
-            .strip_prefix(&root)
-            .expect("walkdir stays under its root");
+    let mut out = Vec::new();
+    for entry in walk.entries {
+        let Ok(rel) = entry.path.strip_prefix(sub) else {
+            continue;
+        };
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        let source = project_dir.join(&entry.path);
         let target = format!(
             "{}/{}",
             target_root.trim_end_matches('/'),
             rel.to_string_lossy()
         );
-        let ft = entry.file_type();
-        let read_err = |source| DetectError::Read {
-            path: entry.path().to_path_buf(),
-            source,
+        let read_err = |source_err| DetectError::Read {
+            path: source.clone(),
+            source: source_err,
         };
-        let (mode, kind) = if ft.is_symlink() {
-            let link = std::fs::read_link(entry.path()).map_err(read_err)?;
-            (
-                0o777,
-                EntryKind::Symlink {
-                    link: link.to_string_lossy().into_owned(),
-                },
-            )
-        } else if ft.is_dir() {
-            (0o755, EntryKind::Dir)
-        } else {
-            use std::os::unix::fs::PermissionsExt;
-            let meta = entry.metadata().map_err(|e| read_err(e.into()))?;
-            let mode = if meta.permissions().mode() & 0o111 != 0 {
-                0o755
-            } else {
-                0o644
-            };
-            (
-                mode,
-                EntryKind::File {
-                    source: entry.path().to_path_buf(),
-                },
-            )
+        let (mode, kind) = match entry.kind {
+            ignore::EntryKind::Symlink => {
+                let link = std::fs::read_link(&source).map_err(read_err)?;
+                (
+                    0o777,
+                    EntryKind::Symlink {
+                        link: link.to_string_lossy().into_owned(),
+                    },
+                )
+            }
+            ignore::EntryKind::Dir => (0o755, EntryKind::Dir),
+            ignore::EntryKind::File => {
+                use std::os::unix::fs::PermissionsExt;
+                let meta = std::fs::metadata(&source).map_err(read_err)?;
+                let mode = if meta.permissions().mode() & 0o111 != 0 {
+                    0o755
+                } else {
+                    0o644
+                };
+                (
+                    mode,
+                    EntryKind::File {
+                        source: source.clone(),
+                    },
+                )
+            }
         };
         out.push(FileEntry { target, mode, kind });
     }
-    Ok(out)
+    let excluded = walk
+        .excluded
+        .into_iter()
+        .map(|e| Excluded {
+            path: e.path.to_string_lossy().into_owned(),
+            reason: e.reason.to_string(),
+        })
+        .collect();
+    Ok((out, excluded))
 }

@@ -163,13 +163,16 @@ impl Detector for GoDetector {
         .map(|p| p.strip_prefix(".").map(Path::to_path_buf).unwrap_or(p))
         .into_iter()
         .find(|p| dir.join(p).is_dir());
+        let mut excluded_files = Vec::new();
         let kodata = match &kodata_dir {
             Some(k) => {
                 reasons.push(Reason {
                     file: format!("{}/", k.display()),
                     why: format!("static data → {KODATA_PATH}"),
                 });
-                Some(tree_entries(dir, k, KODATA_PATH)?)
+                let (entries, excluded) = tree_entries(dir, k, KODATA_PATH, project.filter)?;
+                excluded_files = excluded;
+                Some(entries)
             }
             None => None,
         };
@@ -262,6 +265,7 @@ impl Detector for GoDetector {
             targets,
             config,
             base: "scratch".into(),
+            excluded: excluded_files,
         }))
     }
 }
@@ -512,12 +516,14 @@ mod tests {
             "linux/arm/v7".parse().unwrap(),
         ];
         let out = dir.join("out");
+        let filter = crate::ignore::Filter::default();
         let project = Project {
             dir,
             config: &config,
             platforms: &platforms,
             main,
             out_dir: &out,
+            filter: &filter,
         };
         GoDetector.detect(&project)
     }

@@ -23,6 +23,8 @@ pub struct Project<'a> {
     pub main: Option<&'a str>,
     /// Where build steps put their outputs, one subdirectory per platform.
     pub out_dir: &'a Path,
+    /// `.dockerignore` and the deny list, for files copied from the tree.
+    pub filter: &'a crate::ignore::Filter,
 }
 
 impl Project<'_> {

@@ -34,12 +34,14 @@ pub fn plan(opts: &PlanOptions) -> anyhow::Result<Plan> {
         None => vec![Platform::host().unwrap_or_else(|| Platform::linux("amd64", None))],
     };
     let out_dir = build_dir(&dir);
+    let filter = crate::ignore::Filter::load(&dir)?;
     let project = Project {
         dir: &dir,
         config: &config,
         platforms: &platforms,
         main: opts.main.as_deref(),
         out_dir: &out_dir,
+        filter: &filter,
     };
     let mut plan = detect::detect(&project)?;
     config.apply(&mut plan);

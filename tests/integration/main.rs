@@ -1,2 +1,14 @@
-mod registry;
+//! lade's integration tests: one binary (see Cargo.toml) that drives the real `lade` binary and
+//! checks its images with independent tools (skopeo, umoci, runc, oci-image-tool). The host
+//! tools come from scripts/install-deps.sh; a missing one fails the test that needs it.
+
 mod support;
+
+mod bad_input;
+mod base;
+mod go_hello;
+mod harness;
+mod outputs;
+mod plan;
+mod registry;
+mod reproducible;

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Installs the host tools lade's tests drive (Go toolchain, image tools, runc, a registry, qemu).
+# Idempotent: each tool is checked first, and `apt-get update` runs at most once, only when
+# something is missing. arm64 emulation is optional: what could not be set up is reported,
+# never fatal, and the tests say which arm64 check they did.
+set -euo pipefail
+
+if [ "$(id -u)" -eq 0 ]; then
+    SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo)
+else
+    echo "install-deps: not root and no sudo; cannot install anything" >&2
+    SUDO=(false)
+fi
+
+# "command-or-marker package" pairs. A marker of the form dpkg:NAME means "this Debian package
+# is installed" for things that are not a command of their own (or whose command another
+# package also ships: Debian's plain `busybox` is dynamic, the tests need the static one).
+REQUIRED=(
+    "go golang-go"
+    "skopeo skopeo"
+    "umoci umoci"
+    "runc runc"
+    "docker-registry docker-registry"
+    "oci-image-tool oci-image-tool"
+    "qemu-aarch64-static qemu-user-static"
+    "update-binfmts binfmt-support"
+    "htpasswd apache2-utils"
+    "jq jq"
+    "curl curl"
+    "openssl openssl"
+    "python3 python3"
+    "pip3 python3-pip"
+    "dpkg:busybox-static busybox-static"
+)
+
+# >>> registry tests: Python packages (the registry engineer fills this in, e.g. "requests").
+PIP_PACKAGES=()
+# <<< registry tests
+
+present() {
+    case "$1" in
+        dpkg:*) dpkg-query -W -f='${Status}' "${1#dpkg:}" 2>/dev/null | grep -q "ok installed" ;;
+        *) command -v "$1" >/dev/null 2>&1 ;;
+    esac
+}
+
+missing=()
+for pair in "${REQUIRED[@]}"; do
+    read -r probe pkg <<<"$pair"
+    present "$probe" || missing+=("$pkg")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    "${SUDO[@]}" apt-get update -qq
+    "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+    echo "install-deps: all tools present"
+fi
+
+if [ "${#PIP_PACKAGES[@]}" -gt 0 ]; then
+    for p in "${PIP_PACKAGES[@]}"; do
+        python3 -c "import importlib.metadata as m, sys; m.version(sys.argv[1])" "$p" 2>/dev/null \
+            || python3 -m pip install -q "$p"
+    done
+fi
+
+# arm64 emulation through binfmt_misc. Each step may be refused (no privilege to mount, a
+# kernel without binfmt_misc, a container): say so and go on.
+BINFMT=/proc/sys/fs/binfmt_misc
+if [ "$(uname -m)" = aarch64 ]; then
+    echo "install-deps: host is arm64, no emulation needed"
+elif [ -f "$BINFMT/qemu-aarch64" ] && grep -q '^enabled' "$BINFMT/qemu-aarch64"; then
+    echo "install-deps: arm64 emulation already enabled"
+else
+    if [ ! -f "$BINFMT/register" ]; then
+        "${SUDO[@]}" mount -t binfmt_misc binfmt_misc "$BINFMT" 2>/dev/null \
+            || echo "install-deps: could not mount binfmt_misc at $BINFMT" >&2
+    fi
+    if [ -f "$BINFMT/register" ]; then
+        "${SUDO[@]}" update-binfmts --enable qemu-aarch64 2>/dev/null \
+            || echo "install-deps: update-binfmts --enable qemu-aarch64 failed" >&2
+    fi
+    if [ -f "$BINFMT/qemu-aarch64" ] && grep -q '^enabled' "$BINFMT/qemu-aarch64"; then
+        echo "install-deps: arm64 emulation enabled"
+    else
+        echo "install-deps: arm64 emulation NOT available; arm64 tests check the ELF header only" >&2
+    fi
+fi

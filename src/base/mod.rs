@@ -120,10 +120,17 @@ pub fn resolve_with(
         let path = project_dir.join(path);
         return layout::resolve(reference, &path, tag, platforms);
     }
-    if let Ok(parsed) = crate::registry::Reference::parse(reference) {
-        return registry::resolve(reference, &parsed, pin, platforms, registry);
+    match crate::registry::Reference::parse(reference) {
+        Ok(parsed) => registry::resolve(reference, &parsed, pin, platforms, registry),
+        // Not a registry reference either: say why, after the list of what a base can be.
+        Err(e) => Err(BaseError::Other {
+            base: format!("'{reference}'"),
+            detail: format!(
+                "unknown base reference; use scratch, oci:PATH[:TAG] or a registry reference ({})",
+                e.reason
+            ),
+        }),
     }
-    Err(BaseError::Unknown(reference.to_string()))
 }
 
 /// `PATH:TAG` → (PATH, Some(TAG)); a trailing component with a `/` is part of the path.

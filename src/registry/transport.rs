@@ -91,16 +91,30 @@ pub fn backoff(base: Duration, attempt: u32) -> Duration {
     exp + Duration::from_millis(h.finish() % jitter_ms)
 }
 
-/// A reqwest error and its causes on one line ("error sending request: connection refused").
+/// A reqwest error and its causes on one line. reqwest's and hyper's own wrappers ("error
+/// sending request for url (…)", "client error (Connect)") are left out when a cause follows:
+/// the caller already names the registry and the request, and the cause is what helps.
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut all: Vec<String> = vec![e.to_string()];
     let mut cur = e.source();
     while let Some(s) = cur {
-        let t = s.to_string();
-        if !parts.iter().any(|p| p.contains(&t)) {
-            parts.push(t);
-        }
+        all.push(s.to_string());
         cur = s.source();
+    }
+    let wrapper = |t: &str| {
+        t.starts_with("error sending request")
+            || t.starts_with("client error (")
+            || t.starts_with("error decoding response body")
+            || t.starts_with("request or response body error")
+    };
+    let mut parts: Vec<String> = Vec::new();
+    for (i, t) in all.iter().enumerate() {
+        if wrapper(t) && i + 1 < all.len() {
+            continue;
+        }
+        if !parts.iter().any(|p| p.contains(t.as_str())) {
+            parts.push(t.clone());
+        }
     }
     parts.join(": ")
 }

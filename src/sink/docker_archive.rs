@@ -96,6 +96,7 @@ impl Sink for DockerArchiveSink {
             target: self.target.clone(),
             reference: format!("{}@{digest}", self.target),
             digest,
+            stats: None,
         })
     }
 }

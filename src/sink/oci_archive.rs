@@ -45,6 +45,7 @@ impl Sink for OciArchiveSink {
             target: self.target.clone(),
             reference: format!("{}@{digest}", self.target),
             digest,
+            stats: None,
         })
     }
 }

@@ -79,6 +79,7 @@ impl Sink for OciLayoutSink {
             target: self.target.clone(),
             reference: format!("{}@{digest}", self.target),
             digest,
+            stats: None,
         })
     }
 }

@@ -26,15 +26,11 @@ pub fn require_tool(tool: &str) -> PathBuf {
         "curl" => "curl",
         other => other,
     };
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        let candidate = dir.join(tool);
-        if candidate.is_file() {
-            return candidate;
-        }
+    if let Some(p) = super::tools::find_tool(tool) {
+        return p;
     }
     panic!(
-        "required tool `{tool}` is not installed (Debian package: {package}); this test cannot run without it"
+        "required tool `{tool}` is not installed (Debian package: {package}; scripts/install-deps.sh installs it); this test cannot run without it"
     );
 }
 

@@ -1,0 +1,557 @@
+//! `lade publish` to real registries, end to end: the `lade` binary pushes examples/go-hello
+//! for amd64 and arm64; skopeo, umoci and runc (not lade) read it back and run it.
+
+use crate::support::TestEnv;
+use crate::support::base_image::build_base;
+use crate::support::go_hello::{Checked, check_image};
+use crate::support::lade::{LadeRun, root_digest};
+use crate::support::layout::{Layout, OCI_INDEX, sha256_digest};
+use crate::support::registry::{
+    Access, FaultProxy, Registry, RegistryConfig, TestCa, TokenServer, blob_gets, blob_puts,
+    credential_helper, skopeo_raw,
+};
+use crate::support::tools::{run_ok, tool};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+const PLATFORMS: &str = "linux/amd64,linux/arm64";
+
+/// The suffix of the scoped credential variables for `host` (`127.0.0.1:5000` → `127_0_0_1_5000`).
+fn env_key(host: &str) -> String {
+    host.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn publish(env: &TestEnv, project: &Path, args: &[&str]) -> LadeRun {
+    env.lade()
+        .arg("publish")
+        .arg("-C")
+        .arg(project)
+        .args(["--platform", PLATFORMS, "--json"])
+        .args(args)
+        .run()
+}
+
+fn stats(output: &Value) -> &Value {
+    let s = &output["stats"];
+    assert!(s.is_object(), "a registry output reports stats: {output}");
+    s
+}
+
+fn n(v: &Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or_else(|| panic!("no {key} in {v}"))
+}
+
+/// Distinct layer blobs plus one config per platform: what a first push uploads.
+fn expected_blobs(report: &Value) -> u64 {
+    let layers: BTreeSet<&str> = report["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap())
+        .collect();
+    layers.len() as u64 + report["platforms"].as_array().unwrap().len() as u64
+}
+
+/// `skopeo copy --all` of `reference` into a new layout under the test's root.
+fn pull(env: &TestEnv, reference: &str, extra: &[&str], name: &str) -> Layout {
+    let dir = env.path(name);
+    run_ok(
+        tool("skopeo")
+            .args(["copy", "--all", "-q"])
+            .args(extra)
+            .arg(format!("docker://{reference}"))
+            .arg(format!("oci:{}:pulled", dir.display())),
+    );
+    Layout::open(&dir)
+}
+
+/// Unpacks and runs every platform of a pulled go-hello; amd64 must actually run here.
+fn check_runs(env: &TestEnv, layout: &Layout, label: &str) {
+    let images = layout.images("pulled");
+    let archs: Vec<&str> = images.iter().map(|i| i.architecture()).collect();
+    assert_eq!(archs, ["amd64", "arm64"]);
+    for img in &images {
+        let (checked, _) = check_image(
+            env,
+            layout,
+            img,
+            65532,
+            &format!("{label}-{}", img.architecture()),
+        );
+        if img.architecture() == "amd64" {
+            assert_eq!(checked, Checked::Ran);
+        }
+    }
+}
+
+fn assert_no_secret(run: &LadeRun, secret: &str) {
+    assert!(
+        !run.stdout.contains(secret) && !run.stderr.contains(secret),
+        "a password appeared in lade's output:\n{}",
+        run.context()
+    );
+}
+
+#[test]
+fn go_hello_to_three_registries_then_pulled_back_and_run() {
+    let env = TestEnv::new();
+    let project = env.copy_example("go-hello", "go-hello");
+
+    let plain = Registry::start();
+    let ca = TestCa::new();
+    let basic = Registry::start_with(RegistryConfig {
+        htpasswd: Some(("alice", "basic-pass-1")),
+        tls: Some(&ca),
+        ..Default::default()
+    });
+    let tokens = TokenServer::start(&[("bob", "token-pass-2")], &[], false);
+    let bearer = Registry::start_with(RegistryConfig {
+        token: Some(&tokens),
+        ..Default::default()
+    });
+
+    // Basic registry: credentials from a docker-credential helper named in credHelpers.
+    let bin = env.dir("bin");
+    credential_helper(&bin, "ladetest", &basic.host, "alice", "basic-pass-1");
+    let docker_config = env.dir("docker-config");
+    std::fs::write(
+        docker_config.join("config.json"),
+        format!(r#"{{"credHelpers":{{"{}":"ladetest"}}}}"#, basic.host),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // Token registry: CI-style variables scoped to its host.
+    let key = env_key(&bearer.host);
+
+    let targets: Vec<String> = [&plain, &basic, &bearer]
+        .iter()
+        .map(|r| format!("{}/team/go-hello:1.4.0", r.host))
+        .collect();
+    let run = env
+        .lade()
+        .arg("publish")
+        .arg("-C")
+        .arg(&project)
+        .args(["--platform", PLATFORMS, "--tag", "latest", "--json"])
+        .args([
+            "--to",
+            &targets[0],
+            "--to",
+            &targets[1],
+            "--to",
+            &targets[2],
+        ])
+        .arg("--registry-ca")
+        .arg(&ca.ca_cert)
+        .env("DOCKER_CONFIG", &docker_config)
+        .env("PATH", &path)
+        .env(&format!("LADE_REGISTRY_USERNAME_{key}"), "bob")
+        .env(&format!("LADE_REGISTRY_PASSWORD_{key}"), "token-pass-2")
+        .run()
+        .success();
+    assert_no_secret(&run, "basic-pass-1");
+    assert_no_secret(&run, "token-pass-2");
+    let report = run.json();
+    let root = root_digest(&report);
+    let outputs = report["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), 3);
+    for (o, t) in outputs.iter().zip(&targets) {
+        assert_eq!(o["target"], t.as_str());
+        assert_eq!(o["digest"], root.as_str());
+        let repo = t.rsplit_once(':').unwrap().0;
+        assert_eq!(o["reference"], format!("{repo}@{root}").as_str());
+        assert_eq!(
+            n(stats(o), "blobs_uploaded"),
+            expected_blobs(&report),
+            "{o}"
+        );
+        assert_eq!(n(stats(o), "manifests_pushed"), 3, "{o}");
+    }
+
+    // Every registry serves lade's index under both tags, as skopeo reads it.
+    let cert_dir = ca.cert_dir.to_str().unwrap();
+    for (host, flags) in [
+        (&plain.host, vec!["--tls-verify=false"]),
+        (
+            &basic.host,
+            vec!["--cert-dir", cert_dir, "--creds", "alice:basic-pass-1"],
+        ),
+        (
+            &bearer.host,
+            vec!["--tls-verify=false", "--creds", "bob:token-pass-2"],
+        ),
+    ] {
+        for tag in ["1.4.0", "latest"] {
+            let raw = skopeo_raw(&format!("{host}/team/go-hello:{tag}"), &flags);
+            assert_eq!(sha256_digest(&raw), root, "{host} :{tag}");
+            let index: Value = serde_json::from_slice(&raw).unwrap();
+            assert_eq!(index["mediaType"], OCI_INDEX);
+            assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
+        }
+    }
+    // The token server was asked for push access to the repository.
+    assert!(
+        tokens.requests().iter().any(|r| r["user"] == "bob"
+            && r["scopes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s == "repository:team/go-hello:pull,push")),
+        "{:?}",
+        tokens.requests()
+    );
+
+    // Pulled back by skopeo from the token-auth registry, unpacked by umoci, run by runc.
+    let layout = pull(
+        &env,
+        &targets[2],
+        &["--src-tls-verify=false", "--src-creds", "bob:token-pass-2"],
+        "pulled-bearer",
+    );
+    check_runs(&env, &layout, "bearer");
+    // And from the HTTPS registry with Basic auth.
+    let layout = pull(
+        &env,
+        &targets[1],
+        &[
+            "--src-cert-dir",
+            cert_dir,
+            "--src-creds",
+            "alice:basic-pass-1",
+        ],
+        "pulled-basic",
+    );
+    layout.verify_blobs();
+}
+
+#[test]
+fn unchanged_source_uploads_nothing_and_a_one_line_change_one_layer_per_platform() {
+    let env = TestEnv::new();
+    let project = env.copy_example("go-hello", "go-hello");
+    let reg = Registry::start();
+    let to = format!("{}/team/go-hello:dev", reg.host);
+
+    let first = publish(&env, &project, &["--to", &to]).success().json();
+    let s = stats(&first["outputs"][0]).clone();
+    assert_eq!(n(&s, "blobs_uploaded"), expected_blobs(&first));
+
+    let mark = reg.mark();
+    let second = publish(&env, &project, &["--to", &to]).success().json();
+    let log = reg.requests_since(mark);
+    let s = stats(&second["outputs"][0]);
+    assert_eq!(second["digest"], first["digest"], "same source, same image");
+    assert_eq!(n(s, "blobs_uploaded"), 0, "{s}");
+    assert_eq!(n(s, "bytes_uploaded"), 0, "{s}");
+    assert_eq!(n(s, "blobs_present"), expected_blobs(&first), "{s}");
+    assert_eq!(
+        blob_puts(&log),
+        0,
+        "the registry saw no blob upload: {log:?}"
+    );
+    assert!(
+        !log.iter()
+            .any(|a| a.method == "POST" || a.method == "PATCH"),
+        "no upload was started: {log:?}"
+    );
+
+    // One line of Go changes the binary layer of each platform and nothing else.
+    let main_go = project.join("main.go");
+    let src = std::fs::read_to_string(&main_go).unwrap();
+    std::fs::write(
+        &main_go,
+        src.replace("go-hello listening on", "go-hello (v2) listening on"),
+    )
+    .unwrap();
+    let mark = reg.mark();
+    let third = publish(&env, &project, &["--to", &to]).success().json();
+    let log = reg.requests_since(mark);
+    let s = stats(&third["outputs"][0]);
+    assert_ne!(third["digest"], first["digest"]);
+    assert_eq!(
+        n(s, "blobs_uploaded"),
+        4,
+        "one binary layer and one config per platform: {s}"
+    );
+    assert_eq!(
+        n(s, "manifests_pushed"),
+        3,
+        "two manifests and the index: {s}"
+    );
+    assert_eq!(blob_puts(&log), 4, "{log:?}");
+    let manifest_puts = log
+        .iter()
+        .filter(|a| a.method == "PUT" && a.path.contains("/manifests/"))
+        .count();
+    assert_eq!(manifest_puts, 3, "{log:?}");
+}
+
+/// A distroless-like two-platform base in the registry at `repo:tag`, copied there by skopeo
+/// from a layout the test support builds byte by byte. Returns the pushed index digest.
+fn push_base(
+    env: &TestEnv,
+    reg: &Registry,
+    repo_tag: &str,
+    name: &str,
+    user: Option<&str>,
+) -> String {
+    let base = build_base(&env.path(name), "v1", &["amd64", "arm64"], user);
+    run_ok(
+        tool("skopeo")
+            .args(["copy", "--all", "-q", "--dest-tls-verify=false"])
+            .arg(format!("oci:{}:v1", base.dir.display()))
+            .arg(format!("docker://{}/{repo_tag}", reg.host)),
+    );
+    sha256_digest(&skopeo_raw(
+        &format!("{}/{repo_tag}", reg.host),
+        &["--tls-verify=false"],
+    ))
+}
+
+#[test]
+fn registry_base_is_mounted_pinned_by_lade_lock_and_read_through_a_mirror() {
+    let env = TestEnv::new();
+    let project = env.copy_example("go-hello", "go-hello");
+    let reg = Registry::start();
+    let base_digest = push_base(&env, &reg, "bases/static:nonroot", "base-v1", None);
+    let base_ref = format!("{}/bases/static:nonroot", reg.host);
+    let base_layers: Vec<String> = {
+        let index: Value =
+            serde_json::from_slice(&skopeo_raw(&base_ref, &["--tls-verify=false"])).unwrap();
+        index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|m| {
+                let d = m["digest"].as_str().unwrap();
+                let manifest: Value = serde_json::from_slice(&skopeo_raw(
+                    &format!("{}/bases/static@{d}", reg.host),
+                    &["--tls-verify=false"],
+                ))
+                .unwrap();
+                manifest["layers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| l["digest"].as_str().unwrap().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    assert_eq!(base_layers.len(), 2);
+
+    let to = format!("{}/team/app:1", reg.host);
+    let mark = reg.mark();
+    let report = publish(&env, &project, &["--base", &base_ref, "--to", &to])
+        .success()
+        .json();
+    let log: Vec<Access> = reg.requests_since(mark);
+    assert_eq!(report["base"]["digest"], base_digest.as_str());
+    let s = stats(&report["outputs"][0]);
+    assert_eq!(n(s, "blobs_mounted"), 2, "one base layer per platform: {s}");
+    for layer in &base_layers {
+        assert!(
+            !log.iter().any(|a| a.path.contains(layer.as_str())
+                && a.method != "HEAD"
+                && a.method != "POST"),
+            "base layer {layer} was downloaded or uploaded: {log:?}"
+        );
+        assert!(
+            log.iter().any(|a| a.method == "POST"
+                && a.path.contains("mount=")
+                && a.path.contains(layer.trim_start_matches("sha256:"))
+                && a.status == 201),
+            "base layer {layer} was not mounted: {log:?}"
+        );
+    }
+    assert_eq!(
+        blob_gets(&log),
+        2,
+        "only the base's two configs were read: {log:?}"
+    );
+    let lock = std::fs::read_to_string(project.join("lade.lock")).expect("lade.lock written");
+    assert!(
+        lock.contains(&base_digest) && lock.contains(&base_ref),
+        "{lock}"
+    );
+    let layout = pull(&env, &to, &["--src-tls-verify=false"], "pulled-app");
+    check_runs(&env, &layout, "on-base");
+
+    // The tag moves; lade.lock keeps the build on the digest it pinned…
+    let moved = push_base(&env, &reg, "bases/static:nonroot", "base-v2", Some("65532"));
+    assert_ne!(moved, base_digest);
+    let again = publish(&env, &project, &["--base", &base_ref, "--to", &to])
+        .success()
+        .json();
+    assert_eq!(again["base"]["digest"], base_digest.as_str());
+    assert_eq!(again["base"]["locked"], true);
+    assert_eq!(again["digest"], report["digest"], "pinned base, same image");
+    assert_eq!(n(stats(&again["outputs"][0]), "blobs_uploaded"), 0);
+    // …until --refresh-base.
+    let refreshed = publish(
+        &env,
+        &project,
+        &["--base", &base_ref, "--to", &to, "--refresh-base"],
+    )
+    .success()
+    .json();
+    assert_eq!(refreshed["base"]["digest"], moved.as_str());
+    let lock = std::fs::read_to_string(project.join("lade.lock")).unwrap();
+    assert!(
+        lock.contains(&moved) && !lock.contains(&base_digest),
+        "{lock}"
+    );
+
+    // A base named on a registry lade cannot reach, read through --registry-mirror, written
+    // to an OCI layout: base layers are fetched (from the mirror) because a layout needs them.
+    let out = env.path("layout-out");
+    let mirrored = publish(
+        &env,
+        &project,
+        &[
+            "--base",
+            "registry.invalid/bases/static:nonroot",
+            "--registry-mirror",
+            &format!("registry.invalid={}", reg.host),
+            "--refresh-base",
+            "--to",
+            &format!("oci:{}:v1", out.display()),
+        ],
+    )
+    .success()
+    .json();
+    assert_eq!(mirrored["base"]["digest"], moved.as_str());
+    let l = Layout::open(&out);
+    l.verify_blobs();
+    for img in l.images("v1") {
+        assert_eq!(img.layer_digests().len(), 3, "base + kodata + binary");
+    }
+}
+
+#[test]
+fn publish_succeeds_through_503_429_502_and_a_connection_reset() {
+    let env = TestEnv::new();
+    let project = env.copy_example("go-hello", "go-hello");
+    let reg = Registry::start();
+    let proxy = FaultProxy::start(
+        &reg,
+        &[
+            "--upload-503",
+            "--head-429",
+            "--manifest-502",
+            "--reset-put",
+            "1000000",
+        ],
+    );
+    let to = format!("{}/team/go-hello:1", proxy.host);
+    let report = publish(&env, &project, &["--to", &to]).success().json();
+    let root = root_digest(&report);
+    let mut injected = proxy.injected();
+    injected.sort();
+    assert_eq!(
+        injected,
+        ["head-429", "manifest-502", "reset-put", "upload-503"],
+        "every fault was hit"
+    );
+    assert!(n(stats(&report["outputs"][0]), "retries") >= 4);
+    // Read from the registry directly: the right index, and every blob intact.
+    let raw = skopeo_raw(
+        &format!("{}/team/go-hello:1", reg.host),
+        &["--tls-verify=false"],
+    );
+    assert_eq!(sha256_digest(&raw), root);
+    let layout = pull(
+        &env,
+        &format!("{}/team/go-hello:1", reg.host),
+        &["--src-tls-verify=false"],
+        "pulled",
+    );
+    layout.verify_blobs();
+}
+
+#[test]
+fn wrong_or_missing_credentials_fail_with_one_line_naming_the_registry() {
+    let env = TestEnv::new();
+    let project = env.copy_example("go-hello", "go-hello");
+    let ca = TestCa::new();
+    let reg = Registry::start_with(RegistryConfig {
+        htpasswd: Some(("alice", "the-right-one")),
+        tls: Some(&ca),
+        ..Default::default()
+    });
+    let to = format!("{}/team/go-hello:1", reg.host);
+    let empty_config = env.dir("no-docker-config");
+
+    let run = env
+        .lade()
+        .args(["publish", "-C"])
+        .arg(&project)
+        .args(["--to", &to, "--registry-ca"])
+        .arg(&ca.ca_cert)
+        .env("DOCKER_CONFIG", &empty_config)
+        .env("LADE_REGISTRY_USERNAME", "alice")
+        .env("LADE_REGISTRY_PASSWORD", "Wr0ng-Pa55word")
+        .run();
+    let line = run.expect_error(&["unauthorized", &reg.host]);
+    assert_no_secret(&run, "Wr0ng-Pa55word");
+    assert!(line.contains("LADE_REGISTRY_USERNAME"), "{line}");
+
+    let run = env
+        .lade()
+        .args(["publish", "-C"])
+        .arg(&project)
+        .args(["--to", &to, "--registry-ca"])
+        .arg(&ca.ca_cert)
+        .env("DOCKER_CONFIG", &empty_config)
+        .run();
+    run.expect_error(&["unauthorized", &reg.host, "no credentials"]);
+
+    // An untrusted certificate is named as such (no silent fall back to plain HTTP).
+    let run = env
+        .lade()
+        .args(["publish", "-C"])
+        .arg(&project)
+        .args(["--to", &to])
+        .env("DOCKER_CONFIG", &empty_config)
+        .run();
+    run.expect_error(&["certificate", &reg.host]);
+}
+
+#[test]
+fn lade_repo_names_the_default_target_and_image_refs_lists_it() {
+    let env = TestEnv::new();
+    let project = env.copy_example("go-hello", "go-hello");
+    let reg = Registry::start();
+    let refs = env.path("refs.txt");
+    let run = env
+        .lade()
+        .args(["publish", "-C"])
+        .arg(&project)
+        .arg("--image-refs")
+        .arg(&refs)
+        .env("LADE_REPO", format!("{}/team", reg.host))
+        .run()
+        .success();
+    let reference = run.stdout.trim().to_string();
+    let written = std::fs::read_to_string(&refs).unwrap();
+    assert_eq!(written.trim(), reference);
+    let (repo, digest) = reference.split_once('@').expect("REPO@DIGEST");
+    assert_eq!(repo, format!("{}/team/go-hello", reg.host));
+    let raw = skopeo_raw(
+        &format!("{}/team/go-hello:latest", reg.host),
+        &["--tls-verify=false"],
+    );
+    assert_eq!(sha256_digest(&raw), digest);
+}

@@ -44,6 +44,19 @@ fn layer(dir: &Path, name: &str, content: &[u8]) -> Layer {
     }
 }
 
+/// `n` incompressible bytes (xorshift), so gzip'd layers stay about that large.
+fn noise(n: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E3779B97F4A7C15;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 fn scratch(platform: &Platform) -> BaseImage {
     BaseImage {
         platform: platform.clone(),
@@ -645,14 +658,7 @@ async fn push_survives_503_429_502_and_a_reset_mid_upload() {
     );
     let dir = tempfile::tempdir().unwrap();
     // Incompressible, so the gzip'd layer is well over the 1 MiB where the proxy cuts.
-    let mut big = vec![0u8; 3 << 20];
-    let mut x: u64 = 0x9E3779B97F4A7C15;
-    for b in big.iter_mut() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *b = x as u8;
-    }
+    let big = noise(3 << 20);
     let bases: Vec<BaseImage> = platforms().iter().map(scratch).collect();
     let set = image_set(dir.path(), &bases, &[("big", &big), ("small", b"s")]);
     let client = RegistryClient::new(options()).unwrap();
@@ -687,6 +693,40 @@ async fn push_survives_503_429_502_and_a_reset_mid_upload() {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_cut_off_midway_starts_again() {
+    let reg = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let content = noise(2_000_000);
+    let set = image_set(dir.path(), &[scratch(&platforms()[0])], &[("a", &content)]);
+    let client = RegistryClient::new(options()).unwrap();
+    push(&client, &reference(&reg.host, "dl:1"), &[], &set)
+        .await
+        .unwrap();
+    let proxy = FaultProxy::start(&reg, &["--reset-get", "300000"]);
+    let layer = &set.images[0].layers[0];
+    assert!(layer.size() > 300_000);
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("blob");
+    let client = RegistryClient::new(options()).unwrap();
+    client
+        .fetch_blob(
+            &proxy.host,
+            "dl",
+            &layer.digest(),
+            Some(layer.size()),
+            &dest,
+        )
+        .await
+        .unwrap();
+    assert_eq!(proxy.injected(), ["reset-get"]);
+    assert!(client.retries() >= 1);
+    let (d, n) = lade::digest::digest_reader(std::fs::File::open(&dest).unwrap()).unwrap();
+    assert_eq!((d, n), (layer.digest(), layer.size()));
+    // No half-written file is left beside it.
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -379,11 +379,12 @@ mod tests {
     fn machine_code_same_bytes_at_any_thread_count() {
         // Real binaries are where match selection near a block's end is most sensitive to
         // compressor state: reusing one compressor per thread (deflateReset keeps the old window
-        // bytes) made these differ between runs. The test binary itself is a realistic input.
+        // bytes) made these differ between runs. The test binary itself is a realistic input;
+        // 48 blocks of it reliably caught that mistake, 16 did not.
         let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         let data = &exe[..exe.len().min(48 * WINDOW)];
         let one = gzip(data, 1, WINDOW, 65536);
-        for threads in [2, 3, 4] {
+        for threads in [2, 4] {
             assert!(
                 one == gzip(data, threads, WINDOW, 65536),
                 "{threads} threads"

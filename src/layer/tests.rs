@@ -94,7 +94,7 @@ fn thread_count_does_not_change_bytes() {
     let src = tempfile::tempdir().unwrap();
     let big = src.path().join("big");
     // Several gzip blocks, so the threaded path really splits the work.
-    let body: Vec<u8> = (0..3 * gzip::BLOCK_SIZE as u32)
+    let body: Vec<u8> = (0..2 * gzip::BLOCK_SIZE as u32 + 777)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8 & 0x3f)
         .collect();
     fs::write(&big, &body).unwrap();
@@ -102,7 +102,8 @@ fn thread_count_does_not_change_bytes() {
         name: "big".into(),
         entries: vec![file("/big", 0o644, &big)],
     };
-    let digests: Vec<_> = [1, 2, 4]
+    // gzip's own tests cover 1, 2 and 4 threads; this checks the writer passes the setting on.
+    let digests: Vec<_> = [1, 3]
         .into_iter()
         .map(|t| {
             let dir = tempfile::tempdir().unwrap();
@@ -115,7 +116,6 @@ fn thread_count_does_not_change_bytes() {
         })
         .collect();
     assert_eq!(digests[0], digests[1]);
-    assert_eq!(digests[0], digests[2]);
 }
 
 #[test]

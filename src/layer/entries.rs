@@ -88,7 +88,9 @@ pub fn normalize(spec: &LayerSpec) -> Result<Vec<Node>, LayerError> {
             }
             Entry::Occupied(mut o) => {
                 let slot = o.get_mut();
-                if slot.implicit && is_dir {
+                // A file over an implicit directory is reported below, with the child that
+                // needed the directory.
+                if slot.implicit {
                     *slot = Slot {
                         node,
                         implicit: false,
@@ -248,11 +250,17 @@ mod tests {
 
     #[test]
     fn file_as_parent_fails() {
-        let err = normalize(&spec(vec![file("/a", 0o644), file("/a/b", 0o644)])).unwrap_err();
-        assert!(
-            matches!(&err, LayerError::NotADirectory { parent, .. } if parent == "/a"),
-            "{err:?}"
-        );
+        for entries in [
+            vec![file("/a", 0o644), file("/a/b/c", 0o644)],
+            vec![file("/a/b/c", 0o644), file("/a", 0o644)],
+        ] {
+            let err = normalize(&spec(entries)).unwrap_err();
+            assert!(
+                matches!(&err, LayerError::NotADirectory { target, parent, .. }
+                    if target == "/a/b" && parent == "/a"),
+                "{err:?}"
+            );
+        }
     }
 
     #[test]

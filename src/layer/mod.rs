@@ -2,6 +2,9 @@
 //! digest (compressed) and diff_id (uncompressed) computed while the bytes stream into the
 //! content-addressed store. An input-hash cache means an unchanged layer is neither re-tarred
 //! nor re-compressed.
+//!
+//! Pipeline: `entries` (validate, sort, add parents) → `source` (fingerprint host files) →
+//! `cache` (key lookup) → on a miss `archive` (tar) → `gzip` → `store` (temp file, rename).
 
 mod archive;
 mod cache;

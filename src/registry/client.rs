@@ -1019,10 +1019,18 @@ impl RegistryClient {
                     detail: format!("received {n} bytes with digest {got}"),
                 });
             }
+            // As the blob store does: data on disk before the name, and world-readable like
+            // every other blob (temporary files are created 0600; sinks copy the mode).
             file.into_inner()
                 .sync_all()
                 .await
                 .map_err(|e| io(&tmp_path, e))?;
+            {
+                use std::os::unix::fs::PermissionsExt;
+                tokio::fs::set_permissions(&tmp_path, std::fs::Permissions::from_mode(0o644))
+                    .await
+                    .map_err(|e| io(&tmp_path, e))?;
+            }
             tmp_path.persist(dest).map_err(|e| io(dest, e.error))?;
             return Ok(n);
         }

@@ -31,11 +31,11 @@ REQUIRED=(
     "curl curl"
     "openssl openssl"
     "python3 python3"
-    "pip3 python3-pip"
     "dpkg:busybox-static busybox-static"
 )
 
-# >>> registry tests: Python packages (the registry engineer fills this in, e.g. "requests").
+# >>> registry tests: Python packages from PyPI (the registry engineer fills this in; their
+# fixtures under tests/fixtures/registry/ use only the standard library today).
 PIP_PACKAGES=()
 # <<< registry tests
 

@@ -78,3 +78,30 @@ pub fn tree_entries(
         .collect();
     Ok((out, excluded))
 }
+
+/// Names of the entries directly in `dir` that `keep` accepts, sorted; a missing directory has
+/// none.
+pub fn dir_names(
+    dir: &Path,
+    keep: impl Fn(&str, &Path) -> bool,
+) -> Result<Vec<String>, DetectError> {
+    let read_err = |source| DetectError::Read {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(read_err(e)),
+    };
+    let mut names = Vec::new();
+    for e in rd {
+        let e = e.map_err(read_err)?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if keep(&name, &e.path()) {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}

@@ -5,7 +5,7 @@
 //! its own layer at /var/run/ko with KO_DATA_PATH pointing at it, as ko does, so programs
 //! written for ko work unchanged.
 
-use super::{DetectError, Detector, Project, tree_entries};
+use super::{DetectError, Detector, Project, dir_names, tree_entries};
 use crate::plan::{
     BuildStep, EntryKind, FileEntry, ImageConfigPatch, LayerSpec, Plan, Reason, TargetPlan,
 };
@@ -340,54 +340,13 @@ fn list_mains(mains: &[MainPackage]) -> String {
 
 /// Non-test `.go` files directly in `dir`, sorted by name.
 fn go_files(dir: &Path) -> Result<Vec<String>, DetectError> {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(DetectError::Read {
-                path: dir.to_path_buf(),
-                source,
-            });
-        }
-    };
-    let mut files = Vec::new();
-    for e in rd {
-        let e = e.map_err(|source| DetectError::Read {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".go") && !name.ends_with("_test.go") && e.path().is_file() {
-            files.push(name);
-        }
-    }
-    files.sort();
-    Ok(files)
+    dir_names(dir, |name, path| {
+        name.ends_with(".go") && !name.ends_with("_test.go") && path.is_file()
+    })
 }
 
 fn subdirs(dir: &Path) -> Result<Vec<String>, DetectError> {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(DetectError::Read {
-                path: dir.to_path_buf(),
-                source,
-            });
-        }
-    };
-    let mut out = Vec::new();
-    for e in rd {
-        let e = e.map_err(|source| DetectError::Read {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        if e.path().is_dir() {
-            out.push(e.file_name().to_string_lossy().into_owned());
-        }
-    }
-    out.sort();
-    Ok(out)
+    dir_names(dir, |_, path| path.is_dir())
 }
 
 /// The package clause shared by `files` in `dir` (the first file's, as the compiler would

@@ -6,7 +6,7 @@
 mod files;
 pub mod go;
 
-pub use files::tree_entries;
+pub use files::{dir_names, tree_entries};
 
 use crate::config::LadeConfig;
 use crate::plan::{Plan, Reason};

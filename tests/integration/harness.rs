@@ -210,9 +210,12 @@ fn hand_built_go_hello_images_pass_the_image_checks() {
     run_ok(tool("umoci").args(["init", "--layout"]).arg(&oci));
     for arch in ["amd64", "arm64"] {
         let tree = env.dir(&format!("tree-{arch}"));
+        let mut go = tool("go");
+        if let Some(gocache) = crate::support::tools::fallback_gocache() {
+            go.env("GOCACHE", gocache);
+        }
         run_ok(
-            tool("go")
-                .args(["build", "-trimpath", "-o"])
+            go.args(["build", "-trimpath", "-o"])
                 .arg(tree.join("app/go-hello"))
                 .arg(".")
                 .current_dir(&src)

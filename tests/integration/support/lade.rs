@@ -26,6 +26,9 @@ impl Lade {
             .env_remove("GOARCH")
             .env_remove("GOFLAGS")
             .env_remove("RUST_LOG");
+        if let Some(gocache) = super::tools::fallback_gocache() {
+            cmd.env("GOCACHE", gocache);
+        }
         Lade { cmd }
     }
 

@@ -69,3 +69,15 @@ pub fn describe(cmd: &Command) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// `GOCACHE` for a run that would otherwise have none: Go refuses to build without HOME or
+/// XDG_CACHE_HOME, which a bare CI environment may lack. A directory under cargo's target
+/// dir is shared by all tests and never inside the repository's sources.
+pub fn fallback_gocache() -> Option<PathBuf> {
+    let has = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    if has("GOCACHE") || has("XDG_CACHE_HOME") || has("HOME") {
+        None
+    } else {
+        Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("go-build"))
+    }
+}

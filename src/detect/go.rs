@@ -16,6 +16,10 @@ pub struct GoDetector;
 
 pub const KODATA_PATH: &str = "/var/run/ko";
 
+/// The base for Go images unless lade.toml or --base names another: static binaries need no
+/// libc, and distroless static brings CA certificates, tzdata, /etc/passwd and a nonroot user.
+pub const DEFAULT_BASE: &str = "gcr.io/distroless/static-debian12:nonroot";
+
 /// A main package: its directory relative to the project (`.` or `cmd/x`) and binary name.
 #[derive(Clone, Debug, PartialEq)]
 struct MainPackage {
@@ -264,7 +268,7 @@ impl Detector for GoDetector {
             project_dir: dir.to_path_buf(),
             targets,
             config,
-            base: "scratch".into(),
+            base: DEFAULT_BASE.into(),
             excluded: excluded_files,
         }))
     }

@@ -148,6 +148,8 @@ fn main_flag_picks_the_entrypoint_among_several() {
         &["--platform", "linux/amd64", "--main", "./cmd/b"],
     );
     assert_eq!(plan["config"]["entrypoint"], json!(["/app/b"]));
+    // Without lade.toml or --base, a Go image goes on distroless static.
+    assert_eq!(plan["base"], "gcr.io/distroless/static-debian12:nonroot");
     let t = &plan["targets"][0];
     let bins = layer_targets(t, "binary");
     assert!(bins.contains(&"/app/a".to_string()), "{bins:?}");
@@ -159,7 +161,16 @@ fn main_flag_picks_the_entrypoint_among_several() {
         .lade()
         .args(["publish", "--json", "-C"])
         .arg(&dir)
-        .args(["--platform", "linux/amd64", "--main", "./cmd/b", "--to"])
+        // No registry is reachable from the tests: an empty base instead of the default.
+        .args([
+            "--platform",
+            "linux/amd64",
+            "--main",
+            "./cmd/b",
+            "--base",
+            "scratch",
+            "--to",
+        ])
         .arg(format!("oci:{}:v1", out.display()))
         .run()
         .success();

@@ -247,6 +247,7 @@ impl Detector for GoDetector {
                 platform: platform.clone(),
                 steps,
                 layers,
+                checks: Vec::new(),
             });
         }
 

@@ -14,6 +14,7 @@
 //! `Check::Linkage` per binary that `ops` runs on the produced ELF file before layering.
 
 mod cargo_config;
+mod lockfile;
 mod manifest;
 mod target;
 mod workspace;
@@ -47,6 +48,18 @@ pub const APP_DIR: &str = "/app";
 pub struct Host {
     pub cargo_home: Option<PathBuf>,
     pub platform: Option<Platform>,
+    /// `CC_<triple>` variables set in lade's environment (cc-rs uses them as they are).
+    pub cc_vars: Vec<String>,
+}
+
+impl Host {
+    fn has_cc(&self, triple: &str) -> bool {
+        let dashed = format!("CC_{triple}");
+        let underscored = target::cc_env(triple);
+        self.cc_vars
+            .iter()
+            .any(|v| v == &dashed || v == &underscored || v == "TARGET_CC")
+    }
 }
 
 impl Host {
@@ -59,9 +72,16 @@ impl Host {
                     .filter(|h| !h.is_empty())
                     .map(|h| PathBuf::from(h).join(".cargo"))
             });
+        let cc_vars = std::env::vars_os()
+            .filter_map(|(k, v)| {
+                let k = k.into_string().ok()?;
+                ((k.starts_with("CC_") || k == "TARGET_CC") && !v.is_empty()).then_some(k)
+            })
+            .collect();
         Host {
             cargo_home,
             platform: Platform::host(),
+            cc_vars,
         }
     }
 }
@@ -137,6 +157,10 @@ pub fn detect_with(project: &Project, host: &Host) -> Result<Option<Plan>, Detec
     let target_dir = project.out_dir.join("cargo-target");
     let profile = settings.profile.clone().unwrap_or_else(|| "release".into());
     let remaps = remap_flags(&ws.root, host.cargo_home.as_deref(), &target_dir);
+    let c_crates = match &lockfile {
+        Some(l) => lockfile::c_building_packages(l)?,
+        None => Vec::new(),
+    };
 
     let mut targets = Vec::new();
     let mut any_glibc = false;
@@ -174,12 +198,29 @@ pub fn detect_with(project: &Project, host: &Host) -> Result<Option<Plan>, Detec
         if let Some(l) = &rt.linker {
             env.insert(target::linker_env(&triple), l.clone());
         }
+        let (cc, cc_check) = target::c_compiler(
+            platform,
+            &rt,
+            host.platform.as_ref(),
+            &c_crates,
+            host.has_cc(&triple),
+        );
+        if let Some(cc) = cc {
+            env.insert(target::cc_env(&triple), cc);
+        }
+        if !c_crates.is_empty()
+            && let Some(flags) = c_prefix_maps(&remaps)
+        {
+            // C sources see their paths through __FILE__ and debug info: remap them as well.
+            env.insert(format!("CFLAGS_{}", triple.replace('-', "_")), flags);
+        }
 
         let out = target_dir.join(&triple).join(profile_dir(&profile));
         let mut checks = vec![Check::RustTarget {
             triple: triple.clone(),
         }];
         checks.extend(rt.linker_check.clone());
+        checks.extend(cc_check);
         let mut binaries = Vec::new();
         for s in &bins {
             let path = out.join(&s.bin.name);
@@ -492,6 +533,20 @@ fn remap_flags(root: &Path, cargo_home: Option<&Path>, target_dir: &Path) -> Vec
         .collect()
 }
 
+/// The rustc remaps as gcc `-ffile-prefix-map` flags, in one CFLAGS string; `None` when a
+/// path has whitespace, which CFLAGS cannot carry.
+fn c_prefix_maps(remaps: &[String]) -> Option<String> {
+    let maps: Vec<String> = remaps
+        .iter()
+        .filter_map(|r| r.strip_prefix("--remap-path-prefix="))
+        .map(|m| format!("-ffile-prefix-map={m}"))
+        .collect();
+    if maps.iter().any(|m| m.contains(char::is_whitespace)) {
+        return None;
+    }
+    Some(maps.join(" "))
+}
+
 /// The directory cargo writes a profile's outputs to.
 fn profile_dir(profile: &str) -> &str {
     match profile {
@@ -540,7 +595,8 @@ fn cargo_args(
 }
 
 fn describe_workspace(ws: &Workspace, project_dir: &Path) -> String {
-    if !ws.declared {
+    let alone = ws.members.len() == 1 && ws.root_package.is_some();
+    if !ws.declared || alone {
         let mut s = format!("Rust package {}", ws.root_package.as_deref().unwrap_or("?"));
         if ws.root != project_dir {
             s.push_str(&format!(" in the workspace at {}", ws.root.display()));

@@ -175,6 +175,53 @@ pub fn plan_target(
     Ok(t)
 }
 
+/// A C compiler for crates that build C code (`c_crates`) on a musl target: cc-rs looks for
+/// `<arch>-linux-musl-gcc`, which Debian does not ship. For the native architecture Debian's
+/// musl-tools has `musl-gcc`, a wrapper that makes the host gcc build against musl; for another
+/// architecture only a musl cross toolchain will do. `user_cc` says `CC_<triple>` is already
+/// set in lade's environment (then it is used as is). Returns the `CC_<triple>` value lade sets
+/// and the check for the compiler.
+pub fn c_compiler(
+    platform: &Platform,
+    rt: &RustTarget,
+    host: Option<&Platform>,
+    c_crates: &[String],
+    user_cc: bool,
+) -> (Option<String>, Option<Check>) {
+    if c_crates.is_empty() || user_cc || rt.linkage != Linkage::Static {
+        // glibc targets: cc-rs finds the same cross gcc the linker check asks for.
+        return (None, None);
+    }
+    let which = c_crates.join(", ");
+    let native = host.is_some_and(|h| h.architecture == platform.architecture)
+        && rt.triple.starts_with(native_prefix(platform));
+    if native {
+        return (
+            Some("musl-gcc".into()),
+            Some(Check::Program {
+                program: "musl-gcc".into(),
+                hint: format!(
+                    "crates here compile C code ({which}) for {}; install a musl C compiler (Debian: apt-get install musl-tools)",
+                    rt.triple
+                ),
+            }),
+        );
+    }
+    let arch = rt.triple.split('-').next().unwrap_or(&rt.triple);
+    let gcc = format!("{arch}-linux-musl-gcc");
+    let hint = format!(
+        "crates here compile C code ({which}) for {}; put a musl cross compiler named {gcc} on PATH or set {}, or build glibc binaries with [rust] libc = \"gnu\"",
+        rt.triple,
+        cc_env(&rt.triple)
+    );
+    (None, Some(Check::Program { program: gcc, hint }))
+}
+
+/// The variable cc-rs reads a target's C compiler from.
+pub fn cc_env(triple: &str) -> String {
+    format!("CC_{}", triple.replace(['-', '.'], "_"))
+}
+
 fn native_prefix(p: &Platform) -> &'static str {
     match p.architecture.as_str() {
         "amd64" => "x86_64-",
@@ -284,6 +331,41 @@ mod tests {
             panic!("{cross:?}")
         };
         assert!(hint.contains("gcc-aarch64-linux-gnu"), "{hint}");
+
+        let c = ["aws-lc-sys".to_string()];
+        let (cc, check) = c_compiler(
+            &amd64,
+            &plan_target(
+                &amd64,
+                "x86_64-unknown-linux-musl",
+                Some(&amd64),
+                None,
+                false,
+            )
+            .unwrap(),
+            Some(&amd64),
+            &c,
+            false,
+        );
+        assert_eq!(cc.as_deref(), Some("musl-gcc"));
+        assert!(
+            matches!(check, Some(Check::Program { hint, .. }) if hint.contains("musl-tools") && hint.contains("aws-lc-sys"))
+        );
+        let (cc, check) = c_compiler(&arm64, &musl, Some(&amd64), &c, false);
+        assert_eq!(cc, None);
+        assert!(
+            matches!(check, Some(Check::Program { program, hint }) if program == "aarch64-linux-musl-gcc" && hint.contains("CC_aarch64_unknown_linux_musl"))
+        );
+        assert_eq!(
+            c_compiler(&arm64, &musl, Some(&amd64), &c, true),
+            (None, None),
+            "the user's CC_<triple>"
+        );
+        assert_eq!(
+            c_compiler(&arm64, &musl, Some(&amd64), &[], false),
+            (None, None),
+            "no C code"
+        );
 
         let theirs = plan_target(
             &arm64,

@@ -13,6 +13,7 @@ fn host() -> Host {
     Host {
         cargo_home: Some("/home/dev/.cargo".into()),
         platform: Some(Platform::linux("amd64", None)),
+        cc_vars: Vec::new(),
     }
 }
 
@@ -400,4 +401,44 @@ fn resources_are_checked() {
             .to_string();
         assert!(err.starts_with("[rust] resources: "), "{bad}: {err}");
     }
+}
+
+#[test]
+fn crates_that_compile_c_get_a_musl_c_compiler() {
+    let t = tempfile::tempdir().unwrap();
+    write(
+        t.path(),
+        &[
+            (
+                "Cargo.toml",
+                "[package]\nname = \"c\"\nedition = \"2021\"\n",
+            ),
+            ("src/main.rs", MAIN),
+            (
+                "Cargo.lock",
+                "version = 4\n[[package]]\nname = \"ring\"\nversion = \"0.17.0\"\ndependencies = [\"cc\"]\n",
+            ),
+        ],
+    );
+    let plan = detect_in(
+        t.path(),
+        &LadeConfig::default(),
+        None,
+        &["linux/amd64", "linux/arm64"],
+    )
+    .unwrap()
+    .unwrap();
+    let amd = &plan.targets[0];
+    assert_eq!(amd.steps[0].env["CC_x86_64_unknown_linux_musl"], "musl-gcc");
+    assert!(
+        amd.steps[0].env["CFLAGS_x86_64_unknown_linux_musl"]
+            .starts_with(&format!("-ffile-prefix-map={}=/src ", t.path().display()))
+    );
+    assert!(amd.checks.iter().any(
+        |c| matches!(c, Check::Program { program, hint } if program == "musl-gcc" && hint.contains("(ring)"))
+    ));
+    let arm = &plan.targets[1];
+    assert!(arm.checks.iter().any(
+        |c| matches!(c, Check::Program { program, .. } if program == "aarch64-linux-musl-gcc")
+    ));
 }

@@ -76,7 +76,8 @@ pub fn base_hint(plan: &Plan) -> Option<String> {
 }
 
 /// The checks that need nothing built.
-pub fn before_build(plan: &Plan) -> Result<(), CheckError> {
+/// Errors are boxed: they carry several paths and names, and are the rare path.
+pub fn before_build(plan: &Plan) -> Result<(), Box<CheckError>> {
     let mut sysroot: Option<PathBuf> = None;
     for t in &plan.targets {
         for check in &t.checks {
@@ -87,20 +88,20 @@ pub fn before_build(plan: &Plan) -> Result<(), CheckError> {
                         None => sysroot.insert(rustc_sysroot(&plan.project_dir)?).clone(),
                     };
                     if !root.join("lib/rustlib").join(triple).join("lib").is_dir() {
-                        return Err(CheckError::MissingRustTarget {
+                        return Err(Box::new(CheckError::MissingRustTarget {
                             triple: triple.clone(),
                             platform: t.platform.clone(),
                             sysroot: root,
-                        });
+                        }));
                     }
                 }
                 Check::Program { program, hint } => {
                     if find_program(program).is_none() {
-                        return Err(CheckError::MissingProgram {
+                        return Err(Box::new(CheckError::MissingProgram {
                             program: program.clone(),
                             platform: t.platform.clone(),
                             hint: hint.clone(),
-                        });
+                        }));
                     }
                 }
                 Check::Linkage { .. } => {}
@@ -111,7 +112,7 @@ pub fn before_build(plan: &Plan) -> Result<(), CheckError> {
 }
 
 /// The checks of built binaries against `base`.
-pub fn after_build(plan: &Plan, base: &ResolvedBase) -> Result<(), CheckError> {
+pub fn after_build(plan: &Plan, base: &ResolvedBase) -> Result<(), Box<CheckError>> {
     for t in &plan.targets {
         // Read the base's tree only when a binary needs something from it, and once.
         let mut files: Option<Option<BaseFiles>> = None;
@@ -119,19 +120,21 @@ pub fn after_build(plan: &Plan, base: &ResolvedBase) -> Result<(), CheckError> {
             let Check::Linkage { binary, target, .. } = check else {
                 continue;
             };
-            let info = elf::inspect(binary).map_err(|source| CheckError::Elf {
-                target: target.clone(),
-                platform: t.platform.clone(),
-                source,
+            let info = elf::inspect(binary).map_err(|source| {
+                Box::new(CheckError::Elf {
+                    target: target.clone(),
+                    platform: t.platform.clone(),
+                    source,
+                })
             })?;
             if let Some(m) = t.platform.elf_machine()
                 && m != info.machine
             {
-                return Err(CheckError::WrongMachine {
+                return Err(Box::new(CheckError::WrongMachine {
                     target: target.clone(),
                     platform: t.platform.clone(),
                     found: elf::machine_name(info.machine),
-                });
+                }));
             }
             if info.is_static() {
                 continue;
@@ -141,7 +144,8 @@ pub fn after_build(plan: &Plan, base: &ResolvedBase) -> Result<(), CheckError> {
                 None => {
                     let image = base.for_platform(&t.platform);
                     let read = match image {
-                        Some(i) => BaseFiles::read(&base.name, i)?,
+                        Some(i) => BaseFiles::read(&base.name, i)
+                            .map_err(|e| Box::new(CheckError::Base(e)))?,
                         None => None,
                     };
                     files.insert(read)
@@ -151,14 +155,14 @@ pub fn after_build(plan: &Plan, base: &ResolvedBase) -> Result<(), CheckError> {
             let Some(tree) = tree else { continue };
             let missing = missing_from(&info, target, &t.platform, tree);
             if !missing.is_empty() {
-                return Err(CheckError::MissingLibraries {
+                return Err(Box::new(CheckError::MissingLibraries {
                     target: target.clone(),
                     platform: t.platform.clone(),
                     what: info.describe(),
                     base: base.name.clone(),
                     missing: missing.join(", "),
                     fix: fix_for(&missing, tree.is_empty()),
-                });
+                }));
             }
         }
     }
@@ -259,15 +263,17 @@ fn fix_for(missing: &[String], empty_base: bool) -> String {
 
 /// rustc's sysroot, asked the way cargo will run it: `$RUSTC` or `rustc`, in the project
 /// directory so rustup honours rust-toolchain.toml.
-fn rustc_sysroot(dir: &Path) -> Result<PathBuf, CheckError> {
+fn rustc_sysroot(dir: &Path) -> Result<PathBuf, Box<CheckError>> {
     let program = std::env::var("RUSTC")
         .ok()
         .filter(|r| !r.is_empty())
         .unwrap_or_else(|| "rustc".into());
-    let err = |detail: String| CheckError::Rustc {
-        program: program.clone(),
-        dir: dir.to_path_buf(),
-        detail,
+    let err = |detail: String| {
+        Box::new(CheckError::Rustc {
+            program: program.clone(),
+            dir: dir.to_path_buf(),
+            detail,
+        })
     };
     let out = Command::new(&program)
         .args(["--print", "sysroot"])

@@ -144,8 +144,8 @@ pub fn detect_with(project: &Project, host: &Host) -> Result<Option<Plan>, Detec
             why: "dependencies as locked (cargo build --locked)".into(),
         },
         None => Reason {
-            file: "Cargo.toml".into(),
-            why: "no Cargo.lock: cargo resolves dependencies while building; commit one for repeatable builds".into(),
+            file: "Cargo.lock".into(),
+            why: "absent: cargo resolves dependencies while building; commit one for repeatable builds".into(),
         },
     });
 
@@ -260,13 +260,10 @@ pub fn detect_with(project: &Project, host: &Host) -> Result<Option<Plan>, Detec
             checks,
         });
     }
-    reasons.push(Reason {
-        file: "Cargo.toml".into(),
-        why: if any_glibc {
-            format!("glibc-linked binaries ([rust] libc = \"gnu\"): base {CC_BASE} (a cc base)")
-        } else {
-            format!("static musl binaries: base {STATIC_BASE}")
-        },
+    reasons[0].why.push_str(&if any_glibc {
+        format!("; glibc-linked binaries need a cc base ({CC_BASE})")
+    } else {
+        format!("; static musl binaries on {STATIC_BASE}")
     });
 
     let name = project

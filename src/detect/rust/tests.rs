@@ -155,7 +155,9 @@ fn no_lockfile_no_locked_and_no_cargo_toml_no_plan() {
         .unwrap();
     assert!(!plan.targets[0].steps[0].args.contains(&"--locked".into()));
     assert!(
-        plan.reasons.iter().any(|r| r.why.contains("no Cargo.lock")),
+        plan.reasons
+            .iter()
+            .any(|r| r.file == "Cargo.lock" && r.why.starts_with("absent")),
         "{:?}",
         plan.reasons
     );

@@ -192,7 +192,15 @@ fn missing_from(
         .map(|d| d.replace("$ORIGIN", &origin).replace("${ORIGIN}", &origin))
         .collect();
     dirs.extend(default_lib_dirs(platform, info.is_musl()));
+    let interp_name = info
+        .interpreter
+        .as_deref()
+        .and_then(|i| i.rsplit('/').next());
     for lib in &info.needed {
+        // glibc binaries also list the loader as NEEDED; it was checked above at its path.
+        if Some(lib.as_str()) == interp_name {
+            continue;
+        }
         let found = if lib.contains('/') {
             tree.has_file(lib)
         } else {

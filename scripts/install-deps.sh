@@ -32,6 +32,7 @@ REQUIRED=(
     "openssl openssl"
     "python3 python3"
     "dpkg:busybox-static busybox-static"
+    "musl-gcc musl-tools"
 )
 
 # >>> registry tests: Python packages from PyPI (the registry engineer fills this in; their
@@ -66,6 +67,15 @@ if [ "${#PIP_PACKAGES[@]}" -gt 0 ]; then
         python3 -c "import importlib.metadata as m, sys; m.version(sys.argv[1])" "$p" 2>/dev/null \
             || python3 -m pip install -q "$p"
     done
+fi
+
+# Rust: the musl targets lade builds static images with (rust-lld links them; musl-gcc above
+# compiles C code in crates such as aws-lc-sys for the native one). Failure is reported, not
+# fatal: the Rust tests then fail and say which target is missing.
+if command -v rustup >/dev/null 2>&1; then
+    rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl >/dev/null 2>&1 \
+        && echo "install-deps: Rust musl targets present" \
+        || echo "install-deps: rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl failed" >&2
 fi
 
 # arm64 emulation through binfmt_misc. Each step may be refused (no privilege to mount, a

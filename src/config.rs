@@ -37,6 +37,8 @@ pub struct LadeConfig {
     pub language: Option<String>,
     #[serde(default)]
     pub go: GoSettings,
+    #[serde(default)]
+    pub rust: RustSettings,
     /// Where the configuration was read from, for error messages.
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -51,6 +53,41 @@ pub struct GoSettings {
     /// Extra `go build` flags (`-tags=netgo`).
     #[serde(default)]
     pub flags: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RustSettings {
+    /// The binary to use as entrypoint when there are several (what `--main` names).
+    pub bin: Option<String>,
+    /// Only these binaries go into the image (default: every binary target).
+    pub bins: Option<Vec<String>>,
+    /// Cargo features to enable (`--features`), `pkg/feature` in a workspace.
+    #[serde(default)]
+    pub features: Vec<String>,
+    #[serde(default)]
+    pub no_default_features: bool,
+    /// Cargo profile (default `release`).
+    pub profile: Option<String>,
+    /// `musl` (default: static binaries on a scratch base) or `gnu` (glibc: a cc base).
+    pub libc: Option<RustLibc>,
+    /// Target triple per platform, over the one `libc` picks: `{ "linux/arm64" = "…" }`.
+    #[serde(default)]
+    pub target: BTreeMap<String, String>,
+    /// Linker for every target (default: rust-lld for musl, the cross gcc for gnu).
+    pub linker: Option<String>,
+    /// Extra rustc flags, after the project's `.cargo/config.toml` ones.
+    #[serde(default)]
+    pub rustflags: Vec<String>,
+    /// Directories copied into the image at /app/DIR (default: `assets/` when it exists).
+    pub resources: Option<Vec<String>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RustLibc {
+    Musl,
+    Gnu,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -74,6 +111,8 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("lade settings in both {first} and {second}: keep one")]
+    Conflict { first: String, second: String },
     #[error("{path}:{line}:{column}: {message}")]
     Invalid {
         path: PathBuf,
@@ -83,22 +122,56 @@ pub enum ConfigError {
     },
 }
 
+/// Other tools' manifests that may carry lade's settings, and the table that holds them; the
+/// table takes the same keys as lade.toml.
+const EMBEDDED: &[(&str, &[&str])] = &[
+    ("Cargo.toml", &["package", "metadata", "lade"]),
+    ("Cargo.toml", &["workspace", "metadata", "lade"]),
+];
+
 impl LadeConfig {
-    /// Reads `DIR/lade.toml`; a missing file is an empty configuration.
+    /// Reads `DIR/lade.toml`, or the lade table of a manifest in `DIR` (`[package.metadata.lade]`
+    /// in Cargo.toml); none is an empty configuration. Settings in two places are an error
+    /// rather than a merge, so no key is silently shadowed.
     pub fn load(dir: &Path) -> Result<LadeConfig, ConfigError> {
+        let mut found: Option<(LadeConfig, String)> = None;
         let path = dir.join(FILE_NAME);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LadeConfig::default()),
-            Err(source) => return Err(ConfigError::Read { path, source }),
-        };
-        let mut config = Self::parse(&text, &path)?;
-        config.path = Some(path);
-        Ok(config)
+        if let Some(text) = read_if_exists(&path)? {
+            found = Some((Self::parse(&text, &path)?, FILE_NAME.to_string()));
+        }
+        for (file, table) in EMBEDDED {
+            let path = dir.join(file);
+            let Some(text) = read_if_exists(&path)? else {
+                continue;
+            };
+            if let Some(config) = Self::parse_table(&text, &path, table)? {
+                let place = format!("[{}] in {file}", table.join("."));
+                if let Some((_, first)) = &found {
+                    return Err(ConfigError::Conflict {
+                        first: first.clone(),
+                        second: place,
+                    });
+                }
+                found = Some((config, place));
+            }
+        }
+        Ok(found.map(|(c, _)| c).unwrap_or_default())
     }
 
     /// Parses and validates the text of a configuration file named `path`.
     pub fn parse(text: &str, path: &Path) -> Result<LadeConfig, ConfigError> {
+        Ok(Self::parse_table(text, path, &[])?.unwrap_or_default())
+    }
+
+    /// Parses the table at `keys` of the TOML document `text` (the whole document when `keys`
+    /// is empty) as lade settings; `None` when there is no such table. Errors give the line and
+    /// column in `text`.
+    fn parse_table(
+        text: &str,
+        path: &Path,
+        keys: &[&str],
+    ) -> Result<Option<LadeConfig>, ConfigError> {
+        use serde::Deserialize as _;
         let invalid = |span: Option<std::ops::Range<usize>>, message: String| {
             let (line, column) = line_column(text, span.map(|s| s.start).unwrap_or(0));
             ConfigError::Invalid {
@@ -108,8 +181,23 @@ impl LadeConfig {
                 message,
             }
         };
-        let config: LadeConfig =
-            toml::from_str(text).map_err(|e| invalid(e.span(), e.message().trim().to_string()))?;
+        let de_err = |e: toml::de::Error| invalid(e.span(), e.message().trim().to_string());
+        let root = toml::de::DeTable::parse(text).map_err(de_err)?;
+        let mut value = Spanned::new(root.span(), toml::de::DeValue::Table(root.into_inner()));
+        for key in keys {
+            let toml::de::DeValue::Table(table) = value.into_inner() else {
+                return Ok(None);
+            };
+            match table.into_iter().find(|(k, _)| k.get_ref() == key) {
+                Some((_, v)) => value = v,
+                None => return Ok(None),
+            }
+        }
+        // Spans survive into the value deserializer, so `Spanned` fields and errors point into
+        // `text`, also for a table nested in another tool's manifest.
+        let mut config =
+            LadeConfig::deserialize(toml::de::ValueDeserializer::from(value)).map_err(de_err)?;
+        config.path = Some(path.to_path_buf());
         for p in &config.platforms {
             p.get_ref()
                 .parse::<Platform>()
@@ -123,7 +211,7 @@ impl LadeConfig {
         {
             return Err(invalid(None, "user must not be empty".into()));
         }
-        Ok(config)
+        Ok(Some(config))
     }
 
     pub fn platforms(&self) -> Vec<Platform> {
@@ -163,6 +251,17 @@ impl LadeConfig {
         if let Some(b) = &self.base {
             plan.base = b.clone();
         }
+    }
+}
+
+fn read_if_exists(path: &Path) -> Result<Option<String>, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -258,5 +357,48 @@ ldflags = ["-s", "-w"]
         assert!(e.starts_with("lade.toml:1:7: invalid type"), "{e}");
         let e = parse("name = ").unwrap_err().to_string();
         assert!(e.starts_with("lade.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn settings_in_cargo_toml() {
+        let t = tempfile::tempdir().unwrap();
+        let cargo = "[package]\nname = \"svc\"\n\n[package.metadata.lade]\nports = [8080]\n[package.metadata.lade.rust]\nbin = \"svc\"\nlibc = \"gnu\"\n";
+        std::fs::write(t.path().join("Cargo.toml"), cargo).unwrap();
+        let c = LadeConfig::load(t.path()).unwrap();
+        assert_eq!(c.rust.bin.as_deref(), Some("svc"));
+        assert_eq!(c.rust.libc, Some(RustLibc::Gnu));
+        assert_eq!(c.path, Some(t.path().join("Cargo.toml")));
+
+        // Errors point into Cargo.toml.
+        let bad = "[package]\nname = \"svc\"\n\n[workspace.metadata.lade]\nplatforms = [\"linux/sparc\"]\n";
+        std::fs::write(t.path().join("Cargo.toml"), bad).unwrap();
+        let e = LadeConfig::load(t.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("Cargo.toml:5:14: unknown platform 'linux/sparc'"),
+            "{e}"
+        );
+        let bad = "[package.metadata.lade.rust]\nlibc = \"uclibc\"\n";
+        std::fs::write(t.path().join("Cargo.toml"), bad).unwrap();
+        let e = LadeConfig::load(t.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("Cargo.toml:2:8: unknown variant `uclibc`"),
+            "{e}"
+        );
+
+        // Two places are refused rather than merged.
+        std::fs::write(t.path().join("Cargo.toml"), cargo).unwrap();
+        std::fs::write(t.path().join("lade.toml"), "name = \"x\"\n").unwrap();
+        let e = LadeConfig::load(t.path()).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "lade settings in both lade.toml and [package.metadata.lade] in Cargo.toml: keep one"
+        );
+
+        // A Cargo.toml without a lade table leaves lade.toml alone.
+        std::fs::write(t.path().join("Cargo.toml"), "[package]\nname = \"svc\"\n").unwrap();
+        assert_eq!(
+            LadeConfig::load(t.path()).unwrap().name.as_deref(),
+            Some("x")
+        );
     }
 }

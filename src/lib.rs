@@ -7,6 +7,7 @@
 //! - [`build`]: runs the plan's steps per platform.
 //! - [`layer`]: deterministic tar + gzip into the content-addressed [`layer::BlobStore`].
 //! - [`base`]: resolves the base image per platform.
+//! - [`elf`]: what a built binary needs at run time (static or dynamic, loader, libraries).
 //! - [`image`]: assembles configs, manifests and the index as canonical JSON.
 //! - [`sink`]: writes an [`image::ImageSet`] to OCI layouts, archives and registries.
 //! - [`registry`]: the distribution API client.
@@ -18,6 +19,7 @@ pub mod build;
 pub mod config;
 pub mod detect;
 pub mod digest;
+pub mod elf;
 pub mod git;
 pub mod ignore;
 pub mod image;

@@ -47,6 +47,42 @@ pub struct TargetPlan {
     pub platform: Platform,
     pub steps: Vec<BuildStep>,
     pub layers: Vec<LayerSpec>,
+    /// Checks `ops` runs around the steps: tools and targets before building, what the built
+    /// binaries need from the base after. Data like the steps, so `lade plan` shows them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<Check>,
+}
+
+/// A check of the host before building or of a build output after it. Detectors only read
+/// files, so whatever needs a tool run or a built file is recorded here and done by `ops`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "check", rename_all = "snake_case")]
+pub enum Check {
+    /// Before building: rustc (as run in the project directory, so rust-toolchain.toml
+    /// counts) has the standard library for `triple`.
+    RustTarget { triple: String },
+    /// Before building: `program` is on PATH; `hint` says how to get it.
+    Program { program: String, hint: String },
+    /// After building: `binary` is an ELF executable for the platform, and when it is
+    /// dynamically linked, the base has its loader and every library it needs. This is how
+    /// the base depends on the linkage: the detector picks the base it expects (`expect`),
+    /// the produced file has the last word.
+    Linkage {
+        binary: PathBuf,
+        /// Where the binary goes in the image (`/app/server`), for messages.
+        target: String,
+        expect: Linkage,
+    },
+}
+
+/// How a binary is expected to be linked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Linkage {
+    /// No loader, no shared libraries: runs on scratch.
+    Static,
+    /// Linked against glibc: needs a base with the C library (a cc base).
+    Glibc,
 }
 
 /// One program run on the host.
@@ -165,7 +201,12 @@ impl Plan {
         for t in &self.targets {
             let _ = writeln!(s, "platform  {}", t.platform);
             for step in &t.steps {
-                let env: Vec<String> = step.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                // CARGO_ENCODED_RUSTFLAGS separates flags with 0x1f, which a terminal hides.
+                let env: Vec<String> = step
+                    .env
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.replace('\x1f', " ")))
+                    .collect();
                 let _ = writeln!(
                     s,
                     "  run     {}{} {}",
@@ -177,6 +218,9 @@ impl Plan {
                     step.program,
                     shell_words(&step.args)
                 );
+            }
+            for c in &t.checks {
+                let _ = writeln!(s, "  check   {}", c.describe());
             }
             for l in &t.layers {
                 let files = l
@@ -194,6 +238,20 @@ impl Plan {
             }
         }
         s
+    }
+}
+
+impl Check {
+    /// One line for `lade plan`.
+    pub fn describe(&self) -> String {
+        match self {
+            Check::RustTarget { triple } => format!("Rust standard library for {triple}"),
+            Check::Program { program, .. } => format!("{program} on PATH"),
+            Check::Linkage { target, expect, .. } => match expect {
+                Linkage::Static => format!("{target} is static (else the base has its libraries)"),
+                Linkage::Glibc => format!("the base has the libraries {target} needs (glibc)"),
+            },
+        }
     }
 }
 

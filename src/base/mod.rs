@@ -2,6 +2,7 @@
 //! `oci:PATH[:TAG]` holding one image or an index. Only configs and manifests are read; layer
 //! bytes stay where they are until a sink needs them.
 
+pub mod files;
 mod layout;
 mod registry;
 

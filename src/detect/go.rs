@@ -251,6 +251,7 @@ impl Detector for GoDetector {
                 platform: platform.clone(),
                 steps,
                 layers,
+                checks: Vec::new(),
             });
         }
 

@@ -1,5 +1,6 @@
 //! `lade publish`: plan, build, write layers, stack them on the base, write every output.
 
+use super::checks;
 use super::plan::{PlanOptions, plan};
 use crate::base::{self, ResolvedBase};
 use crate::build;
@@ -114,7 +115,11 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         &super::plan::base_dir(&opts.plan, &plan)?,
         &registry,
         pin.as_ref(),
-    )?;
+    )
+    .map_err(|e| match checks::base_hint(&plan) {
+        Some(hint) => anyhow::Error::new(e).context(hint),
+        None => e.into(),
+    })?;
     on(Event::BaseResolved(&base));
     if let Some(d) = &pin {
         on(Event::BaseLocked(&plan.base, d));
@@ -139,7 +144,10 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
             }
         }
     }
+    checks::before_build(&plan)?;
     build::run(&plan.targets, |p, s| on(Event::Step(p, s)))?;
+    // Only the built binaries know their linkage: check them against the base before layering.
+    checks::after_build(&plan, &base)?;
 
     let epoch = crate::git::source_date_epoch(&plan.project_dir)?;
     let store_root = super::cache_dir();

@@ -12,3 +12,4 @@ mod outputs;
 mod plan;
 mod registry;
 mod reproducible;
+mod rust;

@@ -8,6 +8,7 @@
 
 pub mod arm64;
 pub mod base_image;
+pub mod cc_base;
 pub mod env;
 pub mod go_hello;
 pub mod http;
@@ -15,6 +16,7 @@ pub mod lade;
 pub mod layout;
 pub mod registry;
 pub mod runc;
+pub mod rust;
 pub mod tools;
 
 pub use env::TestEnv;

@@ -1,0 +1,380 @@
+//! From an OCI platform to a Rust target triple, and what building for it takes: the linker
+//! (rust-lld for musl, so no C cross toolchain is needed; the Debian cross gcc for glibc) and
+//! the checks that say what to install when something is missing.
+
+use crate::config::RustLibc;
+use crate::plan::{Check, Linkage};
+use crate::platform::Platform;
+
+/// A Rust target for one platform and how to link for it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RustTarget {
+    pub triple: String,
+    pub linkage: Linkage,
+    /// `CARGO_TARGET_<TRIPLE>_LINKER` value, when lade sets one.
+    pub linker: Option<String>,
+    /// What must be on PATH before building, when something must.
+    pub linker_check: Option<Check>,
+}
+
+/// Triples for each architecture: (musl, gnu, Debian's cross gcc, Debian's cross libc-dev).
+fn row(p: &Platform) -> Option<(&'static str, &'static str, &'static str, &'static str)> {
+    Some(match (p.architecture.as_str(), p.variant.as_deref()) {
+        ("amd64", _) => (
+            "x86_64-unknown-linux-musl",
+            "x86_64-unknown-linux-gnu",
+            "x86_64-linux-gnu-gcc",
+            "gcc-x86-64-linux-gnu libc6-dev-amd64-cross",
+        ),
+        ("arm64", _) => (
+            "aarch64-unknown-linux-musl",
+            "aarch64-unknown-linux-gnu",
+            "aarch64-linux-gnu-gcc",
+            "gcc-aarch64-linux-gnu libc6-dev-arm64-cross",
+        ),
+        ("arm", Some("v6")) => (
+            "arm-unknown-linux-musleabihf",
+            "arm-unknown-linux-gnueabihf",
+            "arm-linux-gnueabihf-gcc",
+            "gcc-arm-linux-gnueabihf libc6-dev-armhf-cross",
+        ),
+        ("arm", _) => (
+            "armv7-unknown-linux-musleabihf",
+            "armv7-unknown-linux-gnueabihf",
+            "arm-linux-gnueabihf-gcc",
+            "gcc-arm-linux-gnueabihf libc6-dev-armhf-cross",
+        ),
+        ("386", _) => (
+            "i686-unknown-linux-musl",
+            "i686-unknown-linux-gnu",
+            "i686-linux-gnu-gcc",
+            "gcc-i686-linux-gnu libc6-dev-i386-cross",
+        ),
+        ("ppc64le", _) => (
+            "powerpc64le-unknown-linux-musl",
+            "powerpc64le-unknown-linux-gnu",
+            "powerpc64le-linux-gnu-gcc",
+            "gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross",
+        ),
+        ("s390x", _) => (
+            "s390x-unknown-linux-musl",
+            "s390x-unknown-linux-gnu",
+            "s390x-linux-gnu-gcc",
+            "gcc-s390x-linux-gnu libc6-dev-s390x-cross",
+        ),
+        ("riscv64", _) => (
+            "riscv64gc-unknown-linux-musl",
+            "riscv64gc-unknown-linux-gnu",
+            "riscv64-linux-gnu-gcc",
+            "gcc-riscv64-linux-gnu libc6-dev-riscv64-cross",
+        ),
+        _ => return None,
+    })
+}
+
+/// The triple for `platform`: `explicit` (from `[rust.target]`) when given, else the musl or
+/// gnu one for `libc`.
+pub fn triple_for(
+    platform: &Platform,
+    libc: RustLibc,
+    explicit: Option<&str>,
+) -> Result<String, String> {
+    if let Some(t) = explicit {
+        return Ok(t.to_string());
+    }
+    let (musl, gnu, _, _) =
+        row(platform).ok_or_else(|| format!("no Rust target known for {platform}"))?;
+    Ok(match libc {
+        RustLibc::Musl => musl,
+        RustLibc::Gnu => gnu,
+    }
+    .to_string())
+}
+
+/// Static for musl (Rust links musl statically by default), glibc for gnu; anything else is
+/// not a Linux userland target lade can put in an image.
+pub fn linkage_of(triple: &str) -> Result<Linkage, String> {
+    if !triple.contains("-linux-") {
+        return Err(format!(
+            "target {triple} is not a Linux target; images need linux-musl or linux-gnu"
+        ));
+    }
+    if triple.contains("-musl") {
+        Ok(Linkage::Static)
+    } else if triple.contains("-gnu") {
+        Ok(Linkage::Glibc)
+    } else {
+        Err(format!(
+            "target {triple}: lade knows musl (static) and gnu (glibc) Linux targets"
+        ))
+    }
+}
+
+/// The environment variable cargo reads a target's linker from.
+pub fn linker_env(triple: &str) -> String {
+    format!(
+        "CARGO_TARGET_{}_LINKER",
+        triple.to_ascii_uppercase().replace(['-', '.'], "_")
+    )
+}
+
+/// How to link `triple` when building on `host`. `configured` is a linker from lade.toml;
+/// `in_cargo_config` says the project's cargo config already names one (lade then leaves it).
+pub fn plan_target(
+    platform: &Platform,
+    triple: &str,
+    host: Option<&Platform>,
+    configured: Option<&str>,
+    in_cargo_config: bool,
+) -> Result<RustTarget, String> {
+    let linkage = linkage_of(triple)?;
+    let mut t = RustTarget {
+        triple: triple.to_string(),
+        linkage,
+        linker: None,
+        linker_check: None,
+    };
+    if let Some(l) = configured {
+        t.linker = Some(l.to_string());
+        t.linker_check = Some(Check::Program {
+            program: l.to_string(),
+            hint: "it is the linker named by [rust] linker in lade.toml".into(),
+        });
+        return Ok(t);
+    }
+    if in_cargo_config {
+        return Ok(t);
+    }
+    match linkage {
+        // The musl targets ship their C runtime and libc; rust-lld (in rustc's sysroot) links
+        // them for any architecture, so no C cross toolchain is needed, and the bytes do not
+        // depend on which gcc the machine has.
+        Linkage::Static => t.linker = Some("rust-lld".into()),
+        Linkage::Glibc => {
+            let native = host.is_some_and(|h| h.architecture == platform.architecture)
+                && triple.starts_with(native_prefix(platform));
+            if native {
+                t.linker_check = Some(Check::Program {
+                    program: "cc".into(),
+                    hint: "install a C compiler to link glibc binaries (Debian: apt-get install gcc libc6-dev)".into(),
+                });
+            } else {
+                let (_, _, gcc, packages) = row(platform).ok_or_else(|| {
+                    format!("no cross linker known for {platform}; set [rust] linker")
+                })?;
+                t.linker = Some(gcc.into());
+                t.linker_check = Some(Check::Program {
+                    program: gcc.into(),
+                    hint: format!(
+                        "it links {triple} binaries on this machine (Debian: apt-get install {packages})"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(t)
+}
+
+/// A C compiler for crates that build C code (`c_crates`) on a musl target: cc-rs looks for
+/// `<arch>-linux-musl-gcc`, which Debian does not ship. For the native architecture Debian's
+/// musl-tools has `musl-gcc`, a wrapper that makes the host gcc build against musl; for another
+/// architecture only a musl cross toolchain will do. `user_cc` says `CC_<triple>` is already
+/// set in lade's environment (then it is used as is). Returns the `CC_<triple>` value lade sets
+/// and the check for the compiler.
+pub fn c_compiler(
+    platform: &Platform,
+    rt: &RustTarget,
+    host: Option<&Platform>,
+    c_crates: &[String],
+    user_cc: bool,
+) -> (Option<String>, Option<Check>) {
+    if c_crates.is_empty() || user_cc || rt.linkage != Linkage::Static {
+        // glibc targets: cc-rs finds the same cross gcc the linker check asks for.
+        return (None, None);
+    }
+    let which = c_crates.join(", ");
+    let native = host.is_some_and(|h| h.architecture == platform.architecture)
+        && rt.triple.starts_with(native_prefix(platform));
+    if native {
+        return (
+            Some("musl-gcc".into()),
+            Some(Check::Program {
+                program: "musl-gcc".into(),
+                hint: format!(
+                    "crates here compile C code ({which}) for {}; install a musl C compiler (Debian: apt-get install musl-tools)",
+                    rt.triple
+                ),
+            }),
+        );
+    }
+    let arch = rt.triple.split('-').next().unwrap_or(&rt.triple);
+    let gcc = format!("{arch}-linux-musl-gcc");
+    let hint = format!(
+        "crates here compile C code ({which}) for {}; put a musl cross compiler named {gcc} on PATH or set {}, or build glibc binaries with [rust] libc = \"gnu\"",
+        rt.triple,
+        cc_env(&rt.triple)
+    );
+    (None, Some(Check::Program { program: gcc, hint }))
+}
+
+/// The variable cc-rs reads a target's C compiler from.
+pub fn cc_env(triple: &str) -> String {
+    format!("CC_{}", triple.replace(['-', '.'], "_"))
+}
+
+fn native_prefix(p: &Platform) -> &'static str {
+    match p.architecture.as_str() {
+        "amd64" => "x86_64-",
+        "arm64" => "aarch64-",
+        "arm" => "arm",
+        "386" => "i686-",
+        "ppc64le" => "powerpc64le-",
+        "s390x" => "s390x-",
+        "riscv64" => "riscv64",
+        _ => "\0",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Platform {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn triples() {
+        let t = |s, libc| triple_for(&p(s), libc, None).unwrap();
+        assert_eq!(
+            t("linux/amd64", RustLibc::Musl),
+            "x86_64-unknown-linux-musl"
+        );
+        assert_eq!(
+            t("linux/arm64", RustLibc::Musl),
+            "aarch64-unknown-linux-musl"
+        );
+        assert_eq!(t("linux/arm64", RustLibc::Gnu), "aarch64-unknown-linux-gnu");
+        assert_eq!(
+            t("linux/arm/v7", RustLibc::Musl),
+            "armv7-unknown-linux-musleabihf"
+        );
+        assert_eq!(
+            t("linux/arm/v6", RustLibc::Gnu),
+            "arm-unknown-linux-gnueabihf"
+        );
+        assert_eq!(
+            triple_for(
+                &p("linux/amd64"),
+                RustLibc::Musl,
+                Some("x86_64-unknown-linux-gnu")
+            )
+            .unwrap(),
+            "x86_64-unknown-linux-gnu"
+        );
+        assert_eq!(
+            linkage_of("aarch64-unknown-linux-musl").unwrap(),
+            Linkage::Static
+        );
+        assert_eq!(
+            linkage_of("armv7-unknown-linux-gnueabihf").unwrap(),
+            Linkage::Glibc
+        );
+        assert!(linkage_of("wasm32-wasip1").is_err());
+        assert_eq!(
+            linker_env("aarch64-unknown-linux-musl"),
+            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER"
+        );
+    }
+
+    #[test]
+    fn linkers() {
+        let amd64 = p("linux/amd64");
+        let arm64 = p("linux/arm64");
+        let musl = plan_target(
+            &arm64,
+            "aarch64-unknown-linux-musl",
+            Some(&amd64),
+            None,
+            false,
+        )
+        .unwrap();
+        assert_eq!(musl.linker.as_deref(), Some("rust-lld"));
+        assert_eq!(musl.linker_check, None);
+
+        let native = plan_target(
+            &amd64,
+            "x86_64-unknown-linux-gnu",
+            Some(&amd64),
+            None,
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            native.linker, None,
+            "the host's cc links native glibc binaries"
+        );
+        assert!(
+            matches!(native.linker_check, Some(Check::Program { ref program, .. }) if program == "cc")
+        );
+
+        let cross = plan_target(
+            &arm64,
+            "aarch64-unknown-linux-gnu",
+            Some(&amd64),
+            None,
+            false,
+        )
+        .unwrap();
+        assert_eq!(cross.linker.as_deref(), Some("aarch64-linux-gnu-gcc"));
+        let Some(Check::Program { hint, .. }) = &cross.linker_check else {
+            panic!("{cross:?}")
+        };
+        assert!(hint.contains("gcc-aarch64-linux-gnu"), "{hint}");
+
+        let c = ["aws-lc-sys".to_string()];
+        let (cc, check) = c_compiler(
+            &amd64,
+            &plan_target(
+                &amd64,
+                "x86_64-unknown-linux-musl",
+                Some(&amd64),
+                None,
+                false,
+            )
+            .unwrap(),
+            Some(&amd64),
+            &c,
+            false,
+        );
+        assert_eq!(cc.as_deref(), Some("musl-gcc"));
+        assert!(
+            matches!(check, Some(Check::Program { hint, .. }) if hint.contains("musl-tools") && hint.contains("aws-lc-sys"))
+        );
+        let (cc, check) = c_compiler(&arm64, &musl, Some(&amd64), &c, false);
+        assert_eq!(cc, None);
+        assert!(
+            matches!(check, Some(Check::Program { program, hint }) if program == "aarch64-linux-musl-gcc" && hint.contains("CC_aarch64_unknown_linux_musl"))
+        );
+        assert_eq!(
+            c_compiler(&arm64, &musl, Some(&amd64), &c, true),
+            (None, None),
+            "the user's CC_<triple>"
+        );
+        assert_eq!(
+            c_compiler(&arm64, &musl, Some(&amd64), &[], false),
+            (None, None),
+            "no C code"
+        );
+
+        let theirs = plan_target(
+            &arm64,
+            "aarch64-unknown-linux-gnu",
+            Some(&amd64),
+            None,
+            true,
+        )
+        .unwrap();
+        assert_eq!(theirs.linker, None, "the project's cargo config names it");
+    }
+}

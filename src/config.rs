@@ -39,9 +39,37 @@ pub struct LadeConfig {
     pub go: GoSettings,
     #[serde(default)]
     pub rust: RustSettings,
+    #[serde(default)]
+    pub registry: RegistrySettings,
     /// Where the configuration was read from, for error messages.
     #[serde(skip)]
     pub path: Option<PathBuf>,
+}
+
+/// `[registry]`: pull mirrors and transport settings shared by everyone building the project.
+/// Flags and environment variables come first; these are added after them.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySettings {
+    /// `FROM=TO` pull mirrors (`gcr.io=mirror.internal:5000`).
+    #[serde(default)]
+    pub mirrors: Vec<Spanned<String>>,
+    /// Registries (`HOST[:PORT]`) that may use plain HTTP or an unverified certificate.
+    #[serde(default)]
+    pub insecure: Vec<String>,
+    /// Extra CA certificates (PEM files, relative to the project).
+    #[serde(default)]
+    pub ca: Vec<PathBuf>,
+}
+
+impl RegistrySettings {
+    pub fn apply(&self, o: &mut crate::registry::RegistryOptions, project_dir: &Path) {
+        // Mirrors were validated when the file was parsed.
+        o.mirrors
+            .extend(self.mirrors.iter().filter_map(|m| m.get_ref().parse().ok()));
+        o.insecure.extend(self.insecure.iter().cloned());
+        o.cas.extend(self.ca.iter().map(|c| project_dir.join(c)));
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -203,6 +231,11 @@ impl LadeConfig {
                 .parse::<Platform>()
                 .map_err(|e: PlatformError| invalid(Some(p.span()), e.to_string()))?;
         }
+        for m in &config.registry.mirrors {
+            m.get_ref()
+                .parse::<crate::registry::Mirror>()
+                .map_err(|e| invalid(Some(m.span()), format!("registry mirror: {e}")))?;
+        }
         for p in &config.ports {
             port_spec(p.get_ref()).map_err(|m| invalid(Some(p.span()), m))?;
         }
@@ -333,6 +366,23 @@ ldflags = ["-s", "-w"]
         assert_eq!(plan.config.exposed_ports, vec!["8080/tcp", "53/udp"]);
         assert_eq!(plan.base, "scratch");
         assert_eq!(c.go.ldflags, vec!["-s", "-w"]);
+    }
+
+    #[test]
+    fn registry_settings() {
+        let c = parse(
+            "[registry]\nmirrors = [\"gcr.io=mirror.internal:5000\"]\ninsecure = [\"r.local:5000\"]\nca = [\"certs/ca.crt\"]\n",
+        )
+        .unwrap();
+        let mut o = crate::registry::RegistryOptions::default();
+        c.registry.apply(&mut o, Path::new("/p"));
+        assert_eq!(o.mirrors.len(), 1);
+        assert_eq!(o.insecure, vec!["r.local:5000"]);
+        assert_eq!(o.cas, vec![PathBuf::from("/p/certs/ca.crt")]);
+        let e = parse("[registry]\nmirrors = [\"no-equals-sign\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("lade.toml:2:12: registry mirror:"), "{e}");
     }
 
     #[test]

@@ -19,6 +19,11 @@ pub struct PlanOptions {
 }
 
 pub fn plan(opts: &PlanOptions) -> anyhow::Result<Plan> {
+    Ok(plan_and_config(opts)?.0)
+}
+
+/// The plan and the configuration it was made with (publish needs settings beyond the plan).
+pub fn plan_and_config(opts: &PlanOptions) -> anyhow::Result<(Plan, LadeConfig)> {
     let cwd = std::env::current_dir().context("reading the current directory")?;
     let dir = match &opts.dir {
         Some(d) => cwd.join(d),
@@ -48,7 +53,7 @@ pub fn plan(opts: &PlanOptions) -> anyhow::Result<Plan> {
     if let Some(b) = &opts.base {
         plan.base = b.clone();
     }
-    Ok(plan)
+    Ok((plan, config))
 }
 
 /// Build outputs for a project live in the cache, keyed by its path, so the source tree is

@@ -1,7 +1,7 @@
 //! `lade publish`: plan, build, write layers, stack them on the base, write every output.
 
 use super::checks;
-use super::plan::{PlanOptions, plan};
+use super::plan::{PlanOptions, plan_and_config};
 use crate::base::{self, ResolvedBase};
 use crate::build;
 use crate::digest::Digest;
@@ -75,10 +75,11 @@ pub enum Event<'a> {
 }
 
 pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Result<PublishReport> {
-    let plan = plan(&opts.plan)?;
+    let (plan, config) = plan_and_config(&opts.plan)?;
     on(Event::Planned(&plan));
     let targets = output_targets(opts, &plan)?;
     let mut registry = opts.registry.clone();
+    config.registry.apply(&mut registry, &plan.project_dir);
     for t in &targets {
         // A private base on the registry lade pushes to is read with the push credentials.
         if let Target::Registry { reference } = t

@@ -88,6 +88,13 @@ pub enum EntryKind {
     Symlink {
         link: String,
     },
+    /// Everything under the host directory `source` (a build step's output, whose file list is
+    /// only known after the steps ran), placed under `target`; expanded when the layer is
+    /// written. Files keep an executable bit as 0755, else 0644; directories 0755; symlinks
+    /// stay symlinks.
+    Tree {
+        source: PathBuf,
+    },
 }
 
 /// The part of an OCI image config that lade sets. `None`/empty means "keep the base's".

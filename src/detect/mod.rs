@@ -5,6 +5,7 @@
 
 mod files;
 pub mod go;
+pub mod python;
 
 pub use files::{dir_names, tree_entries};
 
@@ -61,7 +62,7 @@ pub enum DetectError {
 
 /// All detectors in detection order.
 pub fn detectors() -> Vec<Box<dyn Detector>> {
-    vec![Box::new(go::GoDetector)]
+    vec![Box::new(go::GoDetector), Box::new(python::PythonDetector)]
 }
 
 /// Runs the detectors in order and returns the chosen plan.

@@ -1,0 +1,597 @@
+//! Python: requirements.txt, pyproject.toml (PEP 621, poetry, uv, hatch, setuptools), Pipfile,
+//! setup.py, or a lone main.py/app.py/server.py.
+//!
+//! Per platform the plan runs the host's `python3 -m pip` into lade's build directory (never
+//! the project tree):
+//! - dependencies go to `<out>/deps` with `pip install --target --no-compile`. For a platform
+//!   other than the host's, pip is told the target (`--platform manylinux2014_<arch>
+//!   --python-version 3.11 --implementation cp --abi cp311 --only-binary=:all:`), so native
+//!   packages come as that platform's wheels and a dependency that only has a source
+//!   distribution fails with pip naming it.
+//! - Locks (poetry.lock, uv.lock, Pipfile.lock) are read here and turned into a pinned
+//!   requirements text with hashes; the plan carries that text, and a helper step writes it to
+//!   the build directory before `pip install --require-hashes --no-deps` reads it. So the file
+//!   pip sees is exactly what `lade plan` shows, and poetry/pipenv/uv are not needed.
+//! - A project with a build backend (`[build-system]`, or setup.py) is built with
+//!   `pip wheel --no-deps` from a copy of the tree and installed to `<out>/project`; any other
+//!   project's files are copied to /app through .dockerignore.
+//! - A helper step then strips what would make the layer differ between runs or hosts:
+//!   `__pycache__`, `direct_url.json`, and console-script shebangs naming the host python,
+//!   which are rewritten to the base's /usr/bin/python3 so `gunicorn` runs from PATH. No
+//!   bytecode is compiled (timestamp-based .pyc files would break reproducibility);
+//!   PYTHONDONTWRITEBYTECODE keeps the interpreter from trying at run time.
+//!
+//! Layers: dependencies (/app/.deps) below the application, so a source change leaves the
+//! dependency layer byte-identical and the layer cache reuses it.
+
+mod entry;
+mod locks;
+mod project;
+mod version;
+
+use super::{DetectError, Detector, Project, tree_entries};
+use crate::plan::{
+    BuildStep, EntryKind, FileEntry, ImageConfigPatch, LayerSpec, Plan, Reason, TargetPlan,
+};
+use crate::platform::Platform;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use entry::PYTHON;
+pub use version::BASE_PYTHON;
+
+pub struct PythonDetector;
+
+/// The default base: a Python 3.11 runtime (Debian 12).
+pub const DEFAULT_BASE: &str = "gcr.io/distroless/python3-debian12:nonroot";
+/// Where the application's files go.
+pub const APP_DIR: &str = "/app";
+/// site-packages of the dependencies.
+pub const DEPS_DIR: &str = "/app/.deps";
+/// site-packages holding the project's own wheel, for packaged projects.
+pub const PROJECT_DIR: &str = "/app/.project";
+/// The host interpreter that runs pip.
+const HOST_PYTHON: &str = "python3";
+
+const HELPER: &str = include_str!("python/helper.py");
+const SCRIPT_FILES: [&str; 3] = ["main.py", "app.py", "server.py"];
+
+/// Where the dependencies come from.
+#[derive(Clone, Debug, PartialEq)]
+enum Deps {
+    None,
+    /// A pinned requirements text (from a lock), installed with --require-hashes --no-deps.
+    Locked {
+        from: String,
+        text: String,
+    },
+    /// The project's requirements file, installed as is.
+    File(PathBuf),
+    /// Requirement strings (PEP 621 `dependencies` without a lock).
+    List(Vec<String>),
+}
+
+impl Detector for PythonDetector {
+    fn name(&self) -> &'static str {
+        "python"
+    }
+
+    fn looks_for(&self) -> &'static str {
+        "requirements.txt, pyproject.toml, Pipfile, setup.py or main.py/app.py/server.py (Python)"
+    }
+
+    fn detect(&self, project: &Project) -> Result<Option<Plan>, DetectError> {
+        let dir = project.dir;
+        let has = |f: &str| dir.join(f).is_file();
+        let script_file = SCRIPT_FILES.iter().find(|f| has(f)).map(|f| f.to_string());
+        let markers = ["requirements.txt", "pyproject.toml", "Pipfile", "setup.py"];
+        let Some(marker) = markers
+            .iter()
+            .map(|m| m.to_string())
+            .find(|m| has(m))
+            .or_else(|| script_file.clone())
+        else {
+            return Ok(None);
+        };
+        let mut reasons = vec![Reason {
+            file: marker.clone(),
+            why: "Python project".into(),
+        }];
+
+        let pyproject = if has("pyproject.toml") {
+            Some(project::read_toml(&dir.join("pyproject.toml"))?)
+        } else {
+            None
+        };
+        let pipfile = if has("Pipfile") {
+            Some(project::read_toml(&dir.join("Pipfile"))?)
+        } else {
+            None
+        };
+        check_python_version(dir, pyproject.as_ref(), pipfile.as_ref(), &mut reasons)?;
+
+        let py = pyproject.clone().unwrap_or_default();
+        let name = project
+            .config
+            .name
+            .clone()
+            .or_else(|| project::get_str(&py, "project.name").map(str::to_string))
+            .or_else(|| project::get_str(&py, "tool.poetry.name").map(str::to_string))
+            .unwrap_or_else(|| {
+                dir.file_name()
+                    .map_or_else(|| "app".into(), |n| n.to_string_lossy().into_owned())
+            });
+        let packaged = (project::get(&py, "build-system.build-backend").is_some()
+            && project::get(&py, "tool.poetry.package-mode").and_then(|v| v.as_bool())
+                != Some(false))
+            || has("setup.py");
+        let deps = dependencies(dir, &py, pipfile.is_some(), packaged)?;
+        match &deps {
+            Deps::Locked { from, .. } => reasons.push(Reason {
+                file: from.clone(),
+                why: "locked dependencies, installed with --require-hashes".into(),
+            }),
+            Deps::File(_) => reasons.push(Reason {
+                file: "requirements.txt".into(),
+                why: "dependencies".into(),
+            }),
+            Deps::List(l) => reasons.push(Reason {
+                file: "pyproject.toml".into(),
+                why: format!(
+                    "{} dependencies from [project.dependencies] (no lock file)",
+                    l.len()
+                ),
+            }),
+            Deps::None => {}
+        }
+        if packaged {
+            reasons.push(Reason {
+                file: if pyproject.is_some() {
+                    "pyproject.toml"
+                } else {
+                    "setup.py"
+                }
+                .into(),
+                why: format!("a package with a build backend: built as a wheel into {PROJECT_DIR}"),
+            });
+        }
+
+        let candidates = entry::Candidates {
+            procfile: if has("Procfile") {
+                Some(project::read(&dir.join("Procfile"))?)
+            } else {
+                None
+            },
+            scripts: [
+                project::keys(&py, "project.scripts"),
+                project::keys(&py, "tool.poetry.scripts"),
+            ]
+            .concat(),
+            name: name.clone(),
+            root_main: has("__main__.py"),
+            main_package: main_package(dir)?,
+            script_file,
+        };
+        let configured = project.config.entrypoint.is_some();
+        let choice = match entry::choose(&candidates, APP_DIR) {
+            Ok(c) => Some(c),
+            Err(_) if configured => None,
+            Err(why) => {
+                return Err(DetectError::Unsupported(format!(
+                    "{}: {why}",
+                    dir.display()
+                )));
+            }
+        };
+        if let Some(c) = &choice {
+            reasons.push(Reason {
+                file: c.from.clone(),
+                why: format!("entrypoint {}", c.argv.join(" ")),
+            });
+        }
+
+        let (app_entries, excluded) = if packaged {
+            (Vec::new(), Vec::new())
+        } else {
+            tree_entries(dir, Path::new(""), APP_DIR, project.filter)?
+        };
+        let dist_name = locks::normalize_name(
+            project::get_str(&py, "project.name")
+                .or_else(|| project::get_str(&py, "tool.poetry.name"))
+                .unwrap_or(&name),
+        );
+        let targets = project
+            .platforms
+            .iter()
+            .map(|p| {
+                let out = project.out_dir_for(p);
+                target(
+                    p,
+                    &out,
+                    dir,
+                    &deps,
+                    packaged.then_some(&dist_name),
+                    &app_entries,
+                )
+            })
+            .collect();
+
+        let mut config = ImageConfigPatch {
+            entrypoint: choice.map(|c| c.argv),
+            workdir: Some(APP_DIR.into()),
+            ..Default::default()
+        };
+        let mut pythonpath = vec![if packaged { PROJECT_DIR } else { APP_DIR }];
+        let mut path = Vec::new();
+        if packaged {
+            path.push(format!("{PROJECT_DIR}/bin"));
+        }
+        if deps != Deps::None {
+            pythonpath.push(DEPS_DIR);
+            path.push(format!("{DEPS_DIR}/bin"));
+        }
+        path.push("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+        config.env.insert("PYTHONPATH".into(), pythonpath.join(":"));
+        config.env.insert("PATH".into(), path.join(":"));
+        config
+            .env
+            .insert("PYTHONDONTWRITEBYTECODE".into(), "1".into());
+        config.env.insert("PYTHONUNBUFFERED".into(), "1".into());
+
+        Ok(Some(Plan {
+            detector: self.name().into(),
+            reasons,
+            name,
+            project_dir: dir.to_path_buf(),
+            targets,
+            config,
+            base: DEFAULT_BASE.into(),
+            excluded,
+        }))
+    }
+}
+
+/// Checks every place a project states its Python version against the base's.
+fn check_python_version(
+    dir: &Path,
+    pyproject: Option<&toml::Table>,
+    pipfile: Option<&toml::Table>,
+    reasons: &mut Vec<Reason>,
+) -> Result<(), DetectError> {
+    let base = version::base_python_text();
+    let mut specs: Vec<(&str, String, bool)> = Vec::new();
+    if let Some(py) = pyproject {
+        if let Some(s) = project::get_str(py, "project.requires-python") {
+            specs.push(("pyproject.toml", s.to_string(), false));
+        }
+        if let Some(s) = project::get_str(py, "tool.poetry.dependencies.python") {
+            specs.push(("pyproject.toml", s.to_string(), false));
+        }
+    }
+    if let Some(p) = pipfile
+        && let Some(s) = project::get_str(p, "requires.python_version")
+            .or_else(|| project::get_str(p, "requires.python_full_version"))
+    {
+        specs.push(("Pipfile", s.to_string(), true));
+    }
+    let pv = dir.join(".python-version");
+    if pv.is_file() {
+        let text = project::read(&pv)?;
+        if let Some(line) = text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            specs.push((".python-version", line.to_string(), true));
+        }
+    }
+    for (file, spec, pinned) in specs {
+        let ok = if pinned {
+            version::pinned_matches(&spec, &BASE_PYTHON)
+        } else {
+            version::satisfies(&spec, &BASE_PYTHON)
+        }
+        .map_err(|detail| DetectError::Invalid {
+            file: dir.join(file),
+            detail,
+        })?;
+        if !ok {
+            return Err(DetectError::Unsupported(format!(
+                "{}: the project asks for Python {spec}, but the base image runs Python {base}; change the requirement or use a base with a matching Python",
+                dir.join(file).display()
+            )));
+        }
+        reasons.push(Reason {
+            file: file.into(),
+            why: format!("Python {spec} (the base has {base})"),
+        });
+    }
+    Ok(())
+}
+
+fn dependencies(
+    dir: &Path,
+    py: &toml::Table,
+    pipfile: bool,
+    packaged: bool,
+) -> Result<Deps, DetectError> {
+    let invalid = |file: &str| {
+        let file = dir.join(file);
+        move |detail: String| DetectError::Invalid { file, detail }
+    };
+    let locked = |from: &str, pins: Vec<locks::Pin>| Deps::Locked {
+        from: from.into(),
+        text: locks::requirements_text(&pins),
+    };
+    if dir.join("poetry.lock").is_file() {
+        let lock = project::read_toml(&dir.join("poetry.lock"))?;
+        let pins = locks::poetry(&lock, &project::main_dependency_names(py))
+            .map_err(invalid("poetry.lock"))?;
+        return Ok(locked("poetry.lock", pins));
+    }
+    if dir.join("uv.lock").is_file() {
+        let lock = project::read_toml(&dir.join("uv.lock"))?;
+        return Ok(locked(
+            "uv.lock",
+            locks::uv(&lock).map_err(invalid("uv.lock"))?,
+        ));
+    }
+    if dir.join("Pipfile.lock").is_file() {
+        let path = dir.join("Pipfile.lock");
+        let lock: serde_json::Value =
+            serde_json::from_str(&project::read(&path)?).map_err(|e| DetectError::Invalid {
+                file: path.clone(),
+                detail: format!("line {}, column {}: {e}", e.line(), e.column()),
+            })?;
+        return Ok(locked(
+            "Pipfile.lock",
+            locks::pipfile(&lock).map_err(invalid("Pipfile.lock"))?,
+        ));
+    }
+    if dir.join("requirements.txt").is_file() {
+        return Ok(Deps::File(dir.join("requirements.txt")));
+    }
+    if pipfile {
+        return Err(DetectError::Unsupported(format!(
+            "{}: a Pipfile without Pipfile.lock; run `pipenv lock` so the image installs exactly what was tested",
+            dir.join("Pipfile").display()
+        )));
+    }
+    if !project::keys(py, "tool.poetry.dependencies")
+        .iter()
+        .all(|k| k == "python")
+    {
+        return Err(DetectError::Unsupported(format!(
+            "{}: poetry dependencies without poetry.lock; run `poetry lock`",
+            dir.join("pyproject.toml").display()
+        )));
+    }
+    let list = project::pep621_dependencies(py);
+    let _ = packaged;
+    Ok(if list.is_empty() {
+        Deps::None
+    } else {
+        Deps::List(list)
+    })
+}
+
+/// A package directory (`pkg/` or `src/pkg/`) with a `__main__.py`, when there is exactly one.
+fn main_package(dir: &Path) -> Result<Option<String>, DetectError> {
+    let mut found = Vec::new();
+    for base in [dir.to_path_buf(), dir.join("src")] {
+        for name in super::dir_names(&base, |n, p| {
+            !n.starts_with('.')
+                && p.join("__main__.py").is_file()
+                && p.join("__init__.py").is_file()
+        })? {
+            found.push(name);
+        }
+    }
+    Ok((found.len() == 1).then(|| found.remove(0)))
+}
+
+fn helper_step(description: String, args: &[&str], dir: &Path) -> BuildStep {
+    let mut all = vec!["-c".to_string(), HELPER.to_string()];
+    all.extend(args.iter().map(|a| a.to_string()));
+    BuildStep {
+        description,
+        program: HOST_PYTHON.into(),
+        args: all,
+        env: BTreeMap::new(),
+        dir: dir.to_path_buf(),
+    }
+}
+
+/// pip flags that make it pick wheels for `platform` rather than for the host.
+fn platform_flags(platform: &Platform) -> Vec<String> {
+    let host = Platform::host().is_some_and(|h| h.matches(platform) || platform.matches(&h));
+    if host {
+        return Vec::new();
+    }
+    let arch = match platform.architecture.as_str() {
+        "amd64" => "x86_64",
+        "arm64" => "aarch64",
+        "ppc64le" => "ppc64le",
+        "s390x" => "s390x",
+        "386" => "i686",
+        "arm" => "armv7l",
+        other => other,
+    };
+    let [major, minor, _] = BASE_PYTHON;
+    vec![
+        "--platform".into(),
+        format!("manylinux2014_{arch}"),
+        "--python-version".into(),
+        format!("{major}.{minor}"),
+        "--implementation".into(),
+        "cp".into(),
+        "--abi".into(),
+        format!("cp{major}{minor}"),
+        "--only-binary=:all:".into(),
+    ]
+}
+
+fn pip_env() -> BTreeMap<String, String> {
+    [
+        ("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
+        ("PIP_NO_INPUT", "1"),
+        ("PYTHONDONTWRITEBYTECODE", "1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+fn s(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+fn target(
+    platform: &Platform,
+    out: &Path,
+    dir: &Path,
+    deps: &Deps,
+    packaged: Option<&String>,
+    app_entries: &[FileEntry],
+) -> TargetPlan {
+    let mut steps = Vec::new();
+    let flags = platform_flags(platform);
+    let mut layers = Vec::new();
+    let pip = |description: String, args: Vec<String>| BuildStep {
+        description,
+        program: HOST_PYTHON.into(),
+        args: ["-m".to_string(), "pip".into()]
+            .into_iter()
+            .chain(args)
+            .collect(),
+        env: pip_env(),
+        dir: dir.to_path_buf(),
+    };
+    let install_base = |target: &Path| -> Vec<String> {
+        let mut a = vec![
+            "install".to_string(),
+            "--target".into(),
+            s(target),
+            "--no-compile".into(),
+            "--no-warn-script-location".into(),
+        ];
+        a.extend(flags.iter().cloned());
+        a
+    };
+
+    if *deps != Deps::None {
+        let deps_out = out.join("deps");
+        steps.push(helper_step(
+            format!("clear {} for {platform}", deps_out.display()),
+            &["clean", &s(&deps_out)],
+            dir,
+        ));
+        let mut args = install_base(&deps_out);
+        match deps {
+            Deps::Locked { text, .. } => {
+                let req = out.join("requirements.lock.txt");
+                steps.push(helper_step(
+                    format!("write the locked requirements for {platform}"),
+                    &["write", &s(&req), text],
+                    dir,
+                ));
+                args.extend([
+                    "--require-hashes".into(),
+                    "--no-deps".into(),
+                    "-r".into(),
+                    s(&req),
+                ]);
+            }
+            Deps::File(f) => args.extend(["-r".into(), s(f)]),
+            Deps::List(l) => args.extend(l.iter().cloned()),
+            Deps::None => unreachable!(),
+        }
+        let what = if flags.is_empty() {
+            format!("pip install dependencies for {platform}")
+        } else {
+            format!(
+                "pip install dependencies for {platform} (wheels only: a dependency with no {platform} wheel cannot be cross-built)"
+            )
+        };
+        steps.push(pip(what, args));
+        steps.push(helper_step(
+            format!("normalize dependencies for {platform}"),
+            &["normalize", &s(&deps_out), PYTHON],
+            dir,
+        ));
+        layers.push(LayerSpec {
+            name: "python dependencies".into(),
+            entries: vec![FileEntry {
+                target: DEPS_DIR.into(),
+                mode: 0o755,
+                kind: EntryKind::Tree { source: deps_out },
+            }],
+        });
+    }
+
+    if let Some(dist) = packaged {
+        let src = out.join("src");
+        let wheel = out.join("wheel");
+        let proj = out.join("project");
+        steps.push(helper_step(
+            format!("copy the project to {}", src.display()),
+            &["copy", &s(dir), &s(&src)],
+            dir,
+        ));
+        steps.push(helper_step(
+            format!("clear {}", wheel.display()),
+            &["clean", &s(&wheel)],
+            dir,
+        ));
+        steps.push(pip(
+            format!("pip wheel the project for {platform}"),
+            vec![
+                "wheel".into(),
+                "--no-deps".into(),
+                "-w".into(),
+                s(&wheel),
+                s(&src),
+            ],
+        ));
+        steps.push(helper_step(
+            format!("clear {}", proj.display()),
+            &["clean", &s(&proj)],
+            dir,
+        ));
+        let mut args = install_base(&proj);
+        args.extend([
+            "--no-deps".into(),
+            "--no-index".into(),
+            "--find-links".into(),
+            s(&wheel),
+            dist.clone(),
+        ]);
+        steps.push(pip(
+            format!("pip install the project's wheel for {platform}"),
+            args,
+        ));
+        steps.push(helper_step(
+            format!("normalize the project for {platform}"),
+            &["normalize", &s(&proj), PYTHON],
+            dir,
+        ));
+        layers.push(LayerSpec {
+            name: "application".into(),
+            entries: vec![FileEntry {
+                target: PROJECT_DIR.into(),
+                mode: 0o755,
+                kind: EntryKind::Tree { source: proj },
+            }],
+        });
+    } else {
+        layers.push(LayerSpec {
+            name: "application".into(),
+            entries: app_entries.to_vec(),
+        });
+    }
+    TargetPlan {
+        platform: platform.clone(),
+        steps,
+        layers,
+    }
+}

@@ -1,0 +1,48 @@
+# lade's build helper, run by the host's python3 as build steps: `python3 -c <this> CMD ARGS`.
+# The plan carries it as data so every step is visible in `lade plan`, and it only touches
+# lade's build directory.
+import os, shutil, sys
+
+def clean(d):
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+SKIP = shutil.ignore_patterns(".git", ".hg", ".venv", "venv", "__pycache__", "node_modules",
+                              "build", "dist", "*.egg-info", ".tox", ".nox", "lade-out")
+
+def copy(src, dst):
+    # Wheels are built from a copy: setuptools writes build/ and *.egg-info next to the sources.
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(src, dst, symlinks=True, ignore=SKIP)
+
+def normalize(d, python):
+    # What pip leaves that would differ between runs or hosts: bytecode, direct_url.json (the
+    # file:// path of a local wheel) and console scripts whose shebang names the host python.
+    for root, dirs, files in os.walk(d):
+        for x in [x for x in dirs if x == "__pycache__"]:
+            shutil.rmtree(os.path.join(root, x))
+            dirs.remove(x)
+        for f in files:
+            p = os.path.join(root, f)
+            if f.endswith(".pyc") or (f == "direct_url.json" and root.endswith(".dist-info")):
+                os.remove(p)
+    bindir = os.path.join(d, "bin")
+    if os.path.isdir(bindir):
+        for f in sorted(os.listdir(bindir)):
+            p = os.path.join(bindir, f)
+            if os.path.islink(p) or not os.path.isfile(p):
+                continue
+            with open(p, "rb") as fh:
+                data = fh.read()
+            first, _, rest = data.partition(b"\n")
+            if first.startswith(b"#!") and b"python" in first:
+                with open(p, "wb") as fh:
+                    fh.write(b"#!" + python.encode() + b"\n" + rest)
+
+cmd, args = sys.argv[1], sys.argv[2:]
+{"clean": clean, "write": write, "copy": copy, "normalize": normalize}[cmd](*args)

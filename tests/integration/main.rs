@@ -10,5 +10,6 @@ mod go_hello;
 mod harness;
 mod outputs;
 mod plan;
+mod python;
 mod registry;
 mod reproducible;

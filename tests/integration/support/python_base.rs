@@ -1,0 +1,205 @@
+//! A Python 3.11 base image for the Python tests, built from the host's Debian python
+//! (python3.11-minimal + libpython3.11-stdlib): per platform the static base layer of
+//! base_image.rs, and for amd64 a second layer with /usr/bin/python3.11 (and the python3
+//! link), /usr/lib/python3.11 without its tests and tools, every shared library `ldd` lists for
+//! the interpreter and the extension modules, and the loader. The arm64 image has no Python
+//! (the host has no arm64 interpreter), so arm64 Python images are checked by their ELF
+//! headers only. Built once per test run and shared.
+
+use super::base_image::{BASE_PATH, CONFIG, LAYER_GZIP, base_tar, gzip, put};
+use super::layout::{OCI_INDEX, OCI_MANIFEST, REF_NAME, sha256_digest};
+use super::tools::{stdout_ok, tool};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+pub const TAG: &str = "py311";
+const PYTHON: &str = "/usr/bin/python3.11";
+const STDLIB: &str = "/usr/lib/python3.11";
+/// Parts of the stdlib no server needs; leaving them out keeps the layer small.
+const SKIP: &[&str] = &[
+    "test",
+    "idlelib",
+    "tkinter",
+    "turtledemo",
+    "lib2to3",
+    "ensurepip",
+    "pydoc_data",
+    "__pycache__",
+];
+
+/// The `--base` reference of the shared Python base (amd64 and arm64), built on first use.
+pub fn python_base() -> String {
+    static BASE: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BASE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("lade-python-base-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        build(&dir);
+        dir
+    });
+    format!("oci:{}:{TAG}", dir.display())
+}
+
+enum Node {
+    Dir,
+    File(PathBuf, u32),
+    Link(String),
+}
+
+fn build(dir: &Path) {
+    assert!(
+        Path::new(PYTHON).is_file() && Path::new(STDLIB).join("lib-dynload").is_dir(),
+        "required: the host's Debian python ({PYTHON}, {STDLIB}); apt-get install python3.11-minimal libpython3.11-stdlib"
+    );
+    fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let mut descriptors = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let mut tars = vec![base_tar(arch)];
+        if arch == "amd64" {
+            tars.push(python_tar());
+        }
+        let mut diff_ids = Vec::new();
+        let mut layers = Vec::new();
+        for t in &tars {
+            diff_ids.push(sha256_digest(t));
+            let gz = gzip(t);
+            layers
+                .push(json!({"mediaType": LAYER_GZIP, "digest": put(dir, &gz), "size": gz.len()}));
+        }
+        let config = json!({
+            "architecture": arch,
+            "os": "linux",
+            "created": "1970-01-01T00:00:00Z",
+            "config": {
+                "Env": [format!("PATH={BASE_PATH}"), "LANG=C.UTF-8"],
+                "Entrypoint": ["/usr/bin/python3.11"],
+                "User": "65532",
+            },
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": tars.iter().map(|_| json!({"created": "1970-01-01T00:00:00Z", "created_by": "lade tests: python base"})).collect::<Vec<_>>(),
+        });
+        let config_bytes = serde_json::to_vec(&config).unwrap();
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": CONFIG, "digest": put(dir, &config_bytes), "size": config_bytes.len()},
+            "layers": layers,
+        });
+        let bytes = serde_json::to_vec(&manifest).unwrap();
+        descriptors.push(json!({
+            "mediaType": OCI_MANIFEST,
+            "digest": put(dir, &bytes),
+            "size": bytes.len(),
+            "platform": {"architecture": arch, "os": "linux"},
+        }));
+    }
+    let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors});
+    let bytes = serde_json::to_vec(&index).unwrap();
+    let top = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [{
+        "mediaType": OCI_INDEX, "digest": put(dir, &bytes), "size": bytes.len(),
+        "annotations": {REF_NAME: TAG},
+    }]});
+    fs::write(dir.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+}
+
+fn python_tar() -> Vec<u8> {
+    let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
+    nodes.insert(
+        "usr/bin/python3.11".into(),
+        Node::File(PYTHON.into(), 0o755),
+    );
+    nodes.insert("usr/bin/python3".into(), Node::Link("python3.11".into()));
+    let mut objects = vec![PathBuf::from(PYTHON)];
+    for e in walkdir::WalkDir::new(STDLIB)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            let name = e.file_name().to_string_lossy();
+            !(SKIP.contains(&name.as_ref()) || name.starts_with("config-3.11"))
+        })
+    {
+        let e = e.unwrap();
+        let rel = e
+            .path()
+            .strip_prefix("/")
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let ft = e.file_type();
+        if ft.is_dir() {
+            nodes.insert(rel, Node::Dir);
+        } else if ft.is_symlink() {
+            let l = fs::read_link(e.path()).unwrap();
+            nodes.insert(rel, Node::Link(l.to_string_lossy().into_owned()));
+        } else {
+            let mode = fs::metadata(e.path()).unwrap().permissions().mode() & 0o755;
+            nodes.insert(rel, Node::File(e.path().to_path_buf(), mode));
+            if e.path().extension().is_some_and(|x| x == "so") {
+                objects.push(e.path().to_path_buf());
+            }
+        }
+    }
+    // The shared libraries and the loader, at the paths ldd resolves them to (the file's
+    // bytes, not the symlink: the image needs the library under the name the loader asks for).
+    for obj in &objects {
+        let out = stdout_ok(tool("ldd").arg(obj));
+        for line in out.lines() {
+            let path = match line.split("=>").nth(1) {
+                Some(rest) => rest.split_whitespace().next(),
+                None => line
+                    .split_whitespace()
+                    .next()
+                    .filter(|p| p.starts_with('/')),
+            };
+            if let Some(p) = path.filter(|p| p.starts_with('/')) {
+                nodes.insert(
+                    p.trim_start_matches('/').to_string(),
+                    Node::File(PathBuf::from(p), 0o755),
+                );
+            }
+        }
+    }
+    // Parents first, each once.
+    let names: Vec<String> = nodes.keys().cloned().collect();
+    for n in names {
+        let mut parts: Vec<&str> = n.split('/').collect();
+        parts.pop();
+        for i in 1..=parts.len() {
+            nodes.entry(parts[..i].join("/")).or_insert(Node::Dir);
+        }
+    }
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, node) in &nodes {
+        let mut h = tar::Header::new_gnu();
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        match node {
+            Node::Dir => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o755);
+                h.set_size(0);
+                b.append_data(&mut h, format!("{name}/"), std::io::empty())
+                    .unwrap();
+            }
+            Node::File(src, mode) => {
+                let data = fs::read(src).unwrap();
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(*mode);
+                h.set_size(data.len() as u64);
+                b.append_data(&mut h, name, &data[..]).unwrap();
+            }
+            Node::Link(target) => {
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_mode(0o777);
+                h.set_size(0);
+                b.append_link(&mut h, name, target).unwrap();
+            }
+        }
+    }
+    b.into_inner().unwrap()
+}

@@ -117,7 +117,7 @@ fn uv_project_runs_from_the_lock() {
     let l = Layout::open(&out);
     let img = l.image("v1", "amd64");
     let bundle = unpack(&env, &l, &img, "uv");
-    assert_eq!(serve(&bundle, "/"), "uv idna 3.6 xn--ls8h\n");
+    assert_eq!(serve(&bundle, "/"), "uv idna 3.6 xn--bcher-kva.example\n");
 }
 
 #[test]

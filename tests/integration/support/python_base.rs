@@ -163,6 +163,21 @@ fn python_tar() -> Vec<u8> {
             }
         }
     }
+    // All of libc6's libraries, as distroless python ships them: extension modules in wheels
+    // link libpthread, libdl or librt, which the interpreter itself does not need.
+    for f in stdout_ok(tool("dpkg").args(["-L", "libc6"])).lines() {
+        let p = Path::new(f);
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name.contains(".so") && f.contains("-linux-gnu/") && p.is_file() {
+            nodes.insert(
+                f.trim_start_matches('/').to_string(),
+                Node::File(p.to_path_buf(), 0o755),
+            );
+        }
+    }
     // Parents first, each once.
     let names: Vec<String> = nodes.keys().cloned().collect();
     for n in names {

@@ -1,5 +1,5 @@
-# lade's build helper, run by the host's python3 as build steps: `python3 -c <this> CMD ARGS`.
-# The plan carries it as data so every step is visible in `lade plan`, and it only touches
+# lade python build helper: clean DIR | write FILE TEXT | copy SRC DST | normalize DIR PYTHON.
+# Run by the host's python3 as build steps (`python3 -c <this> CMD ARGS`). The plan carries it as data so every step is visible in `lade plan`, and it only touches
 # lade's build directory.
 import os, shutil, sys
 
@@ -13,7 +13,8 @@ def write(path, text):
         f.write(text)
 
 SKIP = shutil.ignore_patterns(".git", ".hg", ".venv", "venv", "__pycache__", "node_modules",
-                              "build", "dist", "*.egg-info", ".tox", ".nox", "lade-out")
+                              "build", "dist", "*.egg-info", ".tox", ".nox", "lade-out",
+                              ".env", ".env.*", "*.pem", "*.key")
 
 def copy(src, dst):
     # Wheels are built from a copy: setuptools writes build/ and *.egg-info next to the sources.

@@ -5,9 +5,12 @@
 //! the project tree):
 //! - dependencies go to `<out>/deps` with `pip install --target --no-compile`. For a platform
 //!   other than the host's, pip is told the target (`--platform manylinux2014_<arch>
-//!   --python-version 3.11 --implementation cp --abi cp311 --only-binary=:all:`), so native
-//!   packages come as that platform's wheels and a dependency that only has a source
-//!   distribution fails with pip naming it.
+//!   --python-version 3.11 --implementation cp --abi cp311`), so native packages come as that
+//!   platform's wheels. Unlocked requirements need `--only-binary=:all:` there (pip refuses a
+//!   foreign platform otherwise), so a source-only dependency fails with pip naming it. Locked
+//!   installs use `--no-deps`, which lets pip build a source-only dependency on the host; that
+//!   is right for pure Python, and a helper step then checks every ELF file's machine, failing
+//!   with the distribution's name when native code was built for the host's CPU.
 //! - Locks (poetry.lock, uv.lock, Pipfile.lock) are read here and turned into a pinned
 //!   requirements text with hashes; the plan carries that text, and a helper step writes it to
 //!   the build directory before `pip install --require-hashes --no-deps` reads it. So the file
@@ -402,10 +405,14 @@ fn helper_step(description: String, args: &[&str], dir: &Path) -> BuildStep {
     }
 }
 
-/// pip flags that make it pick wheels for `platform` rather than for the host.
-fn platform_flags(platform: &Platform) -> Vec<String> {
-    let host = Platform::host().is_some_and(|h| h.matches(platform) || platform.matches(&h));
-    if host {
+fn is_host(platform: &Platform) -> bool {
+    Platform::host().is_some_and(|h| h.matches(platform) || platform.matches(&h))
+}
+
+/// pip flags that make it pick wheels for `platform` rather than for the host. `wheels_only`
+/// adds `--only-binary=:all:`, which pip demands for a foreign platform unless `--no-deps`.
+fn platform_flags(platform: &Platform, wheels_only: bool) -> Vec<String> {
+    if is_host(platform) {
         return Vec::new();
     }
     let arch = match platform.architecture.as_str() {
@@ -418,7 +425,7 @@ fn platform_flags(platform: &Platform) -> Vec<String> {
         other => other,
     };
     let [major, minor, _] = BASE_PYTHON;
-    vec![
+    let mut flags = vec![
         "--platform".into(),
         format!("manylinux2014_{arch}"),
         "--python-version".into(),
@@ -427,8 +434,13 @@ fn platform_flags(platform: &Platform) -> Vec<String> {
         "cp".into(),
         "--abi".into(),
         format!("cp{major}{minor}"),
-        "--only-binary=:all:".into(),
-    ]
+    ];
+    flags.push(if wheels_only {
+        "--only-binary=:all:".into()
+    } else {
+        "--prefer-binary".into()
+    });
+    flags
 }
 
 fn pip_env() -> BTreeMap<String, String> {
@@ -455,7 +467,7 @@ fn target(
     app_entries: &[FileEntry],
 ) -> TargetPlan {
     let mut steps = Vec::new();
-    let flags = platform_flags(platform);
+    let foreign = !is_host(platform);
     let mut layers = Vec::new();
     let pip = |description: String, args: Vec<String>| BuildStep {
         description,
@@ -467,7 +479,7 @@ fn target(
         env: pip_env(),
         dir: dir.to_path_buf(),
     };
-    let install_base = |target: &Path| -> Vec<String> {
+    let install_base = |target: &Path, no_deps: bool| -> Vec<String> {
         let mut a = vec![
             "install".to_string(),
             "--target".into(),
@@ -475,7 +487,7 @@ fn target(
             "--no-compile".into(),
             "--no-warn-script-location".into(),
         ];
-        a.extend(flags.iter().cloned());
+        a.extend(platform_flags(platform, !no_deps));
         a
     };
 
@@ -486,7 +498,8 @@ fn target(
             &["clean", &s(&deps_out)],
             dir,
         ));
-        let mut args = install_base(&deps_out);
+        let locked = matches!(deps, Deps::Locked { .. });
+        let mut args = install_base(&deps_out, locked);
         match deps {
             Deps::Locked { text, .. } => {
                 let req = out.join("requirements.lock.txt");
@@ -506,12 +519,12 @@ fn target(
             Deps::List(l) => args.extend(l.iter().cloned()),
             Deps::None => unreachable!(),
         }
-        let what = if flags.is_empty() {
-            format!("pip install dependencies for {platform}")
-        } else {
+        let what = if foreign && !locked {
             format!(
-                "pip install dependencies for {platform} (wheels only: a dependency with no {platform} wheel cannot be cross-built)"
+                "pip install dependencies for {platform} (wheels only: pip names any dependency without a {platform} wheel)"
             )
+        } else {
+            format!("pip install dependencies for {platform}")
         };
         steps.push(pip(what, args));
         steps.push(helper_step(
@@ -519,6 +532,15 @@ fn target(
             &["normalize", &s(&deps_out), PYTHON],
             dir,
         ));
+        if foreign && let Some(machine) = platform.elf_machine() {
+            steps.push(helper_step(
+                format!(
+                    "check that native code in the dependencies is for {platform} (the message above names the dependency)"
+                ),
+                &["check-native", &s(&deps_out), &machine.to_string(), &platform.to_string()],
+                dir,
+            ));
+        }
         layers.push(LayerSpec {
             name: "python dependencies".into(),
             entries: vec![FileEntry {
@@ -558,7 +580,7 @@ fn target(
             &["clean", &s(&proj)],
             dir,
         ));
-        let mut args = install_base(&proj);
+        let mut args = install_base(&proj, true);
         args.extend([
             "--no-deps".into(),
             "--no-index".into(),

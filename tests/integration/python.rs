@@ -269,3 +269,64 @@ fn bad_inputs_fail_with_one_clear_error() {
     );
     publish(&env, &p, "linux/amd64", &out).expect_error(&["Procfile has no `web:`"]);
 }
+
+fn pipfile_project(
+    env: &TestEnv,
+    name: &str,
+    package: &str,
+    version: &str,
+    sdist_hash: &str,
+) -> PathBuf {
+    let dir = env.path(name);
+    write_file(
+        &dir.join("Pipfile"),
+        &format!(
+            "[packages]\n{package} = \"=={version}\"\n\n[requires]\npython_version = \"3.11\"\n"
+        ),
+    );
+    // Only the source distribution's hash: pip must build it on this machine.
+    write_file(
+        &dir.join("Pipfile.lock"),
+        &format!(
+            r#"{{"_meta": {{"requires": {{"python_version": "3.11"}}}}, "default": {{"{package}": {{"hashes": ["sha256:{sdist_hash}"], "version": "=={version}"}}}}, "develop": {{}}}}"#
+        ),
+    );
+    write_file(&dir.join("main.py"), "print('hi')\n");
+    dir
+}
+
+/// A locked source-only dependency for a foreign platform: built on the host, which is right
+/// for pure Python and wrong for native code, which lade catches and names.
+#[test]
+fn foreign_platform_source_builds_pure_python_and_refuses_native_code() {
+    let env = TestEnv::new();
+    let pure = pipfile_project(
+        &env,
+        "pure",
+        "six",
+        "1.16.0",
+        "1e61c37477a1626458e36f7b1d82aa5c9b094fa4802892072e49de9c60c4c926",
+    );
+    let out = env.path("out");
+    publish(&env, &pure, "linux/arm64", &out).success();
+    let img = Layout::open(&out).image("v1", "arm64");
+    let layers = img.layer_digests();
+    let deps = Layout::open(&out).layer_entries(&layers[layers.len() - 2]);
+    layout::find_entry(&deps, "app/.deps/six.py");
+
+    let native = pipfile_project(
+        &env,
+        "native",
+        "markupsafe",
+        "2.1.3",
+        "af598ed32d6ae86f1b747b82783958b1a4ab8f617b06fe68795c7f026abbdcad",
+    );
+    let run = publish(&env, &native, "linux/arm64", &env.path("out-native"));
+    run.expect_error(&["check that native code", "linux/arm64"]);
+    assert!(
+        run.stderr
+            .contains("MarkupSafe 2.1.3 has no wheel for linux/arm64"),
+        "the dependency is named:\n{}",
+        run.stderr
+    );
+}

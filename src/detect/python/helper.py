@@ -45,5 +45,37 @@ def normalize(d, python):
                 with open(p, "wb") as fh:
                     fh.write(b"#!" + python.encode() + b"\n" + rest)
 
+def owner(d, rel):
+    # The distribution whose RECORD lists `rel`, for the error message.
+    for info in sorted(os.listdir(d)):
+        record = os.path.join(d, info, "RECORD")
+        if info.endswith(".dist-info") and os.path.isfile(record):
+            with open(record, encoding="utf-8") as fh:
+                if any(line.split(",")[0] == rel for line in fh):
+                    return info[: -len(".dist-info")].replace("-", " ", 1)
+    return "an unknown distribution"
+
+def check_native(d, machine, platform):
+    # pip builds a source distribution on this machine even when told another platform, and
+    # installs the result as is: native code built that way is for the wrong CPU. Pure Python
+    # ones are fine, so this checks the result instead of refusing every sdist.
+    want = int(machine)
+    bad = []
+    for root, dirs, files in os.walk(d):
+        dirs.sort()
+        for f in sorted(files):
+            p = os.path.join(root, f)
+            if os.path.islink(p):
+                continue
+            with open(p, "rb") as fh:
+                head = fh.read(20)
+            if len(head) == 20 and head[:4] == b"\x7fELF":
+                got = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
+                if got != want:
+                    bad.append(os.path.relpath(p, d))
+    for rel in bad:
+        print(f"lade: {owner(d, rel)} has no wheel for {platform}; its source was built on this machine, and {rel} is native code for this machine's CPU, not {platform}. Use a version with {platform} wheels, or build on a {platform} machine.", file=sys.stderr)
+    sys.exit(1 if bad else 0)
+
 cmd, args = sys.argv[1], sys.argv[2:]
-{"clean": clean, "write": write, "copy": copy, "normalize": normalize}[cmd](*args)
+{"clean": clean, "write": write, "copy": copy, "normalize": normalize, "check-native": check_native}[cmd](*args)

@@ -196,7 +196,11 @@ impl Detector for PythonDetector {
         let (app_entries, excluded) = if packaged {
             (Vec::new(), Vec::new())
         } else {
-            tree_entries(dir, Path::new(""), APP_DIR, project.filter)?
+            let (entries, mut excluded) =
+                tree_entries(dir, Path::new(""), APP_DIR, project.filter)?;
+            let (kept, dropped) = without_local_state(entries);
+            excluded.extend(dropped);
+            (kept, excluded)
         };
         let dist_name = locks::normalize_name(
             project::get_str(&py, "project.name")
@@ -376,6 +380,50 @@ fn dependencies(
     } else {
         Deps::List(list)
     })
+}
+
+/// Directories a Python checkout accumulates that are not the application: virtualenvs,
+/// bytecode and tool caches, and lade's default output. Copying them would make /app depend
+/// on the developer's machine (and a previous image would end up inside the next).
+const LOCAL_STATE: &[&str] = &[
+    ".venv",
+    "venv",
+    "__pycache__",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".tox",
+    ".nox",
+    "lade-out",
+];
+
+fn without_local_state(entries: Vec<FileEntry>) -> (Vec<FileEntry>, Vec<crate::plan::Excluded>) {
+    let mut kept = Vec::new();
+    let mut dropped = Vec::new();
+    for e in entries {
+        let rel = e
+            .target
+            .strip_prefix(APP_DIR)
+            .unwrap_or(&e.target)
+            .trim_start_matches('/');
+        let mut parts = rel.split('/');
+        let top_hit = parts.clone().find(|c| LOCAL_STATE.contains(c));
+        let is_pyc = rel.ends_with(".pyc");
+        match top_hit {
+            Some(c) => {
+                // Report the directory once, not every file in it.
+                if parts.next_back() == Some(c) {
+                    dropped.push(crate::plan::Excluded {
+                        path: rel.to_string(),
+                        reason: "python: local state (virtualenv, caches, lade output)".into(),
+                    });
+                }
+            }
+            None if is_pyc => {}
+            None => kept.push(e),
+        }
+    }
+    (kept, dropped)
 }
 
 /// A package directory (`pkg/` or `src/pkg/`) with a `__main__.py`, when there is exactly one.
@@ -615,5 +663,33 @@ fn target(
         platform: platform.clone(),
         steps,
         layers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_state_is_not_copied() {
+        let e = |t: &str| FileEntry {
+            target: t.into(),
+            mode: 0o644,
+            kind: EntryKind::Dir,
+        };
+        let (kept, dropped) = without_local_state(vec![
+            e("/app/main.py"),
+            e("/app/.venv"),
+            e("/app/.venv/bin/python"),
+            e("/app/pkg/__pycache__"),
+            e("/app/pkg/__pycache__/m.cpython-311.pyc"),
+            e("/app/pkg/m.py"),
+            e("/app/old.pyc"),
+            e("/app/lade-out"),
+        ]);
+        let kept: Vec<&str> = kept.iter().map(|e| e.target.as_str()).collect();
+        assert_eq!(kept, ["/app/main.py", "/app/pkg/m.py"]);
+        let dropped: Vec<&str> = dropped.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(dropped, [".venv", "pkg/__pycache__", "lade-out"]);
     }
 }

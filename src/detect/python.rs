@@ -128,7 +128,7 @@ impl Detector for PythonDetector {
             && project::get(&py, "tool.poetry.package-mode").and_then(|v| v.as_bool())
                 != Some(false))
             || has("setup.py");
-        let deps = dependencies(dir, &py, pipfile.is_some(), packaged)?;
+        let deps = dependencies(dir, &py, pipfile.is_some())?;
         match &deps {
             Deps::Locked { from, .. } => reasons.push(Reason {
                 file: from.clone(),
@@ -316,12 +316,7 @@ fn check_python_version(
     Ok(())
 }
 
-fn dependencies(
-    dir: &Path,
-    py: &toml::Table,
-    pipfile: bool,
-    packaged: bool,
-) -> Result<Deps, DetectError> {
+fn dependencies(dir: &Path, py: &toml::Table, pipfile: bool) -> Result<Deps, DetectError> {
     let invalid = |file: &str| {
         let file = dir.join(file);
         move |detail: String| DetectError::Invalid { file, detail }
@@ -374,7 +369,6 @@ fn dependencies(
         )));
     }
     let list = project::pep621_dependencies(py);
-    let _ = packaged;
     Ok(if list.is_empty() {
         Deps::None
     } else {

@@ -2,9 +2,11 @@
 //! (python3.11-minimal + libpython3.11-stdlib): per platform the static base layer of
 //! base_image.rs, and for amd64 a second layer with /usr/bin/python3.11 (and the python3
 //! link), /usr/lib/python3.11 without its tests and tools, every shared library `ldd` lists for
-//! the interpreter and the extension modules, and the loader. The arm64 image has no Python
-//! (the host has no arm64 interpreter), so arm64 Python images are checked by their ELF
-//! headers only. Built once per test run and shared.
+//! the interpreter and the extension modules, and the loader. For arm64 the host has no
+//! interpreter to copy: the Debian arm64 packages (python3.11-minimal, libpython3.11-stdlib and
+//! their libraries) are unpacked with `dpkg-deb -x` when they are in [`ARM64_DEBS`] (see
+//! [`ARM64_PACKAGES`]); without them the arm64 image has no Python and arm64 Python images are
+//! checked by their ELF headers only. Built once per test run and shared.
 
 use super::base_image::{BASE_PATH, CONFIG, LAYER_GZIP, base_tar, gzip, put};
 use super::layout::{OCI_INDEX, OCI_MANIFEST, REF_NAME, sha256_digest};
@@ -61,6 +63,8 @@ fn build(dir: &Path) {
         let mut tars = vec![base_tar(arch)];
         if arch == "amd64" {
             tars.push(python_tar());
+        } else if let Some(debs) = arm64_debs() {
+            tars.push(debs_tar(&debs, &dir.join("arm64-root")));
         }
         let mut diff_ids = Vec::new();
         let mut layers = Vec::new();
@@ -104,6 +108,94 @@ fn build(dir: &Path) {
         "annotations": {REF_NAME: TAG},
     }]});
     fs::write(dir.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+}
+
+/// Where the arm64 .debs are looked for; `LADE_TEST_ARM64_PYTHON_DEBS` overrides it.
+pub const ARM64_DEBS: &str = "/opt/lade-test/arm64-python";
+/// The packages that directory should hold (`apt-get download PKG:arm64`).
+pub const ARM64_PACKAGES: &[&str] = &[
+    "python3.11-minimal",
+    "libpython3.11-minimal",
+    "libpython3.11-stdlib",
+    "libc6",
+    "zlib1g",
+    "libexpat1",
+    "libffi8",
+    "libssl3",
+    "libbz2-1.0",
+    "liblzma5",
+    "libuuid1",
+    "libsqlite3-0",
+    "libgcc-s1",
+    "libstdc++6",
+    "libcrypt1",
+];
+
+/// The arm64 .deb files, when they are there.
+fn arm64_debs() -> Option<Vec<PathBuf>> {
+    let dir = std::env::var_os("LADE_TEST_ARM64_PYTHON_DEBS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(ARM64_DEBS));
+    let mut debs: Vec<PathBuf> = fs::read_dir(&dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "deb"))
+        .collect();
+    debs.sort();
+    (!debs.is_empty()).then_some(debs)
+}
+
+/// Whether the shared base has an arm64 Python.
+pub fn has_arm64_python() -> bool {
+    arm64_debs().is_some()
+}
+
+/// A layer with the files of `debs`, unpacked into `root`, without docs and the stdlib's tests.
+fn debs_tar(debs: &[PathBuf], root: &Path) -> Vec<u8> {
+    for d in debs {
+        super::tools::run_ok(tool("dpkg-deb").arg("-x").arg(d).arg(root));
+    }
+    let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
+    for e in walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            let name = e.file_name().to_string_lossy();
+            !(SKIP.contains(&name.as_ref())
+                || name.starts_with("config-3.11")
+                || e.path()
+                    .strip_prefix(root)
+                    .is_ok_and(|r| r.starts_with("usr/share")))
+        })
+    {
+        let e = e.unwrap();
+        let rel = e
+            .path()
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let ft = e.file_type();
+        let node = if ft.is_dir() {
+            Node::Dir
+        } else if ft.is_symlink() {
+            Node::Link(
+                fs::read_link(e.path())
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+            )
+        } else {
+            let mode = fs::metadata(e.path()).unwrap().permissions().mode() & 0o755;
+            Node::File(e.path().to_path_buf(), mode)
+        };
+        nodes.insert(rel, node);
+    }
+    nodes
+        .entry("usr/bin/python3".into())
+        .or_insert(Node::Link("python3.11".into()));
+    write_tar(nodes)
 }
 
 fn python_tar() -> Vec<u8> {
@@ -178,6 +270,11 @@ fn python_tar() -> Vec<u8> {
             );
         }
     }
+    write_tar(nodes)
+}
+
+/// The tar of `nodes`, parents added, in name order.
+fn write_tar(mut nodes: BTreeMap<String, Node>) -> Vec<u8> {
     // Parents first, each once.
     let names: Vec<String> = nodes.keys().cloned().collect();
     for n in names {

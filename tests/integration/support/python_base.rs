@@ -37,12 +37,29 @@ const SKIP: &[&str] = &[
 pub fn python_base() -> String {
     static BASE: OnceLock<PathBuf> = OnceLock::new();
     let dir = BASE.get_or_init(|| {
+        remove_stale_bases();
         let dir = std::env::temp_dir().join(format!("lade-python-base-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         build(&dir);
         dir
     });
     format!("oci:{}:{TAG}", dir.display())
+}
+
+/// Bases of test runs that have ended (their process is gone): nothing removes them when a
+/// run ends, since the base is shared by all its tests.
+fn remove_stale_bases() {
+    let Ok(rd) = fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix("lade-python-base-")
+            && !Path::new("/proc").join(pid).exists()
+        {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 enum Node {
@@ -195,7 +212,10 @@ fn debs_tar(debs: &[PathBuf], root: &Path) -> Vec<u8> {
     nodes
         .entry("usr/bin/python3".into())
         .or_insert(Node::Link("python3.11".into()));
-    write_tar(nodes)
+    let tar = write_tar(nodes);
+    // The unpacked files are in the tar now; the layout only needs its blobs.
+    let _ = fs::remove_dir_all(root);
+    tar
 }
 
 fn python_tar() -> Vec<u8> {

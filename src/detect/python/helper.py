@@ -1,4 +1,4 @@
-# lade python build helper: clean DIR | write FILE TEXT | copy SRC DST | normalize DIR PYTHON.
+# lade python build helper: clean DIR | write FILE TEXT... | copy SRC DST | normalize DIR PYTHON.
 # Run by the host's python3 as build steps (`python3 -c <this> CMD ARGS`). The plan carries it as data so every step is visible in `lade plan`, and it only touches
 # lade's build directory.
 import os, shutil, sys
@@ -7,10 +7,11 @@ def clean(d):
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
 
-def write(path, text):
+def write(path, *pieces):
+    # The text comes in pieces: one argument may not exceed 128 KiB.
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
+        f.write("".join(pieces))
 
 SKIP = shutil.ignore_patterns(".git", ".hg", ".venv", "venv", "__pycache__", "node_modules",
                               "build", "dist", "*.egg-info", ".tox", ".nox", "lade-out",

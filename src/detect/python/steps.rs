@@ -75,6 +75,26 @@ fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
+/// Linux limits one argument to 128 KiB (MAX_ARG_STRLEN); a lock with many hashed wheels is
+/// longer, so its text is passed in pieces the helper joins.
+const ARG_CHUNK: usize = 64 * 1024;
+
+/// `text` cut at line ends into pieces of at most `max` bytes (a longer line is one piece).
+fn chunks(text: &str, max: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in text.split_inclusive('\n') {
+        if !cur.is_empty() && cur.len() + line.len() > max {
+            out.push(std::mem::take(&mut cur));
+        }
+        cur.push_str(line);
+    }
+    if !cur.is_empty() || out.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
 pub(super) fn target(
     platform: &Platform,
     out: &Path,
@@ -120,9 +140,12 @@ pub(super) fn target(
         match deps {
             Deps::Locked { text, .. } => {
                 let req = out.join("requirements.lock.txt");
+                let mut write = vec!["write".to_string(), s(&req)];
+                write.extend(chunks(text, ARG_CHUNK));
+                let write: Vec<&str> = write.iter().map(String::as_str).collect();
                 steps.push(helper_step(
                     format!("write the locked requirements for {platform}"),
-                    &["write", &s(&req), text],
+                    &write,
                     dir,
                 ));
                 args.extend([
@@ -232,5 +255,19 @@ pub(super) fn target(
         platform: platform.clone(),
         steps,
         layers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_texts_are_cut_at_line_ends() {
+        let text = "a\nbb\nccc\n";
+        assert_eq!(chunks(text, 5), ["a\nbb\n", "ccc\n"]);
+        assert_eq!(chunks(text, 100), [text]);
+        assert_eq!(chunks("", 5), [""]);
+        assert_eq!(chunks(text, 1).concat(), text);
     }
 }

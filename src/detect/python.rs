@@ -244,7 +244,7 @@ impl Detector for PythonDetector {
 
         Ok(Some(Plan {
             detector: self.name().into(),
-            reasons,
+            reasons: merge_reasons(reasons),
             name,
             project_dir: dir.to_path_buf(),
             targets,
@@ -253,6 +253,21 @@ impl Detector for PythonDetector {
             excluded,
         }))
     }
+}
+
+/// One reason per file, its findings joined, so the summary names each file once.
+fn merge_reasons(reasons: Vec<Reason>) -> Vec<Reason> {
+    let mut out: Vec<Reason> = Vec::new();
+    for r in reasons {
+        match out.iter_mut().find(|o| o.file == r.file) {
+            Some(o) => {
+                o.why.push_str("; ");
+                o.why.push_str(&r.why);
+            }
+            None => out.push(r),
+        }
+    }
+    out
 }
 
 /// Checks every place a project states its Python version against the base's.
@@ -436,6 +451,20 @@ fn main_package(dir: &Path) -> Result<Option<String>, DetectError> {
 mod tests {
     use super::*;
     use crate::plan::EntryKind;
+
+    #[test]
+    fn reasons_name_each_file_once() {
+        let r = |f: &str, w: &str| Reason {
+            file: f.into(),
+            why: w.into(),
+        };
+        let merged = merge_reasons(vec![
+            r("Pipfile", "a"),
+            r("main.py", "b"),
+            r("Pipfile", "c"),
+        ]);
+        assert_eq!(merged, vec![r("Pipfile", "a; c"), r("main.py", "b")]);
+    }
 
     #[test]
     fn local_state_is_not_copied() {

@@ -124,6 +124,13 @@ pub enum EntryKind {
     Symlink {
         link: String,
     },
+    /// Everything under the host directory `source` (a build step's output, whose file list is
+    /// only known after the steps ran), placed under `target`; expanded when the layer is
+    /// written. Files keep an executable bit as 0755, else 0644; directories 0755; symlinks
+    /// stay symlinks.
+    Tree {
+        source: PathBuf,
+    },
 }
 
 /// The part of an OCI image config that lade sets. `None`/empty means "keep the base's".
@@ -228,7 +235,17 @@ impl Plan {
                     .iter()
                     .filter(|e| matches!(e.kind, EntryKind::File { .. }))
                     .count();
-                let _ = writeln!(s, "  layer   {} ({} files)", l.name, files);
+                let trees = l
+                    .entries
+                    .iter()
+                    .filter(|e| matches!(e.kind, EntryKind::Tree { .. }))
+                    .count();
+                let trees = match trees {
+                    0 => String::new(),
+                    1 => ", 1 build-output tree".into(),
+                    n => format!(", {n} build-output trees"),
+                };
+                let _ = writeln!(s, "  layer   {} ({} files{trees})", l.name, files);
                 for e in l.entries.iter().take(8) {
                     let _ = writeln!(s, "          {} {:o}", e.target, e.mode);
                 }
@@ -259,6 +276,11 @@ fn shell_words(words: &[String]) -> String {
     words
         .iter()
         .map(|w| {
+            // A multi-line argument (a script or a file's text a step writes) would bury the
+            // plan; `lade plan --json` has it in full.
+            if let Some((first, _)) = w.split_once('\n') {
+                return format!("<{} lines: {}…>", w.lines().count(), first.trim());
+            }
             if w.is_empty() || w.contains(|c: char| c.is_whitespace() || "\"'$\\".contains(c)) {
                 format!("'{}'", w.replace('\'', "'\\''"))
             } else {

@@ -5,6 +5,7 @@
 
 mod files;
 pub mod go;
+pub mod python;
 pub mod rust;
 
 pub use files::{dir_names, tree_entries};
@@ -62,7 +63,11 @@ pub enum DetectError {
 
 /// All detectors in detection order.
 pub fn detectors() -> Vec<Box<dyn Detector>> {
-    vec![Box::new(go::GoDetector), Box::new(rust::RustDetector)]
+    vec![
+        Box::new(go::GoDetector),
+        Box::new(rust::RustDetector),
+        Box::new(python::PythonDetector),
+    ]
 }
 
 /// Runs the detectors in order and returns the chosen plan.

@@ -10,6 +10,7 @@ mod go_hello;
 mod harness;
 mod outputs;
 mod plan;
+mod python;
 mod registry;
 mod reproducible;
 mod rust;

@@ -116,13 +116,13 @@ pub fn build_base(dir: &Path, tag: &str, archs: &[&str], user: Option<&str>) -> 
 }
 
 /// Stores a blob under its digest and returns the digest.
-fn put(dir: &Path, bytes: &[u8]) -> String {
+pub fn put(dir: &Path, bytes: &[u8]) -> String {
     let hex = hex::encode(Sha256::digest(bytes));
     fs::write(dir.join("blobs/sha256").join(&hex), bytes).unwrap();
     format!("sha256:{hex}")
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut gz = GzEncoder::new(Vec::new(), Compression::default());
     gz.write_all(bytes).unwrap();
     gz.finish().unwrap()
@@ -130,7 +130,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 /// The base layer's uncompressed tar: every header written by hand (mtime 0, owner 0:0) so
 /// the bytes are the same on every run.
-fn base_tar(arch: &str) -> Vec<u8> {
+pub fn base_tar(arch: &str) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     let dir = |b: &mut tar::Builder<Vec<u8>>, path: &str, mode: u32, uid: u64| {
         let mut h = tar::Header::new_ustar();

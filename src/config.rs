@@ -37,6 +37,8 @@ pub struct LadeConfig {
     pub language: Option<String>,
     #[serde(default)]
     pub go: GoSettings,
+    #[serde(default)]
+    pub node: NodeSettings,
     /// Where the configuration was read from, for error messages.
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -51,6 +53,14 @@ pub struct GoSettings {
     /// Extra `go build` flags (`-tags=netgo`).
     #[serde(default)]
     pub flags: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSettings {
+    /// The node executable in the base, as the entrypoint names it (default `node` from the
+    /// base's PATH; `/nodejs/bin/node` on distroless, which keeps it off PATH).
+    pub binary: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

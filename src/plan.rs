@@ -88,6 +88,16 @@ pub enum EntryKind {
     Symlink {
         link: String,
     },
+    /// Everything under the host directory `source` (made by a build step, so its contents are
+    /// unknown when the plan is made), placed under `target`. Expanded when the layer is
+    /// written: files keep an executable bit as 0755 (else 0644), directories 0755, symlinks
+    /// stay symlinks; `exclude` lists paths relative to `source` left out with everything
+    /// below them. A `source` that is a regular file is copied as that one file.
+    Tree {
+        source: PathBuf,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        exclude: Vec<String>,
+    },
 }
 
 /// The part of an OCI image config that lade sets. `None`/empty means "keep the base's".
@@ -201,6 +211,11 @@ fn shell_words(words: &[String]) -> String {
     words
         .iter()
         .map(|w| {
+            // An inline script (`node -e …`, `sh -c …`) would drown the plan: its first line
+            // says what it is, `lade plan --json` has all of it.
+            if let Some((first, _)) = w.split_once('\n') {
+                return format!("'{}…'", first.replace('\'', "'\\''"));
+            }
             if w.is_empty() || w.contains(|c: char| c.is_whitespace() || "\"'$\\".contains(c)) {
                 format!("'{}'", w.replace('\'', "'\\''"))
             } else {

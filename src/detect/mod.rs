@@ -5,6 +5,7 @@
 
 mod files;
 pub mod go;
+pub mod node;
 
 pub use files::{dir_names, tree_entries};
 
@@ -61,7 +62,7 @@ pub enum DetectError {
 
 /// All detectors in detection order.
 pub fn detectors() -> Vec<Box<dyn Detector>> {
-    vec![Box::new(go::GoDetector)]
+    vec![Box::new(go::GoDetector), Box::new(node::NodeDetector)]
 }
 
 /// Runs the detectors in order and returns the chosen plan.

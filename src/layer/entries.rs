@@ -48,10 +48,24 @@ struct Slot {
 /// Validates and sorts the entries of `spec`, adding missing parent directories.
 pub fn normalize(spec: &LayerSpec) -> Result<Vec<Node>, LayerError> {
     let layer = || spec.name.clone();
+    // Trees are listed now, from what the build left on disk; from here on they are ordinary
+    // entries, so the cache key describes their every file.
+    let mut expanded = Vec::new();
+    for entry in &spec.entries {
+        match &entry.kind {
+            EntryKind::Tree { source, exclude } => expanded.extend(super::tree::expand(
+                &spec.name,
+                &entry.target,
+                source,
+                exclude,
+            )?),
+            _ => expanded.push(entry.clone()),
+        }
+    }
     // Keyed by the name without trailing slash: byte order puts every directory before anything
     // inside it, since `a/b` is a strict prefix of `a/b/...`.
     let mut slots: BTreeMap<String, Slot> = BTreeMap::new();
-    for entry in &spec.entries {
+    for entry in &expanded {
         let is_dir = matches!(entry.kind, EntryKind::Dir);
         let name = relative_name(&entry.target, is_dir).ok_or_else(|| LayerError::BadTarget {
             layer: layer(),
@@ -73,6 +87,7 @@ pub fn normalize(spec: &LayerSpec) -> Result<Vec<Node>, LayerError> {
                 }
                 NodeKind::Symlink { link: link.clone() }
             }
+            EntryKind::Tree { .. } => unreachable!("trees were expanded above"),
         };
         let node = Node {
             name,

@@ -13,6 +13,7 @@ pub mod go_hello;
 pub mod http;
 pub mod lade;
 pub mod layout;
+pub mod node_base;
 pub mod registry;
 pub mod runc;
 pub mod tools;

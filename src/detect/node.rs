@@ -215,6 +215,10 @@ impl Detector for NodeDetector {
         let runner = Runner {
             via_corepack: !matches!(manager, Manager::Npm { .. }) && !on_path(manager.name()),
             manager: manager.clone(),
+            declared: pkg
+                .package_manager
+                .clone()
+                .filter(|d| d.split('@').next() == Some(manager.name()) && d.contains('@')),
         };
         if runner.via_corepack {
             reasons.push(Reason {

@@ -17,13 +17,26 @@ const FINISH_JS: &str = include_str!("finish.js");
 pub struct Runner {
     pub manager: Manager,
     pub via_corepack: bool,
+    /// `packageManager` from package.json (`pnpm@10.20.0`), when it names this manager.
+    pub declared: Option<String>,
 }
 
 impl Runner {
+    /// What corepack is asked to run: the declared version, else classic yarn's last line
+    /// for a classic lockfile (corepack's own default yarn may be a later major), else
+    /// corepack's default.
+    fn corepack_spec(&self) -> String {
+        match (&self.declared, &self.manager) {
+            (Some(d), _) => d.clone(),
+            (None, Manager::Yarn { berry: false }) => "yarn@1".into(),
+            (None, m) => m.name().into(),
+        }
+    }
+
     fn command(&self, args: &[&str]) -> (String, Vec<String>) {
         let mut argv: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         if self.via_corepack {
-            argv.insert(0, self.manager.name().to_string());
+            argv.insert(0, self.corepack_spec());
             ("corepack".into(), argv)
         } else {
             (self.manager.name().to_string(), argv)

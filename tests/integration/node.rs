@@ -283,3 +283,62 @@ fn bad_node_projects_fail_with_one_clear_error() {
         run.context()
     );
 }
+
+/// The post-install step lade runs after a production install (src/detect/node/finish.js),
+/// run with the host's node on a hand-made node_modules: a package with binding.gyp fails a
+/// foreign platform with its name, one with prebuilt binaries for the platform passes, and
+/// the managers' bookkeeping files are removed either way.
+#[test]
+fn native_packages_cannot_be_cross_built() {
+    let env = TestEnv::new();
+    let script = fs::read_to_string(repo_root().join("src/detect/node/finish.js")).unwrap();
+    let stage = env.dir("stage");
+    let write = |rel: &str, text: &str| {
+        let p = stage.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, text).unwrap();
+    };
+    write("node_modules/.package-lock.json", "{}");
+    write("node_modules/plain/package.json", r#"{"name": "plain"}"#);
+    write(
+        "node_modules/@scope/prebuilt/package.json",
+        r#"{"name": "@scope/prebuilt", "gypfile": true}"#,
+    );
+    write(
+        "node_modules/@scope/prebuilt/prebuilds/linux-arm64/x.node",
+        "",
+    );
+    let run = |platform: &str, host: &str| {
+        crate::support::tools::run(
+            crate::support::tools::tool("node")
+                .arg("-e")
+                .arg(&script)
+                .args([platform, host])
+                .current_dir(&stage),
+        )
+    };
+    let ok = run("linux/arm64", "linux/amd64");
+    assert!(ok.status.success(), "{ok:?}");
+    assert!(!stage.join("node_modules/.package-lock.json").exists());
+
+    write(
+        "node_modules/plain/node_modules/gyp-thing/package.json",
+        r#"{"name": "gyp-thing"}"#,
+    );
+    write(
+        "node_modules/plain/node_modules/gyp-thing/binding.gyp",
+        "{}",
+    );
+    let bad = run("linux/arm64", "linux/amd64");
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success());
+    assert!(
+        stderr.contains("gyp-thing")
+            && stderr.contains("linux/arm64")
+            && stderr.contains("node_modules/plain/node_modules/gyp-thing")
+            && !stderr.contains("@scope/prebuilt"),
+        "{stderr}"
+    );
+    // On the host's own platform install scripts ran, so the native build is fine.
+    assert!(run("linux/amd64", "native-ok").status.success());
+}

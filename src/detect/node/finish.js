@@ -74,7 +74,7 @@ function check(p, real) {
   const prebuilt = ["prebuilds/linux-" + nodeArch(arch), "prebuilds/linux-" + arch].some((d) =>
     fs.existsSync(path.join(real, d)),
   );
-  if (!prebuilt) native.push(`${pkg.name || path.basename(p)} (${p})`);
+  if (!prebuilt) native.push(`${pkg.name || path.basename(p)} (${path.relative(process.cwd(), p)})`);
 }
 function nodeArch(a) {
   return { amd64: "x64", arm64: "arm64", arm: "arm", 386: "ia32", ppc64le: "ppc64", s390x: "s390x" }[a] || a;

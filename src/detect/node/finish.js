@@ -1,18 +1,21 @@
 // Run by lade with node on the host after a production install in its staging directory.
-// argv: PLATFORM (linux/arm64) and HOST_PLATFORM, or "native-ok" when the install was for the
-// host itself.
+// argv: PLATFORM (linux/arm64), HOST_PLATFORM, and "native" when the install was for the host
+// itself (install scripts could run) or "cross" when it was not.
 // 1. Package managers leave bookkeeping in node_modules that the app never reads and that may
 //    hold timestamps or absolute paths (pnpm's .modules.yaml has `prunedAt`); removing it keeps
 //    the dependency layer byte-identical for the same lockfile and platform.
 // 2. A package that compiles native code at install time (binding.gyp or `gypfile: true`)
 //    cannot be built for another architecture here: its install scripts did not run (lade
 //    passes --ignore-scripts for a foreign platform), so fail now, naming the packages, rather
-//    than ship an image that crashes on require().
+//    than ship an image that crashes on require(). For the host's platform the scripts may
+//    still have been skipped (npm 11 runs a dependency's install scripts only when
+//    package.json's allowScripts approves it): a package with no compiled .node file fails
+//    the same way, saying how to approve it.
 "use strict";
 const fs = require("fs");
 const path = require("path");
 
-const [platform, host] = process.argv.slice(-2);
+const [platform, host, mode] = process.argv.slice(-3);
 const root = "node_modules";
 fs.mkdirSync(root, { recursive: true });
 for (const f of [
@@ -28,7 +31,6 @@ for (const f of [
   fs.rmSync(path.join(root, f), { recursive: true, force: true });
 }
 
-if (host === "native-ok") process.exit(0);
 
 const arch = platform.split("/")[1];
 const native = [];
@@ -74,18 +76,44 @@ function check(p, real) {
   const prebuilt = ["prebuilds/linux-" + nodeArch(arch), "prebuilds/linux-" + arch].some((d) =>
     fs.existsSync(path.join(real, d)),
   );
-  if (!prebuilt) native.push(`${pkg.name || path.basename(p)} (${path.relative(process.cwd(), p)})`);
+  if (prebuilt || (mode === "native" && hasAddon(real, 0))) return;
+  native.push(`${pkg.name || path.basename(p)} (${path.relative(process.cwd(), p)})`);
+}
+// Whether an install script left a compiled addon (*.node) in the package.
+function hasAddon(dir, depth) {
+  let names;
+  try {
+    names = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return false;
+  }
+  return names.some(
+    (e) =>
+      (e.isFile() && e.name.endsWith(".node")) ||
+      (e.isDirectory() && e.name !== "node_modules" && depth < 6 && hasAddon(path.join(dir, e.name), depth + 1)),
+  );
 }
 function nodeArch(a) {
   return { amd64: "x64", arm64: "arm64", arm: "arm", 386: "ia32", ppc64le: "ppc64", s390x: "s390x" }[a] || a;
 }
 visit(root);
 if (native.length > 0) {
-  console.error(
-    `lade: ${native.join(", ")} ${native.length === 1 ? "compiles" : "compile"} native code at install time ` +
-      `(binding.gyp) and cannot be built for ${platform} on this ${host} machine without emulation. ` +
-      `Build the ${platform} image on a ${platform} machine, leave ${platform} out of the platforms, ` +
-      `or use a package that ships prebuilt binaries.`,
-  );
+  const names = native.join(", ");
+  const verb = native.length === 1 ? "compiles" : "compile";
+  if (mode === "native") {
+    console.error(
+      `lade: ${names} ${verb} native code at install time, but no compiled addon was found: ` +
+        `its install script did not run. npm 11 and pnpm 10 run a dependency's install scripts ` +
+        `only when approved: run \`npm install-scripts approve <package>\` (allowScripts in ` +
+        `package.json) or \`pnpm approve-builds\`, then publish again.`,
+    );
+  } else {
+    console.error(
+      `lade: ${names} ${verb} native code at install time (binding.gyp) and cannot be built ` +
+        `for ${platform} on this ${host} machine without emulation. Build the ${platform} ` +
+        `image on a ${platform} machine, leave ${platform} out of the platforms, or use a ` +
+        `package that ships prebuilt binaries.`,
+    );
+  }
   process.exit(1);
 }

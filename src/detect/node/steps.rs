@@ -199,11 +199,8 @@ fn finish_step(platform: &Platform, host: &Platform, native: bool, dir: &Path) -
             "-e".into(),
             FINISH_JS.into(),
             platform.to_string(),
-            if native {
-                "native-ok".into()
-            } else {
-                host.to_string()
-            },
+            host.to_string(),
+            if native { "native" } else { "cross" }.into(),
         ],
         env: BTreeMap::new(),
         dir: dir.to_path_buf(),

@@ -277,13 +277,14 @@ impl Detector for NodeDetector {
             let mut layers = Vec::new();
             if pkg.has_dependencies() {
                 let deps = Dirs::deps(&project.out_dir_for(platform));
-                steps.push(steps::copy_step(
-                    format!("stage package manifests for {platform}"),
+                steps.extend(steps::production_install(
+                    &runner,
+                    platform,
+                    &host,
                     dir,
                     &install_files(dir, lockfile.as_deref()),
                     &deps,
                 ));
-                steps.extend(steps::production_install(&runner, platform, &host, &deps));
                 layers.push(LayerSpec {
                     name: "node_modules".into(),
                     entries: vec![FileEntry {

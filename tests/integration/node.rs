@@ -120,6 +120,13 @@ fn express_runs_and_its_dependency_layer_is_reused() {
     );
     assert_eq!(d1["digest"], d2["digest"], "node_modules layer digest");
     assert_eq!(d2["cached"], true, "node_modules layer reported cached");
+    assert!(
+        second
+            .stderr
+            .contains("dependencies unchanged since the last install"),
+        "the lockfile did not change, so the install is reused:\n{}",
+        second.context()
+    );
     assert_ne!(
         layers_named(&j1, "app")[0]["digest"],
         layers_named(&j2, "app")[0]["digest"]

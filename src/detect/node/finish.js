@@ -117,3 +117,5 @@ if (native.length > 0) {
   }
   process.exit(1);
 }
+// Marks the install finished, so the next publish with the same inputs can reuse it.
+fs.writeFileSync(".lade-installed", "");

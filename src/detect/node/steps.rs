@@ -101,11 +101,131 @@ pub fn copy_step(description: String, from: &Path, files: &[String], dest: &Path
     }
 }
 
-/// The production install for `platform` in `dir` (a staging copy of the manifests), then the
-/// post-install step. `native` is true when `platform` is the host's, so install scripts may
-/// compile native code; otherwise they are skipped and the check refuses packages that need
-/// them.
+/// Marks a staging directory whose install finished (written by finish.js).
+const INSTALLED_STAMP: &str = ".lade-installed";
+
+/// Stages `files` of the project `from` in `dir`, installs production dependencies for
+/// `platform` there, then runs the post-install step. Install scripts run only when `platform`
+/// is the host's; otherwise they are skipped and the post-install step refuses packages that
+/// need them.
+///
+/// With a lockfile, the install is skipped when the staged files and the install command are
+/// byte for byte those of the last finished install in `dir`: the lockfile pins the tree, so
+/// reinstalling would only spend time (a republish after a source change then takes a second,
+/// not the manager's full install).
 pub fn production_install(
+    runner: &Runner,
+    platform: &Platform,
+    host: &Platform,
+    from: &Path,
+    files: &[String],
+    dir: &Path,
+) -> Vec<BuildStep> {
+    let installs = install_steps(runner, platform, host, dir);
+    let native = platform.matches(host) && host.matches(platform);
+    let mut steps = Vec::new();
+    let description = format!("stage package manifests for {platform}");
+    if matches!(runner.manager, Manager::Npm { locked: false }) {
+        // Nothing pins an unlocked install: run it every time.
+        steps.push(copy_step(description, from, files, dir));
+        steps.extend(installs);
+    } else {
+        let key: Vec<String> = installs
+            .iter()
+            .map(|s| format!("{:?} {} {:?}", s.env, s.program, s.args))
+            .collect();
+        steps.push(reusable_copy_step(
+            description,
+            from,
+            files,
+            dir,
+            &key.join("\n"),
+        ));
+        steps.extend(installs.into_iter().map(skip_when_installed));
+    }
+    steps.push(finish_step(platform, host, native, dir));
+    steps
+}
+
+/// Like [`copy_step`], but keeps `dest` (and its install) when the files and `key` are exactly
+/// what they were at its last finished install; `.lade-inputs` records them.
+fn reusable_copy_step(
+    description: String,
+    from: &Path,
+    files: &[String],
+    dest: &Path,
+    key: &str,
+) -> BuildStep {
+    let script = format!(
+        "# copies the manifests; keeps the previous install when they and the command are unchanged
+set -e
+dest=$1
+key=$2
+shift 2
+new=$dest.new
+rm -rf -- \"$new\"
+mkdir -p -- \"$new\"
+tar -cf - -- \"$@\" | tar -xf - -C \"$new\"
+{{
+  printf '%s\\n' \"$key\"
+  for f in \"$@\"; do
+    find \"$f\" -type f | LC_ALL=C sort | while IFS= read -r p; do
+      printf '%s\\n' \"$p\"
+      cat -- \"$p\"
+    done
+  done
+}} > \"$new/.lade-inputs\"
+if [ -f \"$dest/{INSTALLED_STAMP}\" ] && cmp -s \"$new/.lade-inputs\" \"$dest/.lade-inputs\"; then
+  rm -rf -- \"$new\"
+  exit 0
+fi
+rm -rf -- \"$dest\"
+mv -- \"$new\" \"$dest\"
+"
+    );
+    let mut args = vec![
+        "-c".to_string(),
+        script,
+        "lade-stage".into(),
+        dest.to_string_lossy().into_owned(),
+        key.to_string(),
+    ];
+    args.extend(files.iter().cloned());
+    BuildStep {
+        description,
+        program: "sh".into(),
+        args,
+        env: BTreeMap::new(),
+        dir: from.to_path_buf(),
+    }
+}
+
+/// Runs `step` unless its directory holds a finished install of the same inputs.
+fn skip_when_installed(step: BuildStep) -> BuildStep {
+    let script = format!(
+        "# runs the install unless the staged inputs are those of the last finished install
+if [ -f {INSTALLED_STAMP} ]; then
+  echo \"lade: $1: dependencies unchanged since the last install, reused\"
+  exit 0
+fi
+exec \"$@\"
+"
+    );
+    let mut args = vec![
+        "-c".to_string(),
+        script,
+        "lade-install".into(),
+        step.program,
+    ];
+    args.extend(step.args);
+    BuildStep {
+        program: "sh".into(),
+        args,
+        ..step
+    }
+}
+
+fn install_steps(
     runner: &Runner,
     platform: &Platform,
     host: &Platform,
@@ -187,7 +307,6 @@ pub fn production_install(
             steps.push(step);
         }
     }
-    steps.push(finish_step(platform, host, native, dir));
     steps
 }
 

@@ -212,6 +212,7 @@ impl Detector for NodeDetector {
                 why: "`files` limits the application files".into(),
             });
         }
+        let host = Platform::host().unwrap_or_else(|| Platform::linux("amd64", None));
         let runner = Runner {
             via_corepack: !matches!(manager, Manager::Npm { .. }) && !on_path(manager.name()),
             manager: manager.clone(),
@@ -220,6 +221,14 @@ impl Detector for NodeDetector {
                 .clone()
                 .filter(|d| d.split('@').next() == Some(manager.name()) && d.contains('@')),
         };
+        if matches!(manager, Manager::Yarn { berry: false })
+            && project.platforms.iter().any(|p| !p.matches(&host))
+        {
+            reasons.push(Reason {
+                file: "yarn.lock".into(),
+                why: "classic yarn cannot choose optional packages for another platform: for those it installs every platform's (--ignore-platform)".into(),
+            });
+        }
         if runner.via_corepack {
             reasons.push(Reason {
                 file: lockfile.clone().unwrap_or_default(),
@@ -227,7 +236,6 @@ impl Detector for NodeDetector {
             });
         }
 
-        let host = Platform::host().unwrap_or_else(|| Platform::linux("amd64", None));
         let dirs = Dirs::new(project.out_dir);
         let mut build_steps = Vec::new();
         let app_layer = if pkg.scripts.contains_key("build") {

@@ -4,7 +4,7 @@
 //! and the errors for bad inputs.
 
 use crate::support::TestEnv;
-use crate::support::arm64::host_arch;
+use crate::support::arm64::{elf_machine, host_arch, machine_for};
 use crate::support::base_image::build_base;
 use crate::support::env::{copy_tree, repo_root};
 use crate::support::lade::LadeRun;
@@ -238,7 +238,43 @@ fn esbuild_gets_the_images_platform_package() {
         };
         assert!(has(want), "{arch}: @esbuild/{want} missing");
         assert!(!has(not), "{arch}: @esbuild/{not} should not be there");
+        let bin = deps
+            .iter()
+            .find(|e| e.path == format!("app/node_modules/@esbuild/{want}/bin/esbuild"))
+            .unwrap_or_else(|| panic!("{arch}: no esbuild binary"));
+        assert_eq!(
+            elf_machine(&bin.data),
+            machine_for(arch),
+            "{arch}: esbuild binary"
+        );
     }
+
+    // The dependency layers depend only on the lockfile and the platform: a publish with
+    // another cache (another staging directory, a fresh install) gives the same blobs.
+    let again = env
+        .lade_with_cache(&env.path("cache-2"))
+        .arg("publish")
+        .arg("-C")
+        .arg(&project)
+        .args(["--base", &base.reference(), "--json", "--to"])
+        .arg(format!("oci:{}:esb", env.path("out-2").display()))
+        .args(["--platform", "linux/amd64,linux/arm64"])
+        .run()
+        .success();
+    let first = Layout::open(&out);
+    let second = Layout::open(&env.path("out-2"));
+    for arch in ["amd64", "arm64"] {
+        assert_eq!(
+            first.image("esb", arch).layer_digests()[1],
+            second.image("esb", arch).layer_digests()[1],
+            "{arch}: node_modules layer from a fresh cache"
+        );
+    }
+    assert!(
+        layers_named(&again.json(), "node_modules")
+            .iter()
+            .all(|l| l["cached"] == false)
+    );
 }
 
 #[test]

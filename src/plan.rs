@@ -196,7 +196,20 @@ impl Plan {
                     .count();
                 let _ = writeln!(s, "  layer   {} ({} files)", l.name, files);
                 for e in l.entries.iter().take(8) {
-                    let _ = writeln!(s, "          {} {:o}", e.target, e.mode);
+                    match &e.kind {
+                        // Its files exist only after the build; modes are decided then.
+                        EntryKind::Tree { source, .. } => {
+                            let _ = writeln!(
+                                s,
+                                "          {} ← everything in {} after the build",
+                                e.target,
+                                source.display()
+                            );
+                        }
+                        _ => {
+                            let _ = writeln!(s, "          {} {:o}", e.target, e.mode);
+                        }
+                    }
                 }
                 if l.entries.len() > 8 {
                     let _ = writeln!(s, "          … {} more", l.entries.len() - 8);

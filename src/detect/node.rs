@@ -102,11 +102,11 @@ impl Detector for NodeDetector {
             });
             let why = match (&manager, needs_install) {
                 (_, false) => "no dependencies: nothing to install".to_string(),
-                (_, true) if !pkg.has_dependencies() => {
-                    "no production dependencies: no node_modules in the image".to_string()
-                }
                 (Manager::Npm { locked: false }, true) => {
                     "WARNING: no lockfile, so the build is not pinned: `npm install` resolves versions anew each time (commit a package-lock.json)".to_string()
+                }
+                (_, true) if !pkg.has_dependencies() => {
+                    "no production dependencies: no node_modules in the image".to_string()
                 }
                 (Manager::Npm { .. }, true) => "npm ci --omit=dev".to_string(),
                 (Manager::Yarn { berry }, true) => format!(

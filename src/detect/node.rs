@@ -224,6 +224,21 @@ impl Detector for NodeDetector {
                 .clone()
                 .filter(|d| d.split('@').next() == Some(manager.name()) && d.contains('@')),
         };
+        let foreign: Vec<String> = project
+            .platforms
+            .iter()
+            .filter(|p| !p.matches(&host))
+            .map(|p| p.to_string())
+            .collect();
+        if pkg.has_dependencies() && !foreign.is_empty() {
+            reasons.push(Reason {
+                file: lockfile.clone().unwrap_or_else(|| "package.json".into()),
+                why: format!(
+                    "dependencies' install scripts do not run for {} (no emulation); packages that compile native code are refused for it",
+                    foreign.join(", ")
+                ),
+            });
+        }
         if matches!(manager, Manager::Yarn { berry: false })
             && project.platforms.iter().any(|p| !p.matches(&host))
         {

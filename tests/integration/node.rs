@@ -14,6 +14,8 @@ use crate::support::runc::Container;
 use serde_json::{Value, json};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// Corepack (bundled with node) fetches yarn and pnpm from the npm registry. Its signature
 /// check fails against registries that serve no signatures, so the tests turn it off; lade
@@ -104,6 +106,25 @@ fn express_runs_and_its_dependency_layer_is_reused() {
         r.body, "hello from node-express uid=65532 env=production\n",
         "GET /"
     );
+    // node is the container's process (no npm in between), so SIGTERM reaches the app, whose
+    // handler closes the server and exits.
+    let runc = crate::support::tools::require_tool("runc");
+    crate::support::tools::run_ok(Command::new(&runc).args(["kill", &c.id, "TERM"]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let state = crate::support::tools::run(Command::new(&runc).args(["state", &c.id]));
+        let stopped = !state.status.success()
+            || String::from_utf8_lossy(&state.stdout).contains("\"stopped\"");
+        if stopped {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the app did not stop on SIGTERM:\n{}",
+            c.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     drop(c);
 
     // Only application code changes: the dependency layer is the same blob, from the cache.

@@ -41,6 +41,8 @@ pub struct LadeConfig {
     pub rust: RustSettings,
     #[serde(default)]
     pub registry: RegistrySettings,
+    #[serde(default)]
+    pub node: NodeSettings,
     /// Where the configuration was read from, for error messages.
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -116,6 +118,14 @@ pub struct RustSettings {
 pub enum RustLibc {
     Musl,
     Gnu,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSettings {
+    /// The node executable in the base, as the entrypoint names it (default `node` from the
+    /// base's PATH; `/nodejs/bin/node` on distroless, which keeps it off PATH).
+    pub binary: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -124,12 +124,15 @@ pub enum EntryKind {
     Symlink {
         link: String,
     },
-    /// Everything under the host directory `source` (a build step's output, whose file list is
-    /// only known after the steps ran), placed under `target`; expanded when the layer is
-    /// written. Files keep an executable bit as 0755, else 0644; directories 0755; symlinks
-    /// stay symlinks.
+    /// Everything under the host directory `source` (made by a build step, so its contents are
+    /// unknown when the plan is made), placed under `target`. Expanded when the layer is
+    /// written: files keep an executable bit as 0755 (else 0644), directories 0755, symlinks
+    /// stay symlinks; `exclude` lists paths relative to `source` left out with everything
+    /// below them. A `source` that is a regular file is copied as that one file.
     Tree {
         source: PathBuf,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        exclude: Vec<String>,
     },
 }
 
@@ -247,7 +250,20 @@ impl Plan {
                 };
                 let _ = writeln!(s, "  layer   {} ({} files{trees})", l.name, files);
                 for e in l.entries.iter().take(8) {
-                    let _ = writeln!(s, "          {} {:o}", e.target, e.mode);
+                    match &e.kind {
+                        // Its files exist only after the build; modes are decided then.
+                        EntryKind::Tree { source, .. } => {
+                            let _ = writeln!(
+                                s,
+                                "          {} ← everything in {} after the build",
+                                e.target,
+                                source.display()
+                            );
+                        }
+                        _ => {
+                            let _ = writeln!(s, "          {} {:o}", e.target, e.mode);
+                        }
+                    }
                 }
                 if l.entries.len() > 8 {
                     let _ = writeln!(s, "          … {} more", l.entries.len() - 8);

@@ -5,6 +5,7 @@
 
 mod files;
 pub mod go;
+pub mod node;
 pub mod python;
 pub mod rust;
 
@@ -66,6 +67,7 @@ pub fn detectors() -> Vec<Box<dyn Detector>> {
     vec![
         Box::new(go::GoDetector),
         Box::new(rust::RustDetector),
+        Box::new(node::NodeDetector),
         Box::new(python::PythonDetector),
     ]
 }

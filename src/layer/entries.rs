@@ -3,7 +3,7 @@
 //! this list only, so the key always describes exactly the archive that would be written.
 
 use super::LayerError;
-use crate::plan::{EntryKind, FileEntry, LayerSpec};
+use crate::plan::{EntryKind, LayerSpec};
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 use std::path::PathBuf;
@@ -48,7 +48,20 @@ struct Slot {
 /// Validates and sorts the entries of `spec`, adding missing parent directories.
 pub fn normalize(spec: &LayerSpec) -> Result<Vec<Node>, LayerError> {
     let layer = || spec.name.clone();
-    let expanded = expand_trees(spec)?;
+    // Trees are listed now, from what the build left on disk; from here on they are ordinary
+    // entries, so the cache key describes their every file.
+    let mut expanded = Vec::new();
+    for entry in &spec.entries {
+        match &entry.kind {
+            EntryKind::Tree { source, exclude } => expanded.extend(super::tree::expand(
+                &spec.name,
+                &entry.target,
+                source,
+                exclude,
+            )?),
+            _ => expanded.push(entry.clone()),
+        }
+    }
     // Keyed by the name without trailing slash: byte order puts every directory before anything
     // inside it, since `a/b` is a strict prefix of `a/b/...`.
     let mut slots: BTreeMap<String, Slot> = BTreeMap::new();
@@ -62,7 +75,7 @@ pub fn normalize(spec: &LayerSpec) -> Result<Vec<Node>, LayerError> {
             EntryKind::File { source } => NodeKind::File {
                 source: source.clone(),
             },
-            EntryKind::Dir | EntryKind::Tree { .. } => NodeKind::Dir,
+            EntryKind::Dir => NodeKind::Dir,
             EntryKind::Symlink { link } => {
                 // An empty or NUL-containing link cannot be encoded in a tar header.
                 if link.is_empty() || link.contains('\0') {
@@ -74,6 +87,7 @@ pub fn normalize(spec: &LayerSpec) -> Result<Vec<Node>, LayerError> {
                 }
                 NodeKind::Symlink { link: link.clone() }
             }
+            EntryKind::Tree { .. } => unreachable!("trees were expanded above"),
         };
         let node = Node {
             name,
@@ -110,71 +124,6 @@ pub fn normalize(spec: &LayerSpec) -> Result<Vec<Node>, LayerError> {
     }
     check_parents_are_dirs(&spec.name, &slots)?;
     Ok(slots.into_values().map(|s| s.node).collect())
-}
-
-/// The spec's entries with every `Tree` replaced by the directory itself and what is under
-/// it, walked in name order (the final order comes from sorting, but reading in a fixed order
-/// keeps errors reproducible). Symlinks are not followed: they become symlink entries.
-fn expand_trees(spec: &LayerSpec) -> Result<Vec<FileEntry>, LayerError> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut out = Vec::with_capacity(spec.entries.len());
-    for entry in &spec.entries {
-        let EntryKind::Tree { source } = &entry.kind else {
-            out.push(entry.clone());
-            continue;
-        };
-        let read_err = |path: &std::path::Path, source: std::io::Error| LayerError::Read {
-            layer: spec.name.clone(),
-            path: path.to_path_buf(),
-            source,
-        };
-        out.push(FileEntry {
-            target: entry.target.clone(),
-            mode: entry.mode,
-            kind: EntryKind::Dir,
-        });
-        let root = entry.target.trim_end_matches('/');
-        for item in walkdir::WalkDir::new(source)
-            .follow_links(false)
-            .sort_by_file_name()
-            .min_depth(1)
-        {
-            let item = item.map_err(|e| {
-                let path = e.path().unwrap_or(source).to_path_buf();
-                read_err(&path, e.into())
-            })?;
-            let rel = item
-                .path()
-                .strip_prefix(source)
-                .expect("walkdir yields paths under its root");
-            let target = format!("{root}/{}", rel.to_string_lossy());
-            let ft = item.file_type();
-            let (mode, kind) = if ft.is_symlink() {
-                let link = std::fs::read_link(item.path()).map_err(|e| read_err(item.path(), e))?;
-                (
-                    0o777,
-                    EntryKind::Symlink {
-                        link: link.to_string_lossy().into_owned(),
-                    },
-                )
-            } else if ft.is_dir() {
-                (0o755, EntryKind::Dir)
-            } else {
-                let meta = item
-                    .metadata()
-                    .map_err(|e| read_err(item.path(), e.into()))?;
-                let exec = meta.permissions().mode() & 0o111 != 0;
-                (
-                    if exec { 0o755 } else { 0o644 },
-                    EntryKind::File {
-                        source: item.path().to_path_buf(),
-                    },
-                )
-            };
-            out.push(FileEntry { target, mode, kind });
-        }
-    }
-    Ok(out)
 }
 
 /// `/a/b` → `a/b`; `None` when the target is not absolute and normalized. A single trailing
@@ -234,6 +183,7 @@ fn check_parents_are_dirs(layer: &str, slots: &BTreeMap<String, Slot>) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::FileEntry;
 
     fn spec(entries: Vec<FileEntry>) -> LayerSpec {
         LayerSpec {
@@ -343,6 +293,7 @@ mod tests {
             mode: 0o755,
             kind: EntryKind::Tree {
                 source: d.to_path_buf(),
+                exclude: vec![],
             },
         }]))
         .unwrap();

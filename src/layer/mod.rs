@@ -12,6 +12,7 @@ mod entries;
 mod gzip;
 mod source;
 mod store;
+mod tree;
 
 pub use gzip::GzipWriter;
 pub use store::{BlobStore, BlobWriter, StoreError};

@@ -32,7 +32,12 @@ pub fn plan_and_config(opts: &PlanOptions) -> anyhow::Result<(Plan, LadeConfig)>
     let dir = dir
         .canonicalize()
         .with_context(|| format!("project directory {}", dir.display()))?;
-    let config = LadeConfig::load(&dir)?;
+    let mut config = LadeConfig::load(&dir)?;
+    // Detectors see the base the image will have (node's default binary path depends on it),
+    // so `--base` goes in before detection as well as over the plan below.
+    if let Some(b) = &opts.base {
+        config.base = Some(b.clone());
+    }
     let platforms = match &opts.platforms {
         Some(p) => p.clone(),
         None if !config.platforms.is_empty() => config.platforms(),

@@ -8,6 +8,7 @@ mod bad_input;
 mod base;
 mod go_hello;
 mod harness;
+mod node;
 mod outputs;
 mod plan;
 mod python;

@@ -186,7 +186,10 @@ pub(super) fn target(
             entries: vec![FileEntry {
                 target: DEPS_DIR.into(),
                 mode: 0o755,
-                kind: EntryKind::Tree { source: deps_out },
+                kind: EntryKind::Tree {
+                    source: deps_out,
+                    exclude: vec![],
+                },
             }],
         });
     }
@@ -242,7 +245,10 @@ pub(super) fn target(
             entries: vec![FileEntry {
                 target: PROJECT_DIR.into(),
                 mode: 0o755,
-                kind: EntryKind::Tree { source: proj },
+                kind: EntryKind::Tree {
+                    source: proj,
+                    exclude: vec![],
+                },
             }],
         });
     } else {

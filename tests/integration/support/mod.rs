@@ -14,6 +14,7 @@ pub mod go_hello;
 pub mod http;
 pub mod lade;
 pub mod layout;
+pub mod node_base;
 pub mod python_base;
 pub mod registry;
 pub mod runc;

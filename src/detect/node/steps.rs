@@ -1,0 +1,375 @@
+//! Build steps for Node projects, as data: copying files into lade's staging directories, the
+//! package manager's install for a platform, the build script, and the post-install check.
+//! Everything runs in the build directory under lade's cache; the project is only read.
+
+use super::package::Manager;
+use crate::plan::BuildStep;
+use crate::platform::Platform;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The post-install script (see its comments).
+const FINISH_JS: &str = include_str!("finish.js");
+
+/// How the package manager is started: its own command when on PATH, else through corepack
+/// (bundled with node), which also honours the `packageManager` version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Runner {
+    pub manager: Manager,
+    pub via_corepack: bool,
+    /// `packageManager` from package.json (`pnpm@10.20.0`), when it names this manager.
+    pub declared: Option<String>,
+}
+
+impl Runner {
+    /// What corepack is asked to run: the declared version, else classic yarn's last line
+    /// for a classic lockfile (corepack's own default yarn may be a later major), else
+    /// corepack's default.
+    fn corepack_spec(&self) -> String {
+        match (&self.declared, &self.manager) {
+            (Some(d), _) => d.clone(),
+            (None, Manager::Yarn { berry: false }) => "yarn@1".into(),
+            (None, m) => m.name().into(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> (String, Vec<String>) {
+        let mut argv: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        if self.via_corepack {
+            argv.insert(0, self.corepack_spec());
+            ("corepack".into(), argv)
+        } else {
+            (self.manager.name().to_string(), argv)
+        }
+    }
+
+    fn step(&self, description: String, args: &[&str], dir: &Path) -> BuildStep {
+        let (program, args) = self.command(args);
+        BuildStep {
+            description,
+            program,
+            args,
+            env: quiet_env(),
+            dir: dir.to_path_buf(),
+        }
+    }
+}
+
+/// Keeps the managers from phoning home or prompting; nothing here changes what is installed.
+fn quiet_env() -> BTreeMap<String, String> {
+    [
+        ("npm_config_update_notifier", "false"),
+        ("npm_config_fund", "false"),
+        ("npm_config_audit", "false"),
+        ("COREPACK_ENABLE_DOWNLOAD_PROMPT", "0"),
+        ("CI", "true"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// node's names for architectures (`process.arch`), which npm's `--cpu` takes.
+pub fn node_arch(p: &Platform) -> &str {
+    match p.architecture.as_str() {
+        "amd64" => "x64",
+        "386" => "ia32",
+        "ppc64le" => "ppc64",
+        other => other,
+    }
+}
+
+/// Replaces `dest` with a copy of `files` (paths relative to `from`, directories copied whole),
+/// through a tar pipe: portable (GNU and BSD tar), keeps symlinks and modes, and never writes
+/// to `from`.
+pub fn copy_step(description: String, from: &Path, files: &[String], dest: &Path) -> BuildStep {
+    let script = "set -e\ndest=$1\nshift\nrm -rf -- \"$dest\"\nmkdir -p -- \"$dest\"\n\
+                  tar -cf - -- \"$@\" | tar -xf - -C \"$dest\"\n";
+    let mut args = vec![
+        "-c".to_string(),
+        script.to_string(),
+        "lade-copy".into(),
+        dest.to_string_lossy().into_owned(),
+    ];
+    args.extend(files.iter().cloned());
+    BuildStep {
+        description,
+        program: "sh".into(),
+        args,
+        env: BTreeMap::new(),
+        dir: from.to_path_buf(),
+    }
+}
+
+/// Marks a staging directory whose install finished (written by finish.js).
+const INSTALLED_STAMP: &str = ".lade-installed";
+
+/// Stages `files` of the project `from` in `dir`, installs production dependencies for
+/// `platform` there, then runs the post-install step. Install scripts run only when `platform`
+/// is the host's; otherwise they are skipped and the post-install step refuses packages that
+/// need them.
+///
+/// With a lockfile, the install is skipped when the staged files and the install command are
+/// byte for byte those of the last finished install in `dir`: the lockfile pins the tree, so
+/// reinstalling would only spend time (a republish after a source change then takes a second,
+/// not the manager's full install).
+pub fn production_install(
+    runner: &Runner,
+    platform: &Platform,
+    host: &Platform,
+    from: &Path,
+    files: &[String],
+    dir: &Path,
+) -> Vec<BuildStep> {
+    let installs = install_steps(runner, platform, host, dir);
+    let native = platform.matches(host) && host.matches(platform);
+    let mut steps = Vec::new();
+    let description = format!("stage package manifests for {platform}");
+    if matches!(runner.manager, Manager::Npm { locked: false }) {
+        // Nothing pins an unlocked install: run it every time.
+        steps.push(copy_step(description, from, files, dir));
+        steps.extend(installs);
+    } else {
+        let key: Vec<String> = installs
+            .iter()
+            .map(|s| format!("{:?} {} {:?}", s.env, s.program, s.args))
+            .collect();
+        steps.push(reusable_copy_step(
+            description,
+            from,
+            files,
+            dir,
+            &key.join("\n"),
+        ));
+        steps.extend(installs.into_iter().map(skip_when_installed));
+    }
+    steps.push(finish_step(platform, host, native, dir));
+    steps
+}
+
+/// Like [`copy_step`], but keeps `dest` (and its install) when the files and `key` are exactly
+/// what they were at its last finished install; `.lade-inputs` records them.
+fn reusable_copy_step(
+    description: String,
+    from: &Path,
+    files: &[String],
+    dest: &Path,
+    key: &str,
+) -> BuildStep {
+    let script = format!(
+        "# copies the manifests; keeps the previous install when they and the command are unchanged
+set -e
+dest=$1
+key=$2
+shift 2
+new=$dest.new
+rm -rf -- \"$new\"
+mkdir -p -- \"$new\"
+tar -cf - -- \"$@\" | tar -xf - -C \"$new\"
+{{
+  printf '%s\\n' \"$key\"
+  for f in \"$@\"; do
+    find \"$f\" -type f | LC_ALL=C sort | while IFS= read -r p; do
+      printf '%s\\n' \"$p\"
+      cat -- \"$p\"
+    done
+  done
+}} > \"$new/.lade-inputs\"
+if [ -f \"$dest/{INSTALLED_STAMP}\" ] && cmp -s \"$new/.lade-inputs\" \"$dest/.lade-inputs\"; then
+  rm -rf -- \"$new\"
+  exit 0
+fi
+rm -rf -- \"$dest\"
+mv -- \"$new\" \"$dest\"
+"
+    );
+    let mut args = vec![
+        "-c".to_string(),
+        script,
+        "lade-stage".into(),
+        dest.to_string_lossy().into_owned(),
+        key.to_string(),
+    ];
+    args.extend(files.iter().cloned());
+    BuildStep {
+        description,
+        program: "sh".into(),
+        args,
+        env: BTreeMap::new(),
+        dir: from.to_path_buf(),
+    }
+}
+
+/// Runs `step` unless its directory holds a finished install of the same inputs.
+fn skip_when_installed(step: BuildStep) -> BuildStep {
+    let script = format!(
+        "# runs the install unless the staged inputs are those of the last finished install
+if [ -f {INSTALLED_STAMP} ]; then
+  echo \"lade: $1: dependencies unchanged since the last install, reused\"
+  exit 0
+fi
+exec \"$@\"
+"
+    );
+    let mut args = vec![
+        "-c".to_string(),
+        script,
+        "lade-install".into(),
+        step.program,
+    ];
+    args.extend(step.args);
+    BuildStep {
+        program: "sh".into(),
+        args,
+        ..step
+    }
+}
+
+fn install_steps(
+    runner: &Runner,
+    platform: &Platform,
+    host: &Platform,
+    dir: &Path,
+) -> Vec<BuildStep> {
+    let native = platform.matches(host) && host.matches(platform);
+    let arch = node_arch(platform);
+    let cpu = format!("--cpu={arch}");
+    let mut steps = Vec::new();
+    let what = format!("for {platform}");
+    match &runner.manager {
+        Manager::Npm { locked } => {
+            let mut args = vec![
+                if *locked { "ci" } else { "install" },
+                "--omit=dev",
+                &cpu,
+                "--os=linux",
+                "--libc=glibc",
+            ];
+            if !native {
+                args.push("--ignore-scripts");
+            }
+            let verb = if *locked { "npm ci" } else { "npm install" };
+            steps.push(runner.step(format!("{verb} --omit=dev {what}"), &args, dir));
+        }
+        Manager::Pnpm => {
+            let mut args = vec![
+                "install",
+                "--frozen-lockfile",
+                "--prod",
+                &cpu,
+                "--os=linux",
+                "--libc=glibc",
+            ];
+            if !native {
+                args.push("--ignore-scripts");
+            }
+            steps.push(runner.step(format!("pnpm install --prod {what}"), &args, dir));
+        }
+        Manager::Yarn { berry: false } => {
+            // Classic yarn picks optional packages by the running node's platform only; for
+            // another platform it is told to ignore platforms, which installs every
+            // platform's optional packages (the image's among them).
+            let mut args = vec![
+                "install",
+                "--frozen-lockfile",
+                "--production",
+                "--non-interactive",
+                "--ignore-engines",
+            ];
+            if !native {
+                args.extend(["--ignore-platform", "--ignore-scripts"]);
+            }
+            steps.push(runner.step(format!("yarn install --production {what}"), &args, dir));
+        }
+        Manager::Yarn { berry: true } => {
+            let archs = format!(r#"{{"os":["linux"],"cpu":["{arch}"],"libc":["glibc"]}}"#);
+            steps.push(runner.step(
+                "yarn: node_modules linker in the staging copy".into(),
+                &["config", "set", "nodeLinker", "node-modules"],
+                dir,
+            ));
+            steps.push(runner.step(
+                format!("yarn: supportedArchitectures {platform}"),
+                &["config", "set", "supportedArchitectures", "--json", &archs],
+                dir,
+            ));
+            let args = ["workspaces", "focus", "--all", "--production"];
+            let mut step = runner.step(
+                format!("yarn workspaces focus --production {what}"),
+                &args,
+                dir,
+            );
+            if !native {
+                // Berry's `focus` has no --ignore-scripts; this setting does the same.
+                step.env
+                    .insert("YARN_ENABLE_SCRIPTS".into(), "false".into());
+            }
+            steps.push(step);
+        }
+    }
+    steps
+}
+
+fn finish_step(platform: &Platform, host: &Platform, native: bool, dir: &Path) -> BuildStep {
+    BuildStep {
+        description: format!("tidy node_modules and check native packages for {platform}"),
+        program: "node".into(),
+        args: vec![
+            "-e".into(),
+            FINISH_JS.into(),
+            platform.to_string(),
+            host.to_string(),
+            if native { "native" } else { "cross" }.into(),
+        ],
+        env: BTreeMap::new(),
+        dir: dir.to_path_buf(),
+    }
+}
+
+/// Installs every dependency (dev included) for the host in the build copy and runs the
+/// `build` script there.
+pub fn build_script(runner: &Runner, dir: &Path) -> Vec<BuildStep> {
+    let install: &[&str] = match &runner.manager {
+        Manager::Npm { locked: true } => &["ci"],
+        Manager::Npm { locked: false } => &["install"],
+        Manager::Pnpm => &["install", "--frozen-lockfile"],
+        Manager::Yarn { berry: false } => &["install", "--frozen-lockfile", "--non-interactive"],
+        Manager::Yarn { berry: true } => &["install", "--immutable"],
+    };
+    let name = runner.manager.name();
+    let mut steps = Vec::new();
+    if matches!(runner.manager, Manager::Yarn { berry: true }) {
+        steps.push(runner.step(
+            "yarn: node_modules linker in the build copy".into(),
+            &["config", "set", "nodeLinker", "node-modules"],
+            dir,
+        ));
+    }
+    steps.push(runner.step(
+        format!("{name} {} (all dependencies, for the build)", install[0]),
+        install,
+        dir,
+    ));
+    steps.push(runner.step(format!("{name} run build"), &["run", "build"], dir));
+    steps
+}
+
+/// Where the staging copies live under the project's build directory.
+pub struct Dirs {
+    /// The copy of the project the build script runs in (shared by every platform: the
+    /// build's output is the same JavaScript whatever the image's platform).
+    pub build: PathBuf,
+}
+
+impl Dirs {
+    pub fn new(out_dir: &Path) -> Dirs {
+        Dirs {
+            build: out_dir.join("node-build"),
+        }
+    }
+
+    /// The staging directory of the production install for one platform.
+    pub fn deps(out_dir_for_platform: &Path) -> PathBuf {
+        out_dir_for_platform.join("node-deps")
+    }
+}

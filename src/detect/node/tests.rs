@@ -1,0 +1,283 @@
+use super::*;
+use crate::plan::BuildStep;
+
+fn write(dir: &Path, files: &[(&str, &str)]) {
+    for (name, text) in files {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+}
+
+fn detect_in(dir: &Path, config: &str) -> Result<Option<Plan>, DetectError> {
+    let config = crate::config::LadeConfig::parse(config, Path::new("lade.toml")).expect("config");
+    let platforms = vec![
+        "linux/amd64".parse().unwrap(),
+        "linux/arm64".parse().unwrap(),
+    ];
+    let out = dir.join("out");
+    let filter = crate::ignore::Filter::load(dir).unwrap();
+    let project = Project {
+        dir,
+        config: &config,
+        platforms: &platforms,
+        main: None,
+        out_dir: &out,
+        filter: &filter,
+    };
+    NodeDetector.detect(&project)
+}
+
+fn step_args(s: &BuildStep) -> String {
+    format!("{} {}", s.program, s.args.join(" "))
+}
+
+#[test]
+fn npm_project_with_lockfile() {
+    let t = tempfile::tempdir().unwrap();
+    write(
+        t.path(),
+        &[
+            (
+                "package.json",
+                r#"{"name": "@acme/Web App", "scripts": {"start": "node server.js"},
+                    "dependencies": {"express": "^4"}, "engines": {"node": "^20"}}"#,
+            ),
+            ("package-lock.json", "{}"),
+            ("server.js", ""),
+            ("lib/a.js", ""),
+            ("node_modules/express/index.js", ""),
+            (".npmrc", "//registry/:_authToken=secret\n"),
+        ],
+    );
+    let plan = detect_in(t.path(), "").unwrap().unwrap();
+    assert_eq!(plan.name, "web-app");
+    assert_eq!(plan.base, DEFAULT_BASE);
+    assert_eq!(
+        plan.config.entrypoint,
+        Some(vec!["/nodejs/bin/node".into(), "/app/server.js".into()])
+    );
+    assert_eq!(plan.config.env["NODE_ENV"], "production");
+    assert_eq!(plan.config.workdir.as_deref(), Some("/app"));
+    assert!(
+        plan.reasons
+            .iter()
+            .any(|r| r.why.contains("engines.node is `^20`") && r.why.contains("node 22")),
+        "{:?}",
+        plan.reasons
+    );
+    let arm = &plan.targets[1];
+    let cmds: Vec<String> = arm.steps.iter().map(step_args).collect();
+    assert!(
+        cmds[0].contains("package.json .npmrc package-lock.json"),
+        "{cmds:?}"
+    );
+    assert!(
+        cmds[1].ends_with(
+            "lade-install npm ci --omit=dev --cpu=arm64 --os=linux --libc=glibc --ignore-scripts"
+        ) || Platform::host().is_some_and(|h| h.architecture == "arm64"),
+        "{cmds:?}"
+    );
+    assert_eq!(arm.steps[2].program, "node");
+    let names: Vec<&str> = arm.layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["node_modules", "app"]);
+    let app: Vec<&str> = arm.layers[1]
+        .entries
+        .iter()
+        .map(|e| e.target.as_str())
+        .collect();
+    assert_eq!(
+        app,
+        [
+            "/app/lib",
+            "/app/lib/a.js",
+            "/app/package-lock.json",
+            "/app/package.json",
+            "/app/server.js"
+        ],
+        "no node_modules, no .npmrc"
+    );
+}
+
+#[test]
+fn managers_build_scripts_and_files() {
+    let t = tempfile::tempdir().unwrap();
+    write(
+        t.path(),
+        &[
+            (
+                "package.json",
+                r#"{"main": "dist/index.js", "files": ["dist"], "packageManager": "pnpm@10.20.0",
+                    "scripts": {"build": "tsc"}, "dependencies": {"a": "1"}}"#,
+            ),
+            ("pnpm-lock.yaml", ""),
+            ("src/index.ts", ""),
+        ],
+    );
+    let plan = detect_in(
+        t.path(),
+        "base = \"node:22\"\n[node]\nbinary = \"/usr/bin/node\"\n",
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        plan.config.entrypoint,
+        Some(vec!["/usr/bin/node".into(), "/app/dist/index.js".into()])
+    );
+    let amd = &plan.targets[0];
+    let cmds: Vec<String> = amd.steps.iter().map(step_args).collect();
+    let pnpm = if on_path("pnpm") {
+        "pnpm"
+    } else {
+        "corepack pnpm@10.20.0"
+    };
+    assert!(cmds[0].starts_with("sh -c"), "{cmds:?}");
+    assert!(
+        cmds[0].ends_with("package.json pnpm-lock.yaml src/index.ts"),
+        "{cmds:?}"
+    );
+    assert_eq!(cmds[1], format!("{pnpm} install --frozen-lockfile"));
+    assert_eq!(cmds[2], format!("{pnpm} run build"));
+    assert!(
+        cmds[4].contains(&format!(
+            "lade-install {pnpm} install --frozen-lockfile --prod --cpu=x64"
+        )),
+        "{cmds:?}"
+    );
+    assert_eq!(
+        plan.targets[1].steps.len(),
+        3,
+        "the build runs once, in the first platform's steps"
+    );
+    let app: Vec<(&str, &EntryKind)> = amd.layers[1]
+        .entries
+        .iter()
+        .map(|e| (e.target.as_str(), &e.kind))
+        .collect();
+    let build = t.path().join("out/node-build");
+    assert_eq!(
+        app,
+        [
+            (
+                "/app/dist",
+                &EntryKind::Tree {
+                    source: build.join("dist"),
+                    exclude: vec![]
+                }
+            ),
+            (
+                "/app/package.json",
+                &EntryKind::Tree {
+                    source: build.join("package.json"),
+                    exclude: vec![]
+                }
+            ),
+        ]
+    );
+
+    // Without `files` the whole built copy goes in, minus node_modules.
+    write(
+        t.path(),
+        &[
+            (
+                "package.json",
+                r#"{"main": "dist/index.js", "scripts": {"build": "tsc"}}"#,
+            ),
+            ("yarn.lock", "# yarn lockfile v1\n"),
+        ],
+    );
+    std::fs::remove_file(t.path().join("pnpm-lock.yaml")).unwrap();
+    let plan = detect_in(t.path(), "").unwrap().unwrap();
+    let amd = &plan.targets[0];
+    assert_eq!(
+        amd.layers.len(),
+        1,
+        "no dependencies: no node_modules layer"
+    );
+    assert_eq!(
+        amd.layers[0].entries[0].kind,
+        EntryKind::Tree {
+            source: build,
+            exclude: vec!["node_modules".into()]
+        }
+    );
+    assert!(
+        step_args(&amd.steps[1]).contains("yarn install --frozen-lockfile")
+            || step_args(&amd.steps[1]).contains("yarn@1 install --frozen-lockfile"),
+        "{:?}",
+        amd.steps[1]
+    );
+}
+
+#[test]
+fn plain_scripts_and_missing_start() {
+    let t = tempfile::tempdir().unwrap();
+    assert!(detect_in(t.path(), "").unwrap().is_none());
+    write(t.path(), &[("app.js", "")]);
+    let plan = detect_in(t.path(), "").unwrap().unwrap();
+    assert_eq!(
+        plan.config.entrypoint,
+        Some(vec!["/nodejs/bin/node".into(), "/app/app.js".into()])
+    );
+    assert!(plan.targets[0].steps.is_empty());
+
+    let t = tempfile::tempdir().unwrap();
+    write(
+        t.path(),
+        &[("package.json", r#"{"scripts": {"start": "nodemon x.js"}}"#)],
+    );
+    let e = detect_in(t.path(), "").unwrap_err().to_string();
+    for w in [
+        "no start command",
+        "scripts.start",
+        "main",
+        "Procfile",
+        "entrypoint",
+    ] {
+        assert!(e.contains(w), "{w}: {e}");
+    }
+    let plan = detect_in(t.path(), "entrypoint = [\"node\", \"x.js\"]\n")
+        .unwrap()
+        .unwrap();
+    assert_eq!(plan.config.entrypoint, None, "lade.toml's is applied later");
+    assert!(
+        plan.reasons
+            .iter()
+            .any(|r| r.why.contains("no dependencies")),
+        "{:?}",
+        plan.reasons
+    );
+}
+
+#[test]
+fn no_lockfile_warns_and_invalid_json_fails() {
+    let t = tempfile::tempdir().unwrap();
+    write(
+        t.path(),
+        &[(
+            "package.json",
+            r#"{"main": "index.js", "dependencies": {"a": "1"}}"#,
+        )],
+    );
+    let plan = detect_in(t.path(), "").unwrap().unwrap();
+    assert!(
+        plan.reasons
+            .iter()
+            .any(|r| r.why.contains("WARNING: no lockfile")),
+        "{:?}",
+        plan.reasons
+    );
+    assert!(step_args(&plan.targets[0].steps[1]).starts_with("npm install --omit=dev"));
+    write(
+        t.path(),
+        &[("package.json", "{\n  \"main\": \"index.js\",\n}\n")],
+    );
+    let e = detect_in(t.path(), "").unwrap_err().to_string();
+    assert!(e.contains("package.json: line 3, column 1"), "{e}");
+}
+
+#[test]
+fn image_names() {
+    assert_eq!(image_name("@scope/My_App"), "my_app");
+    assert_eq!(image_name("--"), "app");
+}

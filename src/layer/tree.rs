@@ -1,0 +1,155 @@
+//! Expanding a `Tree` entry (a directory a build step made) into the files, directories and
+//! symlinks below it. Only the kind, the executable bit and the bytes of what is found count:
+//! owners, timestamps and other mode bits of the build's output never reach the layer, so the
+//! same tree gives the same layer on every machine.
+
+use super::LayerError;
+use crate::plan::{EntryKind, FileEntry};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+/// The entries for everything under `source`, placed under `target`, skipping `exclude`
+/// (paths relative to `source`) with everything below them. A regular file `source` is one
+/// entry. Symlinks are kept as links, never followed.
+pub fn expand(
+    layer: &str,
+    target: &str,
+    source: &Path,
+    exclude: &[String],
+) -> Result<Vec<FileEntry>, LayerError> {
+    let read_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source: std::io::Error| LayerError::Read {
+            layer: layer.to_string(),
+            path,
+            source,
+        }
+    };
+    let root = target.trim_end_matches('/');
+    let meta = std::fs::symlink_metadata(source).map_err(read_err(source))?;
+    if meta.is_file() {
+        return Ok(vec![file_entry(root.to_string(), source, &meta)]);
+    }
+    let mut out = Vec::new();
+    let mut walk = walkdir::WalkDir::new(source)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter();
+    while let Some(entry) = walk.next() {
+        let entry = entry.map_err(|e| {
+            let path = e.path().unwrap_or(source).to_path_buf();
+            let io = e
+                .into_io_error()
+                .unwrap_or_else(|| std::io::Error::other("filesystem loop"));
+            read_err(&path)(io)
+        })?;
+        let rel = entry
+            .path()
+            .strip_prefix(source)
+            .expect("walkdir yields paths under its root");
+        let rel_text = rel.to_string_lossy();
+        if exclude.iter().any(|x| x.trim_matches('/') == rel_text) {
+            if entry.file_type().is_dir() {
+                walk.skip_current_dir();
+            }
+            continue;
+        }
+        let path = if rel.as_os_str().is_empty() {
+            root.to_string()
+        } else {
+            format!("{root}/{rel_text}")
+        };
+        let meta = entry.metadata().map_err(|e| {
+            read_err(entry.path())(
+                e.into_io_error()
+                    .unwrap_or_else(|| std::io::Error::other("metadata")),
+            )
+        })?;
+        let ft = entry.file_type();
+        if ft.is_symlink() {
+            let link = std::fs::read_link(entry.path()).map_err(read_err(entry.path()))?;
+            out.push(FileEntry {
+                target: path,
+                mode: 0o777,
+                kind: EntryKind::Symlink {
+                    link: link.to_string_lossy().into_owned(),
+                },
+            });
+        } else if ft.is_dir() {
+            out.push(FileEntry {
+                target: path,
+                mode: 0o755,
+                kind: EntryKind::Dir,
+            });
+        } else if ft.is_file() {
+            out.push(file_entry(path, entry.path(), &meta));
+        } else {
+            return Err(LayerError::NotRegularFile {
+                layer: layer.to_string(),
+                path: entry.path().to_path_buf(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn file_entry(target: String, source: &Path, meta: &std::fs::Metadata) -> FileEntry {
+    let mode = if meta.permissions().mode() & 0o111 != 0 {
+        0o755
+    } else {
+        0o644
+    };
+    FileEntry {
+        target,
+        mode,
+        kind: EntryKind::File {
+            source: source.to_path_buf(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expands_sorted_with_normalized_modes_and_excludes() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        std::fs::create_dir_all(root.join("b/.bin")).unwrap();
+        std::fs::create_dir_all(root.join("node_modules/x")).unwrap();
+        std::fs::write(root.join("b/run"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(root.join("b/run"), std::fs::Permissions::from_mode(0o700))
+            .unwrap();
+        std::fs::write(root.join("a.js"), "x").unwrap();
+        std::fs::set_permissions(root.join("a.js"), std::fs::Permissions::from_mode(0o600))
+            .unwrap();
+        std::os::unix::fs::symlink("../run", root.join("b/.bin/run")).unwrap();
+        let entries = expand("l", "/app/", root, &["node_modules".into()]).unwrap();
+        let got: Vec<(&str, u32)> = entries
+            .iter()
+            .map(|e| (e.target.as_str(), e.mode))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/app", 0o755),
+                ("/app/a.js", 0o644),
+                ("/app/b", 0o755),
+                ("/app/b/.bin", 0o755),
+                ("/app/b/.bin/run", 0o777),
+                ("/app/b/run", 0o755),
+            ]
+        );
+        assert_eq!(
+            entries[4].kind,
+            EntryKind::Symlink {
+                link: "../run".into()
+            }
+        );
+        let one = expand("l", "/app/a.js", &root.join("a.js"), &[]).unwrap();
+        assert_eq!(one.len(), 1);
+        let err = expand("l", "/app", &root.join("missing"), &[]).unwrap_err();
+        assert!(err.to_string().contains("missing"), "{err}");
+    }
+}

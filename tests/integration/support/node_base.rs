@@ -1,0 +1,153 @@
+//! A Node runtime base built from the host's own node, as an OCI layout with one image for the
+//! host's architecture: `node` at /usr/bin/node (on the base's PATH), every shared library
+//! `ldd` names and the dynamic loader at their host paths, /etc/passwd and /etc/group with
+//! nonroot 65532, /tmp. Enough to run a Node app without a registry.
+
+use super::arm64::host_arch;
+use super::base_image::{BASE_PATH, BaseImage, CONFIG, GROUP, LAYER_GZIP, PASSWD};
+use super::layout::{OCI_INDEX, OCI_MANIFEST, REF_NAME, sha256_digest};
+use super::tools::{require_tool, stdout_ok, tool};
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The host's node major version, as the base would report it.
+pub fn node_major() -> u32 {
+    let v = stdout_ok(tool("node").arg("--version"));
+    v.trim()
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Builds the base at `dir`, tagged `tag`.
+pub fn build_node_base(dir: &Path, tag: &str) -> BaseImage {
+    let node = fs::canonicalize(require_tool("node")).unwrap();
+    let mut files: BTreeMap<String, (u32, Vec<u8>)> = BTreeMap::new();
+    files.insert("usr/bin/node".into(), (0o755, fs::read(&node).unwrap()));
+    for lib in shared_libraries(&node) {
+        // fs::read follows the host's symlinks (libc.so.6 may be one): the base gets the bytes.
+        let data = fs::read(&lib).unwrap_or_else(|e| panic!("{}: {e}", lib.display()));
+        let rel = lib.to_str().unwrap().trim_start_matches('/').to_string();
+        files.insert(rel, (0o755, data));
+    }
+    files.insert("etc/passwd".into(), (0o644, PASSWD.as_bytes().to_vec()));
+    files.insert("etc/group".into(), (0o644, GROUP.as_bytes().to_vec()));
+    let tar = base_tar(&files);
+    let diff_id = sha256_digest(&tar);
+    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+    gz.write_all(&tar).unwrap();
+    let gz = gz.finish().unwrap();
+
+    let arch = host_arch();
+    fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let layer = put(dir, &gz);
+    let config = json!({
+        "architecture": arch,
+        "os": "linux",
+        "created": "1970-01-01T00:00:00Z",
+        "config": {"Env": [format!("PATH={BASE_PATH}")], "User": "65532"},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "lade tests: host node"}],
+    });
+    let config_bytes = serde_json::to_vec(&config).unwrap();
+    let config_digest = put(dir, &config_bytes);
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": CONFIG, "digest": config_digest, "size": config_bytes.len()},
+        "layers": [{"mediaType": LAYER_GZIP, "digest": layer, "size": gz.len()}],
+    });
+    let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
+    let manifest_digest = put(dir, &manifest_bytes);
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [{
+            "mediaType": OCI_MANIFEST,
+            "digest": manifest_digest,
+            "size": manifest_bytes.len(),
+            "platform": {"architecture": arch, "os": "linux"},
+            "annotations": {REF_NAME: tag},
+        }],
+    });
+    fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    BaseImage {
+        dir: dir.to_path_buf(),
+        tag: tag.to_string(),
+        layers: BTreeMap::from([(arch.to_string(), (layer, diff_id))]),
+        manifests: BTreeMap::from([(arch.to_string(), manifest_digest)]),
+    }
+}
+
+/// The absolute paths `ldd` prints for `binary`: its libraries and the loader.
+fn shared_libraries(binary: &Path) -> Vec<PathBuf> {
+    let out = stdout_ok(tool("ldd").arg(binary));
+    out.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let path = match l.split_once("=>") {
+                Some((_, rest)) => rest.split_whitespace().next()?,
+                None => l.split_whitespace().next()?,
+            };
+            path.starts_with('/').then(|| PathBuf::from(path))
+        })
+        .collect()
+}
+
+fn put(dir: &Path, bytes: &[u8]) -> String {
+    let digest = sha256_digest(bytes);
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    fs::write(dir.join("blobs/sha256").join(hex), bytes).unwrap();
+    digest
+}
+
+/// Files with their parent directories, sorted, every header written by hand.
+fn base_tar(files: &BTreeMap<String, (u32, Vec<u8>)>) -> Vec<u8> {
+    let mut dirs: BTreeMap<String, u32> = BTreeMap::from([("tmp".to_string(), 0o1777)]);
+    for path in files.keys() {
+        let mut p = Path::new(path).parent();
+        while let Some(d) = p.filter(|d| !d.as_os_str().is_empty()) {
+            dirs.entry(d.to_str().unwrap().to_string()).or_insert(0o755);
+            p = d.parent();
+        }
+    }
+    let mut all: BTreeMap<String, Option<&(u32, Vec<u8>)>> = BTreeMap::new();
+    for d in dirs.keys() {
+        all.insert(d.clone(), None);
+    }
+    for (p, f) in files {
+        all.insert(p.clone(), Some(f));
+    }
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, file) in all {
+        let mut h = tar::Header::new_gnu();
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        match file {
+            None => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(dirs[&path]);
+                h.set_size(0);
+                b.append_data(&mut h, format!("{path}/"), std::io::empty())
+                    .unwrap();
+            }
+            Some((mode, data)) => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(*mode);
+                h.set_size(data.len() as u64);
+                b.append_data(&mut h, &path, &data[..]).unwrap();
+            }
+        }
+    }
+    b.into_inner().unwrap()
+}

@@ -4,6 +4,7 @@
 # something is missing. arm64 emulation is optional: what could not be set up is reported,
 # never fatal, and the tests say which arm64 check they did.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" -eq 0 ]; then
     SUDO=()
@@ -33,6 +34,10 @@ REQUIRED=(
     "python3 python3"
     "dpkg:busybox-static busybox-static"
     "musl-gcc musl-tools"
+    "node nodejs"
+    "npm npm"
+    "python3.11 python3.11-minimal"
+    "dpkg:libpython3.11-stdlib libpython3.11-stdlib"
 )
 
 # >>> registry tests: Python packages from PyPI (the registry engineer fills this in; their
@@ -99,4 +104,23 @@ else
     else
         echo "install-deps: arm64 emulation NOT available; arm64 tests check the ELF header only" >&2
     fi
+fi
+
+# Python tests: Debian's arm64 Python packages, unpacked by the tests into an arm64 test base.
+# Downloaded with a private apt state so the host's dpkg configuration is left alone.
+ARM64_PY_DEBS=/opt/lade-test/arm64-python
+if ! ls "$ARM64_PY_DEBS"/*.deb >/dev/null 2>&1; then
+    aptdir=$(mktemp -d)
+    O=(-o APT::Architectures::=amd64 -o APT::Architectures::=arm64 -o "Dir::State::Lists=$aptdir/lists"
+       -o "Dir::Cache=$aptdir/cache" -o Debug::NoLocking=1)
+    mkdir -p "$aptdir/lists/partial" "$aptdir/cache/archives/partial" "$ARM64_PY_DEBS"
+    pkgs=$(sed -n '/^pub const ARM64_PACKAGES/,/^];/p' tests/integration/support/python_base.rs \
+        | grep -o '"[^"]*"' | tr -d '"' | sed 's/$/:arm64/')
+    if "${SUDO[@]}" apt-get "${O[@]}" update -qq >/dev/null 2>&1 \
+        && (cd "$ARM64_PY_DEBS" && "${SUDO[@]}" apt-get "${O[@]}" download $pkgs >/dev/null 2>&1); then
+        echo "install-deps: arm64 Python packages in $ARM64_PY_DEBS"
+    else
+        echo "install-deps: could not download arm64 Python packages; arm64 Python images are checked by ELF headers only" >&2
+    fi
+    rm -rf "$aptdir"
 fi

@@ -146,6 +146,8 @@ pub const ARM64_PACKAGES: &[&str] = &[
     "libgcc-s1",
     "libstdc++6",
     "libcrypt1",
+    "libnsl2",
+    "libtirpc3",
 ];
 
 /// The arm64 .deb files, when they are there.

@@ -172,12 +172,21 @@ fn parse_relation(s: &str) -> Result<Relation, String> {
     })
 }
 
-/// Removes `open…close` spans (architecture lists, build profiles).
+/// Removes `open…close` spans (architecture lists, build profiles) outside the version
+/// parentheses, where `<<` and `>=` are operators.
 fn strip_bracketed(s: &str, open: char, close: char) -> String {
     let mut out = String::with_capacity(s.len());
     let mut depth = 0usize;
+    let mut in_version = false;
     for c in s.chars() {
-        if c == open {
+        match c {
+            '(' if depth == 0 => in_version = true,
+            ')' if depth == 0 => in_version = false,
+            _ => {}
+        }
+        if in_version {
+            out.push(c);
+        } else if c == open {
             depth += 1;
         } else if c == close && depth > 0 {
             depth -= 1;

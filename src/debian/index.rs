@@ -167,12 +167,11 @@ pub fn provider_satisfies(p: &Provider, rel: &Relation) -> bool {
 pub fn suggestions<'a>(name: &str, names: impl Iterator<Item = &'a str>) -> Vec<String> {
     let mut scored: Vec<(usize, &str)> = names
         .filter_map(|n| {
-            let d = if n.contains(name) || name.contains(n) && n.len() >= 3 {
-                n.len().abs_diff(name.len()) / 4
-            } else {
-                edit_distance(name, n)
-            };
-            (d <= (name.len() / 3).max(2)).then_some((d, n))
+            if n.contains(name) || name.contains(n) && n.len() >= 3 {
+                return Some((n.len().abs_diff(name.len()) / 4, n));
+            }
+            let d = edit_distance(name, n);
+            (d <= (name.len() / 4).max(1)).then_some((d, n))
         })
         .collect();
     scored.sort_by(|a, b| {
@@ -187,22 +186,32 @@ pub fn suggestions<'a>(name: &str, names: impl Iterator<Item = &'a str>) -> Vec<
         .collect()
 }
 
+/// Edits (insert, delete, substitute, swap two neighbours) from `a` to `b`: a swapped pair is
+/// the commonest typo, so it counts as one.
 fn edit_distance(a: &str, b: &str) -> usize {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len().abs_diff(b.len()) > 4 {
         return usize::MAX / 2;
     }
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.iter().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
+    let w = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * w];
+    for (j, cell) in d.iter_mut().enumerate().take(w) {
+        *cell = j;
     }
-    prev[b.len()]
+    for i in 1..=a.len() {
+        d[i * w] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[(i - 1) * w + j] + 1)
+                .min(d[i * w + j - 1] + 1)
+                .min(d[(i - 1) * w + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[(i - 2) * w + j - 2] + 1);
+            }
+            d[i * w + j] = v;
+        }
+    }
+    d[a.len() * w + b.len()]
 }
 
 #[cfg(test)]

@@ -114,7 +114,7 @@ mod tests {
         // signed text is extracted; here the raw file is enough to find the fields.
         let body = text.split_once("\n\n").unwrap().1;
         let r = parse(body).unwrap();
-        assert_eq!(r.codename, "bookworm");
+        assert_eq!(r.codename, "bookworm-updates");
         assert!(r.acquire_by_hash);
         assert!(r.architectures.iter().any(|a| a == "arm64"));
         let p = &r.files["main/binary-amd64/Packages.xz"];

@@ -105,13 +105,24 @@ pub fn unpack_cached(
     let manifest = tmp.path().join("manifest.json");
     let json = serde_json::to_vec(&unpacked).expect("plain data serializes");
     fs::write(&manifest, json).map_err(io_err("writing", &manifest))?;
-    // Another lade may have finished the same tree meanwhile; theirs is as good as ours.
-    if dir.exists() {
-        fs::remove_dir_all(&dir).map_err(io_err("replacing", &dir))?;
+    match fs::rename(tmp.path(), &dir) {
+        Ok(()) => {
+            // The directory now lives on under its final name.
+            let _ = tmp.keep();
+            Ok(Tree { dir, unpacked })
+        }
+        // Another lade (a parallel build) finished the same tree first: theirs is as good as
+        // ours and may be in use, so it stays and ours is dropped with `tmp`.
+        Err(_) if load_complete(&dir).is_some() => Ok(Tree { dir, unpacked }),
+        // A damaged tree (files changed or removed by hand) is replaced.
+        Err(_) if dir.exists() => {
+            fs::remove_dir_all(&dir).map_err(io_err("replacing damaged", &dir))?;
+            fs::rename(tmp.path(), &dir).map_err(io_err("storing unpacked package as", &dir))?;
+            let _ = tmp.keep();
+            Ok(Tree { dir, unpacked })
+        }
+        Err(e) => Err(io_err("storing unpacked package as", &dir)(e)),
     }
-    let tmp_path = tmp.keep();
-    fs::rename(&tmp_path, &dir).map_err(io_err("storing unpacked package as", &dir))?;
-    Ok(Tree { dir, unpacked })
 }
 
 /// A cached tree whose manifest reads and whose files are all there at their sizes.

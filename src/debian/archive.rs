@@ -144,7 +144,7 @@ impl<'a> Archive<'a> {
                 });
             }
             let Some((name, file)) =
-                ["Packages.xz", "Packages.gz", "Packages"]
+                ["Packages.gz", "Packages.xz", "Packages"]
                     .iter()
                     .find_map(|n| {
                         let path = format!("{dir}/{n}");

@@ -131,13 +131,24 @@ pub fn build_base(
     let fetcher = Fetcher::new(&root)?;
     let tiers = tiers(spec);
 
+    let mut warnings = Vec::new();
     let locked = match &opts.lock {
-        Some(path) if !opts.update => {
-            BaseLock::load(path)?.filter(|l| l.covers(spec.preset, &packages, &archs))
-        }
+        Some(path) if !opts.update => match BaseLock::load(path)? {
+            Some(l) if l.covers(spec.preset, &packages, &archs) => Some(l),
+            Some(_) => {
+                let w = format!(
+                    "{} pins another preset, package list or platform set; resolving again and rewriting it",
+                    path.display()
+                );
+                on(Event::Warning(&w));
+                warnings.push(w);
+                None
+            }
+            None => None,
+        },
         _ => None,
     };
-    let mut warnings = Vec::new();
+    let from_lock = locked.is_some();
     let mut suites = Vec::new();
     let (pins, skipped, source, signatures) = match locked {
         Some(lock) => {
@@ -248,7 +259,7 @@ pub fn build_base(
     // Last, so a failed build never leaves a lock for a base that was not made.
     let mut lock_written = None;
     if let Some(path) = &opts.lock
-        && source.starts_with("resolved")
+        && !from_lock
     {
         BaseLock {
             version: LOCK_VERSION,

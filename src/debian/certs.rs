@@ -71,13 +71,27 @@ pub fn jks(certs: &[CaCert], created_ms: u64) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// Java's `DataOutput.writeUTF` for ASCII text (aliases and "X.509" are ASCII).
+/// Java's `DataOutput.writeUTF`: a 16-bit length, then "modified UTF-8" (each UTF-16 unit
+/// on its own, NUL as two bytes). Some Mozilla root names are not ASCII.
 fn put_utf(out: &mut Vec<u8>, s: &str) -> Result<(), String> {
-    if !s.is_ascii() || s.len() > u16::MAX as usize {
-        return Err(format!("alias '{s}' is not short ASCII"));
+    let mut bytes = Vec::new();
+    for unit in s.encode_utf16() {
+        match unit {
+            0x0001..=0x007F => bytes.push(unit as u8),
+            0x0000 | 0x0080..=0x07FF => {
+                bytes.push(0xC0 | (unit >> 6) as u8);
+                bytes.push(0x80 | (unit & 0x3F) as u8);
+            }
+            _ => {
+                bytes.push(0xE0 | (unit >> 12) as u8);
+                bytes.push(0x80 | ((unit >> 6) & 0x3F) as u8);
+                bytes.push(0x80 | (unit & 0x3F) as u8);
+            }
+        }
     }
-    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
-    out.extend_from_slice(s.as_bytes());
+    let len = u16::try_from(bytes.len()).map_err(|_| format!("alias '{s}' is too long"))?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&bytes);
     Ok(())
 }
 
@@ -171,6 +185,17 @@ mod tests {
                 1000
             )
             .unwrap()
+        );
+    }
+
+    #[test]
+    fn modified_utf8() {
+        let mut out = Vec::new();
+        put_utf(&mut out, "aő\0😀").unwrap();
+        // 'a'; U+0151 in two bytes; NUL in two bytes; U+1F600 as two 3-byte surrogates.
+        assert_eq!(
+            out,
+            [0, 12, b'a', 0xC5, 0x91, 0xC0, 0x80, 0xED, 0xA0, 0xBD, 0xED, 0xB8, 0x80]
         );
     }
 

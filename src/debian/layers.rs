@@ -341,3 +341,189 @@ pub fn ca_certs(tree: &Tree) -> Result<Vec<CaCert>, DebianError> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::debian::deb::{TreeEntry, Unpacked};
+    use crate::debian::presets::{CC, STATIC};
+
+    fn pin(name: &str, tier: &str) -> Pinned {
+        Pinned {
+            arch: "amd64".into(),
+            tier: tier.into(),
+            name: name.into(),
+            version: "1".into(),
+            suite: "bookworm".into(),
+            filename: format!("pool/{name}.deb"),
+            sha256: "0".repeat(64),
+            size: 1,
+        }
+    }
+
+    /// A fake unpacked package: (image path, file bytes or `None` for a directory).
+    fn tree(root: &Path, name: &str, files: &[(&str, Option<&[u8]>)]) -> Tree {
+        let dir = root.join(name);
+        let mut entries = Vec::new();
+        for (path, bytes) in files {
+            let kind = match bytes {
+                Some(b) => {
+                    let p = dir.join("files").join(path);
+                    fs::create_dir_all(p.parent().unwrap()).unwrap();
+                    fs::write(&p, b).unwrap();
+                    TreeKind::File {
+                        size: b.len() as u64,
+                        stored: path.to_string(),
+                    }
+                }
+                None => TreeKind::Dir,
+            };
+            entries.push(TreeEntry {
+                path: path.to_string(),
+                mode: if bytes.is_some() { 0o644 } else { 0o755 },
+                kind,
+            });
+        }
+        Tree {
+            dir,
+            unpacked: Unpacked {
+                control: format!("Package: {name}\nVersion: 1"),
+                md5sums: None,
+                entries,
+                dropped: 0,
+            },
+        }
+    }
+
+    fn targets(spec: &LayerSpec) -> Vec<&str> {
+        spec.entries.iter().map(|e| e.target.as_str()).collect()
+    }
+
+    #[test]
+    fn static_tier_generates_system_files() {
+        let d = tempfile::tempdir().unwrap();
+        let generated = Generated::new(&d.path().join("gen")).unwrap();
+        let base_files = tree(
+            d.path(),
+            "base-files",
+            &[("tmp", None), ("usr/lib/os-release", Some(b"ID=debian\n"))],
+        );
+        let cert = b"-----BEGIN CERTIFICATE-----\nYWE=\n-----END CERTIFICATE-----\n";
+        let ca = tree(
+            d.path(),
+            "ca-certificates",
+            &[
+                ("usr/share/ca-certificates/mozilla/A.crt", Some(cert)),
+                ("usr/sbin/update-ca-certificates", Some(b"#!/bin/sh")),
+            ],
+        );
+        let (p1, p2) = (
+            pin("base-files", "static"),
+            pin("ca-certificates", "static"),
+        );
+        let certs = ca_certs(&ca).unwrap();
+        assert_eq!(certs.len(), 1);
+        let input = TierInput {
+            tier: &STATIC,
+            preset: Preset::Static,
+            arch: "amd64",
+            packages: vec![
+                Installed {
+                    pin: &p1,
+                    tree: &base_files,
+                },
+                Installed {
+                    pin: &p2,
+                    tree: &ca,
+                },
+            ],
+            ca_certs: &certs,
+            epoch: 0,
+        };
+        let (spec, owners) = tier_layer(&input, &generated).unwrap();
+        let t = targets(&spec);
+        for want in [
+            "/etc/passwd",
+            "/etc/group",
+            "/etc/nsswitch.conf",
+            "/etc/ssl/certs/ca-certificates.crt",
+            "/home/nonroot",
+            "/lib64",
+            "/usr/lib/os-release",
+            "/var/lib/dpkg/status.d/base-files",
+        ] {
+            assert!(t.contains(&want), "{want} missing from {t:?}");
+        }
+        // ca-certificates is only the source of the bundle: no script, no status entry.
+        assert!(!t.contains(&"/usr/sbin/update-ca-certificates"), "{t:?}");
+        assert!(
+            !t.contains(&"/var/lib/dpkg/status.d/ca-certificates"),
+            "{t:?}"
+        );
+        let tmp = spec.entries.iter().find(|e| e.target == "/tmp").unwrap();
+        assert_eq!(tmp.mode, 0o1777, "lade's /tmp replaces the package's");
+        assert_eq!(owners["/home/nonroot"], (65532, 65532));
+        let status = spec
+            .entries
+            .iter()
+            .find(|e| e.target == "/var/lib/dpkg/status.d/base-files")
+            .unwrap();
+        let EntryKind::File { source } = &status.kind else {
+            panic!()
+        };
+        assert_eq!(
+            fs::read_to_string(source).unwrap(),
+            "Package: base-files\nVersion: 1\n"
+        );
+
+        let arm = TierInput {
+            arch: "arm64",
+            ..input
+        };
+        let (spec, _) = tier_layer(&arm, &generated).unwrap();
+        assert!(!targets(&spec).contains(&"/lib64"));
+    }
+
+    #[test]
+    fn conflicting_files_name_both_packages() {
+        let d = tempfile::tempdir().unwrap();
+        let generated = Generated::new(&d.path().join("gen")).unwrap();
+        let a = tree(
+            d.path(),
+            "liba",
+            &[("usr/lib", None), ("usr/lib/x.conf", Some(b"a"))],
+        );
+        let b = tree(
+            d.path(),
+            "libb",
+            &[("usr/lib", None), ("usr/lib/x.conf", Some(b"b"))],
+        );
+        let same = tree(d.path(), "libc", &[("usr/lib/x.conf", Some(b"a"))]);
+        let (pa, pb, pc) = (pin("liba", "cc"), pin("libb", "cc"), pin("libc", "cc"));
+        let input = |packages| TierInput {
+            tier: &CC,
+            preset: Preset::Cc,
+            arch: "amd64",
+            packages,
+            ca_certs: &[],
+            epoch: 0,
+        };
+        let ok = input(vec![
+            Installed { pin: &pa, tree: &a },
+            Installed {
+                pin: &pc,
+                tree: &same,
+            },
+        ]);
+        assert!(tier_layer(&ok, &generated).is_ok(), "identical files merge");
+        let bad = input(vec![
+            Installed { pin: &pa, tree: &a },
+            Installed { pin: &pb, tree: &b },
+        ]);
+        let e = tier_layer(&bad, &generated).unwrap_err().to_string();
+        assert!(
+            e.contains("/usr/lib/x.conf") && e.contains("liba") && e.contains("libb"),
+            "{e}"
+        );
+    }
+}

@@ -24,11 +24,15 @@ fn tool(name: &str) -> PathBuf {
             return p;
         }
     }
-    panic!("required tool {name} not found on PATH: install it (skopeo, umoci, runc, golang-go, gcc)");
+    panic!(
+        "required tool {name} not found on PATH: install it (skopeo, umoci, runc, golang-go, gcc)"
+    );
 }
 
 fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed ({}):\n{}\n{}",
@@ -83,16 +87,25 @@ fn arm64_runs() -> Result<(), String> {
     if text.lines().next() != Some("enabled") {
         return Err(format!("{entry} is not enabled"));
     }
-    let flags = text.lines().find_map(|l| l.strip_prefix("flags: ")).unwrap_or("");
+    let flags = text
+        .lines()
+        .find_map(|l| l.strip_prefix("flags: "))
+        .unwrap_or("");
     if !flags.contains('F') {
-        return Err(format!("{entry} lacks the F flag (qemu unreachable inside a container)"));
+        return Err(format!(
+            "{entry} lacks the F flag (qemu unreachable inside a container)"
+        ));
     }
     Ok(())
 }
 
 fn elf_machine(path: &Path) -> u16 {
     let b = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert!(b.starts_with(b"\x7fELF") && b.len() > 20, "{} is not ELF", path.display());
+    assert!(
+        b.starts_with(b"\x7fELF") && b.len() > 20,
+        "{} is not ELF",
+        path.display()
+    );
     u16::from_le_bytes([b[18], b[19]])
 }
 
@@ -141,7 +154,11 @@ impl Bundle {
         let mut cfg = self.config();
         cfg["process"]["terminal"] = false.into();
         cfg["process"]["args"] = args.iter().map(|a| serde_json::Value::from(*a)).collect();
-        fs::write(self.dir.join("config.json"), serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+        fs::write(
+            self.dir.join("config.json"),
+            serde_json::to_vec_pretty(&cfg).unwrap(),
+        )
+        .unwrap();
         let id = format!(
             "lade-bases-{}-{}",
             std::process::id(),
@@ -182,7 +199,9 @@ impl Bundle {
 }
 
 fn workdir(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bases").join(name);
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("bases")
+        .join(name);
     let _ = fs::remove_dir_all(&d);
     fs::create_dir_all(&d).unwrap();
     d
@@ -257,14 +276,18 @@ fn copy_into(bundle: &Bundle, bin: &Path, name: &str) {
 
 /// Runs the check on arm64 under qemu, or says why it only checked the ELF machine.
 fn arm64_or_elf(bundle: &Bundle, args: &[&str], binary_in_image: &str, check: impl Fn(&str)) {
-    let bin = bundle.rootfs().join(binary_in_image.trim_start_matches('/'));
+    let bin = bundle
+        .rootfs()
+        .join(binary_in_image.trim_start_matches('/'));
     let resolved = fs::canonicalize(&bin)
         .ok()
         .filter(|p| p.starts_with(bundle.rootfs()))
         .unwrap_or_else(|| {
             // Absolute links resolve against the host; follow them inside the rootfs.
             let link = fs::read_link(&bin).unwrap();
-            bundle.rootfs().join(link.to_string_lossy().trim_start_matches('/'))
+            bundle
+                .rootfs()
+                .join(link.to_string_lossy().trim_start_matches('/'))
         });
     assert_eq!(elf_machine(&resolved), EM_AARCH64, "{}", resolved.display());
     match arm64_runs() {
@@ -283,7 +306,13 @@ fn static_base_runs_a_static_go_binary_as_nonroot() {
     let layout = work.join("bases");
     build(
         &cache,
-        &["static", "--platform", "linux/amd64,linux/arm64", "--to", &format!("oci:{}:static", layout.display())],
+        &[
+            "static",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--to",
+            &format!("oci:{}:static", layout.display()),
+        ],
     );
     for arch in ["amd64", "arm64"] {
         let b = Bundle::unpack(&layout, "static", arch, &work);
@@ -291,17 +320,31 @@ fn static_base_runs_a_static_go_binary_as_nonroot() {
         assert_eq!(cfg["process"]["user"]["uid"], 65532);
         assert_eq!(cfg["process"]["cwd"], "/home/nonroot");
         let env = cfg["process"]["env"].to_string();
-        assert!(env.contains("SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"), "{env}");
+        assert!(
+            env.contains("SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"),
+            "{env}"
+        );
         // Nothing to run a shell with, and the merged-/usr links.
         assert!(!b.rootfs().join("usr/bin/sh").exists());
-        assert_eq!(fs::read_link(b.rootfs().join("lib")).unwrap(), Path::new("usr/lib"));
+        assert_eq!(
+            fs::read_link(b.rootfs().join("lib")).unwrap(),
+            Path::new("usr/lib")
+        );
         let bin = go_checker(&work, arch);
         copy_into(&b, &bin, "check");
         let expect = |out: &str| {
             assert!(out.contains("uid=65532 user=nonroot"), "{out}");
             assert!(out.contains("tz=Europe/Berlin"), "{out}");
             assert!(out.contains("home=/home/nonroot"), "{out}");
-            let certs: usize = out.split("certs=").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+            let certs: usize = out
+                .split("certs=")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
             assert!(certs > 100, "{out}");
         };
         if arch == host_arch() {
@@ -319,7 +362,13 @@ fn cc_base_runs_a_dynamic_c_binary() {
     let layout = work.join("bases");
     build(
         &cache,
-        &["cc", "--platform", "linux/amd64,linux/arm64", "--to", &format!("oci:{}:cc", layout.display())],
+        &[
+            "cc",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--to",
+            &format!("oci:{}:cc", layout.display()),
+        ],
     );
     let src = work.join("hello.c");
     fs::write(
@@ -329,15 +378,32 @@ fn cc_base_runs_a_dynamic_c_binary() {
     )
     .unwrap();
     let bin = work.join("hello");
-    run_ok(Command::new(tool("gcc")).arg("-O2").arg("-o").arg(&bin).arg(&src).arg("-lm"));
-    assert_eq!(elf_machine(&bin), if host_arch() == "amd64" { EM_X86_64 } else { EM_AARCH64 });
+    run_ok(
+        Command::new(tool("gcc"))
+            .arg("-O2")
+            .arg("-o")
+            .arg(&bin)
+            .arg(&src)
+            .arg("-lm"),
+    );
+    assert_eq!(
+        elf_machine(&bin),
+        if host_arch() == "amd64" {
+            EM_X86_64
+        } else {
+            EM_AARCH64
+        }
+    );
     let b = Bundle::unpack(&layout, "cc", host_arch(), &work);
     copy_into(&b, &bin, "hello");
     let out = b.run_ok(&["/hello"]);
     assert!(out.contains("hello from C uid=65532 sqrt=4.0"), "{out}");
     // No C cross compiler here: for arm64 the C runtime's loader and libc are checked.
     let arm = Bundle::unpack(&layout, "cc", "arm64", &work);
-    assert_eq!(elf_machine(&arm.rootfs().join("usr/lib/aarch64-linux-gnu/libc.so.6")), EM_AARCH64);
+    assert_eq!(
+        elf_machine(&arm.rootfs().join("usr/lib/aarch64-linux-gnu/libc.so.6")),
+        EM_AARCH64
+    );
     assert!(arm.rootfs().join("usr/lib/ld-linux-aarch64.so.1").exists());
     eprintln!("arm64 cc: checked the ELF machine of libc.so.6 (no aarch64 C cross compiler here)");
 }
@@ -349,7 +415,13 @@ fn python3_base_imports_ssl_sqlite3_zoneinfo() {
     let layout = work.join("bases");
     build(
         &cache,
-        &["python3", "--platform", "linux/amd64,linux/arm64", "--to", &format!("oci:{}:py", layout.display())],
+        &[
+            "python3",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--to",
+            &format!("oci:{}:py", layout.display()),
+        ],
     );
     let script = "import ssl, sqlite3, zoneinfo, os, locale; \
                   print('py', os.getuid(), ssl.OPENSSL_VERSION, sqlite3.sqlite_version, zoneinfo.ZoneInfo('Europe/Paris'), locale.getpreferredencoding())";
@@ -358,10 +430,18 @@ fn python3_base_imports_ssl_sqlite3_zoneinfo() {
         assert!(out.contains("Europe/Paris UTF-8"), "{out}");
     };
     let b = Bundle::unpack(&layout, "py", host_arch(), &work);
-    assert_eq!(fs::read_link(b.rootfs().join("usr/bin/python3")).unwrap(), Path::new("python3.11"));
+    assert_eq!(
+        fs::read_link(b.rootfs().join("usr/bin/python3")).unwrap(),
+        Path::new("python3.11")
+    );
     expect(&b.run_ok(&["/usr/bin/python3", "-c", script]));
     let arm = Bundle::unpack(&layout, "py", "arm64", &work);
-    arm64_or_elf(&arm, &["/usr/bin/python3", "-c", script], "/usr/bin/python3.11", expect);
+    arm64_or_elf(
+        &arm,
+        &["/usr/bin/python3", "-c", script],
+        "/usr/bin/python3.11",
+        expect,
+    );
 }
 
 #[test]
@@ -369,14 +449,26 @@ fn nodejs_base_runs_node() {
     let work = workdir("nodejs");
     let cache = shared_cache();
     let layout = work.join("bases");
-    build(&cache, &["nodejs", "--platform", "linux/amd64", "--to", &format!("oci:{}:node", layout.display())]);
+    build(
+        &cache,
+        &[
+            "nodejs",
+            "--platform",
+            "linux/amd64",
+            "--to",
+            &format!("oci:{}:node", layout.display()),
+        ],
+    );
     let b = Bundle::unpack(&layout, "node", "amd64", &work);
     let out = b.run_ok(&[
         "/usr/bin/node",
         "-e",
         "console.log('node', process.versions.node, process.getuid(), require('crypto').createHash('sha256').update('x').digest('hex').slice(0, 8))",
     ]);
-    assert!(out.contains("node 18.") && out.contains(" 65532 2d711642"), "{out}");
+    assert!(
+        out.contains("node 18.") && out.contains(" 65532 2d711642"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -384,7 +476,16 @@ fn java_base_runs_java_with_cacerts_and_utf8() {
     let work = workdir("java");
     let cache = shared_cache();
     let layout = work.join("bases");
-    build(&cache, &["java", "--platform", "linux/amd64", "--to", &format!("oci:{}:java", layout.display())]);
+    build(
+        &cache,
+        &[
+            "java",
+            "--platform",
+            "linux/amd64",
+            "--to",
+            &format!("oci:{}:java", layout.display()),
+        ],
+    );
     let b = Bundle::unpack(&layout, "java", "amd64", &work);
     let out = b.run_ok(&["/usr/bin/java", "-XshowSettings:properties", "-version"]);
     assert!(out.contains("openjdk version \"17."), "{out}");
@@ -427,19 +528,38 @@ fn extra_packages_bring_their_closure_without_dpkg_or_perl() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let tiers = report["platforms"][0]["tiers"].as_array().unwrap();
     let extras = tiers.iter().find(|t| t["name"] == "extras").unwrap();
-    let names: Vec<&str> = extras["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = extras["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
     for want in ["libpq5", "libgssapi-krb5-2", "libldap-2.5-0", "libkrb5-3"] {
         assert!(names.contains(&want), "{names:?}");
     }
     // What cc already has is not installed again.
-    assert!(!names.contains(&"libc6") && !names.contains(&"libssl3"), "{names:?}");
+    assert!(
+        !names.contains(&"libc6") && !names.contains(&"libssl3"),
+        "{names:?}"
+    );
     let b = Bundle::unpack(&layout, "cc-pq", "amd64", &work);
     let root = b.rootfs();
     let lib = root.join("usr/lib/x86_64-linux-gnu");
-    for f in ["libpq.so.5", "libgssapi_krb5.so.2", "libldap-2.5.so.0", "libssl.so.3"] {
+    for f in [
+        "libpq.so.5",
+        "libgssapi_krb5.so.2",
+        "libldap-2.5.so.0",
+        "libssl.so.3",
+    ] {
         assert!(lib.join(f).exists(), "{f} missing");
     }
-    for banned in ["usr/bin/dpkg", "usr/bin/perl", "var/lib/dpkg/status.d/dpkg", "var/lib/dpkg/status.d/perl-base", "var/lib/dpkg/status.d/debconf"] {
+    for banned in [
+        "usr/bin/dpkg",
+        "usr/bin/perl",
+        "var/lib/dpkg/status.d/dpkg",
+        "var/lib/dpkg/status.d/perl-base",
+        "var/lib/dpkg/status.d/debconf",
+    ] {
         assert!(!root.join(banned).exists(), "{banned} is in the image");
     }
     let status = fs::read_to_string(root.join("var/lib/dpkg/status.d/libpq5")).unwrap();
@@ -466,7 +586,10 @@ fn same_packages_give_the_same_digests() {
     let a: Vec<String> = args("one");
     let first = build(&c1, &a.iter().map(String::as_str).collect::<Vec<_>>());
     let lock = fs::read_to_string(work.join("lade-base.lock")).unwrap();
-    assert!(lock.contains("name = \"tzdata\"") && lock.contains("sha256 = "), "{lock}");
+    assert!(
+        lock.contains("name = \"tzdata\"") && lock.contains("sha256 = "),
+        "{lock}"
+    );
     let b: Vec<String> = args("two");
     let second = build(&c2, &b.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(digest_of(&first), digest_of(&second));
@@ -477,14 +600,37 @@ fn same_packages_give_the_same_digests() {
     let third = build(&c1, &c.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(digest_of(&first), digest_of(&third));
     // The cc preset twice in one cache: identical too.
-    let d1 = build(&shared_cache(), &["cc", "--platform", "linux/amd64", "--to", &format!("oci:{}:cc1", layout.display())]);
-    let d2 = build(&shared_cache(), &["cc", "--platform", "linux/amd64", "--to", &format!("oci:{}:cc2", layout.display())]);
+    let d1 = build(
+        &shared_cache(),
+        &[
+            "cc",
+            "--platform",
+            "linux/amd64",
+            "--to",
+            &format!("oci:{}:cc1", layout.display()),
+        ],
+    );
+    let d2 = build(
+        &shared_cache(),
+        &[
+            "cc",
+            "--platform",
+            "linux/amd64",
+            "--to",
+            &format!("oci:{}:cc2", layout.display()),
+        ],
+    );
     assert_eq!(digest_of(&d1), digest_of(&d2));
 }
 
 /// A failed build: exit 1, one `error:` line naming the problem, and no output written.
 fn fails(cache: &Path, args: &[&str], out_dir: &Path, want: &[&str]) {
-    let out = lade(cache).arg("base").arg("build").args(args).output().unwrap();
+    let out = lade(cache)
+        .arg("base")
+        .arg("build")
+        .args(args)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
@@ -502,25 +648,66 @@ fn bad_inputs_fail_cleanly() {
     let to = |name: &str| format!("oci:{}:x", work.join(name).display());
     fails(
         &cache,
-        &["cc", "--package", "libpq", "--platform", "linux/amd64", "--to", &to("unknown")],
+        &[
+            "cc",
+            "--package",
+            "libpq",
+            "--platform",
+            "linux/amd64",
+            "--to",
+            &to("unknown"),
+        ],
         &work.join("unknown"),
         &["unknown package 'libpq'", "closest: libpq5"],
     );
     fails(
         &cache,
-        &["static", "--platform", "linux/amd64", "--debian-mirror", "http://127.0.0.1:9/debian", "--to", &to("offline")],
+        &[
+            "static",
+            "--platform",
+            "linux/amd64",
+            "--debian-mirror",
+            "http://127.0.0.1:9/debian",
+            "--to",
+            &to("offline"),
+        ],
         &work.join("offline"),
         &["http://127.0.0.1:9/debian/dists/bookworm/InRelease"],
     );
-    fails(&cache, &["ruby", "--to", &to("preset")], &work.join("preset"), &["unknown base preset 'ruby'"]);
+    fails(
+        &cache,
+        &["ruby", "--to", &to("preset")],
+        &work.join("preset"),
+        &["unknown base preset 'ruby'"],
+    );
 
     // A corrupted cached .deb: lade finds the damage when it uses the file.
     let own = work.join("cache");
     let lock = work.join("lade-base.lock");
-    build(&own, &["static", "--platform", "linux/amd64", "--lock", &lock.display().to_string(), "--to", &to("good")]);
+    build(
+        &own,
+        &[
+            "static",
+            "--platform",
+            "linux/amd64",
+            "--lock",
+            &lock.display().to_string(),
+            "--to",
+            &to("good"),
+        ],
+    );
     let text = fs::read_to_string(&lock).unwrap();
-    let tzdata = text.split("[[package]]").find(|p| p.contains("name = \"tzdata\"")).unwrap();
-    let sha = tzdata.split("sha256 = \"").nth(1).unwrap().split('"').next().unwrap();
+    let tzdata = text
+        .split("[[package]]")
+        .find(|p| p.contains("name = \"tzdata\""))
+        .unwrap();
+    let sha = tzdata
+        .split("sha256 = \"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
     let cached = own.join("debian/sha256").join(sha);
     let mut bytes = fs::read(&cached).unwrap();
     let mid = bytes.len() / 2;
@@ -529,9 +716,21 @@ fn bad_inputs_fail_cleanly() {
     let before = fs::read_to_string(&lock).unwrap();
     fails(
         &own,
-        &["static", "--platform", "linux/amd64", "--lock", &lock.display().to_string(), "--to", &to("corrupt")],
+        &[
+            "static",
+            "--platform",
+            "linux/amd64",
+            "--lock",
+            &lock.display().to_string(),
+            "--to",
+            &to("corrupt"),
+        ],
         &work.join("corrupt"),
         &["tzdata_", "sha256", sha],
     );
-    assert_eq!(fs::read_to_string(&lock).unwrap(), before, "the lock was rewritten");
+    assert_eq!(
+        fs::read_to_string(&lock).unwrap(),
+        before,
+        "the lock was rewritten"
+    );
 }

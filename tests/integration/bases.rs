@@ -404,7 +404,17 @@ fn cc_base_runs_a_dynamic_c_binary() {
         elf_machine(&arm.rootfs().join("usr/lib/aarch64-linux-gnu/libc.so.6")),
         EM_AARCH64
     );
-    assert!(arm.rootfs().join("usr/lib/ld-linux-aarch64.so.1").exists());
+    // The loader path arm64 binaries name, through the image's /lib → usr/lib link.
+    let loader = fs::read_link(arm.rootfs().join("usr/lib/ld-linux-aarch64.so.1")).unwrap();
+    assert_eq!(
+        loader,
+        Path::new("/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1")
+    );
+    assert!(
+        arm.rootfs()
+            .join("usr/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1")
+            .is_file()
+    );
     eprintln!("arm64 cc: checked the ELF machine of libc.so.6 (no aarch64 C cross compiler here)");
 }
 

@@ -194,7 +194,7 @@ fn base_build(a: BaseBuildArgs, verbose: bool, quiet: bool) -> anyhow::Result<()
             eprintln!(
                 "lade: [{}] {} layers, {} ({})",
                 p.platform,
-                p.tiers.len(),
+                p.tiers.iter().filter(|t| t.layer.is_some()).count(),
                 mib(p.size),
                 p.manifest
             );

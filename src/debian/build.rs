@@ -68,7 +68,9 @@ pub struct PackageReport {
 #[derive(Clone, Debug, Serialize)]
 pub struct TierReport {
     pub name: String,
-    pub layer: Digest,
+    /// `None` when nothing was left to install (every package asked for was skipped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<Digest>,
     pub size: u64,
     pub cached: bool,
     pub packages: Vec<PackageReport>,
@@ -492,20 +494,11 @@ fn arch_layers(
             epoch: job.epoch,
         };
         let (spec, owners) = layers::tier_layer(&input, generated)?;
-        if spec.entries.is_empty() {
-            continue;
-        }
-        let blob = writer.write_owned(&spec, &owners)?;
-        on(Event::Layer {
-            platform: job.platform,
-            tier: tier.name,
-            blob: &blob,
-        });
-        reports.push(TierReport {
+        let mut report = TierReport {
             name: tier.name.to_string(),
-            layer: blob.digest.clone(),
-            size: blob.size,
-            cached: blob.cached,
+            layer: None,
+            size: 0,
+            cached: false,
             packages: tier_pins
                 .iter()
                 .map(|p| PackageReport {
@@ -520,7 +513,21 @@ fn arch_layers(
                 .filter(|s| s.arch == job.arch && s.tier == tier.name)
                 .map(LockedSkip::skipped)
                 .collect(),
+        };
+        if spec.entries.is_empty() {
+            reports.push(report);
+            continue;
+        }
+        let blob = writer.write_owned(&spec, &owners)?;
+        on(Event::Layer {
+            platform: job.platform,
+            tier: tier.name,
+            blob: &blob,
         });
+        report.layer = Some(blob.digest.clone());
+        report.size = blob.size;
+        report.cached = blob.cached;
+        reports.push(report);
         named.push(NamedLayer {
             name: spec.name.clone(),
             layer: Layer {

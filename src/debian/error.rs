@@ -11,11 +11,12 @@ pub enum DebianError {
     Fetch { url: String, detail: String },
     #[error("fetching {url}: HTTP {status}")]
     Http { url: String, status: u16 },
-    #[error("{action} {path}: {source}")]
+    /// `cause`, not `source`: the message already says it, and anyhow's chain would repeat it.
+    #[error("{action} {path}: {cause}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{url}: signature not verified: {detail}")]
     Signature { url: String, detail: String },
@@ -28,7 +29,7 @@ pub enum DebianError {
     },
     #[error("{url}: {detail}")]
     Index { url: String, detail: String },
-    #[error("{0}")]
+    #[error(transparent)]
     Resolve(#[from] ResolveError),
     #[error("package {package} ({path}): {detail}")]
     Deb {
@@ -61,9 +62,9 @@ pub fn io_err<'a>(
     action: &'static str,
     path: &'a std::path::Path,
 ) -> impl FnOnce(std::io::Error) -> DebianError + 'a {
-    move |source| DebianError::Io {
+    move |cause| DebianError::Io {
         action,
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }

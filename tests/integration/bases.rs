@@ -481,21 +481,26 @@ fn nodejs_base_runs_node() {
         &[
             "nodejs",
             "--platform",
-            "linux/amd64",
+            "linux/amd64,linux/arm64",
             "--to",
             &format!("oci:{}:node", layout.display()),
         ],
     );
-    let b = Bundle::unpack(&layout, "node", "amd64", &work);
-    let out = b.run_ok(&[
+    let args = [
         "/usr/bin/node",
         "-e",
         "console.log('node', process.versions.node, process.getuid(), require('crypto').createHash('sha256').update('x').digest('hex').slice(0, 8))",
-    ]);
-    assert!(
-        out.contains("node 18.") && out.contains(" 65532 2d711642"),
-        "{out}"
-    );
+    ];
+    let expect = |out: &str| {
+        assert!(
+            out.contains("node 18.") && out.contains(" 65532 2d711642"),
+            "{out}"
+        );
+    };
+    let b = Bundle::unpack(&layout, "node", host_arch(), &work);
+    expect(&b.run_ok(&args));
+    let arm = Bundle::unpack(&layout, "node", "arm64", &work);
+    arm64_or_elf(&arm, &args, "/usr/bin/node", expect);
 }
 
 #[test]
@@ -508,7 +513,7 @@ fn java_base_runs_java_with_cacerts_and_utf8() {
         &[
             "java",
             "--platform",
-            "linux/amd64",
+            "linux/amd64,linux/arm64",
             "--to",
             &format!("oci:{}:java", layout.display()),
         ],
@@ -533,6 +538,13 @@ fn java_base_runs_java_with_cacerts_and_utf8() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("{out}"));
     assert!(n > 100, "{out}");
+    let arm = Bundle::unpack(&layout, "java", "arm64", &work);
+    arm64_or_elf(
+        &arm,
+        &["/usr/bin/java", "-version"],
+        "/usr/lib/jvm/java-17-openjdk-arm64/bin/java",
+        |out| assert!(out.contains("openjdk version \"17."), "{out}"),
+    );
 }
 
 #[test]

@@ -631,6 +631,8 @@ fn same_packages_give_the_same_digests() {
     );
     let b: Vec<String> = args("two");
     let second = build(&c2, &b.iter().map(String::as_str).collect::<Vec<_>>());
+    // The uncompressed layers first (lade's tar), then the whole image (gzip included).
+    assert_eq!(diff_ids(&layout, "one"), diff_ids(&layout, "two"));
     assert_eq!(digest_of(&first), digest_of(&second));
     // With the lock and a warm cache the archive is not read at all: an unreachable mirror
     // still gives the same image.
@@ -660,6 +662,29 @@ fn same_packages_give_the_same_digests() {
         ],
     );
     assert_eq!(digest_of(&d1), digest_of(&d2));
+}
+
+/// The rootfs diff_ids of every platform of the image tagged `tag` in an OCI layout.
+fn diff_ids(layout: &Path, tag: &str) -> Vec<serde_json::Value> {
+    let blob = |digest: &serde_json::Value| -> serde_json::Value {
+        let hex = digest.as_str().unwrap().strip_prefix("sha256:").unwrap();
+        serde_json::from_slice(&fs::read(layout.join("blobs/sha256").join(hex)).unwrap()).unwrap()
+    };
+    let top: serde_json::Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let root = top["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .unwrap();
+    let index = blob(&root["digest"]);
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| blob(&blob(&m["digest"])["config"]["digest"])["rootfs"]["diff_ids"].clone())
+        .collect()
 }
 
 /// A failed build: exit 1, one `error:` line naming the problem, and no output written.

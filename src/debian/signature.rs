@@ -27,8 +27,11 @@ impl Keyring {
             .expect("the keys shipped in src/debian/keys parse")
     }
 
-    /// Keys from an armored or binary keyring (`/usr/share/keyrings/…gpg`). Keys whose
-    /// self-signatures do not verify are left out, as gpg would ignore them.
+    /// Keys from an armored or binary keyring (`/usr/share/keyrings/…gpg`). A subkey whose
+    /// binding signature does not verify is dropped, as gpg would ignore it. (User-id
+    /// certifications are not checked: distribution keyrings carry third-party ones that
+    /// cannot be verified without the certifiers' keys, and trust here comes from the keyring
+    /// file itself.)
     pub fn parse(bytes: &[u8], origin: &str) -> Result<Keyring, String> {
         let (iter, _) = PublicOrSecret::from_reader_many(Cursor::new(bytes))
             .map_err(|e| format!("not an OpenPGP keyring: {e}"))?;
@@ -40,9 +43,11 @@ impl Keyring {
                 // One key in a format rPGP does not know must not hide the others.
                 Err(_) => continue,
             };
-            if key.verify_bindings().is_ok() {
-                keys.push(key);
-            }
+            let mut key = key;
+            let primary = key.primary_key.clone();
+            key.public_subkeys
+                .retain(|sub| sub.verify_bindings(&primary).is_ok());
+            keys.push(key);
         }
         if keys.is_empty() {
             return Err("no usable public keys in it".into());
@@ -144,6 +149,17 @@ mod tests {
 
     /// A real InRelease of bookworm-updates, kept as a fixture so the check runs offline.
     const INRELEASE: &str = include_str!("testdata/bookworm-updates-InRelease");
+
+    #[test]
+    fn host_binary_keyring_parses() {
+        // Debian hosts have the binary keyring, with third-party certifications on its keys.
+        let path = "/usr/share/keyrings/debian-archive-keyring.gpg";
+        let bytes = std::fs::read(path)
+            .unwrap_or_else(|e| panic!("{path}: {e} (apt-get install debian-archive-keyring)"));
+        let k = Keyring::parse(&bytes, path).unwrap();
+        assert!(k.len() >= 6, "{} keys", k.len());
+        assert!(verify_inrelease(&k, INRELEASE).is_ok());
+    }
 
     #[test]
     fn shipped_keys_parse() {

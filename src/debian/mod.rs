@@ -85,6 +85,21 @@ impl BaseSpec {
         })
     }
 
+    /// A base reference in the form this type displays as, `debian12/PRESET[+PKG…][:root]`
+    /// (`debian12/python3+libpq5`), so `--base` and lade.toml's `base = "…"` can name one;
+    /// `None` when `reference` is not of that form.
+    pub fn parse_reference(reference: &str) -> Option<Result<BaseSpec, DebianError>> {
+        let rest = reference.strip_prefix("debian12/")?;
+        let (rest, root) = match rest.strip_suffix(":root") {
+            Some(r) => (r, true),
+            None => (rest.strip_suffix(":nonroot").unwrap_or(rest), false),
+        };
+        let mut parts = rest.split('+');
+        let preset = parts.next().unwrap_or("");
+        let packages: Vec<String> = parts.map(str::to_string).collect();
+        Some(BaseSpec::parse(preset, &packages, root))
+    }
+
     /// The extra packages, sorted and without repeats (what the lock records).
     pub fn normalized_packages(&self) -> Vec<String> {
         let mut p = self.packages.clone();
@@ -166,6 +181,12 @@ mod tests {
         assert!(BaseSpec::parse("python3", &[], true).unwrap().root);
         assert!(BaseSpec::parse("ruby", &[], false).is_err());
         assert!(BaseSpec::parse("cc:sudo", &[], false).is_err());
+        let r = BaseSpec::parse_reference("debian12/cc+libpq5+zlib1g:root")
+            .unwrap()
+            .unwrap();
+        assert_eq!(r, s, "the displayed name parses back");
+        assert!(BaseSpec::parse_reference("oci:./bases:cc").is_none());
+        assert!(BaseSpec::parse_reference("debian12/ruby").unwrap().is_err());
         let toml: BaseSpec =
             toml::from_str("preset = \"python3\"\npackages = [\"libpq5\"]\n").unwrap();
         assert_eq!(toml.preset, Preset::Python3);

@@ -54,6 +54,58 @@ pub enum Command {
         #[command(flatten)]
         registry: RegistryArgs,
     },
+    /// Base images built from Debian 12 packages, without a Dockerfile or RUN.
+    Base {
+        #[command(subcommand)]
+        command: BaseCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BaseCommand {
+    /// Build a distroless-equivalent base (static, cc, python3, nodejs, java) and write it to every --to.
+    Build(BaseBuildArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BaseBuildArgs {
+    /// static, cc, python3, nodejs or java; PRESET:root for the root variant.
+    #[arg(value_name = "PRESET")]
+    pub preset: String,
+    /// An extra Debian package, installed with its dependencies. Repeatable, or comma separated.
+    #[arg(long = "package", value_name = "NAME")]
+    pub packages: Vec<String>,
+    /// The root variant (User 0) instead of nonroot (User 65532, WorkingDir /home/nonroot).
+    #[arg(long)]
+    pub root: bool,
+    /// Platforms, comma separated (linux/amd64,linux/arm64). Default: the host's.
+    #[arg(long, value_name = "LIST", env = "LADE_PLATFORMS")]
+    pub platform: Option<String>,
+    /// Output: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] or
+    /// REGISTRY/REPO[:TAG]. Repeatable.
+    #[arg(long = "to", value_name = "TARGET", required = true)]
+    pub to: Vec<String>,
+    /// Debian archive for bookworm and bookworm-updates.
+    #[arg(long, value_name = "URL", env = "LADE_DEBIAN_MIRROR", default_value = lade::debian::DEFAULT_MIRROR)]
+    pub debian_mirror: String,
+    /// Debian security archive. Default: debian-security beside --debian-mirror.
+    #[arg(long, value_name = "URL", env = "LADE_DEBIAN_SECURITY_MIRROR")]
+    pub debian_security_mirror: Option<String>,
+    /// Trust this keyring (armored or binary) instead of the Debian archive keys lade ships.
+    #[arg(long, value_name = "FILE")]
+    pub debian_keyring: Option<PathBuf>,
+    /// Do not check the archive's signatures (the output says they were not checked).
+    #[arg(long)]
+    pub no_verify_signatures: bool,
+    /// Lock file: used when it pins this preset and these packages, else written.
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
+    /// Resolve packages again and rewrite --lock.
+    #[arg(long, requires = "lock")]
+    pub update: bool,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// How registries are reached, for pushes and for bases.

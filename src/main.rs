@@ -5,7 +5,7 @@ mod cli;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::{Cli, Command, ProjectArgs, RegistryArgs};
+use cli::{BaseBuildArgs, BaseCommand, Cli, Command, ProjectArgs, RegistryArgs};
 use lade::ops::plan::PlanOptions;
 use lade::ops::publish::{Event, PublishOptions};
 use lade::sink::Target;
@@ -64,6 +64,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Base {
+            command: BaseCommand::Build(args),
+        } => base_build(args, cli.verbose, cli.quiet),
     }
 }
 
@@ -164,4 +167,127 @@ fn progress(e: Event, verbose: bool, quiet: bool) {
             }
         }
     }
+}
+
+fn base_build(a: BaseBuildArgs, verbose: bool, quiet: bool) -> anyhow::Result<()> {
+    use lade::debian::{BaseSpec, DebianOptions};
+    use lade::ops::base::BaseBuildOptions;
+    let platforms = match &a.platform {
+        Some(s) => lade::platform::parse_list(s).context("--platform")?,
+        None => vec![
+            lade::platform::Platform::host()
+                .context("--platform: the host's platform is not one lade knows")?,
+        ],
+    };
+    let mut debian = DebianOptions::new(lade::ops::cache_dir());
+    debian.mirror = a.debian_mirror;
+    debian.security_mirror = a.debian_security_mirror;
+    debian.keyring = a.debian_keyring;
+    debian.verify_signatures = !a.no_verify_signatures;
+    debian.lock = a.lock;
+    debian.update = a.update;
+    debian.epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(s) if !s.is_empty() => s.trim().parse().context("SOURCE_DATE_EPOCH")?,
+        _ => 0,
+    };
+    let opts = BaseBuildOptions {
+        spec: BaseSpec::parse(&a.preset, &a.packages, a.root)?,
+        platforms,
+        targets: a
+            .to
+            .iter()
+            .map(|t| Target::parse(t))
+            .collect::<Result<_, _>>()?,
+        debian,
+    };
+    let report = lade::ops::base::build(&opts, |e| {
+        if !quiet {
+            base_progress(e, verbose)
+        }
+    })?;
+    if a.json {
+        stdout(&serde_json::to_string_pretty(&report).context("encoding the report")?)?;
+        return Ok(());
+    }
+    if !quiet {
+        let b = &report.build;
+        eprintln!("lade: packages {}; signatures {}", b.source, b.signatures);
+        for p in &b.platforms {
+            for t in &p.tiers {
+                let names: Vec<String> = t
+                    .packages
+                    .iter()
+                    .map(|p| format!("{} {}", p.name, p.version))
+                    .collect();
+                // The extras are what the user asked for, so their closure is always shown.
+                if verbose || t.name == "extras" {
+                    eprintln!("lade: [{}] {}: {}", p.platform, t.name, names.join(", "));
+                }
+                for s in t.skipped.iter().filter(|_| verbose || t.name == "extras") {
+                    let by = if s.needed_by.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (needed by {})", s.needed_by)
+                    };
+                    eprintln!(
+                        "lade: [{}] {}: not installed: {}{by}: {}",
+                        p.platform, t.name, s.dependency, s.reason
+                    );
+                }
+            }
+            eprintln!(
+                "lade: [{}] {} layers, {} ({})",
+                p.platform,
+                p.tiers.iter().filter(|t| t.layer.is_some()).count(),
+                mib(p.size),
+                p.manifest
+            );
+        }
+        if let Some(l) = &b.lock_written {
+            eprintln!("lade: wrote {}", l.display());
+        }
+    }
+    for o in &report.outputs {
+        stdout(&o.reference)?;
+    }
+    Ok(())
+}
+
+fn base_progress(e: lade::ops::base::BaseEvent, verbose: bool) {
+    use lade::debian::Event;
+    use lade::ops::base::BaseEvent;
+    match e {
+        BaseEvent::Debian(Event::Suite(s)) => match &s.verified_by {
+            Some(k) => eprintln!("lade: {} verified ({k})", s.url),
+            None => eprintln!("lade: {} read WITHOUT signature check", s.url),
+        },
+        BaseEvent::Debian(Event::Warning(w)) => eprintln!("lade: warning: {w}"),
+        BaseEvent::Debian(Event::Resolved { arch, packages }) => {
+            eprintln!("lade: [{arch}] {packages} packages")
+        }
+        BaseEvent::Debian(Event::Fetched { files, bytes }) => {
+            if bytes > 0 || verbose {
+                eprintln!("lade: {files} packages, {} downloaded", mib(bytes));
+            }
+        }
+        BaseEvent::Debian(Event::Layer {
+            platform,
+            tier,
+            blob,
+        }) => {
+            if verbose || !blob.cached {
+                let how = if blob.cached { "cached" } else { "written" };
+                eprintln!(
+                    "lade: [{platform}] layer {tier} {} ({}, {how})",
+                    blob.digest,
+                    mib(blob.size)
+                );
+            }
+        }
+        BaseEvent::Output(o) => eprintln!("lade: wrote {} ({})", o.target, o.digest),
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }

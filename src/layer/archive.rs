@@ -21,7 +21,7 @@ pub fn write_tar<W: Write>(
     assert_eq!(nodes.len(), contents.len(), "one fingerprint slot per node");
     let mut tar = Builder::new(out);
     for (node, content) in nodes.iter().zip(contents) {
-        let mut header = base_header(node.mode, mtime);
+        let mut header = base_header(node.mode, node.owner, mtime);
         let name = node.tar_name();
         match (&node.kind, content) {
             (NodeKind::Dir, _) => {
@@ -52,13 +52,13 @@ pub fn write_tar<W: Write>(
 }
 
 /// GNU format, because the tar crate writes GNU long-name records (`././@LongLink`) for paths
-/// over 100 bytes and those belong with a GNU header. Owner 0:0 without names, so extraction
-/// does not depend on the image's /etc/passwd.
-fn base_header(mode: u32, mtime: u64) -> Header {
+/// over 100 bytes and those belong with a GNU header. Numeric owner (0:0 unless the writer was
+/// told otherwise) without names, so extraction does not depend on the image's /etc/passwd.
+fn base_header(mode: u32, (uid, gid): (u32, u32), mtime: u64) -> Header {
     let mut h = Header::new_gnu();
     h.set_mode(mode);
-    h.set_uid(0);
-    h.set_gid(0);
+    h.set_uid(u64::from(uid));
+    h.set_gid(u64::from(gid));
     h.set_mtime(mtime);
     h.set_size(0);
     // new_gnu leaves user and group names zeroed (empty); they stay that way.

@@ -42,6 +42,10 @@ struct KeyDoc<'a> {
 struct KeyEntry<'a> {
     path: &'a str,
     mode: u32,
+    /// Absent for root-owned entries, so keys of layers without owners did not change when
+    /// owners were introduced.
+    #[serde(skip_serializing_if = "is_root")]
+    owner: (u32, u32),
     #[serde(flatten)]
     kind: KeyKind<'a>,
 }
@@ -69,6 +73,7 @@ pub fn key(
         .map(|(n, c)| KeyEntry {
             path: &n.name,
             mode: n.mode,
+            owner: n.owner,
             kind: match (&n.kind, c) {
                 (NodeKind::File { .. }, Some(c)) => KeyKind::File {
                     size: c.size,
@@ -89,6 +94,10 @@ pub fn key(
     };
     let bytes = serde_json::to_vec(&doc).expect("serializing plain data cannot fail");
     Digest::of(&bytes).hex().to_string()
+}
+
+fn is_root(owner: &(u32, u32)) -> bool {
+    *owner == (0, 0)
 }
 
 fn record_path(store: &BlobStore, key: &str) -> PathBuf {

@@ -19,6 +19,8 @@ pub struct Node {
     pub name: String,
     pub mode: u32,
     pub kind: NodeKind,
+    /// uid and gid in the tar header; (0, 0) unless the writer was given an owner for it.
+    pub owner: (u32, u32),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,6 +95,7 @@ pub fn normalize(spec: &LayerSpec) -> Result<Vec<Node>, LayerError> {
             name,
             mode: mask_mode(entry.mode, is_dir),
             kind,
+            owner: (0, 0),
         };
         match slots.entry(node.name.clone()) {
             Entry::Vacant(v) => {
@@ -156,6 +159,7 @@ fn add_parents(slots: &mut BTreeMap<String, Slot>, target: &str) {
                 name: parent.to_string(),
                 mode: IMPLICIT_DIR_MODE,
                 kind: NodeKind::Dir,
+                owner: (0, 0),
             },
             implicit: true,
         });

@@ -22,6 +22,9 @@ use crate::plan::LayerSpec;
 use entries::NodeKind;
 use std::path::PathBuf;
 
+/// Numeric (uid, gid) by target path, for [`LayerWriter::write_owned`].
+pub type Owners = std::collections::BTreeMap<String, (u32, u32)>;
+
 /// A layer blob in the store.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LayerBlob {
@@ -113,8 +116,24 @@ impl<'a> LayerWriter<'a> {
 
     /// Writes (or finds in the cache) the layer for `spec`.
     pub fn write(&self, spec: &LayerSpec) -> Result<LayerBlob, LayerError> {
+        self.write_owned(spec, &Owners::new())
+    }
+
+    /// Like [`write`](Self::write), with the numeric owner of some entries (keyed by target,
+    /// `/home/nonroot`) other than root: a base image's home directory must belong to its user.
+    pub fn write_owned(&self, spec: &LayerSpec, owners: &Owners) -> Result<LayerBlob, LayerError> {
         let layer = spec.name.as_str();
-        let nodes = entries::normalize(spec)?;
+        let mut nodes = entries::normalize(spec)?;
+        for (target, owner) in owners {
+            let node = nodes
+                .iter_mut()
+                .find(|n| Some(n.name.as_str()) == target.strip_prefix('/'))
+                .ok_or_else(|| LayerError::BadTarget {
+                    layer: layer.to_string(),
+                    target: target.clone(),
+                })?;
+            node.owner = *owner;
+        }
         let contents = nodes
             .iter()
             .map(|n| match &n.kind {

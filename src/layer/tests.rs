@@ -359,3 +359,51 @@ fn bench_layer_writer() {
         miss.digest
     );
 }
+
+#[test]
+fn owners_reach_the_headers_and_the_cache_key() {
+    let d = tempfile::tempdir().unwrap();
+    let store = open_store(d.path());
+    let spec = LayerSpec {
+        name: "base".into(),
+        entries: vec![dir("/home/nonroot", 0o700), dir("/tmp", 0o1777)],
+    };
+    let writer = LayerWriter::new(&store, MTIME);
+    let plain = writer.write(&spec).unwrap();
+    let owners = Owners::from([("/home/nonroot".to_string(), (65532, 65532))]);
+    let owned = writer.write_owned(&spec, &owners).unwrap();
+    assert_ne!(
+        plain.digest, owned.digest,
+        "the owner is part of the bytes and the key"
+    );
+    assert!(!owned.cached);
+    let tar = gunzip(&store.path(&owned.digest));
+    let mut ar = tar::Archive::new(&tar[..]);
+    let got: Vec<(String, u64, u64)> = ar
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let h = e.header();
+            (
+                e.path().unwrap().to_string_lossy().into_owned(),
+                h.uid().unwrap(),
+                h.gid().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("home/".to_string(), 0, 0),
+            ("home/nonroot/".to_string(), 65532, 65532),
+            ("tmp/".to_string(), 0, 0)
+        ]
+    );
+    // An owner for a path the layer does not have is a mistake, not silently ignored.
+    let stray = Owners::from([("/nowhere".to_string(), (1, 1))]);
+    assert!(matches!(
+        writer.write_owned(&spec, &stray),
+        Err(LayerError::BadTarget { .. })
+    ));
+}

@@ -6,6 +6,7 @@ mod support;
 
 mod bad_input;
 mod base;
+mod bases;
 mod go_hello;
 mod harness;
 mod node;

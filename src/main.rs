@@ -201,8 +201,8 @@ fn base_build(a: BaseBuildArgs, verbose: bool, quiet: bool) -> anyhow::Result<()
         debian,
     };
     let report = lade::ops::base::build(&opts, |e| {
-        if !quiet {
-            base_progress(e, verbose)
+        if let Some(line) = e.describe(verbose).filter(|_| !quiet) {
+            eprintln!("lade: {line}");
         }
     })?;
     if a.json {
@@ -210,84 +210,12 @@ fn base_build(a: BaseBuildArgs, verbose: bool, quiet: bool) -> anyhow::Result<()
         return Ok(());
     }
     if !quiet {
-        let b = &report.build;
-        eprintln!("lade: packages {}; signatures {}", b.source, b.signatures);
-        for p in &b.platforms {
-            for t in &p.tiers {
-                let names: Vec<String> = t
-                    .packages
-                    .iter()
-                    .map(|p| format!("{} {}", p.name, p.version))
-                    .collect();
-                // The extras are what the user asked for, so their closure is always shown.
-                if verbose || t.name == "extras" {
-                    eprintln!("lade: [{}] {}: {}", p.platform, t.name, names.join(", "));
-                }
-                for s in t.skipped.iter().filter(|_| verbose || t.name == "extras") {
-                    let by = if s.needed_by.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" (needed by {})", s.needed_by)
-                    };
-                    eprintln!(
-                        "lade: [{}] {}: not installed: {}{by}: {}",
-                        p.platform, t.name, s.dependency, s.reason
-                    );
-                }
-            }
-            eprintln!(
-                "lade: [{}] {} layers, {} ({})",
-                p.platform,
-                p.tiers.iter().filter(|t| t.layer.is_some()).count(),
-                mib(p.size),
-                p.manifest
-            );
-        }
-        if let Some(l) = &b.lock_written {
-            eprintln!("lade: wrote {}", l.display());
+        for line in report.summary(verbose) {
+            eprintln!("lade: {line}");
         }
     }
     for o in &report.outputs {
         stdout(&o.reference)?;
     }
     Ok(())
-}
-
-fn base_progress(e: lade::ops::base::BaseEvent, verbose: bool) {
-    use lade::debian::Event;
-    use lade::ops::base::BaseEvent;
-    match e {
-        BaseEvent::Debian(Event::Suite(s)) => match &s.verified_by {
-            Some(k) => eprintln!("lade: {} verified ({k})", s.url),
-            None => eprintln!("lade: {} read WITHOUT signature check", s.url),
-        },
-        BaseEvent::Debian(Event::Warning(w)) => eprintln!("lade: warning: {w}"),
-        BaseEvent::Debian(Event::Resolved { arch, packages }) => {
-            eprintln!("lade: [{arch}] {packages} packages")
-        }
-        BaseEvent::Debian(Event::Fetched { files, bytes }) => {
-            if bytes > 0 || verbose {
-                eprintln!("lade: {files} packages, {} downloaded", mib(bytes));
-            }
-        }
-        BaseEvent::Debian(Event::Layer {
-            platform,
-            tier,
-            blob,
-        }) => {
-            if verbose || !blob.cached {
-                let how = if blob.cached { "cached" } else { "written" };
-                eprintln!(
-                    "lade: [{platform}] layer {tier} {} ({}, {how})",
-                    blob.digest,
-                    mib(blob.size)
-                );
-            }
-        }
-        BaseEvent::Output(o) => eprintln!("lade: wrote {} ({})", o.target, o.digest),
-    }
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }

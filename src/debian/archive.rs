@@ -310,12 +310,9 @@ mod tests {
 
     #[test]
     fn security_mirror_beside_main() {
-        let m = Mirrors::from_main("http://deb.debian.org/debian/", None);
-        assert_eq!(m.main, "http://deb.debian.org/debian");
-        assert_eq!(
-            m.security.as_deref(),
-            Some("http://deb.debian.org/debian-security")
-        );
+        let m = Mirrors::from_main(&format!("{DEFAULT_MIRROR}/"), None);
+        assert_eq!(m.main, DEFAULT_MIRROR);
+        assert_eq!(m.security, Some(format!("{DEFAULT_MIRROR}-security")));
         assert_eq!(
             Mirrors::from_main("http://mirror.local/deb", None).security,
             None

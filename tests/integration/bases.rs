@@ -25,7 +25,7 @@ fn tool(name: &str) -> PathBuf {
         }
     }
     panic!(
-        "required tool {name} not found on PATH: install it (skopeo, umoci, runc, golang-go, gcc)"
+        "required tool {name} not found on PATH: install it (skopeo, umoci, runc, oci-image-tool, golang-go, gcc)"
     );
 }
 
@@ -115,8 +115,8 @@ struct Bundle {
 }
 
 impl Bundle {
-    /// skopeo picks the platform out of lade's index (umoci does not read nested indexes),
-    /// umoci unpacks it.
+    /// skopeo picks the platform out of lade's index (umoci and oci-image-tool do not read
+    /// nested indexes), oci-image-tool validates it, umoci unpacks it.
     fn unpack(layout: &Path, tag: &str, arch: &str, work: &Path) -> Bundle {
         let single = work.join(format!("single-{tag}-{arch}"));
         let _ = fs::remove_dir_all(&single);
@@ -128,6 +128,12 @@ impl Bundle {
             &format!("oci:{}:{tag}", layout.display()),
             &format!("oci:{}:img", single.display()),
         ]));
+        // Every image a test runs is also checked against the image spec.
+        run_ok(
+            Command::new(tool("oci-image-tool"))
+                .args(["validate", "--type", "image", "--ref", "name=img"])
+                .arg(&single),
+        );
         let dir = work.join(format!("bundle-{tag}-{arch}"));
         let _ = fs::remove_dir_all(&dir);
         run_ok(

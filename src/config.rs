@@ -30,7 +30,7 @@ pub struct LadeConfig {
     pub annotations: BTreeMap<String, String>,
     #[serde(default)]
     pub platforms: Vec<Spanned<String>>,
-    pub base: Option<String>,
+    pub base: Option<BaseSetting>,
     /// Go: the main package to use as entrypoint (`./cmd/server`).
     pub main: Option<String>,
     /// Which detector to use when several match.
@@ -126,6 +126,45 @@ pub struct NodeSettings {
     /// The node executable in the base, as the entrypoint names it (default `node` from the
     /// base's PATH; `/nodejs/bin/node` on distroless, which keeps it off PATH).
     pub binary: Option<String>,
+}
+
+/// `base = "REF"`, or `[base] preset = "python3"`, `packages = ["libpq5"]`, `root = false`: a
+/// base lade builds from Debian packages (the same as `base = "debian12/python3+libpq5"`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum BaseSetting {
+    Reference(String),
+    Debian(DebianBaseSetting),
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DebianBaseSetting {
+    pub preset: String,
+    #[serde(default)]
+    pub packages: Vec<String>,
+    #[serde(default)]
+    pub root: bool,
+}
+
+impl BaseSetting {
+    /// The base as a reference string, the form plans and `--base` use.
+    pub fn reference(&self) -> String {
+        match self {
+            BaseSetting::Reference(r) => r.clone(),
+            BaseSetting::Debian(d) => {
+                let mut r = format!("debian12/{}", d.preset);
+                for p in &d.packages {
+                    r.push('+');
+                    r.push_str(p);
+                }
+                if d.root {
+                    r.push_str(":root");
+                }
+                r
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -241,6 +280,11 @@ impl LadeConfig {
                 .parse::<Platform>()
                 .map_err(|e: PlatformError| invalid(Some(p.span()), e.to_string()))?;
         }
+        if let Some(b) = &config.base
+            && let Some(Err(e)) = crate::debian::BaseSpec::parse_reference(&b.reference())
+        {
+            return Err(invalid(None, format!("base: {e}")));
+        }
         for m in &config.registry.mirrors {
             m.get_ref()
                 .parse::<crate::registry::Mirror>()
@@ -292,7 +336,7 @@ impl LadeConfig {
         c.labels.extend(self.labels.clone());
         c.annotations.extend(self.annotations.clone());
         if let Some(b) = &self.base {
-            plan.base = b.clone();
+            plan.base = b.reference();
         }
     }
 }

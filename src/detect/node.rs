@@ -143,8 +143,8 @@ impl Detector for NodeDetector {
         let base = project
             .config
             .base
-            .clone()
-            .unwrap_or_else(|| DEFAULT_BASE.to_string());
+            .as_ref()
+            .map_or_else(|| DEFAULT_BASE.to_string(), |b| b.reference());
         let node = project
             .config
             .node

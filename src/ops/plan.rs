@@ -36,7 +36,7 @@ pub fn plan_and_config(opts: &PlanOptions) -> anyhow::Result<(Plan, LadeConfig)>
     // Detectors see the base the image will have (node's default binary path depends on it),
     // so `--base` goes in before detection as well as over the plan below.
     if let Some(b) = &opts.base {
-        config.base = Some(b.clone());
+        config.base = Some(crate::config::BaseSetting::Reference(b.clone()));
     }
     let platforms = match &opts.platforms {
         Some(p) => p.clone(),

@@ -100,7 +100,8 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
 
     // Resolve the base before building: a base lacking a platform should fail in a second,
     // not after minutes of compiling. A registry base is pinned by lade.lock.
-    let from_registry = is_registry_base(&plan.base);
+    let debian_base = crate::debian::BaseSpec::parse_reference(&plan.base).transpose()?;
+    let from_registry = debian_base.is_none() && is_registry_base(&plan.base);
     let mut lock = if from_registry {
         Lock::read(&plan.project_dir)?
     } else {
@@ -110,17 +111,20 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         (true, false) => lock.pinned(&plan.base).cloned(),
         _ => None,
     };
-    let base = base::resolve_with(
-        &plan.base,
-        &platforms,
-        &super::plan::base_dir(&opts.plan, &plan)?,
-        &registry,
-        pin.as_ref(),
-    )
-    .map_err(|e| match checks::base_hint(&plan) {
-        Some(hint) => anyhow::Error::new(e).context(hint),
-        None => e.into(),
-    })?;
+    let base = match &debian_base {
+        Some(spec) => debian_base_for(spec, &platforms, &plan, opts.refresh_base)?,
+        None => base::resolve_with(
+            &plan.base,
+            &platforms,
+            &super::plan::base_dir(&opts.plan, &plan)?,
+            &registry,
+            pin.as_ref(),
+        )
+        .map_err(|e| match checks::base_hint(&plan) {
+            Some(hint) => anyhow::Error::new(e).context(hint),
+            None => e.into(),
+        })?,
+    };
     on(Event::BaseResolved(&base));
     if let Some(d) = &pin {
         on(Event::BaseLocked(&plan.base, d));
@@ -227,6 +231,25 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
 }
 
 /// Whether a base reference names a registry image (rather than scratch or a layout).
+/// A base built from Debian packages (`debian12/PRESET[+PKG…]`, or `[base] preset` in
+/// lade.toml), pinned by `lade-base.lock` in the project. Its layers use epoch 0 rather than
+/// the app's time so every app on the same package set shares them.
+fn debian_base_for(
+    spec: &crate::debian::BaseSpec,
+    platforms: &[Platform],
+    plan: &Plan,
+    refresh: bool,
+) -> anyhow::Result<ResolvedBase> {
+    let cache = super::cache_dir();
+    let store = BlobStore::open(&cache)?;
+    let mut opts = crate::debian::DebianOptions::new(cache);
+    opts.lock = Some(plan.project_dir.join("lade-base.lock"));
+    opts.update = refresh;
+    let built = crate::debian::build_base(spec, platforms, &store, &opts, &mut |_| {})
+        .with_context(|| format!("building base {spec}"))?;
+    Ok(built.base)
+}
+
 fn is_registry_base(base: &str) -> bool {
     base != "scratch" && !base.starts_with("oci:")
 }

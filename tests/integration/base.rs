@@ -119,3 +119,46 @@ fn a_base_without_a_requested_platform_is_refused() {
         "a failed publish must not tag anything"
     );
 }
+
+/// `[base] preset = "static"` in lade.toml: lade builds the distroless-equivalent base from
+/// Debian packages as part of publish, pins it in lade-base.lock, and the app runs on it.
+#[test]
+fn a_debian_preset_base_is_built_during_publish_and_the_image_runs() {
+    let env = TestEnv::new();
+    let p = env.copy_example("go-hello", "go-hello");
+    fs::write(p.join("lade.toml"), "[base]\npreset = \"static\"\n").unwrap();
+    let out = env.path("out");
+    env.lade()
+        .arg("publish")
+        .arg("-C")
+        .arg(&p)
+        .args(["--platform", "linux/amd64", "--to"])
+        .arg(format!("oci:{}:v1", out.display()))
+        .run()
+        .success();
+    assert!(
+        p.join("lade-base.lock").is_file(),
+        "the package set is pinned"
+    );
+    let l = Layout::open(&out);
+    let img = l.image("v1", "amd64");
+    assert_eq!(
+        img.layer_digests().len(),
+        3,
+        "static tier + kodata + binary"
+    );
+    assert_eq!(
+        img.config["config"]["Labels"]["dev.lade.base"],
+        "debian12/static"
+    );
+    assert_eq!(img.cfg("User"), "65532");
+    let (checked, bundle) = check_image(&env, &l, &img, 65532, "debian-static");
+    assert_eq!(checked, Checked::Ran);
+    let passwd = fs::read_to_string(bundle.join("rootfs/etc/passwd")).unwrap();
+    assert!(passwd.contains("nonroot:x:65532:65532"), "{passwd}");
+    assert!(
+        bundle
+            .join("rootfs/etc/ssl/certs/ca-certificates.crt")
+            .is_file()
+    );
+}

@@ -804,3 +804,50 @@ fn bad_inputs_fail_cleanly() {
         "the lock was rewritten"
     );
 }
+
+/// A base built from packages goes to a real registry through the same sink as app images:
+/// the registry holds exactly the index written to the layout, with both platforms.
+#[test]
+fn a_built_base_is_pushed_to_a_registry() {
+    let registry = crate::support::registry::Registry::start();
+    let work = workdir("push");
+    let layout = work.join("layout");
+    let reference = format!("{}/bases/static:1", registry.host);
+    let out = build(
+        &shared_cache(),
+        &[
+            "static",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--to",
+            &format!("oci:{}:static", layout.display()),
+            "--to",
+            &reference,
+        ],
+    );
+    let lines: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 2, "one reference per output: {out}");
+    let (in_layout, in_registry) = (digest_of(lines[0]), digest_of(lines[1]));
+    assert_eq!(in_layout, in_registry, "the same index in both outputs");
+    let raw = run_ok(
+        Command::new(tool("skopeo"))
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{reference}")),
+    );
+    let index: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+    let archs: Vec<&str> = index["manifests"]
+        .as_array()
+        .expect("an index")
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(archs, ["amd64", "arm64"]);
+    let pushed = format!("sha256:{}", {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(&raw.stdout))
+    });
+    assert_eq!(
+        pushed, in_registry,
+        "the registry serves the exact bytes lade wrote"
+    );
+}

@@ -30,7 +30,7 @@ done | median)
 
 # 3. One-line change: the binary layers are rewritten, kodata reused.
 edit=$(for i in $(seq "$RUNS"); do
-  sed -i "s/hello from go-hello/hello $i from go-hello/" "$work/app/main.go"
+  sed -i "s/hello[ 0-9]* from go-hello/hello $i from go-hello/" "$work/app/main.go"
   GOCACHE=$work/gocache LADE_CACHE_DIR=$work/cache timeit "$LADE" publish -q -C "$work/app" --platform $plat --to "oci:$work/out"
 done | median)
 

@@ -172,3 +172,58 @@ pub fn base_tar(arch: &str) -> Vec<u8> {
     dir(&mut b, "tmp/", 0o1777, 0);
     b.into_inner().unwrap()
 }
+
+/// An OCI layout at `dir` holding one image for `arch` whose only layer is `tar`, tagged `tag`,
+/// running as 65532 with the test PATH: the shape of every host-file test base.
+pub fn single_layer_layout(
+    dir: &Path,
+    tag: &str,
+    arch: &str,
+    tar: &[u8],
+    created_by: &str,
+) -> BaseImage {
+    let diff_id = sha256_digest(tar);
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    gz.write_all(tar).unwrap();
+    let gz = gz.finish().unwrap();
+
+    fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let layer = put(dir, &gz);
+    let config = json!({
+        "architecture": arch,
+        "os": "linux",
+        "created": "1970-01-01T00:00:00Z",
+        "config": {"Env": [format!("PATH={BASE_PATH}")], "User": "65532"},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "history": [{"created": "1970-01-01T00:00:00Z", "created_by": created_by}],
+    });
+    let config_bytes = serde_json::to_vec(&config).unwrap();
+    let config_digest = put(dir, &config_bytes);
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": CONFIG, "digest": config_digest, "size": config_bytes.len()},
+        "layers": [{"mediaType": LAYER_GZIP, "digest": layer, "size": gz.len()}],
+    });
+    let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
+    let manifest_digest = put(dir, &manifest_bytes);
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [{
+            "mediaType": OCI_MANIFEST,
+            "digest": manifest_digest,
+            "size": manifest_bytes.len(),
+            "platform": {"architecture": arch, "os": "linux"},
+            "annotations": {REF_NAME: tag},
+        }],
+    });
+    fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    BaseImage {
+        dir: dir.to_path_buf(),
+        tag: tag.to_string(),
+        layers: BTreeMap::from([(arch.to_string(), (layer, diff_id))]),
+        manifests: BTreeMap::from([(arch.to_string(), manifest_digest)]),
+    }
+}

@@ -5,14 +5,9 @@
 //! to test what lade says about a base that lacks one.
 
 use super::arm64::host_arch;
-use super::base_image::{BASE_PATH, BaseImage, CONFIG, GROUP, LAYER_GZIP, PASSWD};
-use super::layout::{OCI_INDEX, OCI_MANIFEST, REF_NAME, sha256_digest};
-use flate2::Compression;
-use flate2::write::GzEncoder;
-use serde_json::json;
-use std::collections::BTreeMap;
+use super::base_image::{BaseImage, GROUP, PASSWD, single_layer_layout};
+use super::layout::sha256_digest;
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 /// (multiarch directory, loader's ABI path) for the host.
@@ -40,50 +35,7 @@ pub fn build_cc_base(dir: &Path, tag: &str, omit: &[&str]) -> BaseImage {
     let arch = host_arch();
     let (multiarch, loader) = host_abi();
     let tar = cc_tar(multiarch, loader, omit);
-    let diff_id = sha256_digest(&tar);
-    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-    gz.write_all(&tar).unwrap();
-    let gz = gz.finish().unwrap();
-
-    fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
-    fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    let layer = put(dir, &gz);
-    let config = json!({
-        "architecture": arch,
-        "os": "linux",
-        "created": "1970-01-01T00:00:00Z",
-        "config": {"Env": [format!("PATH={BASE_PATH}")], "User": "65532"},
-        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "lade tests: host glibc files"}],
-    });
-    let config_bytes = serde_json::to_vec(&config).unwrap();
-    let config_digest = put(dir, &config_bytes);
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": CONFIG, "digest": config_digest, "size": config_bytes.len()},
-        "layers": [{"mediaType": LAYER_GZIP, "digest": layer, "size": gz.len()}],
-    });
-    let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
-    let manifest_digest = put(dir, &manifest_bytes);
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_INDEX,
-        "manifests": [{
-            "mediaType": OCI_MANIFEST,
-            "digest": manifest_digest,
-            "size": manifest_bytes.len(),
-            "platform": {"architecture": arch, "os": "linux"},
-            "annotations": {REF_NAME: tag},
-        }],
-    });
-    fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
-    BaseImage {
-        dir: dir.to_path_buf(),
-        tag: tag.to_string(),
-        layers: BTreeMap::from([(arch.to_string(), (layer, diff_id))]),
-        manifests: BTreeMap::from([(arch.to_string(), manifest_digest)]),
-    }
+    single_layer_layout(dir, tag, arch, &tar, "lade tests: host glibc files")
 }
 
 fn put(dir: &Path, bytes: &[u8]) -> String {

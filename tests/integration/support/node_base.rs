@@ -4,15 +4,11 @@
 //! nonroot 65532, /tmp. Enough to run a Node app without a registry.
 
 use super::arm64::host_arch;
-use super::base_image::{BASE_PATH, BaseImage, CONFIG, GROUP, LAYER_GZIP, PASSWD};
-use super::layout::{OCI_INDEX, OCI_MANIFEST, REF_NAME, sha256_digest};
+use super::base_image::{BaseImage, GROUP, PASSWD, single_layer_layout};
+use super::layout::sha256_digest;
 use super::tools::{require_tool, stdout_ok, tool};
-use flate2::Compression;
-use flate2::write::GzEncoder;
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The host's node major version, as the base would report it.
@@ -41,51 +37,7 @@ pub fn build_node_base(dir: &Path, tag: &str) -> BaseImage {
     files.insert("etc/passwd".into(), (0o644, PASSWD.as_bytes().to_vec()));
     files.insert("etc/group".into(), (0o644, GROUP.as_bytes().to_vec()));
     let tar = base_tar(&files);
-    let diff_id = sha256_digest(&tar);
-    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
-    gz.write_all(&tar).unwrap();
-    let gz = gz.finish().unwrap();
-
-    let arch = host_arch();
-    fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
-    fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    let layer = put(dir, &gz);
-    let config = json!({
-        "architecture": arch,
-        "os": "linux",
-        "created": "1970-01-01T00:00:00Z",
-        "config": {"Env": [format!("PATH={BASE_PATH}")], "User": "65532"},
-        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "lade tests: host node"}],
-    });
-    let config_bytes = serde_json::to_vec(&config).unwrap();
-    let config_digest = put(dir, &config_bytes);
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": CONFIG, "digest": config_digest, "size": config_bytes.len()},
-        "layers": [{"mediaType": LAYER_GZIP, "digest": layer, "size": gz.len()}],
-    });
-    let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
-    let manifest_digest = put(dir, &manifest_bytes);
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_INDEX,
-        "manifests": [{
-            "mediaType": OCI_MANIFEST,
-            "digest": manifest_digest,
-            "size": manifest_bytes.len(),
-            "platform": {"architecture": arch, "os": "linux"},
-            "annotations": {REF_NAME: tag},
-        }],
-    });
-    fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
-    BaseImage {
-        dir: dir.to_path_buf(),
-        tag: tag.to_string(),
-        layers: BTreeMap::from([(arch.to_string(), (layer, diff_id))]),
-        manifests: BTreeMap::from([(arch.to_string(), manifest_digest)]),
-    }
+    single_layer_layout(dir, tag, host_arch(), &tar, "lade tests: host node")
 }
 
 /// The absolute paths `ldd` prints for `binary`: its libraries and the loader.

@@ -2,7 +2,7 @@
 //! comes (stdout included, so lade's own stdout stays machine-readable); a failure returns one
 //! error naming the step and platform, shown under the tool's own messages.
 
-use crate::plan::{BuildStep, TargetPlan};
+use crate::plan::{BuildStep, LADE_PROGRAM, TargetPlan};
 use crate::platform::Platform;
 use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
@@ -48,7 +48,12 @@ fn run_step(step: &BuildStep) -> Result<(), BuildError> {
         .as_fd()
         .try_clone_to_owned()
         .map_err(spawn_err)?;
-    let status = Command::new(&step.program)
+    let program = if step.program == LADE_PROGRAM {
+        std::env::current_exe().map_err(spawn_err)?
+    } else {
+        step.program.clone().into()
+    };
+    let status = Command::new(program)
         .args(&step.args)
         .envs(&step.env)
         .current_dir(&step.dir)

@@ -59,6 +59,36 @@ pub enum Command {
         #[command(subcommand)]
         command: BaseCommand,
     },
+    /// A build step of Java plans (shown by `lade plan`): sorts a build's classpath, a jar
+    /// or an exploded jar into one directory per layer.
+    #[command(hide = true)]
+    JavaLayout(JavaLayoutArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("input").required(true).args(["classpath_file", "jar", "exploded"]))]
+pub struct JavaLayoutArgs {
+    /// Directory to write (replaced).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The build tool's runtime classpath, ':' or newline separated.
+    #[arg(long, value_name = "FILE", requires = "project_root")]
+    pub classpath_file: Option<PathBuf>,
+    /// The project's own class output directory. Repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub classes: Vec<PathBuf>,
+    /// Jars under this directory are the project's own modules.
+    #[arg(long, value_name = "DIR")]
+    pub project_root: Option<PathBuf>,
+    /// A prebuilt jar.
+    #[arg(long, value_name = "FILE")]
+    pub jar: Option<PathBuf>,
+    /// An exploded jar directory.
+    #[arg(long, value_name = "DIR")]
+    pub exploded: Option<PathBuf>,
+    /// The class the entrypoint starts; checked to be there.
+    #[arg(long, value_name = "CLASS")]
+    pub main_class: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

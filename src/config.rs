@@ -43,6 +43,8 @@ pub struct LadeConfig {
     pub registry: RegistrySettings,
     #[serde(default)]
     pub node: NodeSettings,
+    #[serde(default)]
+    pub java: JavaSettings,
     /// Where the configuration was read from, for error messages.
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -125,6 +127,28 @@ pub enum RustLibc {
 pub struct NodeSettings {
     /// The node executable in the base, as the entrypoint names it (default `node` from the
     /// base's PATH; `/nodejs/bin/node` on distroless, which keeps it off PATH).
+    pub binary: Option<String>,
+}
+
+/// `[java]`: what the build file and the jar cannot say.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JavaSettings {
+    /// The class the entrypoint starts (default: from the build file, the jar's manifest, or
+    /// the one source file with a `main` method).
+    pub main_class: Option<String>,
+    /// A prebuilt jar or exploded jar directory (relative to the project) instead of building.
+    pub jar: Option<PathBuf>,
+    /// Arguments for the build tool, replacing lade's defaults (`-DskipTests` for Maven,
+    /// `-x test` for Gradle).
+    pub build_args: Option<Vec<String>>,
+    /// JVM flags, after lade's container-aware memory default.
+    #[serde(default)]
+    pub jvm_flags: Vec<String>,
+    /// Which module to package: a Maven module directory (`app`) or a Gradle project path
+    /// (`:app`); default the root project.
+    pub module: Option<String>,
+    /// The java executable in the base, as the entrypoint names it (default `java`).
     pub binary: Option<String>,
 }
 

@@ -67,7 +67,38 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Base {
             command: BaseCommand::Build(args),
         } => base_build(args, cli.verbose, cli.quiet),
+        Command::JavaLayout(args) => java_layout(args),
     }
+}
+
+fn java_layout(a: cli::JavaLayoutArgs) -> anyhow::Result<()> {
+    use lade::java::{LayoutInput, LayoutRequest};
+    let input = match (a.classpath_file, a.jar, a.exploded) {
+        (Some(classpath_file), _, _) => LayoutInput::Build {
+            // clap requires --project-root with --classpath-file.
+            project_root: a.project_root.unwrap_or_default(),
+            classes: a.classes,
+            classpath_file,
+        },
+        (None, Some(jar), _) => LayoutInput::Jar(jar),
+        (None, None, Some(dir)) => LayoutInput::Exploded(dir),
+        (None, None, None) => {
+            anyhow::bail!("java-layout: give --classpath-file, --jar or --exploded")
+        }
+    };
+    let report = lade::java::write_layout(&LayoutRequest {
+        out: a.out.clone(),
+        input,
+        main_class: a.main_class,
+    })
+    .with_context(|| format!("laying out the Java application in {}", a.out.display()))?;
+    eprintln!(
+        "lade: {} layout for {}: {}",
+        report.kind,
+        report.main_class,
+        report.layers.join(", ")
+    );
+    Ok(())
 }
 
 /// Writes one line of the result; a closed pipe (`lade plan | head`) is not an error.

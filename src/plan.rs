@@ -73,6 +73,9 @@ pub enum Check {
         target: String,
         expect: Linkage,
     },
+    /// After building: the base has a Java runtime at least as new as the bytecode the build
+    /// produced; `report` is the `java.json` the layout step wrote.
+    JavaRuntime { report: PathBuf },
 }
 
 /// How a binary is expected to be linked.
@@ -84,6 +87,10 @@ pub enum Linkage {
     /// Linked against glibc: needs a base with the C library (a cc base).
     Glibc,
 }
+
+/// A step whose program is this runs the lade binary that runs the plan (the build runner
+/// puts its path there), so lade's own helpers need no lade on PATH.
+pub const LADE_PROGRAM: &str = "lade";
 
 /// One program run on the host.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -284,6 +291,9 @@ impl Check {
                 Linkage::Static => format!("{target} is static (else the base has its libraries)"),
                 Linkage::Glibc => format!("the base has the libraries {target} needs (glibc)"),
             },
+            Check::JavaRuntime { .. } => {
+                "the base's Java is at least the bytecode's release".to_string()
+            }
         }
     }
 }

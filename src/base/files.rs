@@ -160,6 +160,25 @@ impl BaseFiles {
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }
+
+    /// The names directly inside the directory `dir` leads to (symlinks followed), sorted.
+    pub fn children(&self, dir: &str) -> Vec<String> {
+        let Some(real) = self.resolve(dir) else {
+            return Vec::new();
+        };
+        let prefix = if real == "/" {
+            "/".to_string()
+        } else {
+            format!("{real}/")
+        };
+        self.nodes
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter_map(|(k, _)| k.strip_prefix(&prefix))
+            .filter(|rest| !rest.contains('/'))
+            .map(str::to_string)
+            .collect()
+    }
 }
 
 fn components(path: &str) -> Vec<String> {

@@ -5,9 +5,11 @@
 
 mod files;
 pub mod go;
+pub mod java;
 pub mod node;
 pub mod python;
 pub mod rust;
+pub(crate) mod staging;
 
 pub use files::{dir_names, tree_entries};
 
@@ -67,6 +69,7 @@ pub fn detectors() -> Vec<Box<dyn Detector>> {
     vec![
         Box::new(go::GoDetector),
         Box::new(rust::RustDetector),
+        Box::new(java::JavaDetector),
         Box::new(node::NodeDetector),
         Box::new(python::PythonDetector),
     ]

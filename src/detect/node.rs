@@ -278,7 +278,7 @@ impl Detector for NodeDetector {
                     private.push(f);
                 }
             }
-            build_steps.push(steps::copy_step(
+            build_steps.push(super::staging::copy_step(
                 "copy the project to the build directory".into(),
                 dir,
                 &copy,

@@ -54,6 +54,26 @@ pub enum CheckError {
         missing: String,
         fix: String,
     },
+    #[error(
+        "the build produced Java {needed} bytecode (class file version {major}) but the base {base} has Java {has} ({how}): use a base with Java {needed} or newer (base = \"…\" in lade.toml), or compile for Java {has} (the compiler's release option)"
+    )]
+    JavaTooOld {
+        needed: u16,
+        major: u16,
+        base: String,
+        has: u16,
+        how: String,
+    },
+    #[error(
+        "the base {base} ({platform}) has no Java runtime (no JAVA_VERSION, JAVA_HOME or /usr/lib/jvm/…): use a Java base such as {default} or base = \"debian12/java\""
+    )]
+    NoJava {
+        base: String,
+        platform: Platform,
+        default: String,
+    },
+    #[error("reading {path}, written by the layout step: {detail}")]
+    JavaReport { path: PathBuf, detail: String },
     #[error(transparent)]
     Base(#[from] BaseError),
 }
@@ -104,7 +124,7 @@ pub fn before_build(plan: &Plan) -> Result<(), Box<CheckError>> {
                         }));
                     }
                 }
-                Check::Linkage { .. } => {}
+                Check::Linkage { .. } | Check::JavaRuntime { .. } => {}
             }
         }
     }
@@ -117,6 +137,10 @@ pub fn after_build(plan: &Plan, base: &ResolvedBase) -> Result<(), Box<CheckErro
         // Read the base's tree only when a binary needs something from it, and once.
         let mut files: Option<Option<BaseFiles>> = None;
         for check in &t.checks {
+            if let Check::JavaRuntime { report } = check {
+                java_runtime(report, &t.platform, base)?;
+                continue;
+            }
             let Check::Linkage { binary, target, .. } = check else {
                 continue;
             };
@@ -167,6 +191,109 @@ pub fn after_build(plan: &Plan, base: &ResolvedBase) -> Result<(), Box<CheckErro
         }
     }
     Ok(())
+}
+
+/// The base's Java runtime is at least as new as the bytecode in `report` (the layout step's
+/// java.json). The version comes from the base's JAVA_VERSION or JAVA_HOME, else from its
+/// /usr/lib/jvm directory names; a base only in a registry with neither variable is not
+/// downloaded for this (the JVM will say it at start).
+fn java_runtime(
+    report: &Path,
+    platform: &Platform,
+    base: &ResolvedBase,
+) -> Result<(), Box<CheckError>> {
+    let err = |detail: String| {
+        Box::new(CheckError::JavaReport {
+            path: report.to_path_buf(),
+            detail,
+        })
+    };
+    let text = std::fs::read(report).map_err(|e| err(e.to_string()))?;
+    let report: crate::java::LayoutReport =
+        serde_json::from_slice(&text).map_err(|e| err(e.to_string()))?;
+    let Some(major) = report.bytecode_major else {
+        return Ok(());
+    };
+    let needed = crate::java::classfile::java_release(major);
+    let Some(image) = base.for_platform(platform) else {
+        return Ok(());
+    };
+    let env: Vec<String> = image
+        .config
+        .config()
+        .as_ref()
+        .and_then(|c| c.env().clone())
+        .unwrap_or_default();
+    let var = |name: &str| {
+        env.iter()
+            .find_map(|e| e.strip_prefix(name)?.strip_prefix('=').map(str::to_string))
+    };
+    let found = match (var("JAVA_VERSION"), var("JAVA_HOME")) {
+        (Some(v), _) if java_version(&v).is_some() => {
+            java_version(&v).map(|n| (n, format!("JAVA_VERSION={v}")))
+        }
+        (_, Some(h)) if jvm_dir_version(&h).is_some() => {
+            jvm_dir_version(&h).map(|n| (n, format!("JAVA_HOME={h}")))
+        }
+        _ => {
+            let Some(tree) =
+                BaseFiles::read(&base.name, image).map_err(|e| Box::new(CheckError::Base(e)))?
+            else {
+                return Ok(());
+            };
+            let newest = tree
+                .children("/usr/lib/jvm")
+                .iter()
+                .filter_map(|d| jvm_dir_version(d).map(|n| (n, format!("/usr/lib/jvm/{d}"))))
+                .max();
+            if newest.is_none() && !tree.has_file("/usr/bin/java") {
+                return Err(Box::new(CheckError::NoJava {
+                    base: base.name.clone(),
+                    platform: platform.clone(),
+                    default: crate::detect::java::DEFAULT_BASE.into(),
+                }));
+            }
+            newest
+        }
+    };
+    match found {
+        Some((has, how)) if has < needed => Err(Box::new(CheckError::JavaTooOld {
+            needed,
+            major,
+            base: base.name.clone(),
+            has,
+            how,
+        })),
+        _ => Ok(()),
+    }
+}
+
+/// The feature release of a JAVA_VERSION value: `17.0.9+9`, `jdk-21.0.1+12`, `1.8.0_392`,
+/// `8u392` → 17, 21, 8, 8.
+fn java_version(v: &str) -> Option<u16> {
+    let v = v
+        .trim()
+        .trim_start_matches("jdk-")
+        .trim_start_matches("jdk");
+    let v = v.strip_prefix("1.").unwrap_or(v);
+    let digits: String = v.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok().filter(|n| *n >= 5)
+}
+
+/// The release in a JVM directory name: `java-17-openjdk-amd64`, `temurin-21-jdk-arm64`,
+/// `jdk-21.0.1`, `zulu17` (a path's last component is used).
+fn jvm_dir_version(path: &str) -> Option<u16> {
+    let name = path.trim_end_matches('/').rsplit('/').next()?;
+    for prefix in [
+        "java-", "temurin-", "jdk-", "zulu-", "zulu", "openjdk-", "jre-",
+    ] {
+        if let Some(rest) = name.strip_prefix(prefix)
+            && let Some(n) = java_version(rest)
+        {
+            return Some(n);
+        }
+    }
+    None
 }
 
 /// The loader and NEEDED libraries of `info` that `tree` lacks. Libraries are looked up as
@@ -364,6 +491,23 @@ mod tests {
         assert_eq!(all.len(), 4, "{all:?}");
         assert!(fix_for(&all, true).contains("static"));
         assert!(fix_for(&["libbar.so.2".to_string()], false).contains("apt-file search"));
+    }
+
+    #[test]
+    fn java_versions_from_variables_and_directories() {
+        assert_eq!(java_version("17.0.9+9"), Some(17));
+        assert_eq!(java_version("jdk-21.0.1+12"), Some(21));
+        assert_eq!(java_version("1.8.0_392"), Some(8));
+        assert_eq!(java_version("8u392"), Some(8));
+        assert_eq!(java_version("latest"), None);
+        assert_eq!(
+            jvm_dir_version("/usr/lib/jvm/java-17-openjdk-amd64"),
+            Some(17)
+        );
+        assert_eq!(jvm_dir_version("temurin-21-jdk-arm64"), Some(21));
+        assert_eq!(jvm_dir_version("zulu11"), Some(11));
+        assert_eq!(jvm_dir_version("/opt/java/openjdk"), None);
+        assert_eq!(jvm_dir_version("default-java"), None);
     }
 
     #[test]

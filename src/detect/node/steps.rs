@@ -3,6 +3,7 @@
 //! Everything runs in the build directory under lade's cache; the project is only read.
 
 use super::package::Manager;
+use crate::detect::staging::{INSTALLED_STAMP, copy_step, reusable_copy_step};
 use crate::plan::BuildStep;
 use crate::platform::Platform;
 use std::collections::BTreeMap;
@@ -79,31 +80,6 @@ pub fn node_arch(p: &Platform) -> &str {
     }
 }
 
-/// Replaces `dest` with a copy of `files` (paths relative to `from`, directories copied whole),
-/// through a tar pipe: portable (GNU and BSD tar), keeps symlinks and modes, and never writes
-/// to `from`.
-pub fn copy_step(description: String, from: &Path, files: &[String], dest: &Path) -> BuildStep {
-    let script = "set -e\ndest=$1\nshift\nrm -rf -- \"$dest\"\nmkdir -p -- \"$dest\"\n\
-                  tar -cf - -- \"$@\" | tar -xf - -C \"$dest\"\n";
-    let mut args = vec![
-        "-c".to_string(),
-        script.to_string(),
-        "lade-copy".into(),
-        dest.to_string_lossy().into_owned(),
-    ];
-    args.extend(files.iter().cloned());
-    BuildStep {
-        description,
-        program: "sh".into(),
-        args,
-        env: BTreeMap::new(),
-        dir: from.to_path_buf(),
-    }
-}
-
-/// Marks a staging directory whose install finished (written by finish.js).
-const INSTALLED_STAMP: &str = ".lade-installed";
-
 /// Stages `files` of the project `from` in `dir`, installs production dependencies for
 /// `platform` there, then runs the post-install step. Install scripts run only when `platform`
 /// is the host's; otherwise they are skipped and the post-install step refuses packages that
@@ -145,59 +121,6 @@ pub fn production_install(
     }
     steps.push(finish_step(platform, host, native, dir));
     steps
-}
-
-/// Like [`copy_step`], but keeps `dest` (and its install) when the files and `key` are exactly
-/// what they were at its last finished install; `.lade-inputs` records them.
-fn reusable_copy_step(
-    description: String,
-    from: &Path,
-    files: &[String],
-    dest: &Path,
-    key: &str,
-) -> BuildStep {
-    let script = format!(
-        "# copies the manifests; keeps the previous install when they and the command are unchanged
-set -e
-dest=$1
-key=$2
-shift 2
-new=$dest.new
-rm -rf -- \"$new\"
-mkdir -p -- \"$new\"
-tar -cf - -- \"$@\" | tar -xf - -C \"$new\"
-{{
-  printf '%s\\n' \"$key\"
-  for f in \"$@\"; do
-    find \"$f\" -type f | LC_ALL=C sort | while IFS= read -r p; do
-      printf '%s\\n' \"$p\"
-      cat -- \"$p\"
-    done
-  done
-}} > \"$new/.lade-inputs\"
-if [ -f \"$dest/{INSTALLED_STAMP}\" ] && cmp -s \"$new/.lade-inputs\" \"$dest/.lade-inputs\"; then
-  rm -rf -- \"$new\"
-  exit 0
-fi
-rm -rf -- \"$dest\"
-mv -- \"$new\" \"$dest\"
-"
-    );
-    let mut args = vec![
-        "-c".to_string(),
-        script,
-        "lade-stage".into(),
-        dest.to_string_lossy().into_owned(),
-        key.to_string(),
-    ];
-    args.extend(files.iter().cloned());
-    BuildStep {
-        description,
-        program: "sh".into(),
-        args,
-        env: BTreeMap::new(),
-        dir: from.to_path_buf(),
-    }
 }
 
 /// Runs `step` unless its directory holds a finished install of the same inputs.

@@ -1,0 +1,166 @@
+//! What lade reads from a `pom.xml`: the artifact, its modules and the main class the build
+//! names. The POM is parsed as XML (no Maven run: detectors only read files); properties are
+//! substituted one level deep, enough for `${start-class}` style references.
+
+use crate::detect::DetectError;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Pom {
+    pub artifact_id: Option<String>,
+    pub packaging: Option<String>,
+    pub modules: Vec<String>,
+    /// The main class the build names, and where (`maven-jar-plugin mainClass`, …).
+    pub main_class: Option<(String, String)>,
+    pub spring_boot: bool,
+}
+
+/// Properties that name a main class by convention, in the order they are trusted.
+const MAIN_PROPERTIES: [&str; 4] = ["start-class", "exec.mainClass", "mainClass", "main.class"];
+
+pub fn read(path: &Path) -> Result<Pom, DetectError> {
+    let text = std::fs::read_to_string(path).map_err(|source| DetectError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text).map_err(|detail| DetectError::Invalid {
+        file: path.to_path_buf(),
+        detail,
+    })
+}
+
+pub fn parse(text: &str) -> Result<Pom, String> {
+    let doc = roxmltree::Document::parse(text).map_err(|e| format!("not valid XML: {e}"))?;
+    let root = doc.root_element();
+    if root.tag_name().name() != "project" {
+        return Err(format!(
+            "the root element is <{}>, not <project>",
+            root.tag_name().name()
+        ));
+    }
+    fn child<'a, 'i>(node: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
+        node.children()
+            .find(|c| c.is_element() && c.tag_name().name() == name)
+    }
+    let text_of = |node: Option<roxmltree::Node<'_, '_>>| {
+        node.and_then(|n| n.text())
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+    };
+    let mut properties = BTreeMap::new();
+    if let Some(props) = child(root, "properties") {
+        for p in props.children().filter(|c| c.is_element()) {
+            if let Some(v) = text_of(Some(p)) {
+                properties.insert(p.tag_name().name().to_string(), v);
+            }
+        }
+    }
+    let substitute = |v: String| -> String {
+        match v.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
+            Some(key) => properties.get(key).cloned().unwrap_or(v),
+            None => v,
+        }
+    };
+    let modules = child(root, "modules")
+        .map(|m| {
+            m.children()
+                .filter(|c| c.is_element() && c.tag_name().name() == "module")
+                .filter_map(|c| text_of(Some(c)))
+                .collect()
+        })
+        .unwrap_or_default();
+
+    let mut main_class = None;
+    let mut spring_boot = false;
+    if let Some(build) = child(root, "build") {
+        for plugin in build
+            .descendants()
+            .filter(|n| n.is_element() && n.tag_name().name() == "plugin")
+        {
+            let artifact = text_of(child(plugin, "artifactId")).unwrap_or_default();
+            if artifact == "spring-boot-maven-plugin" {
+                spring_boot = true;
+            }
+            if main_class.is_some() {
+                continue;
+            }
+            if let Some(m) = plugin
+                .descendants()
+                .find(|n| n.is_element() && n.tag_name().name() == "mainClass")
+                .and_then(|n| text_of(Some(n)))
+            {
+                main_class = Some((substitute(m), format!("{artifact} mainClass")));
+            }
+        }
+    }
+    if main_class.is_none() {
+        main_class = MAIN_PROPERTIES.iter().find_map(|k| {
+            properties
+                .get(*k)
+                .map(|v| (v.clone(), format!("property {k}")))
+        });
+    }
+    // An unresolved `${…}` is not a class name.
+    let main_class = main_class.filter(|(m, _)| !m.contains("${"));
+    Ok(Pom {
+        artifact_id: text_of(child(root, "artifactId")),
+        packaging: text_of(child(root, "packaging")),
+        modules,
+        main_class,
+        spring_boot,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn main_class_from_plugins_then_properties() {
+        let pom = parse(
+            r#"<?xml version="1.0"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <artifactId>server</artifactId>
+  <properties><start-class>com.example.FromProperty</start-class><app.main>com.example.Sub</app.main></properties>
+  <build><plugins>
+    <plugin><artifactId>maven-compiler-plugin</artifactId></plugin>
+    <plugin><artifactId>maven-jar-plugin</artifactId>
+      <configuration><archive><manifest><mainClass>${app.main}</mainClass></manifest></archive></configuration>
+    </plugin>
+  </plugins></build>
+</project>"#,
+        )
+        .unwrap();
+        assert_eq!(pom.artifact_id.as_deref(), Some("server"));
+        assert_eq!(
+            pom.main_class,
+            Some((
+                "com.example.Sub".to_string(),
+                "maven-jar-plugin mainClass".to_string()
+            ))
+        );
+        assert!(!pom.spring_boot);
+
+        let pom = parse(
+            "<project><properties><start-class>a.B</start-class></properties>\
+             <build><plugins><plugin><artifactId>spring-boot-maven-plugin</artifactId></plugin></plugins></build>\
+             <modules><module>lib</module><module>app</module></modules></project>",
+        )
+        .unwrap();
+        assert_eq!(
+            pom.main_class,
+            Some(("a.B".to_string(), "property start-class".to_string()))
+        );
+        assert!(pom.spring_boot);
+        assert_eq!(pom.modules, ["lib", "app"]);
+    }
+
+    #[test]
+    fn broken_xml_names_line_and_column() {
+        let err = parse("<project>\n  <artifactId>x</artifact>\n</project>").unwrap_err();
+        assert!(err.contains("2:"), "{err}");
+        assert!(parse("<settings/>").unwrap_err().contains("<settings>"));
+    }
+}

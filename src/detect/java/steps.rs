@@ -1,0 +1,207 @@
+//! The build steps of a Java project: stage the sources in lade's build directory, run the
+//! project's build tool there (skipped when the staged sources and the command are those of
+//! the last finished build), and lay the result out for the layers with `lade java-layout`.
+
+use crate::detect::staging::{INSTALLED_STAMP, reusable_copy_step};
+use crate::plan::{BuildStep, LADE_PROGRAM};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The maven-dependency-plugin goal that writes the runtime classpath. Pinned, so the same
+/// project resolves the same plugin everywhere (3.5.0 is also the one Debian packages).
+pub const DEPENDENCY_PLUGIN: &str =
+    "org.apache.maven.plugins:maven-dependency-plugin:3.5.0:build-classpath";
+const GRADLE_INIT: &str = include_str!("../../../templates/java/classpath.gradle");
+
+/// Where a Java build happens, under the project's build directory (shared by platforms:
+/// bytecode is the same for all of them).
+pub struct Dirs {
+    /// The staged copy of the project, where the build tool runs.
+    pub src: PathBuf,
+    /// What `lade java-layout` writes: one directory per layer, the argument file, java.json.
+    pub layout: PathBuf,
+    /// The runtime classpath the build tool writes.
+    pub classpath: PathBuf,
+    /// lade's Gradle init script.
+    pub init_script: PathBuf,
+}
+
+impl Dirs {
+    pub fn new(out_dir: &Path) -> Dirs {
+        let root = out_dir.join("java");
+        let src = root.join("src");
+        Dirs {
+            classpath: src.join(".lade-classpath"),
+            src,
+            layout: root.join("layout"),
+            init_script: root.join("lade-classpath.gradle"),
+        }
+    }
+}
+
+/// The build tool and how it is run.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Tool {
+    Maven {
+        /// `mvn`, or the staged copy's `mvnw`.
+        program: String,
+        /// `-pl MODULE -am` for a module of a multi-module build.
+        module: Option<String>,
+    },
+    Gradle {
+        /// `gradle`, or the staged copy's `gradlew`.
+        program: String,
+        /// Gradle project path (`:` for the root project).
+        project: String,
+    },
+}
+
+impl Tool {
+    /// The build command, run in the staged copy.
+    pub fn command(&self, dirs: &Dirs, build_args: &[String]) -> (String, Vec<String>) {
+        match self {
+            Tool::Maven { program, module } => {
+                let mut args = vec!["-B".to_string(), "-Dstyle.color=never".into()];
+                if let Some(m) = module {
+                    args.extend(["-pl".into(), m.clone(), "-am".into()]);
+                }
+                args.extend(build_args.iter().cloned());
+                args.extend([
+                    "package".into(),
+                    DEPENDENCY_PLUGIN.into(),
+                    format!("-Dmdep.outputFile={}", dirs.classpath.display()),
+                    "-Dmdep.includeScope=runtime".into(),
+                ]);
+                (program.clone(), args)
+            }
+            Tool::Gradle { program, project } => {
+                let mut args = vec![
+                    "--no-daemon".to_string(),
+                    "--console=plain".into(),
+                    "--init-script".into(),
+                    dirs.init_script.display().to_string(),
+                    format!("-Dlade.project={project}"),
+                    format!("-Dlade.classpath={}", dirs.classpath.display()),
+                ];
+                args.extend(build_args.iter().cloned());
+                let task = if project == ":" {
+                    ":ladeClasspath".to_string()
+                } else {
+                    format!("{project}:ladeClasspath")
+                };
+                args.push(task);
+                (program.clone(), args)
+            }
+        }
+    }
+}
+
+/// Steps that build the project in `dirs.src` and lay it out in `dirs.layout`.
+/// `files` are the project files to stage (relative paths, already through .dockerignore);
+/// `classes` the build's class output directories that are not on its classpath file.
+pub fn build_steps(
+    tool: &Tool,
+    project_dir: &Path,
+    files: &[String],
+    dirs: &Dirs,
+    build_args: &[String],
+    classes: &[PathBuf],
+    main_class: &str,
+) -> Vec<BuildStep> {
+    let (program, args) = tool.command(dirs, build_args);
+    let mut steps = Vec::new();
+    let key = format!("{program} {args:?}");
+    steps.push(reusable_copy_step(
+        "stage the project in the build directory".into(),
+        project_dir,
+        files,
+        &dirs.src,
+        &key,
+    ));
+    if matches!(tool, Tool::Gradle { .. }) {
+        steps.push(BuildStep {
+            description: "write lade's Gradle init script".into(),
+            program: "sh".into(),
+            args: vec![
+                "-c".into(),
+                "printf '%s' \"$1\" > \"$2\"".into(),
+                "lade-init".into(),
+                GRADLE_INIT.into(),
+                dirs.init_script.display().to_string(),
+            ],
+            env: BTreeMap::new(),
+            dir: project_dir.to_path_buf(),
+        });
+    }
+    let script = format!(
+        "# builds unless the staged sources are those of the last finished build
+set -e
+if [ -f {INSTALLED_STAMP} ]; then
+  echo \"lade: $1: sources unchanged since the last build, reused\"
+  exit 0
+fi
+\"$@\"
+touch {INSTALLED_STAMP}
+"
+    );
+    let mut wrapped = vec![
+        "-c".to_string(),
+        script,
+        "lade-build".into(),
+        program.clone(),
+    ];
+    wrapped.extend(args);
+    let name = program.rsplit('/').next().unwrap_or(&program).to_string();
+    steps.push(BuildStep {
+        description: format!("{name} build"),
+        program: "sh".into(),
+        args: wrapped,
+        env: BTreeMap::new(),
+        dir: dirs.src.clone(),
+    });
+    let mut layout = vec![
+        "java-layout".to_string(),
+        "--out".into(),
+        dirs.layout.display().to_string(),
+        "--project-root".into(),
+        dirs.src.display().to_string(),
+        "--classpath-file".into(),
+        dirs.classpath.display().to_string(),
+    ];
+    for c in classes {
+        layout.extend(["--classes".into(), c.display().to_string()]);
+    }
+    layout.extend(["--main-class".into(), main_class.to_string()]);
+    steps.push(layout_step(layout, &dirs.src));
+    steps
+}
+
+/// The layout step of a prebuilt jar or exploded directory.
+pub fn jar_steps(
+    jar: &Path,
+    exploded: bool,
+    dirs: &Dirs,
+    main_class: Option<&str>,
+) -> Vec<BuildStep> {
+    let mut args = vec![
+        "java-layout".to_string(),
+        "--out".into(),
+        dirs.layout.display().to_string(),
+        if exploded { "--exploded" } else { "--jar" }.into(),
+        jar.display().to_string(),
+    ];
+    if let Some(m) = main_class {
+        args.extend(["--main-class".into(), m.to_string()]);
+    }
+    vec![layout_step(args, jar.parent().unwrap_or(Path::new("/")))]
+}
+
+fn layout_step(args: Vec<String>, dir: &Path) -> BuildStep {
+    BuildStep {
+        description: "lay out classes, resources and dependencies".into(),
+        program: LADE_PROGRAM.into(),
+        args,
+        env: BTreeMap::new(),
+        dir: dir.to_path_buf(),
+    }
+}

@@ -25,6 +25,7 @@ pub mod elf;
 pub mod git;
 pub mod ignore;
 pub mod image;
+pub mod java;
 pub mod layer;
 pub mod lock;
 pub mod ops;

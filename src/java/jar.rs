@@ -294,7 +294,9 @@ pub fn safe_entry_path(name: &str) -> Option<String> {
         return None;
     }
     // A drive letter (`C:`) makes the name absolute on Windows.
-    if name.as_bytes().get(1) == Some(&b':') {
+    if name.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+        && name.as_bytes().get(1) == Some(&b':')
+    {
         return None;
     }
     if name.split(['/', '\\']).any(|part| part == "..") {
@@ -411,9 +413,25 @@ impl Source {
     }
 
     /// Jar-relative paths of every file (not directory), in entry order for a jar and sorted
-    /// for a directory.
+    /// for a directory. A jar's names come from its central directory, without opening entries.
     pub(crate) fn file_names(&mut self) -> Result<Vec<String>, JavaError> {
         let mut names = Vec::new();
+        if let Source::Jar { path, zip } = self {
+            for name in zip.file_names() {
+                let name = name.map_err(|cause| JavaError::Zip {
+                    jar: path.clone(),
+                    cause,
+                })?;
+                let rel = safe_entry_path(&name).ok_or_else(|| JavaError::UnsafeEntry {
+                    jar: path.clone(),
+                    entry: name.to_string(),
+                })?;
+                if !rel.is_empty() && !name.ends_with('/') {
+                    names.push(rel);
+                }
+            }
+            return Ok(names);
+        }
         self.for_each_entry(|entry| {
             if entry.kind == EntryKind::File {
                 names.push(entry.path.to_string());

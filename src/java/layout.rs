@@ -208,17 +208,21 @@ fn plain_layout(
     cp.finish(main)
 }
 
-/// Class-Path entries are URLs; jar tools write spaces as `%20`.
-fn percent_decode(s: &str) -> String {
+/// Class-Path entries are URLs; jar tools write spaces as `%20`. Anything that does not
+/// decode to UTF-8 is taken literally.
+pub(crate) fn percent_decode(s: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16);
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(byte) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
         {
-            out.push(byte);
+            out.push((hi * 16 + lo) as u8);
             i += 3;
             continue;
         }
@@ -363,7 +367,7 @@ impl<'a> Classpath<'a> {
 
 /// The java launcher splits an argument file on whitespace; a class path holding spaces (or
 /// quotes, or backslashes, which it treats as escapes inside quotes) must be quoted.
-fn argfile_quote(arg: &str) -> String {
+pub(crate) fn argfile_quote(arg: &str) -> String {
     if !arg.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '\\') {
         return arg.to_string();
     }
@@ -429,9 +433,12 @@ fn boot_layout(
             }
         }
     })?;
-    let main = manifest
-        .and_then(|m| m.main_class.clone())
-        .ok_or(JavaError::NoMainClass)?;
+    let main =
+        manifest
+            .and_then(|m| m.main_class.clone())
+            .ok_or_else(|| JavaError::NoBootLauncher {
+                jar: src.path().to_path_buf(),
+            })?;
     let rel = class_file_path(&main)?;
     if !layers
         .iter()

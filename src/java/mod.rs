@@ -86,6 +86,10 @@ pub enum JavaError {
         "no main class: set [java] main_class = \"com.example.Main\" in lade.toml, or Main-Class in the jar's manifest"
     )]
     NoMainClass,
+    #[error(
+        "Spring Boot jar {jar} has no Main-Class (its launcher) in META-INF/MANIFEST.MF: build it with the Spring Boot Maven or Gradle plugin (repackage or bootJar)"
+    )]
+    NoBootLauncher { jar: PathBuf },
     #[error("writing {path}: {cause}")]
     Report {
         path: PathBuf,

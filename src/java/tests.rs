@@ -6,6 +6,7 @@ use super::jar::{
     BootLayer, Manifest, assign_layer, boot_layers, is_spring_boot, parse_layers_index,
     parse_manifest, read_manifest,
 };
+use super::layout::{argfile_quote, percent_decode};
 use super::{JavaError, LayoutInput, LayoutReport, LayoutRequest, write_layout};
 use std::fs;
 use std::io::Write;
@@ -952,4 +953,93 @@ fn jdk_built_jar_lays_out_and_reports_its_release() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&output.stdout), "hi\n");
+
+    // The argument file's quoting, checked by the java launcher itself: a class path through a
+    // directory with a space, given as `-cp @file` as the image's entrypoint does.
+    let spaced = tmp.path().join("with space");
+    fs::create_dir_all(&spaced).unwrap();
+    fs::rename(out.join("classes"), spaced.join("classes")).unwrap();
+    let line = argfile_quote(&format!(
+        "{}:{}",
+        out.join("resources").display(),
+        spaced.join("classes").display()
+    ));
+    assert!(line.starts_with('"'), "{line}");
+    let argfile = tmp.path().join("classpath");
+    fs::write(&argfile, format!("{line}\n")).unwrap();
+    let output = Command::new("java")
+        .arg("-cp")
+        .arg(format!("@{}", argfile.display()))
+        .arg("com.example.Main")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "hi\n",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn argfile_quotes_only_when_needed_and_class_path_urls_decode() {
+    assert_eq!(argfile_quote("/app/a:/app/b.jar"), "/app/a:/app/b.jar");
+    assert_eq!(argfile_quote("/app/my lib.jar"), "\"/app/my lib.jar\"");
+    assert_eq!(argfile_quote("/app/a\\b\"c"), "\"/app/a\\\\b\\\"c\"");
+    assert_eq!(percent_decode("my%20lib.jar"), "my lib.jar");
+    assert_eq!(percent_decode("100%.jar"), "100%.jar");
+    assert_eq!(percent_decode("%é%4"), "%é%4");
+}
+
+#[test]
+fn spring_boot_jar_without_launcher_says_how_to_build_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let jar = tmp.path().join("boot.jar");
+    write_jar(&jar, &[("BOOT-INF/classes/A.class", &class(61))]);
+    let err = write_layout(&request(
+        &tmp.path().join("out"),
+        LayoutInput::Jar(jar.clone()),
+        Some("A"),
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(&err, JavaError::NoBootLauncher { jar: j } if j == &jar),
+        "{err}"
+    );
+}
+
+#[test]
+fn plain_exploded_dir_resolves_class_path_next_to_the_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dist/app");
+    write_file(
+        &dir.join("META-INF/MANIFEST.MF"),
+        b"Main-Class: com.example.Main\nClass-Path: lib/my%20dep-1.0.jar\n",
+    );
+    write_file(&dir.join("com/example/Main.class"), &class(52));
+    write_file(&dir.join("META-INF/services/x.Y"), b"x.Z\n");
+    write_jar(
+        &tmp.path().join("dist/lib/my dep-1.0.jar"),
+        &[("d/D.class", &class(52))],
+    );
+    let out = tmp.path().join("out");
+    let report = write_layout(&request(&out, LayoutInput::Exploded(dir), None)).unwrap();
+    assert_eq!(report.kind, "classpath");
+    assert_eq!(report.bytecode_major, Some(52));
+    assert_eq!(
+        tree(&out),
+        [
+            "classes/com/example/Main.class",
+            "classpath",
+            "java.json",
+            "libs/my dep-1.0.jar",
+            "project-libs/",
+            "resources/META-INF/services/x.Y",
+            "snapshot-libs/",
+        ]
+    );
+    assert_eq!(
+        read(&out.join("classpath")),
+        "\"/app/resources:/app/classes:/app/libs/my dep-1.0.jar\"\n"
+    );
 }

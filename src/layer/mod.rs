@@ -12,7 +12,7 @@ mod entries;
 mod gzip;
 mod source;
 mod store;
-mod tree;
+pub mod tree;
 
 pub use gzip::GzipWriter;
 pub use store::{BlobStore, BlobWriter, StoreError};

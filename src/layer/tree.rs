@@ -8,6 +8,19 @@ use crate::plan::{EntryKind, FileEntry};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+/// Whether every entry of `entries` is a build-output directory that came out empty. Such a
+/// layer would hold nothing but directories already made by the other layers, so publish leaves
+/// it out, as Jib does (a Java project without snapshot dependencies gets no layer for them).
+pub fn only_empty_trees(entries: &[FileEntry]) -> bool {
+    !entries.is_empty()
+        && entries.iter().all(|e| match &e.kind {
+            EntryKind::Tree { source, .. } => {
+                std::fs::read_dir(source).is_ok_and(|mut d| d.next().is_none())
+            }
+            _ => false,
+        })
+}
+
 /// The entries for everything under `source`, placed under `target`, skipping `exclude`
 /// (paths relative to `source`) with everything below them. A regular file `source` is one
 /// entry. Symlinks are kept as links, never followed.

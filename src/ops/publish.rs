@@ -168,6 +168,9 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
             .expect("base::resolve returns an image for every requested platform");
         let mut layers = Vec::new();
         for spec in &t.layers {
+            if crate::layer::tree::only_empty_trees(&spec.entries) {
+                continue;
+            }
             let blob = writer.write(spec)?;
             let report = LayerReport {
                 platform: t.platform.to_string(),

@@ -567,3 +567,6 @@ fn image_name(name: &str) -> String {
         .collect();
     if n.is_empty() { "app".into() } else { n }
 }
+
+#[cfg(test)]
+mod tests;

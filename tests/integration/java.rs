@@ -114,12 +114,15 @@ fn layer(l: &Layout, layers: &[(String, String)], name: &str) -> Vec<TarEntry> {
     l.layer_entries(digest)
 }
 
+/// The regular files of a layer, sorted.
 fn files(entries: &[TarEntry]) -> Vec<&str> {
-    entries
+    let mut f: Vec<&str> = entries
         .iter()
         .filter(|e| e.kind.is_file())
         .map(|e| e.path.as_str())
-        .collect()
+        .collect();
+    f.sort_unstable();
+    f
 }
 
 /// Validates and unpacks the amd64 image; returns the bundle.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the host tools lade's tests drive (Go toolchain, image tools, runc, a registry, qemu).
+# Installs the host tools lade's tests drive (Go toolchain, JDK/Maven/Gradle, image tools, runc, a
+# registry, qemu).
 # Idempotent: each tool is checked first, and `apt-get update` runs at most once, only when
 # something is missing. arm64 emulation is optional: what could not be set up is reported,
 # never fatal, and the tests say which arm64 check they did.
@@ -38,6 +39,20 @@ REQUIRED=(
     "npm npm"
     "python3.11 python3.11-minimal"
     "dpkg:libpython3.11-stdlib libpython3.11-stdlib"
+    # Java: a JDK, Maven and Gradle 4.4 (Debian's), and the Maven plugins and libraries the
+    # examples resolve offline from /usr/share/maven-repo (Maven Central is not reachable).
+    "javac openjdk-17-jdk-headless"
+    "mvn maven"
+    "gradle gradle"
+    "dpkg:maven-debian-helper maven-debian-helper"
+    "dpkg:libmaven-compiler-plugin-java libmaven-compiler-plugin-java"
+    "dpkg:libmaven-jar-plugin-java libmaven-jar-plugin-java"
+    "dpkg:libmaven-resources-plugin-java libmaven-resources-plugin-java"
+    "dpkg:libmaven-install-plugin-java libmaven-install-plugin-java"
+    "dpkg:libmaven-clean-plugin-java libmaven-clean-plugin-java"
+    "dpkg:libmaven-dependency-plugin-java libmaven-dependency-plugin-java"
+    "dpkg:libsurefire-java libsurefire-java"
+    "dpkg:libcommons-lang3-java libcommons-lang3-java"
 )
 
 # >>> registry tests: Python packages from PyPI (the registry engineer fills this in; their

@@ -9,6 +9,7 @@ mod base;
 mod bases;
 mod go_hello;
 mod harness;
+mod java;
 mod node;
 mod outputs;
 mod plan;

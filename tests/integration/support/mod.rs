@@ -8,10 +8,12 @@
 
 pub mod arm64;
 pub mod base_image;
+pub mod boot_jar;
 pub mod cc_base;
 pub mod env;
 pub mod go_hello;
 pub mod http;
+pub mod java_base;
 pub mod lade;
 pub mod layout;
 pub mod node_base;

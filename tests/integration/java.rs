@@ -9,12 +9,14 @@
 //! share builds between their checks.
 
 use crate::support::TestEnv;
+use crate::support::arm64::{Arm64, EM_AARCH64, arm64_support, elf_machine};
 use crate::support::boot_jar::{self, LAUNCHER, RESOURCE_TEXT, ROOT_TEXT};
 use crate::support::env::write_file;
 use crate::support::http;
 use crate::support::java_base::{JAVA_RELEASE, TAG, java_base};
 use crate::support::lade::{LadeRun, root_digest};
 use crate::support::layout::{self, Layout, PlatformImage, TarEntry};
+use crate::support::registry::{Registry, skopeo_raw};
 use crate::support::runc::Container;
 use crate::support::tools::{run_ok, tool};
 use serde_json::json;
@@ -49,7 +51,7 @@ fn publish(env: &TestEnv, project: &Path, out: &Path) -> LadeRun {
 }
 
 /// The shared base's layer digests.
-fn base_layers() -> Vec<String> {
+fn base_layers(arch: &str) -> Vec<String> {
     let reference = java_base();
     let (dir, tag) = reference
         .strip_prefix("oci:")
@@ -57,7 +59,7 @@ fn base_layers() -> Vec<String> {
         .unwrap_or_else(|| panic!("unexpected base reference {reference}"));
     assert_eq!(tag, TAG);
     Layout::open(Path::new(dir))
-        .image(tag, "amd64")
+        .image(tag, arch)
         .layer_digests()
 }
 
@@ -76,7 +78,7 @@ fn app_layers(img: &PlatformImage) -> Vec<(String, String)> {
         digests.len(),
         "one history entry per layer: {history:?}"
     );
-    let base = base_layers();
+    let base = base_layers(img.architecture());
     assert_eq!(
         digests[..base.len()],
         base[..],
@@ -498,4 +500,76 @@ fn shared_java_base_runs_java_17() {
         text.contains(&format!("openjdk version \"{JAVA_RELEASE}.")),
         "{text}"
     );
+}
+
+/// Two platforms to a real registry: the bytecode is built once, so every application layer
+/// is the same blob on amd64 and arm64 (uploaded once), above each platform's own JVM. The
+/// arm64 image, pulled back with skopeo, has an aarch64 JVM and serves under qemu where
+/// binfmt is set up.
+#[test]
+fn maven_two_platforms_to_a_registry_share_the_application_layers() {
+    let env = TestEnv::new();
+    let p = env.copy_example("java-maven", "java-maven");
+    let registry = Registry::start();
+    let target = format!("{}/team/java-maven:1.0", registry.host);
+    let run = env
+        .lade()
+        .arg("publish")
+        .arg("-C")
+        .arg(&p)
+        .args(["--platform", "linux/amd64,linux/arm64", "--json", "--base"])
+        .arg(java_base())
+        .args(["--to", &target])
+        .run()
+        .success();
+    let root = root_digest(&run.json());
+    let raw = skopeo_raw(&target, &["--tls-verify=false"]);
+    assert_eq!(
+        layout::sha256_digest(&raw),
+        root,
+        "the registry serves lade's index"
+    );
+
+    let dir = env.path("pulled");
+    run_ok(
+        tool("skopeo")
+            .args(["copy", "--all", "-q", "--src-tls-verify=false"])
+            .arg(format!("docker://{target}"))
+            .arg(format!("oci:{}:pulled", dir.display())),
+    );
+    let l = Layout::open(&dir);
+    let images = l.images("pulled");
+    let archs: Vec<&str> = images.iter().map(|i| i.architecture()).collect();
+    assert_eq!(archs, ["amd64", "arm64"]);
+    let amd64 = app_layers(&images[0]);
+    let arm64 = app_layers(&images[1]);
+    assert_eq!(names(&amd64), CLASSPATH_LAYERS);
+    assert_eq!(
+        amd64, arm64,
+        "the same application layers on both platforms"
+    );
+    let base_amd64 = &images[0].layer_digests()[..images[0].layer_digests().len() - amd64.len()];
+    let base_arm64 = &images[1].layer_digests()[..images[1].layer_digests().len() - arm64.len()];
+    assert_ne!(base_amd64, base_arm64, "each platform has its own JVM");
+
+    let img = &images[1];
+    let single = l.extract(img, &env.path("single-arm64"), "arm64");
+    layout::validate(&single.dir, "arm64");
+    let bundle = env.path("bundle-arm64");
+    layout::unpack(&single.dir, "arm64", &bundle);
+    let java = bundle.join("rootfs/usr/lib/jvm/java-17-openjdk-arm64/bin/java");
+    let bytes = fs::read(&java).unwrap_or_else(|e| panic!("{}: {e}", java.display()));
+    assert_eq!(elf_machine(&bytes), EM_AARCH64, "{}", java.display());
+    match arm64_support() {
+        Arm64::Unavailable(why) => {
+            eprintln!("arm64 image checked by its JVM's ELF header only: {why}")
+        }
+        _ => {
+            let c = Container::start_with_timeout(&bundle, Duration::from_secs(120));
+            let r = c.get("/");
+            assert_eq!(r.status, 200, "{}\n{}", r.body, c.log());
+            assert_eq!(r.body, MAVEN_ROOT_TEXT);
+            eprintln!("arm64 image served under qemu");
+        }
+    }
 }

@@ -2,7 +2,8 @@
 //! (Debian's openjdk-17-jre-headless on the static and cc layers, like distroless java17).
 //! Built once per test run into a temp directory and shared by every test; the downloaded
 //! packages are cached in `CARGO_TARGET_TMPDIR/lade-bases-cache`, the cache tests/bases.rs
-//! uses, so a machine fetches them once. amd64 only: the Java tests run their images.
+//! uses, so a machine fetches them once. amd64 and arm64: Java images are multi-arch with
+//! the same application layers on both.
 
 use super::tools::run_ok;
 use std::fs;
@@ -47,7 +48,7 @@ fn build(dir: &Path) {
                 "java",
                 "--quiet",
                 "--platform",
-                "linux/amd64",
+                "linux/amd64,linux/arm64",
             ])
             .arg("--to")
             .arg(format!("oci:{}:{TAG}", dir.display())),

@@ -30,6 +30,11 @@ impl Container {
     /// Starts the bundle's process with `PORT=<free port>` added to its environment and waits
     /// until something accepts connections on that port.
     pub fn start(bundle: &Path) -> Container {
+        Container::start_with_timeout(bundle, READY_TIMEOUT)
+    }
+
+    /// [`Container::start`], waiting up to `ready` for the port (an emulated JVM is slow).
+    pub fn start_with_timeout(bundle: &Path, ready: Duration) -> Container {
         let runc = require_tool("runc");
         let port = free_port();
         prepare_config(bundle, port);
@@ -60,7 +65,7 @@ impl Container {
             child: Some(child),
             log,
         };
-        c.wait_ready(started);
+        c.wait_ready(started, ready);
         eprintln!(
             "container {} listening on {} after {:.1?}",
             c.id,
@@ -70,7 +75,7 @@ impl Container {
         c
     }
 
-    fn wait_ready(&mut self, started: Instant) {
+    fn wait_ready(&mut self, started: Instant, ready: Duration) {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
         loop {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
@@ -84,9 +89,9 @@ impl Container {
             if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
                 return;
             }
-            if started.elapsed() > READY_TIMEOUT {
+            if started.elapsed() > ready {
                 panic!(
-                    "container {} not listening on {} after {READY_TIMEOUT:?}:\n{}",
+                    "container {} not listening on {} after {ready:?}:\n{}",
                     self.id,
                     self.port,
                     self.log()

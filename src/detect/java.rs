@@ -33,6 +33,12 @@ pub struct JavaDetector;
 
 /// The default base: a Java 17 runtime (Debian 12), nonroot.
 pub const DEFAULT_BASE: &str = "gcr.io/distroless/java17-debian12:nonroot";
+/// Distroless Java runtimes by release: the default base is the first that runs the bytecode
+/// the build is set to produce.
+const JAVA_BASES: [(u16, &str); 2] = [
+    (17, DEFAULT_BASE),
+    (21, "gcr.io/distroless/java21-debian12:nonroot"),
+];
 /// Container-aware heap sizing: the JVM takes 75% of the container's memory limit for the heap
 /// instead of its default 25%.
 pub const MEMORY_FLAG: &str = "-XX:MaxRAMPercentage=75";
@@ -131,11 +137,20 @@ impl Detector for JavaDetector {
             return Ok(None);
         };
 
-        let base = project
-            .config
-            .base
-            .as_ref()
-            .map_or_else(|| DEFAULT_BASE.to_string(), |b| b.reference());
+        let release = predicted_release(dir, &source, settings.module.as_deref())?;
+        let base = match &project.config.base {
+            Some(b) => b.reference(),
+            None => {
+                let base = default_base(release.as_ref().map(|r| r.0));
+                if let Some((n, file, key)) = &release {
+                    reasons.push(Reason {
+                        file: file.clone(),
+                        why: format!("Java {n} bytecode ({key}): default base {base}"),
+                    });
+                }
+                base.to_string()
+            }
+        };
         let java = settings.binary.clone().unwrap_or_else(|| "java".into());
         let mut entrypoint = vec![java, MEMORY_FLAG.to_string()];
         entrypoint.extend(settings.jvm_flags.iter().cloned());
@@ -234,6 +249,90 @@ impl Detector for JavaDetector {
             excluded,
         }))
     }
+}
+
+/// The Java release the build is set to produce, read from the build files (the module's,
+/// then the root's) or, for a prebuilt jar, its classes; with the file and key that said it.
+/// The post-build check has the last word: this only picks the default base.
+fn predicted_release(
+    dir: &Path,
+    source: &Source,
+    module: Option<&str>,
+) -> Result<Option<(u16, String, String)>, DetectError> {
+    match source {
+        Source::Jar { path, .. } => {
+            let major =
+                crate::java::classfile::max_major(path).map_err(|e| DetectError::Invalid {
+                    file: path.to_path_buf(),
+                    detail: e.to_string(),
+                })?;
+            Ok(major.map(|m| {
+                (
+                    crate::java::classfile::java_release(m),
+                    rel(dir, path),
+                    format!("class file version {m}"),
+                )
+            }))
+        }
+        Source::Build(steps::Tool::Maven { .. }) => {
+            let mut poms = Vec::new();
+            if let Some(m) = module {
+                poms.push(dir.join(m).join("pom.xml"));
+            }
+            poms.push(dir.join("pom.xml"));
+            for pom_path in poms.iter().filter(|p| p.is_file()) {
+                if let Some((n, key)) = maven::read(pom_path)?.release {
+                    return Ok(Some((n, rel(dir, pom_path), key)));
+                }
+            }
+            Ok(None)
+        }
+        Source::Build(steps::Tool::Gradle { project, .. }) => {
+            let mut dirs = Vec::new();
+            if module.is_some() {
+                dirs.push(dir.join(gradle::project_dir(project)));
+            }
+            dirs.push(dir.to_path_buf());
+            for d in dirs {
+                for f in gradle::BUILD_FILES {
+                    let path = d.join(f);
+                    if !path.is_file() {
+                        continue;
+                    }
+                    let text =
+                        std::fs::read_to_string(&path).map_err(|source| DetectError::Read {
+                            path: path.clone(),
+                            source,
+                        })?;
+                    if let Some((n, key)) = gradle::release(&text) {
+                        return Ok(Some((n, rel(dir, &path), key)));
+                    }
+                }
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// The distroless Java base for bytecode of `release` (the newest when none is new enough:
+/// the post-build check then says so).
+fn default_base(release: Option<u16>) -> &'static str {
+    let Some(r) = release else {
+        return DEFAULT_BASE;
+    };
+    JAVA_BASES
+        .iter()
+        .find(|(n, _)| *n >= r)
+        .or(JAVA_BASES.last())
+        .map_or(DEFAULT_BASE, |(_, b)| b)
+}
+
+/// A Java release as build files write it: `17`, `1.8` (→ 8), `21.0`.
+fn java_release_number(v: &str) -> Option<u16> {
+    let v = v.trim();
+    let v = v.strip_prefix("1.").unwrap_or(v);
+    let digits: String = v.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok().filter(|n| (5..100).contains(n))
 }
 
 /// The build tool to run: the project's wrapper (from the staged copy) when it has one,

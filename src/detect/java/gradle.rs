@@ -48,6 +48,39 @@ pub fn main_class(script: &str) -> Option<(String, String)> {
     None
 }
 
+/// The Java release a build script compiles for: `options.release = 21`,
+/// `JavaLanguageVersion.of(21)` (a toolchain), `targetCompatibility`, then `sourceCompatibility`
+/// (`= 17`, `= '17'`, `= JavaVersion.VERSION_17`, `= "1.8"`), and the key that set it.
+pub fn release(script: &str) -> Option<(u16, String)> {
+    let code: Vec<&str> = script
+        .lines()
+        .map(|l| l.split("//").next().unwrap_or("").trim())
+        .collect();
+    for key in [
+        "options.release",
+        "JavaLanguageVersion.of(",
+        "targetCompatibility",
+        "sourceCompatibility",
+    ] {
+        for line in &code {
+            let Some(at) = line.find(key) else { continue };
+            let rest = line[at + key.len()..]
+                .trim_start_matches([' ', '=', '(', '\'', '"'])
+                .trim_start_matches(".set(")
+                .trim_start_matches("JavaVersion.VERSION_")
+                .trim_start_matches("JavaLanguageVersion.of(");
+            let value: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '_')
+                .collect();
+            if let Some(n) = super::java_release_number(&value.replace('_', ".")) {
+                return Some((n, key.trim_end_matches('(').to_string()));
+            }
+        }
+    }
+    None
+}
+
 /// Gradle's path of a project directory relative to the root (`app/api` → `:app:api`).
 pub fn project_path(module: &str) -> String {
     if module.starts_with(':') {
@@ -89,6 +122,34 @@ mod tests {
         assert_eq!(m("// mainClassName = 'x.Y'\n"), None);
         assert_eq!(m("mainClassName = \"${group}.App\"\n"), None);
         assert_eq!(m("dependencies { compile 'x:y:1' }"), None);
+    }
+
+    #[test]
+    fn releases() {
+        let r = |s: &str| release(s).map(|(n, _)| n);
+        assert_eq!(r("sourceCompatibility = 17\n"), Some(17));
+        assert_eq!(r("sourceCompatibility = '1.8'\n"), Some(8));
+        assert_eq!(
+            r("targetCompatibility = JavaVersion.VERSION_21\n"),
+            Some(21)
+        );
+        assert_eq!(
+            r("sourceCompatibility = JavaVersion.VERSION_1_8\n"),
+            Some(8)
+        );
+        assert_eq!(
+            r("java { toolchain { languageVersion = JavaLanguageVersion.of(21) } }"),
+            Some(21)
+        );
+        assert_eq!(
+            r("java.toolchain.languageVersion.set(JavaLanguageVersion.of(17))"),
+            Some(17)
+        );
+        assert_eq!(
+            r("tasks.withType(JavaCompile) { options.release = 11 }"),
+            Some(11)
+        );
+        assert_eq!(r("// sourceCompatibility = 21\napply plugin: 'java'"), None);
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub struct Pom {
     /// The main class the build names, and where (`maven-jar-plugin mainClass`, …).
     pub main_class: Option<(String, String)>,
     pub spring_boot: bool,
+    /// The Java release the compiler is told to produce, and where it was set.
+    pub release: Option<(u16, String)>,
 }
 
 /// Properties that name a main class by convention, in the order they are trusted.
@@ -104,7 +106,45 @@ pub fn parse(text: &str) -> Result<Pom, String> {
     }
     // An unresolved `${…}` is not a class name.
     let main_class = main_class.filter(|(m, _)| !m.contains("${"));
+
+    // The compiler's release/target: the plugin's configuration first, then the properties
+    // Maven (and Spring Boot's parent, `java.version`) read.
+    let mut release = None;
+    if let Some(build) = child(root, "build") {
+        for plugin in build
+            .descendants()
+            .filter(|n| n.is_element() && n.tag_name().name() == "plugin")
+        {
+            if text_of(child(plugin, "artifactId")).as_deref() != Some("maven-compiler-plugin") {
+                continue;
+            }
+            if let Some(config) = child(plugin, "configuration") {
+                for key in ["release", "target"] {
+                    if release.is_none()
+                        && let Some(v) = text_of(child(config, key)).map(&substitute)
+                        && let Some(n) = super::java_release_number(&v)
+                    {
+                        release = Some((n, format!("maven-compiler-plugin {key}")));
+                    }
+                }
+            }
+        }
+    }
+    if release.is_none() {
+        release = [
+            "maven.compiler.release",
+            "maven.compiler.target",
+            "java.version",
+            "maven.compiler.source",
+        ]
+        .iter()
+        .find_map(|k| {
+            let v = substitute(properties.get(*k)?.clone());
+            super::java_release_number(&v).map(|n| (n, format!("property {k}")))
+        });
+    }
     Ok(Pom {
+        release,
         artifact_id: text_of(child(root, "artifactId")),
         packaging: text_of(child(root, "packaging")),
         modules,
@@ -155,6 +195,26 @@ mod tests {
         );
         assert!(pom.spring_boot);
         assert_eq!(pom.modules, ["lib", "app"]);
+        assert_eq!(pom.release, None);
+
+        let pom = parse(
+            "<project><properties><java.version>21</java.version><maven.compiler.release>${java.version}</maven.compiler.release></properties></project>",
+        )
+        .unwrap();
+        assert_eq!(
+            pom.release,
+            Some((21, "property maven.compiler.release".to_string()))
+        );
+        let pom = parse(
+            "<project><properties><maven.compiler.release>11</maven.compiler.release></properties>\
+             <build><plugins><plugin><artifactId>maven-compiler-plugin</artifactId>\
+             <configuration><target>1.8</target></configuration></plugin></plugins></build></project>",
+        )
+        .unwrap();
+        assert_eq!(
+            pom.release,
+            Some((8, "maven-compiler-plugin target".to_string()))
+        );
     }
 
     #[test]

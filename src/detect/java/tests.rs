@@ -356,3 +356,64 @@ fn exploded_jar_without_main_class_says_how_to_set_it() {
     );
     assert!(detect_in(&t.path().join("META-INF"), "").unwrap().is_none());
 }
+
+#[test]
+fn default_base_follows_the_release_the_build_produces() {
+    assert_eq!(default_base(None), DEFAULT_BASE);
+    assert_eq!(default_base(Some(11)), DEFAULT_BASE);
+    assert_eq!(default_base(Some(17)), DEFAULT_BASE);
+    assert!(default_base(Some(21)).contains("java21"));
+    assert!(
+        default_base(Some(25)).contains("java21"),
+        "the newest; the check will say"
+    );
+    assert_eq!(java_release_number("1.8"), Some(8));
+    assert_eq!(java_release_number("21"), Some(21));
+    assert_eq!(java_release_number("${java.version}"), None);
+
+    let t = tempfile::tempdir().unwrap();
+    write(
+        t.path(),
+        &[
+            (
+                "pom.xml",
+                "<project><properties><maven.compiler.release>21</maven.compiler.release></properties></project>",
+            ),
+            ("src/main/java/com/example/Server.java", MAIN),
+        ],
+    );
+    let plan = detect_in(t.path(), "").unwrap().unwrap();
+    assert_eq!(plan.base, "gcr.io/distroless/java21-debian12:nonroot");
+    assert!(
+        plan.reasons.iter().any(|r| r
+            .why
+            .contains("Java 21 bytecode (property maven.compiler.release)")),
+        "{:?}",
+        plan.reasons
+    );
+    let plan = detect_in(t.path(), "base = \"debian12/java\"\n")
+        .unwrap()
+        .unwrap();
+    assert_eq!(plan.base, "debian12/java", "lade.toml's base wins");
+
+    // A prebuilt jar: its classes say.
+    let t = tempfile::tempdir().unwrap();
+    let mut class = vec![0xCA, 0xFE, 0xBA, 0xBE, 0, 0, 0, 65];
+    class.extend([0u8; 16]);
+    std::fs::create_dir_all(t.path().join("target")).unwrap();
+    let mut zip =
+        zip::ZipWriter::new(std::fs::File::create(t.path().join("target/app.jar")).unwrap());
+    zip.start_file(
+        "META-INF/MANIFEST.MF",
+        zip::write::SimpleFileOptions::default(),
+    )
+    .unwrap();
+    zip.write_all(b"Manifest-Version: 1.0\r\nMain-Class: a.B\r\n\r\n")
+        .unwrap();
+    zip.start_file("a/B.class", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    zip.write_all(&class).unwrap();
+    zip.finish().unwrap();
+    let plan = detect_in(t.path(), "").unwrap().unwrap();
+    assert_eq!(plan.base, "gcr.io/distroless/java21-debian12:nonroot");
+}

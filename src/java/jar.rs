@@ -495,7 +495,14 @@ impl Source {
                 let walk = walkdir::WalkDir::new(&*dir)
                     .min_depth(1)
                     .follow_links(false)
-                    .sort_by_file_name();
+                    .sort_by_file_name()
+                    .into_iter()
+                    .filter_entry(|e| {
+                        e.depth() != 1
+                            || !NOT_JAR_CONTENT
+                                .iter()
+                                .any(|n| e.file_name() == std::ffi::OsStr::new(n))
+                    });
                 for item in walk {
                     let item = item.map_err(|e| {
                         let path = e.path().unwrap_or(dir).to_path_buf();
@@ -529,6 +536,17 @@ impl Source {
         Ok(())
     }
 }
+
+/// Top-level names of an exploded directory that are not the application's: lade's own files
+/// and version control, present when the project directory itself is the exploded jar.
+const NOT_JAR_CONTENT: [&str; 6] = [
+    "lade.toml",
+    "lade.lock",
+    "lade-base.lock",
+    ".dockerignore",
+    ".git",
+    ".gitignore",
+];
 
 fn relative_name(root: &Path, path: &Path) -> Result<String, JavaError> {
     let rel = path.strip_prefix(root).unwrap_or(path);

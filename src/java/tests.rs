@@ -367,6 +367,9 @@ fn exploded_spring_boot_dir_uses_the_default_layers() {
             write_file(&dir.join(name), &bytes);
         }
     }
+    // The project directory itself may be the exploded jar: lade's files are not content.
+    write_file(&dir.join("lade.toml"), b"[java]\n");
+    write_file(&dir.join(".git/HEAD"), b"ref: refs/heads/main\n");
     let out = tmp.path().join("out");
     let report = write_layout(&request(
         &out,

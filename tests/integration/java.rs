@@ -11,7 +11,7 @@
 use crate::support::TestEnv;
 use crate::support::arm64::{Arm64, EM_AARCH64, arm64_support, elf_machine};
 use crate::support::boot_jar::{self, LAUNCHER, RESOURCE_TEXT, ROOT_TEXT};
-use crate::support::env::write_file;
+use crate::support::env::{copy_tree, repo_root, write_file};
 use crate::support::http;
 use crate::support::java_base::{JAVA_RELEASE, TAG, java_base};
 use crate::support::lade::{LadeRun, root_digest};
@@ -278,6 +278,79 @@ fn gradle_example_runs() {
     assert!(!p.join("build").exists(), "lade builds in a copy");
 }
 
+/// A multi-module Maven build (tests/fixtures/java/maven-multi, `[java] module = "app"`): the
+/// sibling module's jar, from Maven's reactor, is the project-dependencies layer. Maven builds
+/// it with fixed entry times, so a second build elsewhere gives the same image; a change in the
+/// module changes that layer only.
+#[test]
+fn maven_modules_are_the_project_dependencies_layer() {
+    let env = TestEnv::new();
+    let p = env.path("multi");
+    copy_tree(&repo_root().join("tests/fixtures/java/maven-multi"), &p);
+    let out = env.path("out");
+    let first = publish(&env, &p, &out).success();
+    let l = Layout::open(&out);
+    let img = l.image("v1", "amd64");
+    let layers = app_layers(&img);
+    assert_eq!(
+        names(&layers),
+        ["dependencies", "project dependencies", "classes"]
+    );
+    assert_eq!(
+        img.cfg("Entrypoint"),
+        &classpath_entrypoint("com.example.app.Main")
+    );
+    let deps = layer(&l, &layers, "dependencies");
+    assert_eq!(
+        String::from_utf8_lossy(&layout::find_entry(&deps, "app/classpath").data).trim_end(),
+        "/app/resources:/app/classes:/app/libs/lib-1.0.0.jar:/app/libs/commons-lang3-3.12.0.jar",
+        "the classpath in Maven's order"
+    );
+    assert_eq!(
+        files(&layer(&l, &layers, "project dependencies")),
+        ["app/libs/lib-1.0.0.jar"]
+    );
+    assert_eq!(
+        files(&layer(&l, &layers, "classes")),
+        ["app/classes/com/example/app/Main.class"]
+    );
+    let c = Container::start(&unpack(&env, &l, &img, "multi"));
+    assert_eq!(c.get("/").body, "Greetings from the lib module\n");
+    drop(c);
+
+    let other = env.path("elsewhere/multi");
+    copy_tree(&repo_root().join("tests/fixtures/java/maven-multi"), &other);
+    let again =
+        publish_with(&env, Some(&env.path("cache-2")), &other, &env.path("out-2")).success();
+    assert_eq!(
+        root_digest(&again.json()),
+        root_digest(&first.json()),
+        "the module jar Maven built again is byte-identical"
+    );
+
+    let lib = p.join("lib/src/main/java/com/example/lib/Greeting.java");
+    let text = fs::read_to_string(&lib).unwrap();
+    fs::write(
+        &lib,
+        text.replace("greetings from", "changed greetings from"),
+    )
+    .unwrap();
+    let out_c = env.path("out-changed");
+    publish(&env, &p, &out_c).success();
+    let lc = Layout::open(&out_c);
+    let img_c = lc.image("v1", "amd64");
+    let changed = app_layers(&img_c);
+    for ((name, before), (_, after)) in layers.iter().zip(&changed) {
+        if name == "project dependencies" {
+            assert_ne!(before, after, "the module's layer changed");
+        } else {
+            assert_eq!(before, after, "the {name} layer is unchanged");
+        }
+    }
+    let c = Container::start(&unpack(&env, &lc, &img_c, "multi-changed"));
+    assert_eq!(c.get("/").body, "Changed greetings from the lib module\n");
+}
+
 /// The hand-made Spring Boot jar itself works, so a failure of the tests below is lade's.
 #[test]
 fn boot_jar_fixture_runs_on_the_host_java() {
@@ -485,8 +558,11 @@ fn shared_java_base_runs_java_17() {
         .and_then(|r| r.rsplit_once(':'))
         .unwrap()
         .0;
+    // The base is a two-platform index; umoci unpacks one image.
+    let l = Layout::open(Path::new(dir));
+    let single = l.extract(&l.image(TAG, "amd64"), &env.path("single"), "amd64");
     let bundle = env.path("bundle");
-    layout::unpack(Path::new(dir), TAG, &bundle);
+    layout::unpack(&single.dir, "amd64", &bundle);
     let config = bundle.join("config.json");
     let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&config).unwrap()).unwrap();
     v["process"]["terminal"] = json!(false);

@@ -17,10 +17,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Corepack (bundled with node) fetches yarn and pnpm from the npm registry. Its signature
-/// check fails against registries that serve no signatures, so the tests turn it off; lade
-/// itself leaves that decision to the user's environment.
-const COREPACK_ENV: &[(&str, &str)] = &[("COREPACK_INTEGRITY_KEYS", "0")];
+/// Corepack (bundled with node) fetches yarn and pnpm. The tests point it at the npm registry
+/// for every manager (by default it resolves yarn versions on yarn's own site, which test
+/// machines may not reach), and turn off its signature check, which fails against registries
+/// that serve no signatures; lade itself leaves both to the user's environment.
+const COREPACK_ENV: &[(&str, &str)] = &[
+    ("COREPACK_INTEGRITY_KEYS", "0"),
+    ("COREPACK_NPM_REGISTRY", "https://registry.npmjs.org"),
+];
 
 fn fixture(env: &TestEnv, name: &str) -> PathBuf {
     let to = env.path(name);

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 /// project resolves the same plugin everywhere (3.5.0 is also the one Debian packages).
 pub const DEPENDENCY_PLUGIN: &str =
     "org.apache.maven.plugins:maven-dependency-plugin:3.5.0:build-classpath";
+/// The entry time of jars the build makes: the earliest a zip entry can carry reliably.
+pub const JAR_TIMESTAMP: &str = "1980-01-01T00:00:02Z";
 const GRADLE_INIT: &str = include_str!("../../../templates/java/classpath.gradle");
 
 /// Where a Java build happens, under the project's build directory (shared by platforms:
@@ -67,6 +69,9 @@ impl Tool {
                 }
                 args.extend(build_args.iter().cloned());
                 args.extend([
+                    // Module jars (the project-dependencies layer) get fixed entry times, so
+                    // the same sources give the same jar bytes (maven-jar-plugin 3.2+).
+                    format!("-Dproject.build.outputTimestamp={JAR_TIMESTAMP}"),
                     "package".into(),
                     DEPENDENCY_PLUGIN.into(),
                     format!("-Dmdep.outputFile={}", dirs.classpath.display()),

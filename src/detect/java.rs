@@ -211,9 +211,11 @@ impl Detector for JavaDetector {
                 (steps, classpath_layers(&dirs.layout), excluded)
             }
         };
-        checks.push(Check::JavaRuntime {
+        // Every platform's base must run the bytecode; the tools are needed once.
+        let runtime = Check::JavaRuntime {
             report: dirs.layout.join("java.json"),
-        });
+        };
+        checks.push(runtime.clone());
 
         let targets = project
             .platforms
@@ -227,7 +229,11 @@ impl Detector for JavaDetector {
                     Vec::new()
                 },
                 layers: layers.clone(),
-                checks: if i == 0 { checks.clone() } else { Vec::new() },
+                checks: if i == 0 {
+                    checks.clone()
+                } else {
+                    vec![runtime.clone()]
+                },
             })
             .collect();
         let name =

@@ -42,7 +42,7 @@ pub fn reusable_copy_step(
     key: &str,
 ) -> BuildStep {
     let script = format!(
-        "# copies the manifests; keeps the previous install when they and the command are unchanged
+        "# copies the files; keeps the last copy and what was built from it when they and the command are unchanged
 set -e
 dest=$1
 key=$2

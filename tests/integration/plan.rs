@@ -183,3 +183,45 @@ fn main_flag_picks_the_entrypoint_among_several() {
     assert!(paths.contains(&"app/a".to_string()), "{paths:?}");
     assert!(paths.contains(&"app/b".to_string()), "{paths:?}");
 }
+
+/// `lade plan`'s whole text, with the paths that differ per run (the project's copy, the cache
+/// and the cache's per-project hash) replaced by placeholders.
+fn plan_text(env: &TestEnv, dir: &Path, extra: &[&str]) -> String {
+    let out = env
+        .lade()
+        .args(["plan", "-C"])
+        .arg(dir)
+        .args(extra)
+        .run()
+        .success()
+        .stdout;
+    let mut text = out
+        .replace(&env.cache.display().to_string(), "[CACHE]")
+        .replace(&dir.display().to_string(), "[PROJECT]");
+    // build/<16 hex digits of the project path's hash>/
+    while let Some(at) = text.find("[CACHE]/build/") {
+        let start = at + "[CACHE]/build/".len();
+        let hash: String = text[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_hexdigit())
+            .collect();
+        assert_eq!(hash.len(), 16, "a build directory hash in:\n{text}");
+        text.replace_range(at..start + hash.len(), "[BUILD]");
+    }
+    text
+}
+
+/// The whole plan of each example, as people read it: a change to what lade would run, write
+/// or start shows up here as a diff to review.
+#[test]
+fn plan_text_of_the_examples() {
+    let env = TestEnv::new();
+    for (example, extra) in [
+        ("go-hello", &["--platform", "linux/amd64,linux/arm64"][..]),
+        ("java-maven", &["--platform", "linux/amd64,linux/arm64"][..]),
+        ("java-gradle", &["--platform", "linux/amd64"][..]),
+    ] {
+        let p = env.copy_example(example, example);
+        insta::assert_snapshot!(format!("plan_{example}"), plan_text(&env, &p, extra));
+    }
+}

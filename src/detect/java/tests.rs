@@ -116,7 +116,10 @@ fn maven_project_builds_in_a_staged_copy_with_jib_layers() {
     );
     let build = steps[1].args.join(" ");
     assert!(build.contains("mvn -B"), "{build}");
-    assert!(build.contains("-DskipTests package"), "{build}");
+    assert!(
+        build.contains("-DskipTests -Dproject.build.outputTimestamp=1980-01-01T00:00:02Z package"),
+        "{build}"
+    );
     assert!(build.contains(DEPENDENCY_PLUGIN), "{build}");
     assert_eq!(steps[2].program, crate::plan::LADE_PROGRAM);
     let layout = steps[2].args.join(" ");
@@ -178,7 +181,7 @@ fn maven_wrapper_modules_and_configured_build_args() {
         "the staged wrapper runs: {build}"
     );
     assert!(
-        build.contains("-pl app -am -o -Dmaven.test.skip=true package"),
+        build.contains("-pl app -am -o -Dmaven.test.skip=true -Dproject.build.outputTimestamp="),
         "{build}"
     );
     assert!(!build.contains("-DskipTests"), "{build}");

@@ -351,6 +351,83 @@ fn maven_modules_are_the_project_dependencies_layer() {
     assert_eq!(c.get("/").body, "Changed greetings from the lib module\n");
 }
 
+/// A plain prebuilt jar and no build file (`target/server.jar`, found by detection): its
+/// classes and resources are exploded into their layers, the jars its manifest's Class-Path
+/// names become the dependencies layer, and the image serves.
+#[test]
+fn plain_prebuilt_jar_with_class_path_dependencies_runs() {
+    let env = TestEnv::new();
+    let example = repo_root().join("examples/java-maven/src/main");
+    let classes = env.path("classes");
+    run_ok(
+        tool("javac")
+            .args(["--release", "17", "-d"])
+            .arg(&classes)
+            .arg("-cp")
+            .arg(boot_jar::COMMONS_LANG3)
+            .arg(example.join("java/com/example/Server.java")),
+    );
+    fs::copy(
+        example.join("resources/greeting.txt"),
+        classes.join("greeting.txt"),
+    )
+    .unwrap();
+    let project = env.path("plain");
+    let lib = project.join("target/lib");
+    fs::create_dir_all(&lib).unwrap();
+    fs::copy(
+        boot_jar::COMMONS_LANG3,
+        lib.join("commons-lang3-3.12.0.jar"),
+    )
+    .unwrap();
+    let manifest = env.path("MANIFEST.MF");
+    fs::write(
+        &manifest,
+        "Main-Class: com.example.Server\nClass-Path: lib/commons-lang3-3.12.0.jar\n",
+    )
+    .unwrap();
+    run_ok(
+        tool("jar")
+            .arg("--create")
+            .arg("--file")
+            .arg(project.join("target/server.jar"))
+            .arg("--manifest")
+            .arg(&manifest)
+            .arg("-C")
+            .arg(&classes)
+            .arg("."),
+    );
+
+    let out = env.path("out");
+    publish(&env, &project, &out).success();
+    let l = Layout::open(&out);
+    let img = l.image("v1", "amd64");
+    let layers = app_layers(&img);
+    assert_eq!(names(&layers), CLASSPATH_LAYERS);
+    assert_eq!(
+        img.cfg("Entrypoint"),
+        &classpath_entrypoint("com.example.Server")
+    );
+    assert_eq!(
+        files(&layer(&l, &layers, "dependencies")),
+        ["app/classpath", "app/libs/commons-lang3-3.12.0.jar"]
+    );
+    assert_eq!(
+        files(&layer(&l, &layers, "resources")),
+        ["app/resources/greeting.txt"],
+        "the manifest is not a resource"
+    );
+    assert_eq!(
+        files(&layer(&l, &layers, "classes")),
+        ["app/classes/com/example/Server.class"]
+    );
+    let bundle = unpack(&env, &l, &img, "plain");
+    assert_eq!(
+        serve(&bundle),
+        (MAVEN_ROOT_TEXT.to_string(), MAVEN_RESOURCE_TEXT.to_string())
+    );
+}
+
 /// The hand-made Spring Boot jar itself works, so a failure of the tests below is lade's.
 #[test]
 fn boot_jar_fixture_runs_on_the_host_java() {

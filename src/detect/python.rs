@@ -24,6 +24,10 @@
 //!   bytecode is compiled (timestamp-based .pyc files would break reproducibility);
 //!   PYTHONDONTWRITEBYTECODE keeps the interpreter from trying at run time.
 //!
+//! The dependency install (clean, pip, normalize, check) is skipped while a hash of its
+//! commands and the requirements' text equals that of the last finished install for the
+//! platform (a requirements file that includes others with `-r`/`-c` always installs).
+//!
 //! Layers: dependencies (/app/.deps) below the application, so a source change leaves the
 //! dependency layer byte-identical and the layer cache reuses it.
 

@@ -216,6 +216,34 @@ fn builds_are_reproducible_and_a_source_change_keeps_the_dependency_layer() {
     assert_eq!(layers[2], digests[0].1[2], "dependency layer unchanged");
     assert_ne!(layers[3], digests[0].1[3], "application layer changed");
     assert_ne!(root_digest(&run.json()), digests[0].0);
+
+    // Same requirements, same cache: pip does not run again and the layer is the same.
+    const REUSED: &str = "dependencies unchanged since the last install, reused";
+    write_file(&app, &text.replace("hello from flask", "hello once more"));
+    let out = env.path("out-d");
+    let again = publish(&env, &p, "linux/amd64", &out).success();
+    assert!(again.stderr.contains(REUSED), "{}", again.context());
+    assert!(
+        !again.stderr.contains("Collecting"),
+        "pip ran: {}",
+        again.context()
+    );
+    assert_eq!(
+        Layout::open(&out).image("v1", "amd64").layer_digests()[2],
+        digests[0].1[2]
+    );
+
+    // A changed requirements file installs again, to the same layer for the same packages.
+    let req = p.join("requirements.txt");
+    let reqs = fs::read_to_string(&req).unwrap();
+    write_file(&req, &format!("{reqs}# reviewed\n"));
+    let out = env.path("out-e");
+    let changed = publish(&env, &p, "linux/amd64", &out).success();
+    assert!(!changed.stderr.contains(REUSED), "{}", changed.context());
+    assert_eq!(
+        Layout::open(&out).image("v1", "amd64").layer_digests()[2],
+        digests[0].1[2]
+    );
 }
 
 #[test]

@@ -95,6 +95,75 @@ fn chunks(text: &str, max: usize) -> Vec<String> {
     out
 }
 
+/// Where the dependency install records what it was made from, and that it finished. Beside
+/// `deps/`, not in it: the layer takes `deps/` whole.
+const DEPS_KEY: &str = "deps.lade-key";
+const DEPS_DONE: &str = "deps.lade-installed";
+
+/// `steps` (clearing, installing and normalizing the dependencies) run only when their
+/// commands or the requirements' text differ from those of the last finished install, as a
+/// Dockerfile's `RUN pip install -r requirements.txt` layer is reused while the file is
+/// unchanged. A hash of both is the key; a first step compares it with the last install's, the
+/// others are skipped while the install is current, and a last step marks it finished.
+fn reused_when_unchanged(
+    steps: Vec<BuildStep>,
+    inputs: &[u8],
+    out: &Path,
+    cwd: &Path,
+) -> Vec<BuildStep> {
+    let mut key = Vec::new();
+    for st in &steps {
+        key.extend(format!("{:?} {} {:?}\n", st.env, st.program, st.args).into_bytes());
+    }
+    key.extend_from_slice(inputs);
+    let key = crate::digest::Digest::of(&key).hex().to_string();
+    let done = out.join(DEPS_DONE);
+    let record = out.join(DEPS_KEY);
+    let sh = |description: String, script: &str, args: Vec<String>| BuildStep {
+        description,
+        program: "sh".into(),
+        args: ["-c".to_string(), script.to_string(), "lade-deps".into()]
+            .into_iter()
+            .chain(args)
+            .collect(),
+        env: BTreeMap::new(),
+        dir: cwd.to_path_buf(),
+    };
+    let mut all = vec![sh(
+        "compare the dependencies with the last install".into(),
+        "# keeps the last install when its key (a hash of the commands and requirements) is this one
+if [ -f \"$1\" ] && [ \"$(cat \"$2\" 2>/dev/null)\" = \"$3\" ]; then
+  echo \"lade: dependencies unchanged since the last install, reused\"
+  exit 0
+fi
+rm -f -- \"$1\"
+mkdir -p -- \"$(dirname -- \"$2\")\"
+printf '%s' \"$3\" > \"$2\"
+",
+        vec![s(&done), s(&record), key],
+    )];
+    for st in steps {
+        let mut args = vec![
+            "-c".to_string(),
+            "[ -f \"$0\" ] && exit 0\nexec \"$@\"".to_string(),
+            s(&done),
+            st.program,
+        ];
+        args.extend(st.args);
+        all.push(BuildStep {
+            program: "sh".into(),
+            args,
+            ..st
+        });
+    }
+    all.push(sh(
+        "mark the dependencies installed".into(),
+        ": > \"$1\"",
+        vec![s(&done)],
+    ));
+    all
+}
+
 pub(super) fn target(
     platform: &Platform,
     out: &Path,
@@ -130,20 +199,23 @@ pub(super) fn target(
 
     if *deps != Deps::None {
         let deps_out = out.join("deps");
-        steps.push(helper_step(
+        let mut dep_steps = Vec::new();
+        dep_steps.push(helper_step(
             format!("clear {} for {platform}", deps_out.display()),
             &["clean", &s(&deps_out)],
             dir,
         ));
         let locked = matches!(deps, Deps::Locked { .. });
         let mut args = install_base(&deps_out, locked);
+        // What the install depends on besides the command: the requirements' text.
+        let mut inputs: Option<Vec<u8>> = Some(Vec::new());
         match deps {
             Deps::Locked { text, .. } => {
                 let req = out.join("requirements.lock.txt");
                 let mut write = vec!["write".to_string(), s(&req)];
                 write.extend(chunks(text, ARG_CHUNK));
                 let write: Vec<&str> = write.iter().map(String::as_str).collect();
-                steps.push(helper_step(
+                dep_steps.push(helper_step(
                     format!("write the locked requirements for {platform}"),
                     &write,
                     dir,
@@ -154,8 +226,22 @@ pub(super) fn target(
                     "-r".into(),
                     s(&req),
                 ]);
+                inputs = Some(text.as_bytes().to_vec());
             }
-            Deps::File(f) => args.extend(["-r".into(), s(f)]),
+            Deps::File(f) => {
+                args.extend(["-r".into(), s(f)]);
+                // A requirements file that includes others (`-r`, `-c`) is not all here.
+                inputs = std::fs::read(dir.join(f)).ok().filter(|t| {
+                    !t.split(|b| *b == b'\n').any(|l| {
+                        let l = String::from_utf8_lossy(l);
+                        let l = l.trim_start();
+                        l.starts_with("-r")
+                            || l.starts_with("-c")
+                            || l.starts_with("--requirement")
+                            || l.starts_with("--constraint")
+                    })
+                });
+            }
             Deps::List(l) => args.extend(l.iter().cloned()),
             Deps::None => unreachable!(),
         }
@@ -166,20 +252,24 @@ pub(super) fn target(
         } else {
             format!("pip install dependencies for {platform}")
         };
-        steps.push(pip(what, args));
-        steps.push(helper_step(
+        dep_steps.push(pip(what, args));
+        dep_steps.push(helper_step(
             format!("normalize dependencies for {platform}"),
             &["normalize", &s(&deps_out), PYTHON],
             dir,
         ));
         if foreign && let Some(machine) = platform.elf_machine() {
-            steps.push(helper_step(
+            dep_steps.push(helper_step(
                 format!(
                     "check that native code in the dependencies is for {platform} (the message above names the dependency)"
                 ),
                 &["check-native", &s(&deps_out), &machine.to_string(), &platform.to_string()],
                 dir,
             ));
+        }
+        match inputs {
+            Some(inputs) => steps.extend(reused_when_unchanged(dep_steps, &inputs, out, dir)),
+            None => steps.extend(dep_steps),
         }
         layers.push(LayerSpec {
             name: "python dependencies".into(),

@@ -351,6 +351,53 @@ fn maven_modules_are_the_project_dependencies_layer() {
     assert_eq!(c.get("/").body, "Changed greetings from the lib module\n");
 }
 
+/// A Gradle multi-project build (tests/fixtures/java/gradle-multi, `[java] module = ":app"`):
+/// the runtime classpath from lade's init script puts the sibling project's jar in the
+/// project-dependencies layer; lade's init script makes Gradle's jars reproducible, so a second
+/// build elsewhere gives the same image.
+#[test]
+fn gradle_projects_are_the_project_dependencies_layer() {
+    let env = TestEnv::new();
+    let fixture = repo_root().join("tests/fixtures/java/gradle-multi");
+    let p = env.path("gradle-multi");
+    copy_tree(&fixture, &p);
+    let out = env.path("out");
+    let first = publish(&env, &p, &out).success();
+    let l = Layout::open(&out);
+    let img = l.image("v1", "amd64");
+    let layers = app_layers(&img);
+    assert_eq!(
+        names(&layers),
+        ["dependencies", "project dependencies", "classes"]
+    );
+    assert_eq!(
+        img.cfg("Entrypoint"),
+        &classpath_entrypoint("com.example.app.Main")
+    );
+    assert_eq!(
+        files(&layer(&l, &layers, "project dependencies")),
+        ["app/libs/lib-1.0.0.jar"]
+    );
+    let deps = layer(&l, &layers, "dependencies");
+    assert_eq!(
+        String::from_utf8_lossy(&layout::find_entry(&deps, "app/classpath").data).trim_end(),
+        "/app/resources:/app/classes:/app/libs/lib-1.0.0.jar:/app/libs/commons-lang3-3.12.0.jar"
+    );
+    let c = Container::start(&unpack(&env, &l, &img, "gradle-multi"));
+    assert_eq!(c.get("/").body, "Greetings from the gradle lib project\n");
+    drop(c);
+
+    let other = env.path("elsewhere/gradle-multi");
+    copy_tree(&fixture, &other);
+    let again =
+        publish_with(&env, Some(&env.path("cache-2")), &other, &env.path("out-2")).success();
+    assert_eq!(
+        root_digest(&again.json()),
+        root_digest(&first.json()),
+        "Gradle's project jar is byte-identical when built again"
+    );
+}
+
 /// A plain prebuilt jar and no build file (`target/server.jar`, found by detection): its
 /// classes and resources are exploded into their layers, the jars its manifest's Class-Path
 /// names become the dependencies layer, and the image serves.

@@ -1,0 +1,385 @@
+//! Blob uploads: POST (offering a cross-repository mount), then one streamed PUT, or PATCH
+//! chunks and a closing PUT for registries that refuse the single PUT; a failed attempt
+//! starts a new session.
+
+use super::{Access, BlobBody, Host, RegistryClient, Retry, UploadOutcome, join};
+use crate::digest::Digest;
+use crate::registry::RegistryError;
+use crate::registry::transport::{self, ApiError};
+use reqwest::header;
+use reqwest::{Method, StatusCode, Url};
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::io::AsyncSeekExt;
+
+/// Read buffer for streamed uploads: large enough that a loopback upload is not bound by
+/// per-read overhead.
+const UPLOAD_READ_BUF: usize = 256 << 10;
+
+/// Why one upload attempt failed; decides whether the upload starts again.
+enum UploadFailure {
+    /// The registry refuses a monolithic PUT: use PATCH.
+    NeedChunked(RegistryError),
+    Retry(RegistryError, Option<Duration>),
+    Fatal(RegistryError),
+}
+
+impl RegistryClient {
+    /// Uploads a blob of `size` bytes with `digest`: `POST` (offering a mount from
+    /// `mount_from` on the same registry), then one streamed `PUT` with `Content-Length`, or
+    /// `PATCH` chunks then `PUT` for registries that refuse the single PUT. A failed attempt
+    /// (cut connection, 5xx, 429) starts a new upload session.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_blob(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        body: &BlobBody,
+        mount_from: Option<&str>,
+        access: &Access,
+    ) -> Result<UploadOutcome, RegistryError> {
+        let host = self.host(registry)?;
+        let action = format!("uploading blob {digest} to {repository}");
+        let attempts = self.inner.options.attempts.max(1);
+        let mut attempt = 0;
+        let mut switched = false;
+        loop {
+            attempt += 1;
+            let location = match self
+                .start_upload(&host, repository, digest, mount_from, access, &action)
+                .await?
+            {
+                Started::Mounted => return Ok(UploadOutcome::Mounted),
+                Started::At(u) => u,
+            };
+            let result = if host.chunked.load(Ordering::Relaxed) {
+                self.patch_upload(&host, location, digest, size, body, access, &action)
+                    .await
+            } else {
+                self.put_upload(&host, location, digest, size, body, access, &action)
+                    .await
+            };
+            match result {
+                Ok(()) => return Ok(UploadOutcome::Uploaded),
+                Err(UploadFailure::NeedChunked(e)) => {
+                    if switched {
+                        return Err(e);
+                    }
+                    tracing::debug!(registry, "registry refused a single PUT; using PATCH");
+                    host.chunked.store(true, Ordering::Relaxed);
+                    switched = true;
+                    attempt -= 1;
+                }
+                Err(UploadFailure::Retry(e, wait)) if attempt < attempts => {
+                    tracing::debug!(error = %e, "upload failed; starting it again");
+                    self.pause(registry, &action, attempt, wait).await;
+                }
+                Err(UploadFailure::Retry(e, _) | UploadFailure::Fatal(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// Offers a cross-repository mount only (no upload): whether the registry mounted it.
+    pub async fn mount_blob(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &Digest,
+        from: &str,
+        access: &Access,
+    ) -> Result<bool, RegistryError> {
+        let host = self.host(registry)?;
+        let action = format!("mounting blob {digest} from {from} into {repository}");
+        Ok(matches!(
+            self.start_upload(&host, repository, digest, Some(from), access, &action)
+                .await?,
+            Started::Mounted
+        ))
+    }
+
+    async fn start_upload(
+        &self,
+        host: &Host,
+        repository: &str,
+        digest: &Digest,
+        mount_from: Option<&str>,
+        access: &Access,
+        action: &str,
+    ) -> Result<Started, RegistryError> {
+        let url_path = format!("v2/{repository}/blobs/uploads/");
+        let resp = self
+            .send(host, access, action, Retry::Yes, |c, base| {
+                let mut url = join(base, &url_path)?;
+                if let Some(from) = mount_from {
+                    url.query_pairs_mut()
+                        .append_pair("mount", digest.as_str())
+                        .append_pair("from", from);
+                }
+                Ok(c.post(url).header(header::CONTENT_LENGTH, "0"))
+            })
+            .await?;
+        let status = resp.status();
+        if status == StatusCode::CREATED && mount_from.is_some() {
+            return Ok(Started::Mounted);
+        }
+        if status != StatusCode::ACCEPTED {
+            return Err(self.status_error(host, action, resp).await);
+        }
+        let base = self.endpoint(host).await?;
+        Ok(Started::At(location_header(&base, &resp).ok_or_else(
+            || RegistryError::Invalid {
+                registry: host.registry.clone(),
+                action: action.into(),
+                detail: "the registry started an upload without a valid Location header".into(),
+            },
+        )?))
+    }
+
+    /// A fresh body for one attempt.
+    async fn open_body(
+        &self,
+        body: &BlobBody,
+        digest: &Digest,
+        range: Option<(u64, u64)>,
+        action: &str,
+        registry: &str,
+    ) -> Result<reqwest::Body, UploadFailure> {
+        match body {
+            BlobBody::Bytes(b) => Ok(match range {
+                Some((start, len)) => {
+                    reqwest::Body::from(b[start as usize..(start + len) as usize].to_vec())
+                }
+                None => reqwest::Body::from(b.clone()),
+            }),
+            BlobBody::File(path) => {
+                let io = |e: std::io::Error| {
+                    UploadFailure::Fatal(RegistryError::Io {
+                        registry: registry.into(),
+                        action: action.into(),
+                        path: path.clone(),
+                        source: e,
+                    })
+                };
+                let mut f = tokio::fs::File::open(path).await.map_err(io)?;
+                Ok(match range {
+                    Some((start, len)) => {
+                        f.seek(std::io::SeekFrom::Start(start)).await.map_err(io)?;
+                        use tokio::io::AsyncReadExt;
+                        reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+                            f.take(len),
+                            UPLOAD_READ_BUF,
+                        ))
+                    }
+                    None => reqwest::Body::wrap_stream(
+                        tokio_util::io::ReaderStream::with_capacity(f, UPLOAD_READ_BUF),
+                    ),
+                })
+            }
+            BlobBody::Remote {
+                registry: src_registry,
+                repository: src_repo,
+            } => {
+                let src = self.source_stream(src_registry, src_repo, digest).await?;
+                Ok(reqwest::Body::wrap_stream(src.bytes_stream()))
+            }
+        }
+    }
+
+    /// The GET response of a blob on another registry, to stream into an upload.
+    async fn source_stream(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<reqwest::Response, UploadFailure> {
+        let mut last = None;
+        for (reg, repo) in self.inner.options.pull_candidates(registry, repository) {
+            let host = self.host(&reg).map_err(UploadFailure::Fatal)?;
+            let action = format!("downloading blob {digest} from {repo}");
+            let url_path = format!("v2/{repo}/blobs/{digest}");
+            match self
+                .send(
+                    &host,
+                    &Access::pull(&repo),
+                    &action,
+                    Retry::Yes,
+                    |c, base| Ok(c.get(join(base, &url_path)?)),
+                )
+                .await
+            {
+                Ok(r) if r.status().is_success() => return Ok(r),
+                Ok(r) => last = Some(self.status_error(&host, &action, r).await),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(UploadFailure::Fatal(
+            last.expect("pull_candidates always includes the origin"),
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn put_upload(
+        &self,
+        host: &Host,
+        location: Url,
+        digest: &Digest,
+        size: u64,
+        body: &BlobBody,
+        access: &Access,
+        action: &str,
+    ) -> Result<(), UploadFailure> {
+        let mut url = location;
+        url.query_pairs_mut().append_pair("digest", digest.as_str());
+        let body = self
+            .open_body(body, digest, None, action, &host.registry)
+            .await?;
+        let slot = Mutex::new(Some(body));
+        let resp = self
+            .send(host, access, action, Retry::No, |c, _| {
+                // The body streams once; a second call (re-authentication) starts the upload
+                // over instead.
+                let body =
+                    slot.lock()
+                        .expect("lock")
+                        .take()
+                        .ok_or_else(|| RegistryError::Transport {
+                            registry: host.registry.clone(),
+                            action: action.into(),
+                            detail: "authentication expired during the upload".into(),
+                        })?;
+                Ok(c.put(url.clone())
+                    .header(header::CONTENT_TYPE, "application/octet-stream")
+                    .header(header::CONTENT_LENGTH, size)
+                    .body(body))
+            })
+            .await
+            .map_err(classify)?;
+        let status = resp.status();
+        if status == StatusCode::CREATED || status.is_success() {
+            return Ok(());
+        }
+        let wait = transport::retry_after(resp.headers());
+        let e = self.status_error(host, action, resp).await;
+        Err(match status.as_u16() {
+            405 | 411 | 413 | 416 | 501 => UploadFailure::NeedChunked(e),
+            s if transport::retryable_status(StatusCode::from_u16(s).unwrap_or(status)) => {
+                UploadFailure::Retry(e, wait)
+            }
+            // The upload session may have expired on the registry.
+            404 if blob_upload_unknown(&e) => UploadFailure::Retry(e, None),
+            _ => UploadFailure::Fatal(e),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn patch_upload(
+        &self,
+        host: &Host,
+        location: Url,
+        digest: &Digest,
+        size: u64,
+        body: &BlobBody,
+        access: &Access,
+        action: &str,
+    ) -> Result<(), UploadFailure> {
+        // Only files and bytes can be cut into ranges; a remote stream goes in one PATCH.
+        let chunk = match body {
+            BlobBody::Remote { .. } => size.max(1),
+            _ => self.inner.options.chunk_size.max(1),
+        };
+        let base = self.endpoint(host).await.map_err(UploadFailure::Fatal)?;
+        let mut url = location;
+        let mut start = 0u64;
+        while start < size {
+            let len = chunk.min(size - start);
+            let range = match body {
+                BlobBody::Remote { .. } => None,
+                _ => Some((start, len)),
+            };
+            let b = self
+                .open_body(body, digest, range, action, &host.registry)
+                .await?;
+            let slot = Mutex::new(Some(b));
+            let target = url.clone();
+            let resp = self
+                .send(host, access, action, Retry::No, |c, _| {
+                    let b = slot.lock().expect("lock").take().ok_or_else(|| {
+                        RegistryError::Transport {
+                            registry: host.registry.clone(),
+                            action: action.into(),
+                            detail: "authentication expired during the upload".into(),
+                        }
+                    })?;
+                    Ok(c.request(Method::PATCH, target.clone())
+                        .header(header::CONTENT_TYPE, "application/octet-stream")
+                        .header(header::CONTENT_LENGTH, len)
+                        .header(
+                            header::CONTENT_RANGE,
+                            format!("{start}-{}", start + len - 1),
+                        )
+                        .body(b))
+                })
+                .await
+                .map_err(classify)?;
+            if resp.status() != StatusCode::ACCEPTED && !resp.status().is_success() {
+                let status = resp.status();
+                let wait = transport::retry_after(resp.headers());
+                let e = self.status_error(host, action, resp).await;
+                return Err(if transport::retryable_status(status) {
+                    UploadFailure::Retry(e, wait)
+                } else {
+                    UploadFailure::Fatal(e)
+                });
+            }
+            if let Some(next) = location_header(&base, &resp) {
+                url = next;
+            }
+            start += len;
+        }
+        url.query_pairs_mut().append_pair("digest", digest.as_str());
+        let resp = self
+            .send(host, access, action, Retry::No, |c, _| {
+                Ok(c.put(url.clone()).header(header::CONTENT_LENGTH, "0"))
+            })
+            .await
+            .map_err(classify)?;
+        if resp.status().is_success() {
+            return Ok(());
+        }
+        let status = resp.status();
+        let wait = transport::retry_after(resp.headers());
+        let e = self.status_error(host, action, resp).await;
+        Err(if transport::retryable_status(status) {
+            UploadFailure::Retry(e, wait)
+        } else {
+            UploadFailure::Fatal(e)
+        })
+    }
+}
+
+enum Started {
+    Mounted,
+    At(Url),
+}
+
+/// Connection problems during an upload are worth a new session; the rest are final.
+fn classify(e: RegistryError) -> UploadFailure {
+    match e {
+        RegistryError::Transport { .. } => UploadFailure::Retry(e, None),
+        other => UploadFailure::Fatal(other),
+    }
+}
+
+fn blob_upload_unknown(e: &RegistryError) -> bool {
+    matches!(e, RegistryError::Status { errors, .. }
+        if errors.iter().any(|ApiError { code, .. }| code == "BLOB_UPLOAD_UNKNOWN"))
+}
+
+/// The upload URL from a `Location` header, absolute or relative to the registry.
+fn location_header(base: &Url, resp: &reqwest::Response) -> Option<Url> {
+    let l = resp.headers().get(header::LOCATION)?.to_str().ok()?;
+    base.join(l).ok()
+}

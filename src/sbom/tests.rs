@@ -46,14 +46,14 @@ fn licenses_only_when_plain() {
     assert_eq!(plain_license(""), None);
 }
 
-fn gz_tar(path: &Path, files: &[(&str, &str)]) -> Layer {
+fn gz_tar(path: &Path, files: &[(&str, &[u8])]) -> Layer {
     let mut b = tar::Builder::new(Vec::new());
-    for (name, text) in files {
+    for (name, data) in files {
         let mut h = tar::Header::new_gnu();
         h.set_mode(0o644);
-        h.set_size(text.len() as u64);
+        h.set_size(data.len() as u64);
         h.set_entry_type(tar::EntryType::Regular);
-        b.append_data(&mut h, name, text.as_bytes()).unwrap();
+        b.append_data(&mut h, name, *data).unwrap();
     }
     let tar = b.into_inner().unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -77,24 +77,35 @@ const ZLIB: &str = "Package: zlib1g\nVersion: 1:1.2.13\nArchitecture: amd64\n";
 
 /// Base layers with a whiteout, and lade layers with a Tree entry over them.
 fn fixture(t: &Path) -> (Vec<Layer>, Vec<LayerSpec>) {
+    // A jar in a base layer is spooled to a temporary file and read as any other.
+    let mut jar = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    jar.start_file(
+        "META-INF/maven/org.example/tool/pom.properties",
+        zip::write::SimpleFileOptions::default(),
+    )
+    .unwrap();
+    jar.write_all(b"groupId=org.example\nartifactId=tool\nversion=1.0\n")
+        .unwrap();
+    let jar = jar.finish().unwrap().into_inner();
     let base = vec![
         gz_tar(
             &t.join("l1"),
             &[
-                ("./var/lib/dpkg/status.d/libc6", LIBC),
-                ("./var/lib/dpkg/status.d/libc6.md5sums", "x"),
-                ("./var/lib/dpkg/status.d/zlib1g", ZLIB),
+                ("./var/lib/dpkg/status.d/libc6", LIBC.as_bytes()),
+                ("./var/lib/dpkg/status.d/libc6.md5sums", b"x"),
+                ("./var/lib/dpkg/status.d/zlib1g", ZLIB.as_bytes()),
                 (
                     "./usr/share/gone/node_modules/x/package.json",
-                    r#"{"name":"x","version":"1"}"#,
+                    br#"{"name":"x","version":"1"}"#,
                 ),
+                ("./opt/tool-1.0.jar", &jar),
             ],
         ),
         gz_tar(
             &t.join("l2"),
             &[
-                ("var/lib/dpkg/status.d/.wh.zlib1g", ""),
-                ("usr/share/.wh.gone", ""),
+                ("var/lib/dpkg/status.d/.wh.zlib1g", b""),
+                ("usr/share/.wh.gone", b""),
             ],
         ),
     ];
@@ -149,13 +160,15 @@ fn scans_base_and_lade_layers_sorted_with_whiteouts() {
         purls,
         [
             "pkg:deb/debian/libc6@2.36-9?arch=amd64",
+            "pkg:maven/org.example/tool@1.0",
             "pkg:npm/%40s/p@2.0.0",
             "pkg:pypi/flask@3.0.0",
         ]
     );
-    assert_eq!(scan.packages[1].license.as_deref(), Some("ISC"));
+    assert_eq!(scan.packages[1].source_info, "/opt/tool-1.0.jar");
+    assert_eq!(scan.packages[2].license.as_deref(), Some("ISC"));
     assert_eq!(
-        scan.packages[2].source_info,
+        scan.packages[3].source_info,
         "/app/flask-3.0.0.dist-info/METADATA"
     );
     assert_eq!(scan.notes.len(), 1, "{:?}", scan.notes);
@@ -240,7 +253,7 @@ fn document_shape_and_determinism() {
     ];
     assert!(keys.windows(2).all(|w| at(w[0]) < at(w[1])), "{text}");
     let pkgs = v["packages"].as_array().unwrap();
-    assert_eq!(pkgs.len(), 4);
+    assert_eq!(pkgs.len(), 5);
     let img = &pkgs[0];
     assert_eq!(img["SPDXID"], "SPDXRef-Image");
     assert_eq!(img["primaryPackagePurpose"], "CONTAINER");
@@ -250,8 +263,8 @@ fn document_shape_and_determinism() {
         img["externalRefs"][0]["referenceLocator"],
         format!("pkg:oci/app@sha256%3A{hex}?arch=arm")
     );
-    let p = &pkgs[2];
-    assert_eq!(p["SPDXID"], "SPDXRef-Package-1");
+    let p = &pkgs[3];
+    assert_eq!(p["SPDXID"], "SPDXRef-Package-2");
     assert_eq!(p["name"], "@s/p");
     assert_eq!(p["versionInfo"], "2.0.0");
     assert_eq!(p["downloadLocation"], "NOASSERTION");
@@ -269,7 +282,7 @@ fn document_shape_and_determinism() {
         }])
     );
     let rels = v["relationships"].as_array().unwrap();
-    assert_eq!(rels.len(), 4);
+    assert_eq!(rels.len(), 5);
     assert_eq!(
         rels[0],
         serde_json::json!({
@@ -278,7 +291,7 @@ fn document_shape_and_determinism() {
             "relatedSpdxElement": "SPDXRef-Image"
         })
     );
-    assert_eq!(rels[3]["spdxElementId"], "SPDXRef-Image");
-    assert_eq!(rels[3]["relationshipType"], "CONTAINS");
-    assert_eq!(rels[3]["relatedSpdxElement"], "SPDXRef-Package-2");
+    assert_eq!(rels[4]["spdxElementId"], "SPDXRef-Image");
+    assert_eq!(rels[4]["relationshipType"], "CONTAINS");
+    assert_eq!(rels[4]["relatedSpdxElement"], "SPDXRef-Package-3");
 }

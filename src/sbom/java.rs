@@ -24,16 +24,48 @@ pub(super) fn scan_jar(
 }
 
 /// [`scan_jar`] over an open file. A file that is not a zip is named by its file name alone.
+/// The jars a jar holds (a Spring Boot jar's `BOOT-INF/lib/`, a war's `WEB-INF/lib/`) are read
+/// too, one level deep, each spooled to a temporary file; their `sourceInfo` is
+/// `OUTER.jar!/INNER.jar`.
 pub(super) fn scan_jar_file(
     file: impl Read + Seek,
     image_path: &str,
 ) -> Result<Vec<Found>, String> {
+    Ok(scan_zip(file, image_path, true))
+}
+
+fn scan_zip(file: impl Read + Seek, label: &str, nested: bool) -> Vec<Found> {
+    let mut zip = ZipArchive::new(file).ok();
+    let poms = zip.as_mut().map(pom_properties).unwrap_or_default();
+    let mut out = coordinates_of(&poms, label);
+    if nested && let Some(zip) = zip.as_mut() {
+        let mut inner: Vec<String> = zip
+            .file_names()
+            .filter_map(|n| n.ok())
+            .filter(|n| n.ends_with(".jar"))
+            .map(|n| n.into_owned())
+            .collect();
+        inner.sort();
+        for name in inner {
+            let Ok(mut entry) = zip.by_name(&name) else {
+                continue;
+            };
+            let Ok(mut tmp) = tempfile::tempfile() else {
+                continue;
+            };
+            if std::io::copy(&mut entry, &mut tmp).is_err() || tmp.rewind().is_err() {
+                continue;
+            }
+            out.extend(scan_zip(tmp, &format!("{label}!/{name}"), false));
+        }
+    }
+    out
+}
+
+/// The jar's own coordinates from its pom.properties, else from its file name.
+fn coordinates_of(poms: &[Coordinates], image_path: &str) -> Vec<Found> {
     let file_name = image_path.rsplit('/').next().unwrap_or(image_path);
     let stem = file_name.strip_suffix(".jar").unwrap_or(file_name);
-    let poms = match ZipArchive::new(file) {
-        Ok(mut zip) => pom_properties(&mut zip),
-        Err(_) => Vec::new(),
-    };
     // A jar that shades others carries their pom.properties too: its own is the one its file
     // name starts with; without one, it lists what it bundles.
     let own: Vec<&Coordinates> = poms
@@ -46,7 +78,7 @@ pub(super) fn scan_jar_file(
         own
     };
     if !chosen.is_empty() {
-        return Ok(chosen
+        return chosen
             .into_iter()
             .map(|c| Found {
                 purl: format!(
@@ -60,9 +92,9 @@ pub(super) fn scan_jar_file(
                 license: None,
                 source_info: image_path.to_string(),
             })
-            .collect());
+            .collect();
     }
-    Ok(from_file_name(stem)
+    from_file_name(stem)
         .map(|(name, version)| Found {
             purl: format!("pkg:maven/{}@{}", pct(name), pct(version)),
             name: name.to_string(),
@@ -71,10 +103,10 @@ pub(super) fn scan_jar_file(
             source_info: image_path.to_string(),
         })
         .into_iter()
-        .collect())
+        .collect()
 }
 
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 struct Coordinates {
     group_id: String,
     artifact_id: String,
@@ -227,6 +259,52 @@ mod tests {
         let found = scan_jar(&p, "/app/fat-1.0.jar").unwrap().unwrap();
         let purls: Vec<&str> = found.iter().map(|f| f.purl.as_str()).collect();
         assert_eq!(purls, ["pkg:maven/com.b/fat@1.0"]);
+    }
+
+    #[test]
+    fn nested_jars_one_level_deep() {
+        let t = tempfile::tempdir().unwrap();
+        let inner = t.path().join("jackson-core-2.17.0.jar");
+        jar(
+            &inner,
+            &[(
+                "META-INF/maven/com.fasterxml.jackson.core/jackson-core/pom.properties",
+                "groupId=com.fasterxml.jackson.core\nartifactId=jackson-core\nversion=2.17.0\n",
+            )],
+        );
+        let inner = std::fs::read(&inner).unwrap();
+        let boot = t.path().join("app.jar");
+        let mut z = zip::ZipWriter::new(File::create(&boot).unwrap());
+        let opts = zip::write::SimpleFileOptions::default();
+        z.start_file("META-INF/maven/com.example/app/pom.properties", opts)
+            .unwrap();
+        z.write_all(b"groupId=com.example\nartifactId=app\nversion=0.1\n")
+            .unwrap();
+        z.start_file("BOOT-INF/lib/jackson-core-2.17.0.jar", opts)
+            .unwrap();
+        z.write_all(&inner).unwrap();
+        z.start_file("BOOT-INF/lib/plain-1.0.jar", opts).unwrap();
+        z.write_all(b"not a zip").unwrap();
+        z.finish().unwrap();
+        let found = scan_jar(&boot, "/app/app.jar").unwrap().unwrap();
+        let got: Vec<(&str, &str)> = found
+            .iter()
+            .map(|f| (f.purl.as_str(), f.source_info.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("pkg:maven/com.example/app@0.1", "/app/app.jar"),
+                (
+                    "pkg:maven/com.fasterxml.jackson.core/jackson-core@2.17.0",
+                    "/app/app.jar!/BOOT-INF/lib/jackson-core-2.17.0.jar"
+                ),
+                (
+                    "pkg:maven/plain@1.0",
+                    "/app/app.jar!/BOOT-INF/lib/plain-1.0.jar"
+                ),
+            ]
+        );
     }
 
     #[test]

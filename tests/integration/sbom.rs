@@ -1,10 +1,13 @@
 //! `lade publish --sbom DIR`: the SPDX 2.3 documents of the Maven example on the shared Java
-//! base (its jars and the base's Debian packages) and of the Flask example (its installed
-//! distributions), byte-identical across publishes and valid for `pyspdxtools`, the SPDX
-//! project's own validator (from the PyPI package spdx-tools; scripts/install-deps.sh).
+//! base (its jars and the base's Debian packages), of the Flask example (its installed
+//! distributions) and of the Express example (its node_modules), byte-identical across
+//! publishes and valid for `pyspdxtools`, the SPDX project's own validator (from the PyPI
+//! package spdx-tools; scripts/install-deps.sh).
 
 use crate::support::TestEnv;
+use crate::support::arm64::host_arch;
 use crate::support::java_base::java_base;
+use crate::support::node_base::build_node_base;
 use crate::support::python_base::python_base;
 use crate::support::tools::{run_ok, tool};
 use serde_json::Value;
@@ -14,12 +17,23 @@ use std::path::{Path, PathBuf};
 /// Publishes `project` on `base` for linux/amd64 with `--sbom sbom`; returns the files the
 /// report lists.
 fn publish(env: &TestEnv, project: &Path, base: &str, out: &Path, sbom: &Path) -> Vec<PathBuf> {
+    publish_for(env, project, "linux/amd64", base, out, sbom)
+}
+
+fn publish_for(
+    env: &TestEnv,
+    project: &Path,
+    platform: &str,
+    base: &str,
+    out: &Path,
+    sbom: &Path,
+) -> Vec<PathBuf> {
     let run = env
         .lade()
         .arg("publish")
         .arg("-C")
         .arg(project)
-        .args(["--platform", "linux/amd64", "--json", "--base", base])
+        .args(["--platform", platform, "--json", "--base", base])
         .arg("--to")
         .arg(format!("oci:{}:v1", out.display()))
         .arg("--sbom")
@@ -143,4 +157,44 @@ fn python_flask_sbom_lists_its_distributions() {
     assert!(has_purl(&pkgs, "pkg:pypi/werkzeug@"), "{pkgs:#?}");
     // The test base is made of files, not Debian packages: nothing to list from it.
     assert!(!has_purl(&pkgs, "pkg:deb/"), "{pkgs:#?}");
+}
+
+#[test]
+fn node_express_sbom_lists_its_node_modules() {
+    let env = TestEnv::new();
+    let base = build_node_base(&env.path("node-base"), "node");
+    let p = env.copy_example("node-express", "node-express");
+    let platform = format!("linux/{}", host_arch());
+    let files = publish_for(
+        &env,
+        &p,
+        &platform,
+        &base.reference(),
+        &env.path("out"),
+        &env.path("sbom"),
+    );
+    assert_eq!(
+        files[0],
+        env.path("sbom")
+            .join(format!("node-express-linux-{}.spdx.json", host_arch()))
+    );
+    let doc = validated(&files[0]);
+    let pkgs = packages(&doc);
+    assert!(has_purl(&pkgs, "pkg:npm/express@4."), "{pkgs:#?}");
+    assert!(has_purl(&pkgs, "pkg:npm/body-parser@"), "{pkgs:#?}");
+    assert!(
+        !has_purl(&pkgs, "pkg:npm/node-express@"),
+        "the project's own package.json is not a dependency: {pkgs:#?}"
+    );
+    let express = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "express")
+        .unwrap();
+    assert_eq!(
+        express["sourceInfo"],
+        "/app/node_modules/express/package.json"
+    );
+    assert_eq!(express["licenseDeclared"], "MIT");
 }

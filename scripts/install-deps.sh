@@ -57,7 +57,10 @@ REQUIRED=(
 
 # >>> registry tests: Python packages from PyPI (the registry engineer fills this in; their
 # fixtures under tests/fixtures/registry/ use only the standard library today).
-PIP_PACKAGES=()
+PIP_PACKAGES=(
+    # pyspdxtools: the SPDX validator tests/integration/sbom.rs runs on lade's SBOMs.
+    spdx-tools
+)
 # <<< registry tests
 
 present() {
@@ -82,11 +85,22 @@ else
     echo "install-deps: all tools present"
 fi
 
+# Debian 12's python3 is "externally managed" (PEP 668): its pip refuses to install without
+# --break-system-packages. As root the packages' commands land in /usr/local/bin.
 if [ "${#PIP_PACKAGES[@]}" -gt 0 ]; then
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        "${SUDO[@]}" apt-get update -qq
+        "${SUDO[@]}" apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+    fi
     for p in "${PIP_PACKAGES[@]}"; do
         python3 -c "import importlib.metadata as m, sys; m.version(sys.argv[1])" "$p" 2>/dev/null \
-            || python3 -m pip install -q "$p"
+            || "${SUDO[@]}" python3 -m pip install -q --break-system-packages "$p"
     done
+    if ! command -v pyspdxtools >/dev/null 2>&1; then
+        echo "install-deps: pyspdxtools (spdx-tools) is not on PATH after pip install; add pip's script directory (/usr/local/bin as root, ~/.local/bin otherwise) to PATH" >&2
+        exit 1
+    fi
+    echo "install-deps: pip packages present (${PIP_PACKAGES[*]})"
 fi
 
 # Rust: the musl targets lade builds static images with (rust-lld links them; musl-gcc above

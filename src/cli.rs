@@ -51,6 +51,11 @@ pub enum Command {
         /// Resolve a registry base's tag again instead of using the digest pinned in lade.lock.
         #[arg(long = "refresh-base")]
         refresh_base: bool,
+        /// Write an SPDX 2.3 JSON SBOM for every platform image into DIR
+        /// (NAME-OS-ARCH[-VARIANT].spdx.json): packages from the image's jars, Python and npm
+        /// packages, Debian status files and the project's Cargo.lock.
+        #[arg(long, value_name = "DIR")]
+        sbom: Option<PathBuf>,
         #[command(flatten)]
         registry: RegistryArgs,
     },

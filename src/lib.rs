@@ -13,6 +13,7 @@
 //! - [`sink`]: writes an [`image::ImageSet`] to OCI layouts, archives and registries.
 //! - [`registry`]: the distribution API client.
 //! - [`lock`]: `lade.lock`, the base digests a publish is pinned to.
+//! - [`sbom`]: SPDX 2.3 SBOMs of published images, from the packages their files list.
 //! - [`ops`]: one function per command; the binary only parses arguments and prints.
 
 pub mod base;
@@ -32,4 +33,5 @@ pub mod ops;
 pub mod plan;
 pub mod platform;
 pub mod registry;
+pub mod sbom;
 pub mod sink;

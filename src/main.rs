@@ -40,6 +40,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             json,
             image_refs,
             refresh_base,
+            sbom,
             registry,
         } => {
             let opts = PublishOptions {
@@ -52,6 +53,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 registry: registry_options(registry)?,
                 refresh_base,
                 image_refs,
+                sbom,
             };
             let (verbose, quiet) = (cli.verbose, cli.quiet);
             let report = lade::ops::publish::publish(&opts, |e| progress(e, verbose, quiet))?;
@@ -192,6 +194,7 @@ fn progress(e: Event, verbose: bool, quiet: bool) {
             ),
             None => eprintln!("lade: wrote {} ({})", o.target, o.digest),
         },
+        Event::Sbom(path) => eprintln!("lade: wrote SBOM {}", path.display()),
         Event::BaseLocked(name, d) => {
             if verbose {
                 eprintln!("lade: base {name} pinned to {d} by lade.lock (--refresh-base to update)")

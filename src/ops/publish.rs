@@ -30,6 +30,8 @@ pub struct PublishOptions {
     pub refresh_base: bool,
     /// Where to write each output's digest reference, one per line.
     pub image_refs: Option<std::path::PathBuf>,
+    /// Write an SPDX 2.3 SBOM per platform image into this directory (created).
+    pub sbom: Option<std::path::PathBuf>,
 }
 
 /// What happened, for people (stderr) and for machines (`--json` on stdout).
@@ -41,6 +43,9 @@ pub struct PublishReport {
     pub base: BaseReport,
     pub layers: Vec<LayerReport>,
     pub outputs: Vec<Published>,
+    /// The SPDX files written for `--sbom`, one per platform.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sboms: Vec<std::path::PathBuf>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -72,6 +77,8 @@ pub enum Event<'a> {
     Step(&'a Platform, &'a BuildStep),
     Layer(&'a LayerReport),
     Output(&'a Published),
+    /// An SBOM file was written.
+    Sbom(&'a std::path::Path),
 }
 
 pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Result<PublishReport> {
@@ -193,6 +200,10 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         images.push(assemble::image(base_image, layers, &plan.config, &meta)?);
     }
     let set = assemble::image_set(images, &meta)?;
+    let sboms = match &opts.sbom {
+        Some(dir) => write_sboms(dir, &plan, &base, &set, epoch, &mut on)?,
+        None => Vec::new(),
+    };
     let has_remote = set
         .images
         .iter()
@@ -230,6 +241,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         },
         layers: layer_reports,
         outputs,
+        sboms,
     })
 }
 
@@ -255,6 +267,44 @@ fn debian_base_for(
 
 fn is_registry_base(base: &str) -> bool {
     base != "scratch" && !base.starts_with("oci:")
+}
+
+/// One SBOM per platform image, from its base's local layers, lade's layers and the
+/// project's lock file.
+fn write_sboms(
+    dir: &std::path::Path,
+    plan: &Plan,
+    base: &ResolvedBase,
+    set: &ImageSet,
+    epoch: u64,
+    on: &mut impl FnMut(Event),
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let project = crate::sbom::Project {
+        dir: &plan.project_dir,
+        detector: &plan.detector,
+    };
+    let mut written = Vec::new();
+    for (t, image) in plan.targets.iter().zip(&set.images) {
+        let base_layers = base
+            .for_platform(&t.platform)
+            .map(|b| b.layers.as_slice())
+            .unwrap_or_default();
+        let scan = crate::sbom::scan(base_layers, &t.layers, &project)?;
+        let manifest = image.manifest.digest();
+        let path = crate::sbom::write(
+            dir,
+            &crate::sbom::ImageRef {
+                name: &plan.name,
+                platform: &t.platform,
+                manifest: &manifest,
+                epoch,
+            },
+            &scan,
+        )?;
+        on(Event::Sbom(&path));
+        written.push(path);
+    }
+    Ok(written)
 }
 
 fn write_outputs(

@@ -17,3 +17,4 @@ mod python;
 mod registry;
 mod reproducible;
 mod rust;
+mod sbom;

@@ -1,0 +1,566 @@
+//! SPDX 2.3 JSON software bills of materials for published images (`lade publish --sbom DIR`).
+//!
+//! Packages come from the image's files, never from guesses: lade's own layers (their
+//! `LayerSpec` entries, `Tree` entries expanded, read from the host) over the base's layers
+//! when they are local files (streamed out of their tars, whiteouts applied), plus the
+//! project's Cargo.lock or go.mod. One file per source of packages: `java.rs` (jars),
+//! `python.rs` (`*.dist-info/METADATA`), `node.rs` (`node_modules/**/package.json`),
+//! `debian.rs` (`/var/lib/dpkg/status.d/*`, `/var/lib/dpkg/status`), `rust.rs` (Cargo.lock,
+//! and go.mod's main module).
+//!
+//! Documents are reproducible: the namespace is derived from the image manifest's digest, the
+//! only time is the publish epoch, packages are sorted and numbered in that order.
+
+mod debian;
+mod java;
+mod node;
+mod python;
+mod rust;
+
+use crate::digest::Digest;
+use crate::image::{BlobSource, Layer};
+use crate::layer::LayerError;
+use crate::plan::{EntryKind, LayerSpec};
+use crate::platform::Platform;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+/// Text files (METADATA, package.json, dpkg status) read whole are capped: a full Debian's
+/// `/var/lib/dpkg/status` is a few MiB.
+const TEXT_LIMIT: u64 = 32 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SbomError {
+    #[error("SBOM: reading {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("SBOM: reading base layer {path}: {source}")]
+    BaseLayer { path: PathBuf, source: io::Error },
+    #[error("SBOM: {path} is not valid: {detail}")]
+    Invalid { path: PathBuf, detail: String },
+    #[error("SBOM: writing {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+    #[error("SBOM: {0}")]
+    Layer(#[from] LayerError),
+}
+
+/// A package found in the image. Field order is the sort order: purl, name, version.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Found {
+    pub purl: String,
+    pub name: String,
+    /// Empty when the source states none (a Go main module).
+    pub version: String,
+    /// An SPDX license expression, only when the source states one plainly.
+    pub license: Option<String>,
+    /// Where it was found (`/app/libs/commons-lang3-3.12.0.jar`, `Cargo.lock`).
+    pub source_info: String,
+}
+
+/// What a scan of one platform image found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Scan {
+    /// Sorted by (purl, name, version, …).
+    pub packages: Vec<Found>,
+    /// Said in the document's `comment`: what was not scanned, files that did not parse.
+    pub notes: Vec<String>,
+}
+
+/// The image an SBOM describes.
+pub struct ImageRef<'a> {
+    pub name: &'a str,
+    pub platform: &'a Platform,
+    /// The platform image's manifest digest.
+    pub manifest: &'a Digest,
+    /// The publish epoch (seconds).
+    pub epoch: u64,
+}
+
+/// The project whose lock files list packages compiled into the image.
+pub struct Project<'a> {
+    pub dir: &'a Path,
+    /// The plan's detector (`rust`, `go`, …): which lock file counts.
+    pub detector: &'a str,
+}
+
+/// Scans one platform image: `base` layers (lowest first), then lade's `layers`, then the
+/// project's lock file.
+pub fn scan(base: &[Layer], layers: &[LayerSpec], project: &Project) -> Result<Scan, SbomError> {
+    let mut c = Collector::default();
+    let mut notes = Vec::new();
+    let remote = base
+        .iter()
+        .filter(|l| matches!(l.source, BlobSource::Remote { .. }))
+        .count();
+    if remote > 0 {
+        notes.push(format!(
+            "{remote} base layer(s) only in a registry were not scanned"
+        ));
+    }
+    for layer in base {
+        if let BlobSource::File(path) = &layer.source {
+            let media_type = layer.descriptor.media_type().to_string();
+            if !c.base_layer(path, &media_type)? {
+                notes.push(format!(
+                    "base layer {} ({media_type}) was not scanned",
+                    layer.digest()
+                ));
+            }
+        }
+    }
+    for spec in layers {
+        c.lade_layer(spec)?;
+    }
+    let mut packages = Vec::new();
+    for (path, found) in c.by_path {
+        match found {
+            Ok(mut p) => packages.append(&mut p),
+            Err(detail) => notes.push(format!("{path} skipped: {detail}")),
+        }
+    }
+    packages.append(&mut rust::project_packages(project.dir, project.detector)?);
+    packages.sort();
+    packages.dedup();
+    Ok(Scan { packages, notes })
+}
+
+/// What a file's path says it may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Jar,
+    PythonMetadata,
+    NodePackage,
+    DpkgStatusD,
+    DpkgStatus,
+}
+
+fn classify(path: &str) -> Option<Kind> {
+    let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    let file = *parts.last()?;
+    if file.ends_with(".jar") {
+        return Some(Kind::Jar);
+    }
+    if path == "/var/lib/dpkg/status" {
+        return Some(Kind::DpkgStatus);
+    }
+    if let Some(name) = path.strip_prefix("/var/lib/dpkg/status.d/") {
+        return (!name.contains('/') && !name.ends_with(".md5sums") && !name.starts_with('.'))
+            .then_some(Kind::DpkgStatusD);
+    }
+    if file == "METADATA" && parts.len() >= 2 && parts[parts.len() - 2].ends_with(".dist-info") {
+        return Some(Kind::PythonMetadata);
+    }
+    if file == "package.json" {
+        let at = parts.iter().rposition(|c| *c == "node_modules")?;
+        let rest = &parts[at + 1..];
+        let ok = match rest {
+            [name, _] => !name.starts_with('@') && !name.starts_with('.'),
+            [scope, _, _] => scope.starts_with('@'),
+            _ => false,
+        };
+        return ok.then_some(Kind::NodePackage);
+    }
+    None
+}
+
+/// Packages a text file lists, or why it was skipped.
+fn parse_text(kind: Kind, text: &str, path: &str) -> Result<Vec<Found>, String> {
+    match kind {
+        Kind::PythonMetadata => python::parse_metadata(text, path),
+        Kind::NodePackage => node::parse_package_json(text, path),
+        Kind::DpkgStatusD | Kind::DpkgStatus => debian::parse_status(text, path),
+        Kind::Jar => unreachable!("jars are opened from disk"),
+    }
+}
+
+/// Reads at most [`TEXT_LIMIT`] bytes; `None` when the file is bigger or not UTF-8.
+fn read_text(r: impl Read) -> io::Result<Result<String, String>> {
+    let mut bytes = Vec::new();
+    r.take(TEXT_LIMIT + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > TEXT_LIMIT {
+        return Ok(Err(format!("larger than {TEXT_LIMIT} bytes")));
+    }
+    Ok(String::from_utf8(bytes).map_err(|_| "not UTF-8".to_string()))
+}
+
+/// Packages by the image path of the file that lists them; a later layer's file replaces an
+/// earlier one's, whiteouts remove them.
+#[derive(Default)]
+struct Collector {
+    by_path: BTreeMap<String, Result<Vec<Found>, String>>,
+}
+
+impl Collector {
+    fn remove_under(&mut self, dir: &str, itself: bool) {
+        if itself {
+            self.by_path.remove(dir);
+        }
+        let prefix = format!("{}/", dir.trim_end_matches('/'));
+        let doomed: Vec<String> = self
+            .by_path
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in doomed {
+            self.by_path.remove(&k);
+        }
+    }
+
+    /// Any entry at `path` hides what lower layers had there.
+    fn replace(&mut self, path: &str, found: Option<Result<Vec<Found>, String>>) {
+        self.remove_under(path, true);
+        if let Some(f) = found {
+            self.by_path.insert(path.to_string(), f);
+        }
+    }
+
+    /// One of lade's layers: its files are on the host.
+    fn lade_layer(&mut self, spec: &LayerSpec) -> Result<(), SbomError> {
+        for entry in &spec.entries {
+            match &entry.kind {
+                EntryKind::File { source } => self.host_file(&entry.target, source)?,
+                EntryKind::Tree { source, exclude } => {
+                    let files =
+                        crate::layer::tree::expand(&spec.name, &entry.target, source, exclude)?;
+                    for f in files {
+                        match &f.kind {
+                            EntryKind::File { source } => self.host_file(&f.target, source)?,
+                            // A directory merges with what is there; a link replaces it.
+                            EntryKind::Symlink { .. } => self.replace(&f.target, None),
+                            _ => {}
+                        }
+                    }
+                }
+                EntryKind::Dir => {}
+                EntryKind::Symlink { .. } => self.replace(&entry.target, None),
+            }
+        }
+        Ok(())
+    }
+
+    fn host_file(&mut self, target: &str, source: &Path) -> Result<(), SbomError> {
+        let found = match classify(target) {
+            None => None,
+            Some(Kind::Jar) => Some(java::scan_jar(source, target)?),
+            Some(kind) => {
+                let read_err = |e| SbomError::Read {
+                    path: source.to_path_buf(),
+                    source: e,
+                };
+                let file = std::fs::File::open(source).map_err(read_err)?;
+                Some(match read_text(file).map_err(read_err)? {
+                    Ok(text) => parse_text(kind, &text, target),
+                    Err(e) => Err(e),
+                })
+            }
+        };
+        self.replace(target, found);
+        Ok(())
+    }
+
+    /// One base layer, streamed; `false` when its compression is not one lade reads.
+    fn base_layer(&mut self, path: &Path, media_type: &str) -> Result<bool, SbomError> {
+        let err = |source| SbomError::BaseLayer {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(err)?;
+        let reader: Box<dyn Read> =
+            if media_type.ends_with("+gzip") || media_type.ends_with(".gzip") {
+                Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(file)))
+            } else if media_type.ends_with(".tar") || media_type.ends_with("layer.v1.tar") {
+                Box::new(io::BufReader::new(file))
+            } else {
+                return Ok(false);
+            };
+        let mut archive = tar::Archive::new(reader);
+        for entry in archive.entries().map_err(err)? {
+            let mut entry = entry.map_err(err)?;
+            let raw = entry.path().map_err(err)?.to_string_lossy().into_owned();
+            let image_path = normalize(&raw);
+            let (parent, name) = image_path.rsplit_once('/').unwrap_or(("", &image_path));
+            if name == ".wh..wh..opq" {
+                self.remove_under(parent, false);
+                continue;
+            }
+            if let Some(hidden) = name.strip_prefix(".wh.") {
+                self.remove_under(&format!("{parent}/{hidden}"), true);
+                continue;
+            }
+            let kind = entry.header().entry_type();
+            if kind.is_dir() {
+                continue;
+            }
+            let found = match (kind.is_file(), classify(&image_path)) {
+                (true, Some(Kind::Jar)) => {
+                    // Zip needs to seek: spool the jar to a temporary file, never to memory.
+                    let mut tmp = tempfile::tempfile().map_err(err)?;
+                    io::copy(&mut entry, &mut tmp).map_err(err)?;
+                    Some(java::scan_jar_file(tmp, &image_path))
+                }
+                (true, Some(k)) => Some(match read_text(&mut entry).map_err(err)? {
+                    Ok(text) => parse_text(k, &text, &image_path),
+                    Err(e) => Err(e),
+                }),
+                _ => None,
+            };
+            self.replace(&image_path, found);
+        }
+        Ok(true)
+    }
+}
+
+/// `./usr/lib/` → `/usr/lib`.
+fn normalize(tar_name: &str) -> String {
+    let parts: Vec<&str> = tar_name
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    format!("/{}", parts.join("/"))
+}
+
+/// Percent-encodes a purl component: letters, digits and `.-_~` stay.
+pub(crate) fn pct(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b".-_~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// SPDX license identifiers lade passes through when a package states one; anything else
+/// (prose, classifiers, file references) is NOASSERTION.
+const KNOWN_LICENSES: &[&str] = &[
+    "0BSD",
+    "AGPL-3.0-only",
+    "AGPL-3.0-or-later",
+    "Apache-2.0",
+    "Artistic-2.0",
+    "BSD-2-Clause",
+    "BSD-3-Clause",
+    "BlueOak-1.0.0",
+    "CC0-1.0",
+    "CC-BY-4.0",
+    "EPL-1.0",
+    "EPL-2.0",
+    "GPL-2.0-only",
+    "GPL-2.0-or-later",
+    "GPL-3.0-only",
+    "GPL-3.0-or-later",
+    "ISC",
+    "LGPL-2.1-only",
+    "LGPL-2.1-or-later",
+    "LGPL-3.0-only",
+    "LGPL-3.0-or-later",
+    "MIT",
+    "MIT-0",
+    "MPL-2.0",
+    "PSF-2.0",
+    "Python-2.0",
+    "Unlicense",
+    "Zlib",
+];
+
+/// `text` when it is a plain SPDX expression of known identifiers (`MIT`, `MIT OR Apache-2.0`).
+pub(crate) fn plain_license(text: &str) -> Option<String> {
+    let text = text.trim();
+    if text.is_empty() || text.contains('\n') {
+        return None;
+    }
+    let tokens: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+        .filter(|t| !t.is_empty())
+        .collect();
+    let ok = tokens.iter().enumerate().all(|(i, t)| {
+        if i % 2 == 1 {
+            *t == "AND" || *t == "OR"
+        } else {
+            KNOWN_LICENSES.contains(t)
+        }
+    });
+    (ok && tokens.len() % 2 == 1).then(|| text.to_string())
+}
+
+// ---- The SPDX 2.3 document. Field order is the serialized order. ----
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Document {
+    pub spdx_version: String,
+    pub data_license: String,
+    #[serde(rename = "SPDXID")]
+    pub spdx_id: String,
+    pub name: String,
+    pub document_namespace: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    pub creation_info: CreationInfo,
+    pub packages: Vec<Package>,
+    pub relationships: Vec<Relationship>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CreationInfo {
+    pub created: String,
+    pub creators: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Package {
+    #[serde(rename = "SPDXID")]
+    pub spdx_id: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_info: Option<String>,
+    pub download_location: String,
+    pub files_analyzed: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checksums: Vec<Checksum>,
+    pub license_concluded: String,
+    pub license_declared: String,
+    pub copyright_text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_info: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary_package_purpose: Option<String>,
+    pub external_refs: Vec<ExternalRef>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Checksum {
+    pub algorithm: String,
+    pub checksum_value: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalRef {
+    pub reference_category: String,
+    pub reference_type: String,
+    pub reference_locator: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Relationship {
+    pub spdx_element_id: String,
+    pub relationship_type: String,
+    pub related_spdx_element: String,
+}
+
+const NOASSERTION: &str = "NOASSERTION";
+const IMAGE_ID: &str = "SPDXRef-Image";
+
+fn purl_ref(purl: String) -> Vec<ExternalRef> {
+    vec![ExternalRef {
+        reference_category: "PACKAGE-MANAGER".into(),
+        reference_type: "purl".into(),
+        reference_locator: purl,
+    }]
+}
+
+/// The document for `image` with what `scan` found.
+pub fn document(image: &ImageRef, scan: &Scan) -> Document {
+    let hex = image.manifest.hex();
+    let mut packages = vec![Package {
+        spdx_id: IMAGE_ID.into(),
+        name: image.name.to_string(),
+        version_info: Some(image.manifest.to_string()),
+        download_location: NOASSERTION.into(),
+        files_analyzed: false,
+        checksums: vec![Checksum {
+            algorithm: "SHA256".into(),
+            checksum_value: hex.to_string(),
+        }],
+        license_concluded: NOASSERTION.into(),
+        license_declared: NOASSERTION.into(),
+        copyright_text: NOASSERTION.into(),
+        source_info: None,
+        primary_package_purpose: Some("CONTAINER".into()),
+        external_refs: purl_ref(format!(
+            "pkg:oci/{}@sha256%3A{hex}?arch={}",
+            pct(&image.name.to_lowercase()),
+            pct(&image.platform.architecture)
+        )),
+    }];
+    let mut relationships = vec![Relationship {
+        spdx_element_id: "SPDXRef-DOCUMENT".into(),
+        relationship_type: "DESCRIBES".into(),
+        related_spdx_element: IMAGE_ID.into(),
+    }];
+    for (i, p) in scan.packages.iter().enumerate() {
+        let id = format!("SPDXRef-Package-{i}");
+        packages.push(Package {
+            spdx_id: id.clone(),
+            name: p.name.clone(),
+            version_info: (!p.version.is_empty()).then(|| p.version.clone()),
+            download_location: NOASSERTION.into(),
+            files_analyzed: false,
+            checksums: Vec::new(),
+            license_concluded: NOASSERTION.into(),
+            license_declared: p.license.clone().unwrap_or_else(|| NOASSERTION.into()),
+            copyright_text: NOASSERTION.into(),
+            source_info: Some(p.source_info.clone()),
+            primary_package_purpose: None,
+            external_refs: purl_ref(p.purl.clone()),
+        });
+        relationships.push(Relationship {
+            spdx_element_id: IMAGE_ID.into(),
+            relationship_type: "CONTAINS".into(),
+            related_spdx_element: id,
+        });
+    }
+    Document {
+        spdx_version: "SPDX-2.3".into(),
+        data_license: "CC0-1.0".into(),
+        spdx_id: "SPDXRef-DOCUMENT".into(),
+        name: format!("{} {}", image.name, image.platform),
+        document_namespace: format!("https://lade.invalid/spdx/{hex}"),
+        comment: (!scan.notes.is_empty()).then(|| scan.notes.join("; ")),
+        creation_info: CreationInfo {
+            created: crate::image::time::rfc3339(image.epoch),
+            creators: vec![format!("Tool: lade-{}", env!("CARGO_PKG_VERSION"))],
+        },
+        packages,
+        relationships,
+    }
+}
+
+/// `<image name>-<os>-<arch>[-<variant>].spdx.json`.
+pub fn file_name(name: &str, platform: &Platform) -> String {
+    let name: String = name
+        .chars()
+        .map(|c| if c == '/' || c == '\\' { '-' } else { c })
+        .collect();
+    format!("{name}-{}.spdx.json", platform.dir_name())
+}
+
+/// The document's bytes: pretty JSON and a final newline.
+pub fn to_bytes(doc: &Document) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(doc).expect("an SPDX document serializes");
+    bytes.push(b'\n');
+    bytes
+}
+
+/// Writes `image`'s SBOM into `dir` (created) and returns the file's path.
+pub fn write(dir: &Path, image: &ImageRef, scan: &Scan) -> Result<PathBuf, SbomError> {
+    let path = dir.join(file_name(image.name, image.platform));
+    let werr = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| SbomError::Write { path: p, source }
+    };
+    std::fs::create_dir_all(dir).map_err(werr(dir))?;
+    std::fs::write(&path, to_bytes(&document(image, scan))).map_err(werr(&path))?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests;

@@ -5,13 +5,14 @@
 //! when they are local files (streamed out of their tars, whiteouts applied), plus the
 //! project's Cargo.lock or go.mod. One file per source of packages: `java.rs` (jars),
 //! `python.rs` (`*.dist-info/METADATA`), `node.rs` (`node_modules/**/package.json`),
-//! `debian.rs` (`/var/lib/dpkg/status.d/*`, `/var/lib/dpkg/status`), `rust.rs` (Cargo.lock,
-//! and go.mod's main module).
+//! `debian.rs` (`/var/lib/dpkg/status.d/*`, `/var/lib/dpkg/status`), `rust.rs` (Cargo.lock),
+//! `go.rs` (go.mod's module and requirements).
 //!
 //! Documents are reproducible: the namespace is derived from the image manifest's digest, the
 //! only time is the publish epoch, packages are sorted and numbered in that order.
 
 mod debian;
+mod go;
 mod java;
 mod node;
 mod python;

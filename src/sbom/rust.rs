@@ -1,6 +1,5 @@
-//! Packages compiled into a binary, from the project's own lock files: every `[[package]]` of
-//! Cargo.lock with a `source` (registry or git crates; workspace members have none) →
-//! `pkg:cargo/<name>@<version>`; for Go, the main module of go.mod → `pkg:golang/<module>`.
+//! Crates compiled into a Rust binary, from the project's Cargo.lock: every `[[package]]` with a
+//! `source` (registry or git crates; workspace members have none) → `pkg:cargo/<name>@<version>`.
 
 use super::{Found, SbomError, pct};
 use serde::Deserialize;
@@ -26,7 +25,7 @@ pub(super) fn project_packages(dir: &Path, detector: &str) -> Result<Vec<Found>,
             Some(lock) => cargo_packages(&lock),
             None => Ok(Vec::new()),
         },
-        "go" => go_module(dir),
+        "go" => super::go::modules(dir),
         _ => Ok(Vec::new()),
     }
 }
@@ -63,33 +62,6 @@ fn cargo_packages(path: &Path) -> Result<Vec<Found>, SbomError> {
         .collect())
 }
 
-fn go_module(dir: &Path) -> Result<Vec<Found>, SbomError> {
-    let path = dir.join("go.mod");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(SbomError::Read { path, source }),
-    };
-    let module = text.lines().find_map(|l| {
-        let rest = l.trim().strip_prefix("module")?;
-        let m = rest.trim().trim_matches('"');
-        (rest.starts_with([' ', '\t']) && !m.is_empty()).then(|| m.to_string())
-    });
-    Ok(module
-        .map(|m| Found {
-            purl: format!(
-                "pkg:golang/{}",
-                m.split('/').map(pct).collect::<Vec<_>>().join("/")
-            ),
-            name: m,
-            version: String::new(),
-            license: None,
-            source_info: "go.mod".into(),
-        })
-        .into_iter()
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,18 +90,5 @@ mod tests {
         std::fs::write(root.join("Cargo.lock"), "[[package]]\nname = 1\n").unwrap();
         let err = project_packages(root, "rust").unwrap_err();
         assert!(err.to_string().contains("Cargo.lock"), "{err}");
-    }
-
-    #[test]
-    fn go_main_module() {
-        let t = tempfile::tempdir().unwrap();
-        std::fs::write(
-            t.path().join("go.mod"),
-            "module example.com/hello\n\ngo 1.22\n",
-        )
-        .unwrap();
-        let f = project_packages(t.path(), "go").unwrap();
-        assert_eq!(f[0].purl, "pkg:golang/example.com/hello");
-        assert_eq!(f[0].version, "");
     }
 }

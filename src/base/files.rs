@@ -42,17 +42,10 @@ impl BaseFiles {
                 source,
             })?;
             let media_type = layer.descriptor.media_type().to_string();
-            let reader: Box<dyn Read> =
-                if media_type.ends_with("+gzip") || media_type.ends_with(".gzip") {
-                    Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
-                        file,
-                    )))
-                } else if media_type.ends_with(".tar") || media_type.ends_with("layer.v1.tar") {
-                    Box::new(std::io::BufReader::new(file))
-                } else {
-                    // zstd and others: no decoder here; say nothing rather than guess.
-                    return Ok(None);
-                };
+            // zstd and others: no decoder here; say nothing rather than guess.
+            let Some(reader) = layer_tar(file, &media_type) else {
+                return Ok(None);
+            };
             files
                 .apply_layer(reader)
                 .map_err(|e| err(format!("reading the layer tar: {e}")))?;
@@ -181,6 +174,20 @@ impl BaseFiles {
     }
 }
 
+/// The uncompressed tar of a layer blob, by its media type (gzip or plain tar); `None` for
+/// compressions lade has no decoder for (zstd).
+pub fn layer_tar(file: std::fs::File, media_type: &str) -> Option<Box<dyn Read>> {
+    if media_type.ends_with("+gzip") || media_type.ends_with(".gzip") {
+        Some(Box::new(flate2::read::MultiGzDecoder::new(
+            std::io::BufReader::new(file),
+        )))
+    } else if media_type.ends_with(".tar") || media_type.ends_with("layer.v1.tar") {
+        Some(Box::new(std::io::BufReader::new(file)))
+    } else {
+        None
+    }
+}
+
 fn components(path: &str) -> Vec<String> {
     path.split('/')
         .filter(|c| !c.is_empty())
@@ -188,8 +195,8 @@ fn components(path: &str) -> Vec<String> {
         .collect()
 }
 
-/// `./usr/lib/` → `/usr/lib`.
-fn normalize(tar_name: &str) -> String {
+/// A tar entry's name as an absolute image path: `./usr/lib/` → `/usr/lib`.
+pub fn normalize(tar_name: &str) -> String {
     let parts = components(tar_name.trim_start_matches("./"));
     let parts: Vec<&str> = parts
         .iter()

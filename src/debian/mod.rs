@@ -13,7 +13,7 @@ mod ar;
 mod archive;
 mod build;
 mod certs;
-mod control;
+pub(crate) mod control;
 mod deb;
 mod error;
 mod fetch;

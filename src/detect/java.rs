@@ -20,7 +20,7 @@ mod maven;
 mod sources;
 mod steps;
 
-use super::{DetectError, Detector, Project, tree_entries};
+use super::{DetectError, Detector, Project, image_name, tree_entries};
 use crate::java::jar;
 use crate::plan::{
     Check, EntryKind, FileEntry, ImageConfigPatch, LayerSpec, Plan, Reason, TargetPlan,
@@ -595,20 +595,34 @@ fn staged_files(
     project: &Project,
 ) -> Result<(Vec<String>, Vec<crate::plan::Excluded>), DetectError> {
     let (entries, excluded) = tree_entries(dir, Path::new(""), "/", project.filter)?;
+    let rels: Vec<&str> = entries
+        .iter()
+        .filter(|e| !matches!(e.kind, EntryKind::Dir))
+        .map(|e| e.target.trim_start_matches('/'))
+        .collect();
+    // The modules are known from the listing itself: no file system lookups per file.
+    let module_with = |files: &[&str]| -> std::collections::BTreeSet<String> {
+        rels.iter()
+            .filter_map(|r| {
+                let (parent, name) = r.rsplit_once('/').unwrap_or(("", r));
+                files.contains(&name).then(|| parent.to_string())
+            })
+            .collect()
+    };
+    let maven = module_with(&["pom.xml"]);
+    let gradle = module_with(&gradle::BUILD_FILES);
     let is_output = |rel: &str| {
         let parts: Vec<&str> = rel.split('/').collect();
         parts.iter().enumerate().any(|(i, part)| {
-            let module = dir.join(parts[..i].join("/"));
-            (*part == "target" && module.join("pom.xml").is_file())
-                || ((*part == "build" || *part == ".gradle")
-                    && gradle::BUILD_FILES.iter().any(|f| module.join(f).is_file()))
+            let module = parts[..i].join("/");
+            (*part == "target" && maven.contains(&module))
+                || ((*part == "build" || *part == ".gradle") && gradle.contains(&module))
         })
     };
-    let files = entries
+    let files = rels
         .iter()
-        .filter(|e| !matches!(e.kind, EntryKind::Dir))
-        .map(|e| e.target.trim_start_matches('/').to_string())
         .filter(|r| !is_output(r))
+        .map(|r| r.to_string())
         .collect();
     Ok((files, excluded))
 }
@@ -655,22 +669,6 @@ fn rel(dir: &Path, path: &Path) -> String {
         .unwrap_or(path)
         .to_string_lossy()
         .into_owned()
-}
-
-/// Characters an image name cannot hold become `-`.
-fn image_name(name: &str) -> String {
-    let n: String = name
-        .to_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    if n.is_empty() { "app".into() } else { n }
 }
 
 #[cfg(test)]

@@ -119,3 +119,24 @@ pub fn detect(project: &Project) -> Result<Plan, DetectError> {
     }
     Ok(plan)
 }
+
+/// The image name for a project or package name: `@scope/name` → `name`; characters an image name cannot hold become `-`.
+pub(crate) fn image_name(name: &str) -> String {
+    let base = name.rsplit('/').next().unwrap_or(name).to_lowercase();
+    let cleaned: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let trimmed = cleaned.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if trimmed.is_empty() {
+        "app".into()
+    } else {
+        trimmed.to_string()
+    }
+}

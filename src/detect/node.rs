@@ -12,7 +12,7 @@
 mod package;
 mod steps;
 
-use super::{DetectError, Detector, Project, tree_entries};
+use super::{DetectError, Detector, Project, image_name, tree_entries};
 use crate::plan::{EntryKind, FileEntry, ImageConfigPatch, LayerSpec, Plan, Reason, TargetPlan};
 use crate::platform::Platform;
 use package::{Manager, PackageJson, StartSource};
@@ -439,27 +439,6 @@ fn install_files(dir: &Path, lockfile: Option<&str>) -> Vec<String> {
 /// `/app/lib/a.js` → `lib/a.js`.
 fn rel_of(target: &str) -> &str {
     target.strip_prefix("/app/").unwrap_or(target)
-}
-
-/// `@scope/name` → `name`; characters an image name cannot hold become `-`.
-fn image_name(name: &str) -> String {
-    let base = name.rsplit('/').next().unwrap_or(name).to_lowercase();
-    let cleaned: String = base
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let trimmed = cleaned.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-    if trimmed.is_empty() {
-        "app".into()
-    } else {
-        trimmed.to_string()
-    }
 }
 
 /// Whether `program` is an executable file in a PATH directory (a lookup, not a run).

@@ -42,6 +42,7 @@ use crate::plan::{FileEntry, ImageConfigPatch, Plan, Reason};
 use std::path::{Path, PathBuf};
 
 pub use entry::PYTHON;
+pub use locks::normalize_name;
 pub use version::BASE_PYTHON;
 
 pub struct PythonDetector;

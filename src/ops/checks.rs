@@ -228,14 +228,15 @@ fn java_runtime(
         env.iter()
             .find_map(|e| e.strip_prefix(name)?.strip_prefix('=').map(str::to_string))
     };
-    let found = match (var("JAVA_VERSION"), var("JAVA_HOME")) {
-        (Some(v), _) if java_version(&v).is_some() => {
-            java_version(&v).map(|n| (n, format!("JAVA_VERSION={v}")))
-        }
-        (_, Some(h)) if jvm_dir_version(&h).is_some() => {
-            jvm_dir_version(&h).map(|n| (n, format!("JAVA_HOME={h}")))
-        }
-        _ => {
+    let from_env = var("JAVA_VERSION")
+        .and_then(|v| java_version(&v).map(|n| (n, format!("JAVA_VERSION={v}"))))
+        .or_else(|| {
+            var("JAVA_HOME")
+                .and_then(|h| jvm_dir_version(&h).map(|n| (n, format!("JAVA_HOME={h}"))))
+        });
+    let found = match from_env {
+        Some(found) => Some(found),
+        None => {
             let Some(tree) =
                 BaseFiles::read(&base.name, image).map_err(|e| Box::new(CheckError::Base(e)))?
             else {

@@ -6,12 +6,9 @@ use super::{Found, pct};
 
 pub(super) fn parse_status(text: &str, path: &str) -> Result<Vec<Found>, String> {
     let mut out = Vec::new();
-    for para in paragraphs(text) {
-        let get = |key: &str| {
-            para.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(key))
-                .map(|(_, v)| v.as_str())
-        };
+    for para in crate::debian::control::paragraphs(text) {
+        // Only the first line of a field is a value these fields can have.
+        let get = |key: &str| para.get(key).and_then(|v| v.lines().next()).map(str::trim);
         if let Some(status) = get("Status")
             && !status.ends_with(" installed")
         {
@@ -45,30 +42,6 @@ pub(super) fn parse_status(text: &str, path: &str) -> Result<Vec<Found>, String>
         return Err("no Package field".into());
     }
     Ok(out)
-}
-
-/// Control paragraphs as (field, first-line value) pairs; continuation lines are dropped.
-fn paragraphs(text: &str) -> Vec<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    let mut cur = Vec::new();
-    for line in text.lines() {
-        if line.trim().is_empty() {
-            if !cur.is_empty() {
-                out.push(std::mem::take(&mut cur));
-            }
-            continue;
-        }
-        if line.starts_with([' ', '\t']) {
-            continue;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            cur.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
 }
 
 #[cfg(test)]

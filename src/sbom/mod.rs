@@ -268,19 +268,14 @@ impl Collector {
             source,
         };
         let file = std::fs::File::open(path).map_err(err)?;
-        let reader: Box<dyn Read> =
-            if media_type.ends_with("+gzip") || media_type.ends_with(".gzip") {
-                Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(file)))
-            } else if media_type.ends_with(".tar") || media_type.ends_with("layer.v1.tar") {
-                Box::new(io::BufReader::new(file))
-            } else {
-                return Ok(false);
-            };
+        let Some(reader) = crate::base::files::layer_tar(file, media_type) else {
+            return Ok(false);
+        };
         let mut archive = tar::Archive::new(reader);
         for entry in archive.entries().map_err(err)? {
             let mut entry = entry.map_err(err)?;
             let raw = entry.path().map_err(err)?.to_string_lossy().into_owned();
-            let image_path = normalize(&raw);
+            let image_path = crate::base::files::normalize(&raw);
             let (parent, name) = image_path.rsplit_once('/').unwrap_or(("", &image_path));
             if name == ".wh..wh..opq" {
                 self.remove_under(parent, false);
@@ -311,15 +306,6 @@ impl Collector {
         }
         Ok(true)
     }
-}
-
-/// `./usr/lib/` → `/usr/lib`.
-fn normalize(tar_name: &str) -> String {
-    let parts: Vec<&str> = tar_name
-        .split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect();
-    format!("/{}", parts.join("/"))
 }
 
 /// Percent-encodes a purl component: letters, digits and `.-_~` stay.

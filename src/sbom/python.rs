@@ -30,7 +30,11 @@ pub(super) fn parse_metadata(text: &str, path: &str) -> Result<Vec<Found>, Strin
         return Err("no Name or Version".into());
     };
     Ok(vec![Found {
-        purl: format!("pkg:pypi/{}@{}", pct(&normalize(&name)), pct(&version)),
+        purl: format!(
+            "pkg:pypi/{}@{}",
+            pct(&crate::detect::python::normalize_name(&name)),
+            pct(&version)
+        ),
         name,
         version,
         license: expression
@@ -39,21 +43,6 @@ pub(super) fn parse_metadata(text: &str, path: &str) -> Result<Vec<Found>, Strin
             .or_else(|| license.as_deref().and_then(plain_license)),
         source_info: path.to_string(),
     }])
-}
-
-/// PEP 503: lower case, runs of `-`, `_` and `.` become one `-`.
-fn normalize(name: &str) -> String {
-    let mut out = String::new();
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !out.ends_with('-') {
-                out.push('-');
-            }
-        } else {
-            out.extend(c.to_lowercase());
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -68,6 +68,62 @@ pub enum Command {
     /// or an exploded jar into one directory per layer.
     #[command(hide = true)]
     JavaLayout(JavaLayoutArgs),
+    /// A build step: copies project files into a staging directory of lade's build directory.
+    #[command(hide = true)]
+    Stage {
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+        /// Leave out entries with this name (`*` wildcards). Repeatable.
+        #[arg(long, value_name = "NAME")]
+        skip: Vec<String>,
+        /// Paths relative to --from (directories whole); none means everything.
+        files: Vec<String>,
+    },
+    /// A build step of Python plans: writes a lock's pinned requirements for pip.
+    #[command(hide = true)]
+    PythonRequirements {
+        #[arg(long, value_name = "DIR")]
+        project: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// A build step of Python plans: removes bytecode and host paths from what pip installed.
+    #[command(hide = true)]
+    PythonNormalize {
+        dir: PathBuf,
+        /// The image's interpreter, for console scripts' shebangs.
+        #[arg(long)]
+        python: String,
+    },
+    /// A build step of Python plans: native code must be for the image's platform.
+    #[command(hide = true)]
+    PythonCheckNative {
+        dir: PathBuf,
+        /// ELF e_machine of the platform.
+        #[arg(long)]
+        machine: u16,
+        #[arg(long)]
+        platform: String,
+    },
+    /// A build step of Node plans: tidies node_modules and checks native packages.
+    #[command(hide = true)]
+    NodeFinish {
+        #[arg(long)]
+        platform: String,
+        #[arg(long)]
+        host: String,
+        /// The install was for the host's own platform (install scripts could run).
+        #[arg(long)]
+        native: bool,
+    },
+    /// A build step of Gradle plans: writes lade's init script (the `ladeClasspath` task).
+    #[command(hide = true)]
+    GradleInit {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]

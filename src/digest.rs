@@ -20,6 +20,11 @@ impl Digest {
         Digest::from_hash(Sha256::digest(bytes).as_slice())
     }
 
+    /// The digest a running SHA-256 arrived at.
+    pub fn from_sha256(hasher: Sha256) -> Self {
+        Digest::from_hash(hasher.finalize().as_slice())
+    }
+
     fn from_hash(hash: &[u8]) -> Self {
         Digest(format!("sha256:{}", hex::encode(hash)))
     }

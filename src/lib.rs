@@ -14,6 +14,7 @@
 //! - [`registry`]: the distribution API client.
 //! - [`lock`]: `lade.lock`, the base digests a publish is pinned to.
 //! - [`sbom`]: SPDX 2.3 SBOMs of published images, from the packages their files list.
+//! - [`tasks`]: lade's own build steps (`lade stage`, `lade node-finish`, …), run as steps.
 //! - [`ops`]: one function per command; the binary only parses arguments and prints.
 
 pub mod base;
@@ -35,3 +36,4 @@ pub mod platform;
 pub mod registry;
 pub mod sbom;
 pub mod sink;
+pub mod tasks;

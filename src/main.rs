@@ -69,8 +69,52 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Base {
             command: BaseCommand::Build(args),
         } => base_build(args, cli.verbose, cli.quiet),
-        Command::JavaLayout(args) => java_layout(args),
+        Command::JavaLayout(args) => {
+            if let Err(e) = java_layout(args) {
+                eprintln!("lade: {e:#}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Stage {
+            from,
+            to,
+            skip,
+            files,
+        } => step(lade::tasks::stage::stage(&from, &to, &files, &skip)),
+        Command::PythonRequirements { project, out } => {
+            step(lade::tasks::python::requirements(&project, &out))
+        }
+        Command::PythonNormalize { dir, python } => {
+            step(lade::tasks::python::normalize(&dir, &python))
+        }
+        Command::PythonCheckNative {
+            dir,
+            machine,
+            platform,
+        } => step(lade::tasks::python::check_native(&dir, machine, &platform)),
+        Command::NodeFinish {
+            platform,
+            host,
+            native,
+        } => step(lade::tasks::node::finish(
+            std::path::Path::new("."),
+            &platform,
+            &host,
+            native,
+        )),
+        Command::GradleInit { out } => step(lade::tasks::gradle_init_script(&out)),
     }
+}
+
+/// The result of one of lade's own build steps. Its failure is printed as `lade: …`, not
+/// `error: …`: the publish that ran the step prints the one error line, naming the step.
+fn step(result: Result<(), lade::tasks::TaskError>) -> anyhow::Result<()> {
+    if let Err(e) = result {
+        eprintln!("lade: {:#}", anyhow::Error::new(e));
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 fn java_layout(a: cli::JavaLayoutArgs) -> anyhow::Result<()> {
@@ -166,6 +210,12 @@ fn progress(e: Event, verbose: bool, quiet: bool) {
             Some(d) => eprintln!("lade: base {} resolved to {d}", b.name),
             None => eprintln!("lade: base {}", b.name),
         },
+        Event::StepReused(_, s) => {
+            eprintln!(
+                "lade: {}: inputs unchanged since its last run, reused",
+                s.description
+            );
+        }
         Event::Step(p, s) => {
             if verbose {
                 eprintln!("lade: [{p}] {} {}", s.program, s.args.join(" "));

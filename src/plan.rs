@@ -92,7 +92,9 @@ pub enum Linkage {
 /// puts its path there), so lade's own helpers need no lade on PATH.
 pub const LADE_PROGRAM: &str = "lade";
 
-/// One program run on the host.
+/// One program run on the host, with what it reads, what it writes and whether lade may skip
+/// it. The step is data: the plan carries a program and its arguments, never a script, and
+/// lade's own helpers are `lade` subcommands (`program` = [`LADE_PROGRAM`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BuildStep {
     /// What the step does, in a few words (`go build ./cmd/server`).
@@ -102,6 +104,124 @@ pub struct BuildStep {
     /// Variables set on top of lade's own environment.
     pub env: BTreeMap<String, String>,
     pub dir: PathBuf,
+    /// What the step reads besides its program line: the reuse key is computed from these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<StepInput>,
+    /// What the step writes. The runner prepares them before the step runs (a directory is
+    /// emptied and created, a file's directory created), so steps never make their own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<StepOutput>,
+    #[serde(default)]
+    pub reuse: Reuse,
+    /// The reuse key lade computed from the step and the current contents of its inputs
+    /// (`ops::plan` fills it for reusable steps; detectors leave it empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// Something a step reads, declared so that its reuse key changes when it does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StepInput {
+    /// Files under `root`, as relative paths; a directory stands for everything below it.
+    Files { root: PathBuf, paths: Vec<String> },
+    /// A whole directory, except `exclude` (paths relative to it, with everything below them).
+    Tree {
+        path: PathBuf,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        exclude: Vec<String>,
+    },
+    /// A variable of lade's own environment that the tool reads (`GOFLAGS`).
+    Env { name: String },
+    /// A program the step runs, identified by the bytes of the executable PATH resolves it to.
+    Tool { program: String },
+}
+
+/// Something a step writes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StepOutput {
+    /// A directory the step fills: emptied and created before the step runs.
+    Dir { path: PathBuf },
+    /// A file the step writes: its directory is created before the step runs.
+    File { path: PathBuf },
+}
+
+impl StepOutput {
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            StepOutput::Dir { path } | StepOutput::File { path } => path,
+        }
+    }
+}
+
+/// Whether the runner may skip a step.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reuse {
+    /// The step runs every time: it is cheap, or its tool keeps its own cache (go, cargo).
+    #[default]
+    Never,
+    /// The step is skipped when its key equals the key of its last successful run and its
+    /// outputs are still there, as a Dockerfile's `RUN` layer is reused.
+    WhenUnchanged,
+}
+
+impl BuildStep {
+    /// A step that runs `program args` in `dir`, reads nothing declared and is never reused;
+    /// the `with_*` methods add the rest.
+    pub fn new(
+        description: impl Into<String>,
+        program: impl Into<String>,
+        args: Vec<String>,
+        dir: &std::path::Path,
+    ) -> BuildStep {
+        BuildStep {
+            description: description.into(),
+            program: program.into(),
+            args,
+            env: BTreeMap::new(),
+            dir: dir.to_path_buf(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            reuse: Reuse::Never,
+            key: None,
+        }
+    }
+
+    pub fn with_env(mut self, env: BTreeMap<String, String>) -> BuildStep {
+        self.env = env;
+        self
+    }
+
+    pub fn with_input(mut self, input: StepInput) -> BuildStep {
+        self.inputs.push(input);
+        self
+    }
+
+    pub fn with_output(mut self, output: StepOutput) -> BuildStep {
+        self.outputs.push(output);
+        self
+    }
+
+    /// Declares the program itself an input (`Tool`), unless it is lade or a path into the
+    /// step's directory (a staged wrapper such as `mvnw`, one of the files the step reads).
+    pub fn with_tool_input(self) -> BuildStep {
+        let program = std::path::Path::new(&self.program);
+        if self.program == LADE_PROGRAM
+            || (self.program.contains('/') && !program.is_absolute())
+            || program.starts_with(&self.dir)
+        {
+            return self;
+        }
+        let program = self.program.clone();
+        self.with_input(StepInput::Tool { program })
+    }
+
+    pub fn reused_when_unchanged(mut self) -> BuildStep {
+        self.reuse = Reuse::WhenUnchanged;
+        self
+    }
 }
 
 /// One layer: a name for history and a list of files with their place in the image.
@@ -235,6 +355,7 @@ impl Plan {
                     step.program,
                     shell_words(&step.args)
                 );
+                step.render_io(&mut s);
             }
             for c in &t.checks {
                 let _ = writeln!(s, "  check   {}", c.describe());
@@ -278,6 +399,44 @@ impl Plan {
             }
         }
         s
+    }
+}
+
+impl BuildStep {
+    /// The `reads`, `writes` and `reuse` lines under a step in `lade plan`.
+    fn render_io(&self, s: &mut String) {
+        for i in &self.inputs {
+            let what = match i {
+                StepInput::Files { root, paths } => {
+                    let shown: Vec<&str> = paths.iter().take(4).map(String::as_str).collect();
+                    let more = match paths.len().saturating_sub(4) {
+                        0 => String::new(),
+                        n => format!(" … {n} more"),
+                    };
+                    format!("files in {}: {}{more}", root.display(), shown.join(" "))
+                }
+                StepInput::Tree { path, exclude } if exclude.is_empty() => {
+                    format!("everything in {}", path.display())
+                }
+                StepInput::Tree { path, exclude } => {
+                    format!("everything in {} but {}", path.display(), exclude.join(" "))
+                }
+                StepInput::Env { name } => format!("${name}"),
+                StepInput::Tool { program } => format!("the {program} executable"),
+            };
+            let _ = writeln!(s, "          reads   {what}");
+        }
+        for o in &self.outputs {
+            let what = match o {
+                StepOutput::Dir { path } => format!("{}/ (emptied first)", path.display()),
+                StepOutput::File { path } => path.display().to_string(),
+            };
+            let _ = writeln!(s, "          writes  {what}");
+        }
+        if self.reuse == Reuse::WhenUnchanged {
+            let key = self.key.as_deref().unwrap_or("(computed when planned)");
+            let _ = writeln!(s, "          reuse   when unchanged, key {key}");
+        }
     }
 }
 

@@ -7,7 +7,8 @@
 
 use super::{DetectError, Detector, Project, dir_names, tree_entries};
 use crate::plan::{
-    BuildStep, EntryKind, FileEntry, ImageConfigPatch, LayerSpec, Plan, Reason, TargetPlan,
+    BuildStep, EntryKind, FileEntry, ImageConfigPatch, LayerSpec, Plan, Reason, StepInput,
+    StepOutput, TargetPlan,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -220,16 +221,21 @@ impl Detector for GoDetector {
                 } else {
                     args.extend(root_files.iter().cloned());
                 }
-                steps.push(BuildStep {
-                    description: format!(
-                        "go build {} for {platform}",
-                        if m.rel == "." { "." } else { &m.rel }
-                    ),
-                    program: "go".into(),
-                    args,
-                    env: env.clone(),
-                    dir: dir.to_path_buf(),
-                });
+                let what = if m.rel == "." { "." } else { &m.rel };
+                // Not reused by lade: go's own build cache makes an unchanged build cheap.
+                steps.push(
+                    BuildStep::new(format!("go build {what} for {platform}"), "go", args, dir)
+                        .with_env(env.clone())
+                        .with_input(StepInput::Tree {
+                            path: dir.to_path_buf(),
+                            exclude: vec![],
+                        })
+                        .with_input(StepInput::Env {
+                            name: "GOFLAGS".into(),
+                        })
+                        .with_tool_input()
+                        .with_output(StepOutput::File { path: bin.clone() }),
+                );
                 binaries.push(FileEntry {
                     target: format!("/app/{}", m.binary),
                     mode: 0o755,

@@ -58,7 +58,6 @@ pub const PROJECT_DIR: &str = "/app/.project";
 /// The host interpreter that runs pip.
 const HOST_PYTHON: &str = "python3";
 
-const HELPER: &str = include_str!("python/helper.py");
 const SCRIPT_FILES: [&str; 3] = ["main.py", "app.py", "server.py"];
 
 /// Where the dependencies come from.
@@ -331,6 +330,24 @@ fn check_python_version(
         });
     }
     Ok(())
+}
+
+/// The pinned requirements text of the project's lock (poetry.lock, uv.lock, Pipfile.lock),
+/// as `lade python-requirements` writes it for pip: read again from the files when the step
+/// runs, so the plan carries the lock's path rather than its text.
+pub fn locked_requirements(dir: &Path) -> Result<String, DetectError> {
+    let py = if dir.join("pyproject.toml").is_file() {
+        project::read_toml(&dir.join("pyproject.toml"))?
+    } else {
+        toml::Table::new()
+    };
+    match dependencies(dir, &py, dir.join("Pipfile").is_file())? {
+        Deps::Locked { text, .. } => Ok(text),
+        _ => Err(DetectError::Unsupported(format!(
+            "{}: no poetry.lock, uv.lock or Pipfile.lock to install from",
+            dir.display()
+        ))),
+    }
 }
 
 fn dependencies(dir: &Path, py: &toml::Table, pipfile: bool) -> Result<Deps, DetectError> {

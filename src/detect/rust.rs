@@ -23,7 +23,7 @@ use super::{DetectError, Detector, Project, tree_entries};
 use crate::config::{RustLibc, RustSettings};
 use crate::plan::{
     BuildStep, Check, EntryKind, Excluded, FileEntry, ImageConfigPatch, LayerSpec, Linkage, Plan,
-    Reason, TargetPlan,
+    Reason, StepInput, StepOutput, TargetPlan,
 };
 use crate::platform::Platform;
 use cargo_config::CargoConfig;
@@ -222,8 +222,10 @@ pub fn detect_with(project: &Project, host: &Host) -> Result<Option<Plan>, Detec
         checks.extend(rt.linker_check.clone());
         checks.extend(cc_check);
         let mut binaries = Vec::new();
+        let mut outputs = Vec::new();
         for s in &bins {
             let path = out.join(&s.bin.name);
+            outputs.push(path.clone());
             let target = format!("{APP_DIR}/{}", s.bin.name);
             checks.push(Check::Linkage {
                 binary: path.clone(),
@@ -249,13 +251,16 @@ pub fn detect_with(project: &Project, host: &Host) -> Result<Option<Plan>, Detec
         });
         targets.push(TargetPlan {
             platform: platform.clone(),
-            steps: vec![BuildStep {
-                description: format!("cargo build for {platform} ({triple})"),
-                program: "cargo".into(),
-                args: cargo_args(&profile, lockfile.is_some(), &triple, &bins, settings),
-                env,
-                dir: project.dir.to_path_buf(),
-            }],
+            steps: vec![cargo_step(
+                BuildStep::new(
+                    format!("cargo build for {platform} ({triple})"),
+                    "cargo",
+                    cargo_args(&profile, lockfile.is_some(), &triple, &bins, settings),
+                    project.dir,
+                )
+                .with_env(env),
+                &outputs,
+            )],
             layers,
             checks,
         });
@@ -551,6 +556,23 @@ fn profile_dir(profile: &str) -> &str {
         "release" | "bench" => "release",
         other => other,
     }
+}
+
+/// The cargo build reads the project (its `target/` aside) and writes the binaries. Not
+/// reused by lade: cargo's own fingerprints in the kept target directory make an unchanged
+/// build cheap.
+fn cargo_step(step: BuildStep, binaries: &[PathBuf]) -> BuildStep {
+    let path = step.dir.clone();
+    let mut step = step
+        .with_input(StepInput::Tree {
+            path,
+            exclude: vec!["target".into()],
+        })
+        .with_tool_input();
+    for b in binaries {
+        step = step.with_output(StepOutput::File { path: b.clone() });
+    }
+    step
 }
 
 fn cargo_args(

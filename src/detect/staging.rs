@@ -1,86 +1,44 @@
 //! Staging copies: build steps that copy project files into lade's build directory (the
-//! project tree is never written to), optionally keeping the previous copy and what was built
-//! from it when nothing changed.
+//! project tree is never written to) with `lade stage`. The runner empties the destination
+//! first; a reusable copy is kept, with whatever was built in it, while the files are unchanged.
 
-use crate::plan::BuildStep;
-use std::collections::BTreeMap;
+use crate::plan::{BuildStep, LADE_PROGRAM, StepInput, StepOutput};
 use std::path::Path;
 
-/// Marks a staging directory whose build or install finished; written by the step that
-/// finishes it, removed with the directory whenever its inputs change.
-pub const INSTALLED_STAMP: &str = ".lade-installed";
-
 /// Replaces `dest` with a copy of `files` (paths relative to `from`, directories copied whole),
-/// through a tar pipe: portable (GNU and BSD tar), keeps symlinks and modes, and never writes
-/// to `from`.
+/// keeping symlinks and modes; it never writes to `from`.
 pub fn copy_step(description: String, from: &Path, files: &[String], dest: &Path) -> BuildStep {
-    let script = "set -e\ndest=$1\nshift\nrm -rf -- \"$dest\"\nmkdir -p -- \"$dest\"\n\
-                  tar -cf - -- \"$@\" | tar -xf - -C \"$dest\"\n";
     let mut args = vec![
-        "-c".to_string(),
-        script.to_string(),
-        "lade-copy".into(),
+        "stage".to_string(),
+        "--from".into(),
+        from.to_string_lossy().into_owned(),
+        "--to".into(),
         dest.to_string_lossy().into_owned(),
+        "--".into(),
     ];
     args.extend(files.iter().cloned());
-    BuildStep {
-        description,
-        program: "sh".into(),
-        args,
-        env: BTreeMap::new(),
-        dir: from.to_path_buf(),
-    }
+    BuildStep::new(description, LADE_PROGRAM, args, from)
+        .with_input(files_input(from, files))
+        .with_output(StepOutput::Dir {
+            path: dest.to_path_buf(),
+        })
 }
 
-/// Like [`copy_step`], but keeps `dest` (and its install) when the files and `key` are exactly
-/// what they were at its last finished install; `.lade-inputs` records them.
+/// Like [`copy_step`], but the copy (and what later steps build in it) is kept while the files
+/// are exactly what they were at its last run.
 pub fn reusable_copy_step(
     description: String,
     from: &Path,
     files: &[String],
     dest: &Path,
-    key: &str,
 ) -> BuildStep {
-    let script = format!(
-        "# copies the files; keeps the last copy and what was built from it when they and the command are unchanged
-set -e
-dest=$1
-key=$2
-shift 2
-new=$dest.new
-rm -rf -- \"$new\"
-mkdir -p -- \"$new\"
-tar -cf - -- \"$@\" | tar -xf - -C \"$new\"
-{{
-  printf '%s\\n' \"$key\"
-  for f in \"$@\"; do
-    find \"$f\" -type f | LC_ALL=C sort | while IFS= read -r p; do
-      printf '%s\\n' \"$p\"
-      cat -- \"$p\"
-    done
-  done
-}} > \"$new/.lade-inputs\"
-if [ -f \"$dest/{INSTALLED_STAMP}\" ] && cmp -s \"$new/.lade-inputs\" \"$dest/.lade-inputs\"; then
-  rm -rf -- \"$new\"
-  exit 0
-fi
-rm -rf -- \"$dest\"
-mv -- \"$new\" \"$dest\"
-"
-    );
-    let mut args = vec![
-        "-c".to_string(),
-        script,
-        "lade-stage".into(),
-        dest.to_string_lossy().into_owned(),
-        key.to_string(),
-    ];
-    args.extend(files.iter().cloned());
-    BuildStep {
-        description,
-        program: "sh".into(),
-        args,
-        env: BTreeMap::new(),
-        dir: from.to_path_buf(),
+    copy_step(description, from, files, dest).reused_when_unchanged()
+}
+
+/// The staged files as an input of a step that works on the copy: its key then follows them.
+pub fn files_input(from: &Path, files: &[String]) -> StepInput {
+    StepInput::Files {
+        root: from.to_path_buf(),
+        paths: files.to_vec(),
     }
 }

@@ -58,6 +58,8 @@ pub fn plan_and_config(opts: &PlanOptions) -> anyhow::Result<(Plan, LadeConfig)>
     if let Some(b) = &opts.base {
         plan.base = b.clone();
     }
+    // Keys come last, from the final steps, so `lade plan` shows the ones publish compares.
+    crate::build::fill_keys(&mut plan)?;
     Ok((plan, config))
 }
 

@@ -41,6 +41,8 @@ pub struct PublishReport {
     pub digest: Digest,
     pub platforms: Vec<String>,
     pub base: BaseReport,
+    /// Every build step, in order: what ran and what was reused, with its key.
+    pub steps: Vec<build::StepRun>,
     pub layers: Vec<LayerReport>,
     pub outputs: Vec<Published>,
     /// The SPDX files written for `--sbom`, one per platform.
@@ -75,6 +77,8 @@ pub enum Event<'a> {
     /// A registry base was fetched at the digest lade.lock pins (name, digest).
     BaseLocked(&'a str, &'a Digest),
     Step(&'a Platform, &'a BuildStep),
+    /// A reusable step was skipped: its inputs are those of its last successful run.
+    StepReused(&'a Platform, &'a BuildStep),
     Layer(&'a LayerReport),
     Output(&'a Published),
     /// An SBOM file was written.
@@ -143,21 +147,12 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         lock.write(&plan.project_dir)?;
     }
 
-    for t in &plan.targets {
-        for step in &t.steps {
-            for a in &step.args {
-                if let Some(parent) = std::path::Path::new(a).parent()
-                    && parent.starts_with(super::cache_dir())
-                {
-                    std::fs::create_dir_all(parent).with_context(|| {
-                        format!("creating build output directory {}", parent.display())
-                    })?;
-                }
-            }
-        }
-    }
     checks::before_build(&plan)?;
-    build::run(&plan.targets, |p, s| on(Event::Step(p, s)))?;
+    let records = build::record::Records::new(&super::cache_dir());
+    let steps = build::run(&plan.targets, &records, |e| match e {
+        build::StepEvent::Started(p, s) => on(Event::Step(p, s)),
+        build::StepEvent::Reused(p, s) => on(Event::StepReused(p, s)),
+    })?;
     // Only the built binaries know their linkage: check them against the base before layering.
     checks::after_build(&plan, &base)?;
 
@@ -239,6 +234,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
             digest: base.digest.clone(),
             locked: pin.is_some(),
         },
+        steps,
         layers: layer_reports,
         outputs,
         sboms,

@@ -148,7 +148,7 @@ fn express_runs_and_its_dependency_layer_is_reused() {
     assert!(
         second
             .stderr
-            .contains("dependencies unchanged since the last install"),
+            .contains("inputs unchanged since its last run, reused"),
         "the lockfile did not change, so the install is reused:\n{}",
         second.context()
     );
@@ -352,14 +352,13 @@ fn bad_node_projects_fail_with_one_clear_error() {
     );
 }
 
-/// The post-install step lade runs after a production install (src/detect/node/finish.js),
-/// run with the host's node on a hand-made node_modules: a package with binding.gyp fails a
-/// foreign platform with its name, one with prebuilt binaries for the platform passes, and
-/// the managers' bookkeeping files are removed either way.
+/// The post-install step lade runs after a production install (`lade node-finish`), run on a
+/// hand-made node_modules: a package with binding.gyp fails a foreign platform with its name,
+/// one with prebuilt binaries for the platform passes, and the managers' bookkeeping files are
+/// removed either way.
 #[test]
 fn native_packages_cannot_be_cross_built() {
     let env = TestEnv::new();
-    let script = fs::read_to_string(repo_root().join("src/detect/node/finish.js")).unwrap();
     let stage = env.dir("stage");
     let write = |rel: &str, text: &str| {
         let p = stage.join(rel);
@@ -377,13 +376,19 @@ fn native_packages_cannot_be_cross_built() {
         "",
     );
     let run = |platform: &str, mode: &str| {
-        crate::support::tools::run(
-            crate::support::tools::tool("node")
-                .arg("-e")
-                .arg(&script)
-                .args([platform, "linux/amd64", mode])
-                .current_dir(&stage),
-        )
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lade"));
+        cmd.args([
+            "node-finish",
+            "--platform",
+            platform,
+            "--host",
+            "linux/amd64",
+        ])
+        .current_dir(&stage);
+        if mode == "native" {
+            cmd.arg("--native");
+        }
+        crate::support::tools::run(&mut cmd)
     };
     let ok = run("linux/arm64", "cross");
     assert!(ok.status.success(), "{ok:?}");

@@ -184,8 +184,10 @@ fn main_flag_picks_the_entrypoint_among_several() {
     assert!(paths.contains(&"app/b".to_string()), "{paths:?}");
 }
 
-/// `lade plan`'s whole text, with the paths that differ per run (the project's copy, the cache
-/// and the cache's per-project hash) replaced by placeholders.
+/// `lade plan`'s whole output (text, or `--json` when `extra` asks), with what differs per
+/// run or machine replaced by placeholders: the project's copy, the cache and the cache's
+/// per-project hash, and reuse keys (they hash the host's tool executables; the unit tests of
+/// `build::key` check what goes into them).
 fn plan_text(env: &TestEnv, dir: &Path, extra: &[&str]) -> String {
     let out = env
         .lade()
@@ -208,20 +210,124 @@ fn plan_text(env: &TestEnv, dir: &Path, extra: &[&str]) -> String {
         assert_eq!(hash.len(), 16, "a build directory hash in:\n{text}");
         text.replace_range(at..start + hash.len(), "[BUILD]");
     }
-    text
+    redact_keys(&text)
 }
 
-/// The whole plan of each example, as people read it: a change to what lade would run, write
-/// or start shows up here as a diff to review.
+/// `sha256:<64 hex>` after `key` (text) or in `"key"` (JSON) becomes `[KEY]`.
+fn redact_keys(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let is_key = line
+            .trim_start()
+            .starts_with("reuse   when unchanged, key sha256:")
+            || line.trim_start().starts_with("\"key\": \"sha256:");
+        match line.find("sha256:") {
+            Some(at) if is_key => {
+                let end = at + "sha256:".len() + 64;
+                assert!(line.len() >= end, "a whole key in {line}");
+                out.push_str(&line[..at]);
+                out.push_str("[KEY]");
+                out.push_str(&line[end..]);
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The seven examples and the platforms their snapshots are taken for.
+const EXAMPLES: [(&str, &str); 7] = [
+    ("go-hello", "linux/amd64,linux/arm64"),
+    ("java-maven", "linux/amd64,linux/arm64"),
+    ("java-gradle", "linux/amd64"),
+    ("node-express", "linux/amd64,linux/arm64"),
+    ("python-flask", "linux/amd64,linux/arm64"),
+    ("rust-hello", "linux/amd64,linux/arm64"),
+    ("rust-workspace", "linux/amd64"),
+];
+
+/// The whole plan of each example, as people read it and as JSON: a change to what lade
+/// would run, write or start shows up here as a diff to review.
 #[test]
 fn plan_text_of_the_examples() {
     let env = TestEnv::new();
-    for (example, extra) in [
-        ("go-hello", &["--platform", "linux/amd64,linux/arm64"][..]),
-        ("java-maven", &["--platform", "linux/amd64,linux/arm64"][..]),
-        ("java-gradle", &["--platform", "linux/amd64"][..]),
-    ] {
+    for (example, platforms) in EXAMPLES {
         let p = env.copy_example(example, example);
-        insta::assert_snapshot!(format!("plan_{example}"), plan_text(&env, &p, extra));
+        let extra = ["--platform", platforms];
+        insta::assert_snapshot!(format!("plan_{example}"), plan_text(&env, &p, &extra));
+        let json = plan_text(&env, &p, &["--json", "--platform", platforms]);
+        insta::assert_snapshot!(format!("plan_json_{example}"), json);
     }
+}
+
+/// No build step carries a program: no interpreter given code inline (`sh -c`, `node -e`,
+/// `python3 -c`), no argument that is a script or a file's text. Every example and every
+/// fixture project is planned for two platforms.
+#[test]
+fn no_step_carries_a_program() {
+    let env = TestEnv::new();
+    let mut projects: Vec<std::path::PathBuf> = EXAMPLES
+        .iter()
+        .map(|(e, _)| env.copy_example(e, e))
+        .collect();
+    for kind in ["node", "python", "java"] {
+        let root = crate::support::env::repo_root()
+            .join("tests/fixtures")
+            .join(kind);
+        for entry in std::fs::read_dir(&root).unwrap() {
+            let from = entry.unwrap().path();
+            let name = format!("{kind}-{}", from.file_name().unwrap().to_string_lossy());
+            let to = env.path(&name);
+            crate::support::env::copy_tree(&from, &to);
+            projects.push(to);
+        }
+    }
+    let mut steps_seen = 0;
+    for p in &projects {
+        let out = env
+            .lade()
+            .args([
+                "plan",
+                "--json",
+                "--platform",
+                "linux/amd64,linux/arm64",
+                "-C",
+            ])
+            .arg(p)
+            .run();
+        if !out.status.success() {
+            // A fixture that needs settings to plan (a module to pick) is not what this is about.
+            continue;
+        }
+        let plan = out.json();
+        for t in plan["targets"].as_array().unwrap() {
+            for step in t["steps"].as_array().unwrap() {
+                steps_seen += 1;
+                let program = step["program"].as_str().unwrap();
+                let name = Path::new(program).file_name().unwrap().to_string_lossy();
+                let args: Vec<&str> = step["args"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap())
+                    .collect();
+                let interpreter =
+                    ["sh", "bash", "node", "python3", "python", "perl"].contains(&name.as_ref());
+                assert!(
+                    !(interpreter && args.iter().any(|a| ["-c", "-e", "--eval"].contains(a))),
+                    "{}: inline code in {step}",
+                    p.display()
+                );
+                for a in &args {
+                    assert!(
+                        a.len() <= 300 && !a.contains('\n'),
+                        "{}: an argument that is a text, not a value: {step}",
+                        p.display()
+                    );
+                }
+            }
+        }
+    }
+    assert!(steps_seen > 40, "only {steps_seen} steps planned");
 }

@@ -218,7 +218,7 @@ fn builds_are_reproducible_and_a_source_change_keeps_the_dependency_layer() {
     assert_ne!(root_digest(&run.json()), digests[0].0);
 
     // Same requirements, same cache: pip does not run again and the layer is the same.
-    const REUSED: &str = "dependencies unchanged since the last install, reused";
+    const REUSED: &str = "inputs unchanged since its last run, reused";
     write_file(&app, &text.replace("hello from flask", "hello once more"));
     let out = env.path("out-d");
     let again = publish(&env, &p, "linux/amd64", &out).success();

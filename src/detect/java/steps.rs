@@ -2,9 +2,8 @@
 //! project's build tool there (skipped when the staged sources and the command are those of
 //! the last finished build), and lay the result out for the layers with `lade java-layout`.
 
-use crate::detect::staging::{INSTALLED_STAMP, reusable_copy_step};
-use crate::plan::{BuildStep, LADE_PROGRAM};
-use std::collections::BTreeMap;
+use crate::detect::staging::{files_input, reusable_copy_step};
+use crate::plan::{BuildStep, LADE_PROGRAM, StepOutput};
 use std::path::{Path, PathBuf};
 
 /// The maven-dependency-plugin goal that writes the runtime classpath. Pinned, so the same
@@ -13,7 +12,6 @@ pub const DEPENDENCY_PLUGIN: &str =
     "org.apache.maven.plugins:maven-dependency-plugin:3.5.0:build-classpath";
 /// The entry time of jars the build makes: the earliest a zip entry can carry reliably.
 pub const JAR_TIMESTAMP: &str = "1980-01-01T00:00:02Z";
-const GRADLE_INIT: &str = include_str!("../../../templates/java/classpath.gradle");
 
 /// Where a Java build happens, under the project's build directory (shared by platforms:
 /// bytecode is the same for all of them).
@@ -114,56 +112,42 @@ pub fn build_steps(
     main_class: &str,
 ) -> Vec<BuildStep> {
     let (program, args) = tool.command(dirs, build_args);
-    let mut steps = Vec::new();
-    let key = format!("{program} {args:?}");
-    steps.push(reusable_copy_step(
+    let mut steps = vec![reusable_copy_step(
         "stage the project in the build directory".into(),
         project_dir,
         files,
         &dirs.src,
-        &key,
-    ));
+    )];
     if matches!(tool, Tool::Gradle { .. }) {
-        steps.push(BuildStep {
-            description: "write lade's Gradle init script".into(),
-            program: "sh".into(),
-            args: vec![
-                "-c".into(),
-                "printf '%s' \"$1\" > \"$2\"".into(),
-                "lade-init".into(),
-                GRADLE_INIT.into(),
-                dirs.init_script.display().to_string(),
-            ],
-            env: BTreeMap::new(),
-            dir: project_dir.to_path_buf(),
-        });
+        steps.push(
+            BuildStep::new(
+                "write lade's Gradle init script",
+                LADE_PROGRAM,
+                vec![
+                    "gradle-init".into(),
+                    "--out".into(),
+                    dirs.init_script.display().to_string(),
+                ],
+                project_dir,
+            )
+            .with_output(StepOutput::File {
+                path: dirs.init_script.clone(),
+            }),
+        );
     }
-    let script = format!(
-        "# builds unless the staged sources are those of the last finished build
-set -e
-if [ -f {INSTALLED_STAMP} ]; then
-  echo \"lade: $1: sources unchanged since the last build, reused\"
-  exit 0
-fi
-\"$@\"
-touch {INSTALLED_STAMP}
-"
-    );
-    let mut wrapped = vec![
-        "-c".to_string(),
-        script,
-        "lade-build".into(),
-        program.clone(),
-    ];
-    wrapped.extend(args);
+    // The build runs in the staged copy and is reused, with what it left there, while the
+    // staged files and the command are those of its last run; its classpath file is the
+    // output that says it finished.
     let name = program.rsplit('/').next().unwrap_or(&program).to_string();
-    steps.push(BuildStep {
-        description: format!("{name} build"),
-        program: "sh".into(),
-        args: wrapped,
-        env: BTreeMap::new(),
-        dir: dirs.src.clone(),
-    });
+    steps.push(
+        BuildStep::new(format!("{name} build"), program, args, &dirs.src)
+            .with_tool_input()
+            .with_input(files_input(project_dir, files))
+            .with_output(StepOutput::File {
+                path: dirs.classpath.clone(),
+            })
+            .reused_when_unchanged(),
+    );
     let mut layout = vec![
         "java-layout".to_string(),
         "--out".into(),
@@ -202,11 +186,19 @@ pub fn jar_steps(
 }
 
 fn layout_step(args: Vec<String>, dir: &Path) -> BuildStep {
-    BuildStep {
-        description: "lay out classes, resources and dependencies".into(),
-        program: LADE_PROGRAM.into(),
+    let out = args
+        .iter()
+        .position(|a| a == "--out")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
+    let step = BuildStep::new(
+        "lay out classes, resources and dependencies",
+        LADE_PROGRAM,
         args,
-        env: BTreeMap::new(),
-        dir: dir.to_path_buf(),
+        dir,
+    );
+    match out {
+        Some(path) => step.with_output(StepOutput::Dir { path }),
+        None => step,
     }
 }

@@ -114,7 +114,7 @@ fn maven_project_builds_in_a_staged_copy_with_jib_layers() {
         !staged.iter().any(|a| a.starts_with("target/")),
         "a local build's output is not staged: {staged:?}"
     );
-    let build = steps[1].args.join(" ");
+    let build = format!("{} {}", steps[1].program, steps[1].args.join(" "));
     assert!(build.contains("mvn -B"), "{build}");
     assert!(
         build.contains("-DskipTests -Dproject.build.outputTimestamp=1980-01-01T00:00:02Z package"),
@@ -175,7 +175,8 @@ fn maven_wrapper_modules_and_configured_build_args() {
         plan.config.entrypoint.as_deref().unwrap().last().unwrap(),
         "com.example.App"
     );
-    let build = plan.targets[0].steps[1].args.join(" ");
+    let step = &plan.targets[0].steps[1];
+    let build = format!("{} {}", step.program, step.args.join(" "));
     assert!(
         build.contains("java/src/mvnw -B"),
         "the staged wrapper runs: {build}"
@@ -259,8 +260,8 @@ fn gradle_project_runs_the_init_script_task() {
     );
     let steps = &plan.targets[0].steps;
     assert!(!steps[0].args.iter().any(|a| a.contains("app/build/")));
-    assert!(steps[1].args.iter().any(|a| a.contains("ladeClasspath")));
-    let build = steps[2].args.join(" ");
+    assert_eq!(steps[1].args[0], "gradle-init");
+    let build = format!("{} {}", steps[2].program, steps[2].args.join(" "));
     assert!(build.contains("gradle --no-daemon"), "{build}");
     assert!(build.contains("-Dlade.project=:app"), "{build}");
     assert!(build.contains("-x test :app:ladeClasspath"), "{build}");

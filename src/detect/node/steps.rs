@@ -3,14 +3,11 @@
 //! Everything runs in the build directory under lade's cache; the project is only read.
 
 use super::package::Manager;
-use crate::detect::staging::{INSTALLED_STAMP, copy_step, reusable_copy_step};
-use crate::plan::BuildStep;
+use crate::detect::staging::{copy_step, files_input, reusable_copy_step};
+use crate::plan::{BuildStep, LADE_PROGRAM, StepOutput};
 use crate::platform::Platform;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// The post-install script (see its comments).
-const FINISH_JS: &str = include_str!("finish.js");
 
 /// How the package manager is started: its own command when on PATH, else through corepack
 /// (bundled with node), which also honours the `packageManager` version.
@@ -46,13 +43,9 @@ impl Runner {
 
     fn step(&self, description: String, args: &[&str], dir: &Path) -> BuildStep {
         let (program, args) = self.command(args);
-        BuildStep {
-            description,
-            program,
-            args,
-            env: quiet_env(),
-            dir: dir.to_path_buf(),
-        }
+        BuildStep::new(description, program, args, dir)
+            .with_env(quiet_env())
+            .with_tool_input()
     }
 }
 
@@ -85,8 +78,8 @@ pub fn node_arch(p: &Platform) -> &str {
 /// is the host's; otherwise they are skipped and the post-install step refuses packages that
 /// need them.
 ///
-/// With a lockfile, the install is skipped when the staged files and the install command are
-/// byte for byte those of the last finished install in `dir`: the lockfile pins the tree, so
+/// With a lockfile, the copy and the install are reused while the staged files and the
+/// install command are byte for byte those of their last run: the lockfile pins the tree, so
 /// reinstalling would only spend time (a republish after a source change then takes a second,
 /// not the manager's full install).
 pub fn production_install(
@@ -106,46 +99,14 @@ pub fn production_install(
         steps.push(copy_step(description, from, files, dir));
         steps.extend(installs);
     } else {
-        let key: Vec<String> = installs
-            .iter()
-            .map(|s| format!("{:?} {} {:?}", s.env, s.program, s.args))
-            .collect();
-        steps.push(reusable_copy_step(
-            description,
-            from,
-            files,
-            dir,
-            &key.join("\n"),
-        ));
-        steps.extend(installs.into_iter().map(skip_when_installed));
+        steps.push(reusable_copy_step(description, from, files, dir));
+        steps.extend(installs.into_iter().map(|step| {
+            step.with_input(files_input(from, files))
+                .reused_when_unchanged()
+        }));
     }
     steps.push(finish_step(platform, host, native, dir));
     steps
-}
-
-/// Runs `step` unless its directory holds a finished install of the same inputs.
-fn skip_when_installed(step: BuildStep) -> BuildStep {
-    let script = format!(
-        "# runs the install unless the staged inputs are those of the last finished install
-if [ -f {INSTALLED_STAMP} ]; then
-  echo \"lade: $1: dependencies unchanged since the last install, reused\"
-  exit 0
-fi
-exec \"$@\"
-"
-    );
-    let mut args = vec![
-        "-c".to_string(),
-        script,
-        "lade-install".into(),
-        step.program,
-    ];
-    args.extend(step.args);
-    BuildStep {
-        program: "sh".into(),
-        args,
-        ..step
-    }
 }
 
 fn install_steps(
@@ -172,7 +133,11 @@ fn install_steps(
                 args.push("--ignore-scripts");
             }
             let verb = if *locked { "npm ci" } else { "npm install" };
-            steps.push(runner.step(format!("{verb} --omit=dev {what}"), &args, dir));
+            steps.push(
+                runner
+                    .step(format!("{verb} --omit=dev {what}"), &args, dir)
+                    .with_output(modules(dir)),
+            );
         }
         Manager::Pnpm => {
             let mut args = vec![
@@ -186,7 +151,11 @@ fn install_steps(
             if !native {
                 args.push("--ignore-scripts");
             }
-            steps.push(runner.step(format!("pnpm install --prod {what}"), &args, dir));
+            steps.push(
+                runner
+                    .step(format!("pnpm install --prod {what}"), &args, dir)
+                    .with_output(modules(dir)),
+            );
         }
         Manager::Yarn { berry: false } => {
             // Classic yarn picks optional packages by the running node's platform only; for
@@ -202,20 +171,36 @@ fn install_steps(
             if !native {
                 args.extend(["--ignore-platform", "--ignore-scripts"]);
             }
-            steps.push(runner.step(format!("yarn install --production {what}"), &args, dir));
+            steps.push(
+                runner
+                    .step(format!("yarn install --production {what}"), &args, dir)
+                    .with_output(modules(dir)),
+            );
         }
         Manager::Yarn { berry: true } => {
             let archs = format!(r#"{{"os":["linux"],"cpu":["{arch}"],"libc":["glibc"]}}"#);
-            steps.push(runner.step(
-                "yarn: node_modules linker in the staging copy".into(),
-                &["config", "set", "nodeLinker", "node-modules"],
-                dir,
-            ));
-            steps.push(runner.step(
-                format!("yarn: supportedArchitectures {platform}"),
-                &["config", "set", "supportedArchitectures", "--json", &archs],
-                dir,
-            ));
+            steps.push(
+                runner
+                    .step(
+                        "yarn: node_modules linker in the staging copy".into(),
+                        &["config", "set", "nodeLinker", "node-modules"],
+                        dir,
+                    )
+                    .with_output(StepOutput::File {
+                        path: dir.join(".yarnrc.yml"),
+                    }),
+            );
+            steps.push(
+                runner
+                    .step(
+                        format!("yarn: supportedArchitectures {platform}"),
+                        &["config", "set", "supportedArchitectures", "--json", &archs],
+                        dir,
+                    )
+                    .with_output(StepOutput::File {
+                        path: dir.join(".yarnrc.yml"),
+                    }),
+            );
             let args = ["workspaces", "focus", "--all", "--production"];
             let mut step = runner.step(
                 format!("yarn workspaces focus --production {what}"),
@@ -227,26 +212,36 @@ fn install_steps(
                 step.env
                     .insert("YARN_ENABLE_SCRIPTS".into(), "false".into());
             }
-            steps.push(step);
+            steps.push(step.with_output(modules(dir)));
         }
     }
     steps
 }
 
-fn finish_step(platform: &Platform, host: &Platform, native: bool, dir: &Path) -> BuildStep {
-    BuildStep {
-        description: format!("tidy node_modules and check native packages for {platform}"),
-        program: "node".into(),
-        args: vec![
-            "-e".into(),
-            FINISH_JS.into(),
-            platform.to_string(),
-            host.to_string(),
-            if native { "native" } else { "cross" }.into(),
-        ],
-        env: BTreeMap::new(),
-        dir: dir.to_path_buf(),
+/// The install's output: node_modules in the staging copy.
+fn modules(dir: &Path) -> StepOutput {
+    StepOutput::Dir {
+        path: dir.join("node_modules"),
     }
+}
+
+fn finish_step(platform: &Platform, host: &Platform, native: bool, dir: &Path) -> BuildStep {
+    let mut args = vec![
+        "node-finish".to_string(),
+        "--platform".into(),
+        platform.to_string(),
+        "--host".into(),
+        host.to_string(),
+    ];
+    if native {
+        args.push("--native".into());
+    }
+    BuildStep::new(
+        format!("tidy node_modules and check native packages for {platform}"),
+        LADE_PROGRAM,
+        args,
+        dir,
+    )
 }
 
 /// Installs every dependency (dev included) for the host in the build copy and runs the

@@ -1,0 +1,252 @@
+//! Reuse keys: a digest of everything that decides what a step writes — its program line,
+//! environment, directory and outputs, lade's version, and the current contents of each
+//! declared input (file bytes and executable bits, symlink targets, variable values, the bytes
+//! of the tool's executable). Equal keys mean the step would do the same work again.
+
+use crate::digest::Digest;
+use crate::plan::{BuildStep, Plan, Reuse, StepInput};
+use sha2::{Digest as _, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("reading {path}, an input of `{step}`")]
+    Read {
+        step: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Computes the key of every reusable step of `plan`; `lade plan` shows them and the runner
+/// compares them with the last run's.
+pub fn fill_keys(plan: &mut Plan) -> Result<(), KeyError> {
+    for t in &mut plan.targets {
+        for step in &mut t.steps {
+            if step.reuse == Reuse::WhenUnchanged {
+                step.key = Some(reuse_key(step)?.to_string());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The key of `step` from the current contents of its inputs.
+pub fn reuse_key(step: &BuildStep) -> Result<Digest, KeyError> {
+    let mut h = Sha256::new();
+    h.update(b"lade step key 1\n");
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    h.update(b"\n");
+    // serde_json writes struct fields and BTreeMap entries in a fixed order: stable bytes.
+    let line = serde_json::to_vec(&(
+        &step.program,
+        &step.args,
+        &step.env,
+        &step.dir,
+        &step.outputs,
+    ))
+    .expect("a step's program line serializes");
+    h.update(&line);
+    h.update(b"\n");
+    let err = |path: &Path| {
+        let step = step.description.clone();
+        let path = path.to_path_buf();
+        move |source| KeyError::Read { step, path, source }
+    };
+    for input in &step.inputs {
+        match input {
+            StepInput::Files { root, paths } => {
+                h.update(format!("files {}\n", root.display()).as_bytes());
+                for p in paths {
+                    hash_path(&mut h, &root.join(p), p, &[]).map_err(err(&root.join(p)))?;
+                }
+            }
+            StepInput::Tree { path, exclude } => {
+                h.update(format!("tree {}\n", path.display()).as_bytes());
+                hash_path(&mut h, path, ".", exclude).map_err(err(path))?;
+            }
+            StepInput::Env { name } => {
+                let value = crate::build::record::host_var(name);
+                h.update(format!("env {name}={value:?}\n").as_bytes());
+            }
+            StepInput::Tool { program } => {
+                h.update(format!("tool {program}\n").as_bytes());
+                match resolve_program(program, &step.dir) {
+                    Some(exe) => hash_file(&mut h, &exe).map_err(err(&exe))?,
+                    // A missing tool fails the step (or the check before it) with its own
+                    // message; the key only has to differ from the key with the tool.
+                    None => h.update(b"absent\n"),
+                }
+            }
+        }
+    }
+    Ok(Digest::from_sha256(h))
+}
+
+/// Hashes what is at `path` (shown as `rel`): a file's bytes and executable bit, a symlink's
+/// target, a directory's entries in name order; `exclude` are paths relative to a directory
+/// left out with everything below them.
+fn hash_path(h: &mut Sha256, path: &Path, rel: &str, exclude: &[String]) -> std::io::Result<()> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            h.update(format!("missing {rel}\n").as_bytes());
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    if !meta.is_dir() {
+        return hash_entry(h, path, rel, &meta);
+    }
+    for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
+        let entry = entry.map_err(std::io::Error::other)?;
+        let inner = entry
+            .path()
+            .strip_prefix(path)
+            .expect("walkdir yields paths under its root");
+        let inner = inner.to_string_lossy();
+        if exclude
+            .iter()
+            .any(|x| *inner == **x || inner.starts_with(&format!("{x}/")))
+        {
+            continue;
+        }
+        let shown = if inner.is_empty() {
+            rel.to_string()
+        } else {
+            format!("{rel}/{inner}")
+        };
+        let meta = entry.metadata().map_err(std::io::Error::other)?;
+        hash_entry(h, entry.path(), &shown, &meta)?;
+    }
+    Ok(())
+}
+
+fn hash_entry(
+    h: &mut Sha256,
+    path: &Path,
+    rel: &str,
+    meta: &std::fs::Metadata,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if meta.is_symlink() {
+        let target = std::fs::read_link(path)?;
+        h.update(format!("link {rel} {}\n", target.display()).as_bytes());
+    } else if meta.is_dir() {
+        h.update(format!("dir {rel}\n").as_bytes());
+    } else {
+        let exec = meta.permissions().mode() & 0o111 != 0;
+        h.update(format!("file {rel} {exec}\n").as_bytes());
+        hash_file(h, path)?;
+    }
+    Ok(())
+}
+
+fn hash_file(h: &mut Sha256, path: &Path) -> std::io::Result<()> {
+    let mut f = std::fs::File::open(path)?;
+    let mut inner = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match f.read(&mut buf)? {
+            0 => break,
+            n => inner.update(&buf[..n]),
+        }
+    }
+    h.update(inner.finalize().as_slice());
+    h.update(b"\n");
+    Ok(())
+}
+
+/// The executable `program` names: a path (relative to the step's directory) or a name
+/// looked up on PATH, with symlinks resolved.
+pub fn resolve_program(program: &str, dir: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let is_exe = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let found = if program.contains('/') {
+        Some(dir.join(program)).filter(|p| is_exe(p))
+    } else {
+        let path = crate::build::record::host_var("PATH");
+        std::env::split_paths(&path)
+            .map(|d| d.join(program))
+            .find(|p| is_exe(p))
+    }?;
+    std::fs::canonicalize(&found).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(dir: &Path, inputs: Vec<StepInput>) -> BuildStep {
+        let mut s = BuildStep::new("t", "true", vec!["a".into()], dir).reused_when_unchanged();
+        s.inputs = inputs;
+        s
+    }
+
+    #[test]
+    fn the_key_follows_file_contents_modes_and_the_program_line() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("src/sub")).unwrap();
+        std::fs::write(d.path().join("a.txt"), "one").unwrap();
+        std::fs::write(d.path().join("src/sub/b.txt"), "two").unwrap();
+        let inputs = vec![StepInput::Files {
+            root: d.path().into(),
+            paths: vec!["a.txt".into(), "src".into(), "gone.txt".into()],
+        }];
+        let k1 = reuse_key(&step(d.path(), inputs.clone())).unwrap();
+        assert_eq!(k1, reuse_key(&step(d.path(), inputs.clone())).unwrap());
+
+        std::fs::write(d.path().join("src/sub/b.txt"), "three").unwrap();
+        let k2 = reuse_key(&step(d.path(), inputs.clone())).unwrap();
+        assert_ne!(k1, k2, "a file below a listed directory changed");
+
+        use std::os::unix::fs::PermissionsExt;
+        let p = d.path().join("a.txt");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let k3 = reuse_key(&step(d.path(), inputs.clone())).unwrap();
+        assert_ne!(k2, k3, "the executable bit changed");
+
+        std::fs::write(d.path().join("gone.txt"), "").unwrap();
+        let k4 = reuse_key(&step(d.path(), inputs.clone())).unwrap();
+        assert_ne!(k3, k4, "a missing input appeared");
+
+        let mut other = step(d.path(), inputs);
+        other.args.push("b".into());
+        assert_ne!(k4, reuse_key(&other).unwrap(), "the arguments changed");
+    }
+
+    #[test]
+    fn excluded_paths_of_a_tree_do_not_count() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("target/x")).unwrap();
+        std::fs::write(d.path().join("main.rs"), "fn main() {}").unwrap();
+        let inputs = vec![StepInput::Tree {
+            path: d.path().into(),
+            exclude: vec!["target".into()],
+        }];
+        let k1 = reuse_key(&step(d.path(), inputs.clone())).unwrap();
+        std::fs::write(d.path().join("target/x/out"), "built").unwrap();
+        assert_eq!(k1, reuse_key(&step(d.path(), inputs.clone())).unwrap());
+        std::fs::write(d.path().join("main.rs"), "fn main() { }").unwrap();
+        assert_ne!(k1, reuse_key(&step(d.path(), inputs)).unwrap());
+    }
+
+    #[test]
+    fn a_tool_is_known_by_its_executable() {
+        let d = tempfile::tempdir().unwrap();
+        let tool = d.path().join("tool");
+        std::fs::write(&tool, "#!/bin/sh\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let inputs = vec![StepInput::Tool {
+            program: "./tool".into(),
+        }];
+        let k1 = reuse_key(&step(d.path(), inputs.clone())).unwrap();
+        std::fs::write(&tool, "#!/bin/sh\n# v2\n").unwrap();
+        assert_ne!(k1, reuse_key(&step(d.path(), inputs)).unwrap());
+    }
+}

@@ -1,0 +1,13 @@
+//! Runs a plan's build steps on the host, and alone decides which of them can be skipped.
+//!
+//! A step declares its inputs, outputs and whether it may be reused ([`crate::plan::BuildStep`]);
+//! [`key`] turns the step and the current contents of its inputs into a reuse key, [`record`]
+//! keeps the key of each reusable step's last successful run, and [`run`] prepares outputs, runs
+//! or skips each step and returns what it did, so a report (or provenance) can list what ran.
+
+pub mod key;
+pub mod record;
+mod run;
+
+pub use key::{KeyError, fill_keys, reuse_key};
+pub use run::{BuildError, StepEvent, StepRun, run};

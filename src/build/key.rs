@@ -68,7 +68,7 @@ pub fn reuse_key(step: &BuildStep) -> Result<Digest, KeyError> {
                 hash_path(&mut h, path, ".", exclude).map_err(err(path))?;
             }
             StepInput::Env { name } => {
-                let value = crate::build::record::host_var(name);
+                let value = super::host::var(name);
                 h.update(format!("env {name}={value:?}\n").as_bytes());
             }
             StepInput::Tool { program } => {
@@ -169,7 +169,7 @@ pub fn resolve_program(program: &str, dir: &Path) -> Option<PathBuf> {
     let found = if program.contains('/') {
         Some(dir.join(program)).filter(|p| is_exe(p))
     } else {
-        let path = crate::build::record::host_var("PATH");
+        let path = super::host::var("PATH");
         std::env::split_paths(&path)
             .map(|d| d.join(program))
             .find(|p| is_exe(p))

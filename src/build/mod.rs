@@ -5,6 +5,7 @@
 //! keeps the key of each reusable step's last successful run, and [`run`] prepares outputs, runs
 //! or skips each step and returns what it did, so a report (or provenance) can list what ran.
 
+pub mod host;
 pub mod key;
 pub mod record;
 mod run;

@@ -59,10 +59,3 @@ impl Records {
         &self.dir
     }
 }
-
-/// A variable of lade's environment, as a step's `Env` input or the PATH tools are found on.
-pub fn host_var(name: &str) -> String {
-    std::env::var_os(name)
-        .map(|v| v.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}

@@ -153,7 +153,11 @@ fn run_step(step: &BuildStep) -> Result<(), BuildError> {
     // lade end a last line the tool left open (Debian's Maven ends with bare colour resets), so
     // lade's own messages always start a line.
     let (mut reader, writer) = std::io::pipe().map_err(spawn_err)?;
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    for k in super::host::credential_vars() {
+        command.env_remove(k);
+    }
+    let mut child = command
         .args(&step.args)
         .envs(&step.env)
         .current_dir(&step.dir)

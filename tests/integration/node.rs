@@ -492,3 +492,64 @@ fn yarn_berry_runs() {
     let c = start(&env, &out, "berry", "berry");
     assert_eq!(c.get("/").body, "hello from yarn berry 1m\n");
 }
+
+/// Registry credentials stay with lade: the project's build script (and so any dependency's
+/// install script) sees neither the password nor the username variables, while the rest of
+/// the environment reaches it.
+#[test]
+fn build_steps_do_not_see_registry_credentials() {
+    let env = TestEnv::new();
+    let project = env.dir("envcheck");
+    fs::write(
+        project.join("package.json"),
+        r#"{"name": "envcheck", "version": "1.0.0", "main": "dist/server.js", "files": ["dist"],
+  "scripts": {"build": "node build.js"}}"#,
+    )
+    .unwrap();
+    fs::write(
+        project.join("build.js"),
+        r#"const fs = require("fs");
+const seen = ["LADE_REGISTRY_PASSWORD", "LADE_REGISTRY_USERNAME",
+  "LADE_REGISTRY_PASSWORD_LOCALHOST_5000", "LADE_TEST_VISIBLE"]
+  .map((k) => `${k}=${process.env[k] ?? "(unset)"}`).join("\n");
+fs.mkdirSync("dist", { recursive: true });
+fs.writeFileSync("dist/server.js", `// ${seen.split("\n").join("\n// ")}\n`);
+"#,
+    )
+    .unwrap();
+    fs::write(project.join("package-lock.json"), r#"{"name": "envcheck", "lockfileVersion": 3, "requires": true, "packages": {"": {"name": "envcheck", "version": "1.0.0"}}}"#).unwrap();
+    let base = build_node_base(&env.path("node-base"), "node");
+    let out = env.path("out");
+    env.lade()
+        .arg("publish")
+        .arg("-C")
+        .arg(&project)
+        .args(["--base", &base.reference(), "--platform"])
+        .arg(format!("linux/{}", host_arch()))
+        .arg("--to")
+        .arg(format!("oci:{}:v1", out.display()))
+        .env("LADE_REGISTRY_PASSWORD", "hunter2")
+        .env("LADE_REGISTRY_USERNAME", "ci-bot")
+        .env("LADE_REGISTRY_PASSWORD_LOCALHOST_5000", "hunter3")
+        .env("LADE_TEST_VISIBLE", "yes")
+        .run()
+        .success();
+    let l = Layout::open(&out);
+    let img = l.image("v1", host_arch());
+    let app = img.layer_digests().pop().unwrap();
+    let bytes = l.blob(&app);
+    let entries = layout::read_tar_gz(&bytes);
+    let server = layout::find_entry(&entries, "app/dist/server.js");
+    let text = String::from_utf8_lossy(&server.data).into_owned();
+    assert!(text.contains("LADE_TEST_VISIBLE=yes"), "{text}");
+    for k in [
+        "LADE_REGISTRY_PASSWORD",
+        "LADE_REGISTRY_USERNAME",
+        "LADE_REGISTRY_PASSWORD_LOCALHOST_5000",
+    ] {
+        assert!(
+            text.contains(&format!("{k}=(unset)")),
+            "{k} reached the build: {text}"
+        );
+    }
+}

@@ -17,6 +17,7 @@
 //! - [`ops`]: one function per command; the binary only parses arguments and prints.
 
 pub mod base;
+pub mod base_spec;
 pub mod build;
 pub mod config;
 pub mod debian;
@@ -29,6 +30,7 @@ pub mod image;
 pub mod java;
 pub mod layer;
 pub mod lock;
+pub mod oci;
 pub mod ops;
 pub mod plan;
 pub mod platform;

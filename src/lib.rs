@@ -37,3 +37,6 @@ pub mod platform;
 pub mod registry;
 pub mod sbom;
 pub mod sink;
+
+#[cfg(test)]
+mod module_graph_tests;

@@ -51,7 +51,8 @@ pub struct LadeConfig {
 }
 
 /// `[registry]`: pull mirrors and transport settings shared by everyone building the project.
-/// Flags and environment variables come first; these are added after them.
+/// Flags and environment variables come first; `ops` adds these after them (configuration is
+/// data here: it does not know the registry client).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistrySettings {
@@ -64,16 +65,6 @@ pub struct RegistrySettings {
     /// Extra CA certificates (PEM files, relative to the project).
     #[serde(default)]
     pub ca: Vec<PathBuf>,
-}
-
-impl RegistrySettings {
-    pub fn apply(&self, o: &mut crate::registry::RegistryOptions, project_dir: &Path) {
-        // Mirrors were validated when the file was parsed.
-        o.mirrors
-            .extend(self.mirrors.iter().filter_map(|m| m.get_ref().parse().ok()));
-        o.insecure.extend(self.insecure.iter().cloned());
-        o.cas.extend(self.ca.iter().map(|c| project_dir.join(c)));
-    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -305,13 +296,13 @@ impl LadeConfig {
                 .map_err(|e: PlatformError| invalid(Some(p.span()), e.to_string()))?;
         }
         if let Some(b) = &config.base
-            && let Some(Err(e)) = crate::debian::BaseSpec::parse_reference(&b.reference())
+            && let Some(Err(e)) = crate::base_spec::BaseSpec::parse_reference(&b.reference())
         {
             return Err(invalid(None, format!("base: {e}")));
         }
         for m in &config.registry.mirrors {
             m.get_ref()
-                .parse::<crate::registry::Mirror>()
+                .parse::<crate::oci::Mirror>()
                 .map_err(|e| invalid(Some(m.span()), format!("registry mirror: {e}")))?;
         }
         for p in &config.ports {
@@ -452,11 +443,9 @@ ldflags = ["-s", "-w"]
             "[registry]\nmirrors = [\"gcr.io=mirror.internal:5000\"]\ninsecure = [\"r.local:5000\"]\nca = [\"certs/ca.crt\"]\n",
         )
         .unwrap();
-        let mut o = crate::registry::RegistryOptions::default();
-        c.registry.apply(&mut o, Path::new("/p"));
-        assert_eq!(o.mirrors.len(), 1);
-        assert_eq!(o.insecure, vec!["r.local:5000"]);
-        assert_eq!(o.cas, vec![PathBuf::from("/p/certs/ca.crt")]);
+        assert_eq!(c.registry.mirrors.len(), 1);
+        assert_eq!(c.registry.insecure, vec!["r.local:5000"]);
+        assert_eq!(c.registry.ca, vec![PathBuf::from("certs/ca.crt")]);
         let e = parse("[registry]\nmirrors = [\"no-equals-sign\"]\n")
             .unwrap_err()
             .to_string();

@@ -2,22 +2,29 @@
 //!
 //! The map (ARCHITECTURE.md has the data flow):
 //! - [`detect`]: one detector per language reads the project and returns a [`plan::Plan`].
-//! - [`config`]: `lade.toml`, merged over detection; CLI flags are merged over both.
+//! - [`config`]: `lade.toml`, merged over detection; CLI flags are merged over both. Data only:
+//!   it names bases and mirrors through [`base_spec`] and [`oci`], not the builders or clients.
 //! - [`ignore`]: `.dockerignore` and the built-in deny list for files copied from the tree.
 //! - [`build`]: runs the plan's steps per platform.
 //! - [`layer`]: deterministic tar + gzip into the content-addressed [`layer::BlobStore`].
+//! - [`oci`]: the values every image-side module shares (media types, descriptors, layers,
+//!   images, bases as data, references, mirrors, the whiteout-aware file tree); a leaf.
 //! - [`base`]: resolves the base image per platform.
+//! - [`base_spec`]: which Debian-built base a name means (presets), as data.
 //! - [`debian`]: distroless-equivalent bases built from Debian packages (`lade base build`).
 //! - [`elf`]: what a built binary needs at run time (static or dynamic, loader, libraries).
 //! - [`image`]: assembles configs, manifests and the index as canonical JSON.
-//! - [`sink`]: writes an [`image::ImageSet`] to OCI layouts, archives and registries.
-//! - [`registry`]: the distribution API client.
+//! - [`sink`]: writes an [`oci::ImageSet`] to OCI layouts, archives and registries.
+//! - [`registry`]: the distribution API client; one [`registry::RegistrySession`] per publish.
 //! - [`lock`]: `lade.lock`, the base digests a publish is pinned to.
 //! - [`sbom`]: SPDX 2.3 SBOMs of published images, from the packages their files list.
 //! - [`tasks`]: lade's own build steps (`lade stage`, `lade node-finish`, …), run as steps.
 //! - [`ops`]: one function per command; the binary only parses arguments and prints.
+//!
+//! No two top-level modules depend on each other in a cycle (`module_graph_tests` checks it).
 
 pub mod base;
+pub mod base_spec;
 pub mod build;
 pub mod config;
 pub mod debian;
@@ -30,6 +37,7 @@ pub mod image;
 pub mod java;
 pub mod layer;
 pub mod lock;
+pub mod oci;
 pub mod ops;
 pub mod plan;
 pub mod platform;
@@ -37,3 +45,6 @@ pub mod registry;
 pub mod sbom;
 pub mod sink;
 pub mod tasks;
+
+#[cfg(test)]
+mod module_graph_tests;

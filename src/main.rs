@@ -175,7 +175,7 @@ fn registry_options(r: RegistryArgs) -> anyhow::Result<lade::registry::RegistryO
     let mut mirrors = Vec::new();
     for m in &r.mirrors {
         mirrors.push(
-            m.parse::<lade::registry::Mirror>()
+            m.parse::<lade::oci::Mirror>()
                 .map_err(|e| anyhow::anyhow!("--registry-mirror: {e}"))?,
         );
     }
@@ -254,7 +254,8 @@ fn progress(e: Event, verbose: bool, quiet: bool) {
 }
 
 fn base_build(a: BaseBuildArgs, verbose: bool, quiet: bool) -> anyhow::Result<()> {
-    use lade::debian::{BaseSpec, DebianOptions};
+    use lade::base_spec::BaseSpec;
+    use lade::debian::DebianOptions;
     use lade::ops::base::BaseBuildOptions;
     let platforms = match &a.platform {
         Some(s) => lade::platform::parse_list(s).context("--platform")?,

@@ -1,10 +1,11 @@
 //! Bases read from an OCI image layout on disk.
 
-use super::{BaseError, BaseImage, ResolvedBase};
+use super::{BaseError, check_platform};
 use crate::digest::Digest;
-use crate::image::{self, ANNOTATION_REF_NAME, BlobSource, Layer};
+use crate::oci::base::{check_diff_ids, descriptor_digest, descriptor_platform, is_index};
+use crate::oci::{ANNOTATION_REF_NAME, BaseImage, BlobSource, Layer, ResolvedBase};
 use crate::platform::Platform;
-use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
+use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
 use std::path::Path;
 
 pub(super) fn resolve(
@@ -46,18 +47,14 @@ pub(super) fn resolve(
     };
     let digest = reader.digest(chosen)?;
     let mut images = Vec::new();
-    if is_index(chosen.media_type()) {
+    if is_index(chosen.media_type().as_ref()) {
         let index: ImageIndex = reader.json(&reader.blob_path(&digest))?;
         let mut available = Vec::new();
         for p in platforms {
             let mut found = None;
             for d in index.manifests() {
                 let Some(dp) = d.platform() else { continue };
-                let candidate = Platform {
-                    os: dp.os().to_string(),
-                    architecture: dp.architecture().to_string(),
-                    variant: dp.variant().clone(),
-                };
+                let candidate = descriptor_platform(dp);
                 if !available.contains(&candidate.to_string()) {
                     available.push(candidate.to_string());
                 }
@@ -86,10 +83,6 @@ pub(super) fn resolve(
     })
 }
 
-fn is_index(m: &MediaType) -> bool {
-    matches!(m, MediaType::ImageIndex) || m.to_string() == image::DOCKER_MANIFEST_LIST
-}
-
 struct LayoutReader<'a> {
     name: &'a str,
     dir: &'a Path,
@@ -114,12 +107,7 @@ impl LayoutReader<'_> {
     }
 
     fn digest(&self, d: &Descriptor) -> Result<Digest, BaseError> {
-        d.digest()
-            .to_string()
-            .parse()
-            .map_err(|e: crate::digest::DigestError| {
-                self.invalid(&self.dir.join("index.json"), e.to_string())
-            })
+        descriptor_digest(d).map_err(|e| self.invalid(&self.dir.join("index.json"), e.to_string()))
     }
 
     fn blob_path(&self, d: &Digest) -> std::path::PathBuf {
@@ -132,31 +120,10 @@ impl LayoutReader<'_> {
         let manifest: ImageManifest = self.json(&manifest_path)?;
         let config_path = self.blob_path(&self.digest(manifest.config())?);
         let config: ImageConfiguration = self.json(&config_path)?;
-        let has = Platform {
-            os: config.os().to_string(),
-            architecture: config.architecture().to_string(),
-            variant: config.variant().clone(),
-        };
-        if !platform.matches(&has) {
-            return Err(BaseError::MissingPlatform {
-                base: self.name.into(),
-                platform: platform.clone(),
-                available: has.to_string(),
-            });
-        }
-        let diff_ids = config.rootfs().diff_ids();
-        if diff_ids.len() != manifest.layers().len() {
-            return Err(self.invalid(
-                &config_path,
-                format!(
-                    "{} layers in the manifest but {} diff_ids in the config",
-                    manifest.layers().len(),
-                    diff_ids.len()
-                ),
-            ));
-        }
+        check_platform(self.name, platform, &config)?;
+        check_diff_ids(&manifest, &config).map_err(|detail| self.invalid(&config_path, detail))?;
         let mut layers = Vec::new();
-        for (ld, diff_id) in manifest.layers().iter().zip(diff_ids) {
+        for (ld, diff_id) in manifest.layers().iter().zip(config.rootfs().diff_ids()) {
             let digest = self.digest(ld)?;
             let path = self.blob_path(&digest);
             if !path.is_file() {

@@ -7,33 +7,13 @@ mod layout;
 mod registry;
 
 use crate::digest::Digest;
-use crate::image::Layer;
+use crate::oci::base::{config_platform, scratch_config};
+use crate::oci::reference::{Reference, split_path_tag};
+use crate::oci::{BaseImage, ResolvedBase};
 use crate::platform::Platform;
+use crate::registry::{RegistryError, RegistryOptions, RegistrySession};
 use oci_spec::image::ImageConfiguration;
 use std::path::{Path, PathBuf};
-
-/// The base for one platform.
-#[derive(Clone, Debug)]
-pub struct BaseImage {
-    pub platform: Platform,
-    pub config: ImageConfiguration,
-    pub layers: Vec<Layer>,
-}
-
-/// A resolved base: what the user named, the digest it resolved to, one image per platform.
-#[derive(Clone, Debug)]
-pub struct ResolvedBase {
-    pub name: String,
-    /// Digest of the manifest or index the reference resolved to; `None` for scratch.
-    pub digest: Option<Digest>,
-    pub images: Vec<BaseImage>,
-}
-
-impl ResolvedBase {
-    pub fn for_platform(&self, p: &Platform) -> Option<&BaseImage> {
-        self.images.iter().find(|i| &i.platform == p)
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum BaseError {
@@ -73,7 +53,7 @@ pub enum BaseError {
     #[error("base {base}: {error}")]
     Registry {
         base: String,
-        error: Box<crate::registry::RegistryError>,
+        error: Box<RegistryError>,
     },
 }
 
@@ -84,22 +64,28 @@ pub fn resolve(
     platforms: &[Platform],
     project_dir: &Path,
 ) -> Result<ResolvedBase, BaseError> {
-    let options =
-        crate::registry::RegistryOptions::from_env().map_err(|error| BaseError::Registry {
-            base: reference.to_string(),
-            error: Box::new(error),
-        })?;
-    resolve_with(reference, platforms, project_dir, &options, None)
+    let options = RegistryOptions::from_env().map_err(|error| BaseError::Registry {
+        base: reference.to_string(),
+        error: Box::new(error),
+    })?;
+    resolve_with(
+        reference,
+        platforms,
+        project_dir,
+        &RegistrySession::new(options),
+        None,
+    )
 }
 
 /// Resolves `reference` for each platform. A registry reference (`alpine:3.20`,
-/// `gcr.io/distroless/static-debian12:nonroot`, `…@sha256:…`) is read through `registry`;
-/// `pin` (a digest from lade.lock) is fetched instead of what the tag names now.
+/// `gcr.io/distroless/static-debian12:nonroot`, `…@sha256:…`) is read through `registry`'s
+/// client (shared with the rest of the command, so its tokens are reused); `pin` (a digest
+/// from lade.lock) is fetched instead of what the tag names now.
 pub fn resolve_with(
     reference: &str,
     platforms: &[Platform],
     project_dir: &Path,
-    registry: &crate::registry::RegistryOptions,
+    registry: &RegistrySession,
     pin: Option<&Digest>,
 ) -> Result<ResolvedBase, BaseError> {
     if reference == "scratch" {
@@ -110,7 +96,7 @@ pub fn resolve_with(
                 .iter()
                 .map(|p| BaseImage {
                     platform: p.clone(),
-                    config: crate::image::assemble::scratch_config(),
+                    config: scratch_config(),
                     layers: Vec::new(),
                 })
                 .collect(),
@@ -121,7 +107,7 @@ pub fn resolve_with(
         let path = project_dir.join(path);
         return layout::resolve(reference, &path, tag, platforms);
     }
-    match crate::registry::Reference::parse(reference) {
+    match Reference::parse(reference) {
         Ok(parsed) => registry::resolve(reference, &parsed, pin, platforms, registry),
         // Not a registry reference either: say why, after the list of what a base can be.
         Err(e) => Err(BaseError::Other {
@@ -134,10 +120,19 @@ pub fn resolve_with(
     }
 }
 
-/// `PATH:TAG` → (PATH, Some(TAG)); a trailing component with a `/` is part of the path.
-pub fn split_path_tag(s: &str) -> (&str, Option<&str>) {
-    match s.rsplit_once(':') {
-        Some((p, t)) if !t.is_empty() && !t.contains('/') && !p.is_empty() => (p, Some(t)),
-        _ => (s, None),
+/// The config of a base image must be for the platform it was picked for.
+fn check_platform(
+    base: &str,
+    platform: &Platform,
+    config: &ImageConfiguration,
+) -> Result<(), BaseError> {
+    let has = config_platform(config);
+    if !platform.matches(&has) {
+        return Err(BaseError::MissingPlatform {
+            base: base.into(),
+            platform: platform.clone(),
+            available: has.to_string(),
+        });
     }
+    Ok(())
 }

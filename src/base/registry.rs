@@ -2,11 +2,12 @@
 //! fetched; layers stay in the registry as [`BlobSource::Remote`] until a sink needs them (a
 //! registry output mounts them; a layout output fetches them through `RegistryBlobs`).
 
-use super::{BaseError, BaseImage, ResolvedBase};
+use super::{BaseError, check_platform};
 use crate::digest::Digest;
-use crate::image::{self, BlobSource, Layer};
+use crate::oci::base::{check_diff_ids, descriptor_platform, is_index};
+use crate::oci::{BaseImage, BlobSource, Layer, Reference, ResolvedBase};
 use crate::platform::Platform;
-use crate::registry::{self, Reference, RegistryClient, RegistryError, RegistryOptions};
+use crate::registry::{RegistryClient, RegistryError, RegistrySession};
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
 
 /// Configs are small; a "config" larger than this is not one lade should hold in memory.
@@ -24,19 +25,22 @@ pub(super) fn resolve(
     reference: &Reference,
     pin: Option<&Digest>,
     platforms: &[Platform],
-    options: &RegistryOptions,
+    session: &RegistrySession,
 ) -> Result<ResolvedBase, BaseError> {
-    let wrap = |error: RegistryError| BaseError::Registry {
+    let connected = session.connect().map_err(|error| BaseError::Registry {
         base: name.to_string(),
         error: Box::new(error),
-    };
-    let client = RegistryClient::new(options.clone()).map_err(wrap)?;
-    let rt = registry::runtime().map_err(wrap)?;
+    })?;
     let reference = match pin {
         Some(d) => reference.with_digest(d),
         None => reference.clone(),
     };
-    registry::block_on(&rt, resolve_async(name, &client, &reference, platforms))
+    connected.block_on(resolve_async(
+        name,
+        connected.client(),
+        &reference,
+        platforms,
+    ))
 }
 
 async fn resolve_async(
@@ -61,8 +65,7 @@ async fn resolve_async(
             "it is a Docker schema 1 manifest, which lade cannot use; pick a newer tag".into(),
         ));
     }
-    let is_index =
-        root.media_type == image::OCI_INDEX || root.media_type == image::DOCKER_MANIFEST_LIST;
+    let is_index = is_index(&root.media_type);
 
     // Which manifest serves each platform.
     let mut chosen: Vec<(Platform, Option<Descriptor>)> = Vec::new();
@@ -152,31 +155,11 @@ async fn image_for(
         })?;
     let config: ImageConfiguration = serde_json::from_slice(&config_bytes)
         .map_err(|e| invalid(format!("config {config_digest}"), e.to_string()))?;
-    let has = Platform {
-        os: config.os().to_string(),
-        architecture: config.architecture().to_string(),
-        variant: config.variant().clone(),
-    };
-    if !platform.matches(&has) {
-        return Err(BaseError::MissingPlatform {
-            base: name.into(),
-            platform: platform.clone(),
-            available: has.to_string(),
-        });
-    }
-    let diff_ids = config.rootfs().diff_ids();
-    if diff_ids.len() != manifest.layers().len() {
-        return Err(invalid(
-            format!("manifest {manifest_digest}"),
-            format!(
-                "{} layers in the manifest but {} diff_ids in the config",
-                manifest.layers().len(),
-                diff_ids.len()
-            ),
-        ));
-    }
+    check_platform(name, platform, &config)?;
+    check_diff_ids(&manifest, &config)
+        .map_err(|detail| invalid(format!("manifest {manifest_digest}"), detail))?;
     let mut layers = Vec::new();
-    for (ld, diff_id) in manifest.layers().iter().zip(diff_ids) {
+    for (ld, diff_id) in manifest.layers().iter().zip(config.rootfs().diff_ids()) {
         descriptor_digest(name, ld)?;
         layers.push(Layer {
             descriptor: ld.clone(),
@@ -196,22 +179,10 @@ async fn image_for(
     })
 }
 
-fn descriptor_platform(p: &oci_spec::image::Platform) -> Platform {
-    Platform {
-        os: p.os().to_string(),
-        architecture: p.architecture().to_string(),
-        variant: p.variant().clone(),
-    }
-}
-
-/// A descriptor's digest as lade's type: lade handles sha256 only, and says so instead of
-/// failing later.
+/// A descriptor's digest, or the base's error saying why lade cannot use it.
 fn descriptor_digest(name: &str, d: &Descriptor) -> Result<Digest, BaseError> {
-    d.digest()
-        .to_string()
-        .parse()
-        .map_err(|e: crate::digest::DigestError| BaseError::Other {
-            base: name.to_string(),
-            detail: e.to_string(),
-        })
+    crate::oci::base::descriptor_digest(d).map_err(|e| BaseError::Other {
+        base: name.to_string(),
+        detail: e.to_string(),
+    })
 }

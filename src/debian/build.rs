@@ -1,6 +1,7 @@
 //! The whole base build: pins (from the lock, else resolved from the archive), downloads,
 //! unpacking, one layer per tier, image configs, and the report the command line prints.
 
+use super::DebianOptions;
 use super::archive::{self, Archive, Mirrors, SuiteReport};
 use super::deb::{self, Tree};
 use super::error::{DebianError, io_err};
@@ -12,12 +13,12 @@ use super::presets::{EXTRAS, Tier};
 use super::resolve::{self, Skipped};
 use super::signature::Keyring;
 use super::system;
-use super::{BaseSpec, DebianOptions};
-use crate::base::{BaseImage, ResolvedBase};
+use crate::base_spec::BaseSpec;
 use crate::digest::Digest;
 use crate::image::assemble::{self, BuildMeta, NamedLayer};
-use crate::image::{self, BlobSource, ImageSet, Layer};
 use crate::layer::{BlobStore, GZIP_LAYER_MEDIA_TYPE, LayerBlob, LayerWriter};
+use crate::oci::base::scratch_config;
+use crate::oci::{self, BaseImage, BlobSource, ImageSet, Layer, ResolvedBase};
 use crate::plan::ImageConfigPatch;
 use crate::platform::Platform;
 use serde::Serialize;
@@ -230,7 +231,7 @@ pub fn build_base(
         let patch = config_patch(spec, arch, &pins);
         let scratch = BaseImage {
             platform: platform.clone(),
-            config: assemble::scratch_config(),
+            config: scratch_config(),
             layers: Vec::new(),
         };
         let img = assemble::image(&scratch, layers, &patch, &meta)?;
@@ -531,7 +532,7 @@ fn arch_layers(
         named.push(NamedLayer {
             name: spec.name.clone(),
             layer: Layer {
-                descriptor: image::descriptor(GZIP_LAYER_MEDIA_TYPE, blob.size, &blob.digest),
+                descriptor: oci::descriptor(GZIP_LAYER_MEDIA_TYPE, blob.size, &blob.digest),
                 diff_id: blob.diff_id.clone(),
                 source: BlobSource::File(store.path(&blob.digest)),
             },
@@ -573,7 +574,7 @@ fn config_patch(spec: &BaseSpec, arch: &str, pins: &[Pinned]) -> ImageConfigPatc
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::debian::Preset;
+    use crate::base_spec::Preset;
 
     #[test]
     fn platforms_map_to_debian_arches() {

@@ -41,10 +41,6 @@ pub enum DebianError {
     Conflict { layer: String, detail: String },
     #[error("lock file {path}: {detail}")]
     Lock { path: PathBuf, detail: String },
-    #[error(
-        "unknown base preset '{0}': use static, cc, python3, nodejs or java (add :root for the root variant)"
-    )]
-    UnknownPreset(String),
     #[error("platform {0} has no Debian base: use linux/amd64 or linux/arm64")]
     Platform(String),
     #[error("keyring {path}: {detail}")]

@@ -4,8 +4,8 @@
 //! cache needs no network at all.
 
 use super::error::{DebianError, io_err};
-use super::presets::Preset;
 use super::resolve::Skipped;
+use crate::base_spec::Preset;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 

@@ -4,39 +4,10 @@
 //! dependency closure, minus names on the skip lists: dependencies that exist only to run
 //! maintainer scripts, or (as in distroless) optional features such as printing and sound.
 
-use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
+use crate::base_spec::Preset;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Preset {
-    Static,
-    Cc,
-    Python3,
-    Nodejs,
-    Java,
-}
-
-pub const PRESETS: &[Preset] = &[
-    Preset::Static,
-    Preset::Cc,
-    Preset::Python3,
-    Preset::Nodejs,
-    Preset::Java,
-];
-
+// The packages and files of each preset; its name and parsing are in `crate::base_spec`.
 impl Preset {
-    pub fn name(self) -> &'static str {
-        match self {
-            Preset::Static => "static",
-            Preset::Cc => "cc",
-            Preset::Python3 => "python3",
-            Preset::Nodejs => "nodejs",
-            Preset::Java => "java",
-        }
-    }
-
     /// The tiers, lowest first.
     pub fn tiers(self) -> Vec<&'static Tier> {
         match self {
@@ -87,23 +58,6 @@ impl Preset {
 
 fn java_home(arch: &str) -> String {
     format!("/usr/lib/jvm/java-17-openjdk-{arch}")
-}
-
-impl fmt::Display for Preset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Preset {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        PRESETS
-            .iter()
-            .copied()
-            .find(|p| p.name() == s)
-            .ok_or_else(|| s.to_string())
-    }
 }
 
 /// What a tier generates besides package files.
@@ -290,14 +244,6 @@ impl Tier {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_round_trip() {
-        for p in PRESETS {
-            assert_eq!(p.name().parse::<Preset>().unwrap(), *p);
-        }
-        assert!("distroless".parse::<Preset>().is_err());
-    }
 
     #[test]
     fn tiers_stack() {

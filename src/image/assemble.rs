@@ -1,15 +1,14 @@
 //! Stacks lade's layers on a base image and merges lade's config over the base's, producing
 //! canonical config, manifest and index bytes.
 
-use super::{
-    ANNOTATION_CREATED, Image, ImageSet, JsonBlob, Layer, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST,
-    canonical, time,
+use super::{canonical, time};
+use crate::oci::{
+    ANNOTATION_CREATED, BaseImage, Image, ImageSet, JsonBlob, Layer, OCI_CONFIG, OCI_INDEX,
+    OCI_MANIFEST,
 };
-use crate::base::BaseImage;
 use crate::plan::{ImageConfigPatch, NONROOT_USER};
 use oci_spec::image::{
-    Arch, Config, History, ImageConfiguration, ImageIndex, ImageManifestBuilder, MediaType, Os,
-    PlatformBuilder,
+    Arch, Config, History, ImageIndex, ImageManifestBuilder, MediaType, Os, PlatformBuilder,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -186,11 +185,6 @@ fn merge_config(mut c: Config, patch: &ImageConfigPatch) -> Config {
         c.set_exposed_ports(Some(ports));
     }
     c
-}
-
-/// An empty configuration for `scratch`.
-pub fn scratch_config() -> ImageConfiguration {
-    ImageConfiguration::default()
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! `--to`. The work is `debian::build_base`; this adds the outputs, and checks them before
 //! anything is built so a bad `--to` fails in a second.
 
-use crate::debian::{self, BaseSpec, BuildReport, DebianOptions, Event};
+use crate::base_spec::BaseSpec;
+use crate::debian::{self, BuildReport, DebianOptions, Event};
 use crate::layer::BlobStore;
 use crate::platform::Platform;
 use crate::sink::{self, LocalBlobs, Published, Target};

@@ -3,9 +3,10 @@
 //! instead of a page of compiler errors; after building, that each binary is for its platform
 //! and, when it is dynamically linked, that the base has its loader and libraries.
 
-use crate::base::files::BaseFiles;
-use crate::base::{BaseError, ResolvedBase};
+use crate::base::BaseError;
 use crate::elf::{self, ElfError, ElfInfo};
+use crate::oci::FileTree;
+use crate::oci::ResolvedBase;
 use crate::plan::{Check, Linkage, Plan};
 use crate::platform::Platform;
 use std::path::{Path, PathBuf};
@@ -135,7 +136,7 @@ pub fn before_build(plan: &Plan) -> Result<(), Box<CheckError>> {
 pub fn after_build(plan: &Plan, base: &ResolvedBase) -> Result<(), Box<CheckError>> {
     for t in &plan.targets {
         // Read the base's tree only when a binary needs something from it, and once.
-        let mut files: Option<Option<BaseFiles>> = None;
+        let mut files: Option<Option<FileTree>> = None;
         for check in &t.checks {
             if let Check::JavaRuntime { report } = check {
                 java_runtime(report, &t.platform, base)?;
@@ -168,7 +169,7 @@ pub fn after_build(plan: &Plan, base: &ResolvedBase) -> Result<(), Box<CheckErro
                 None => {
                     let image = base.for_platform(&t.platform);
                     let read = match image {
-                        Some(i) => BaseFiles::read(&base.name, i)
+                        Some(i) => crate::base::files::read(&base.name, i)
                             .map_err(|e| Box::new(CheckError::Base(e)))?,
                         None => None,
                     };
@@ -237,8 +238,8 @@ fn java_runtime(
     let found = match from_env {
         Some(found) => Some(found),
         None => {
-            let Some(tree) =
-                BaseFiles::read(&base.name, image).map_err(|e| Box::new(CheckError::Base(e)))?
+            let Some(tree) = crate::base::files::read(&base.name, image)
+                .map_err(|e| Box::new(CheckError::Base(e)))?
             else {
                 return Ok(());
             };
@@ -299,12 +300,7 @@ fn jvm_dir_version(path: &str) -> Option<u16> {
 
 /// The loader and NEEDED libraries of `info` that `tree` lacks. Libraries are looked up as
 /// the loader does: RUNPATH/RPATH (with `$ORIGIN`), then the default directories.
-fn missing_from(
-    info: &ElfInfo,
-    target: &str,
-    platform: &Platform,
-    tree: &BaseFiles,
-) -> Vec<String> {
+fn missing_from(info: &ElfInfo, target: &str, platform: &Platform, tree: &FileTree) -> Vec<String> {
     let mut missing = Vec::new();
     if let Some(interp) = &info.interpreter
         && !tree.has_file(interp)
@@ -468,7 +464,7 @@ mod tests {
             pie: true,
         };
         let amd64 = Platform::linux("amd64", None);
-        let mut tree = BaseFiles::default();
+        let mut tree = FileTree::default();
         let mut b = tar::Builder::new(Vec::new());
         for name in [
             "lib/x86_64-linux-gnu/libc.so.6",
@@ -488,7 +484,7 @@ mod tests {
             "add the packages that ships them to the base: [base] packages = [\"libpq5\"]"
                 .replace("ships", "ship")
         );
-        let all = missing_from(&info, "/app/server", &amd64, &BaseFiles::default());
+        let all = missing_from(&info, "/app/server", &amd64, &FileTree::default());
         assert_eq!(all.len(), 4, "{all:?}");
         assert!(fix_for(&all, true).contains("static"));
         assert!(fix_for(&["libbar.so.2".to_string()], false).contains("apt-file search"));

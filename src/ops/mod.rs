@@ -5,6 +5,7 @@ pub mod base;
 pub mod checks;
 pub mod plan;
 pub mod publish;
+pub mod registry;
 
 use std::path::PathBuf;
 

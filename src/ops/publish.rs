@@ -2,16 +2,17 @@
 
 use super::checks;
 use super::plan::{PlanOptions, plan_and_config};
-use crate::base::{self, ResolvedBase};
+use crate::base;
 use crate::build;
 use crate::digest::Digest;
 use crate::image::assemble::{self, BuildMeta, NamedLayer};
-use crate::image::{self, BlobSource, ImageSet, Layer};
 use crate::layer::{BlobStore, GZIP_LAYER_MEDIA_TYPE, LayerWriter};
 use crate::lock::Lock;
+use crate::oci::ResolvedBase;
+use crate::oci::{self, BlobSource, ImageSet, Layer};
 use crate::plan::{BuildStep, Plan};
 use crate::platform::Platform;
-use crate::registry::RegistryOptions;
+use crate::registry::{RegistryOptions, RegistrySession};
 use crate::sink::registry::RegistryBlobs;
 use crate::sink::{self, BlobProvider, LocalBlobs, Published, Target};
 use anyhow::Context;
@@ -89,16 +90,12 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
     let (plan, config) = plan_and_config(&opts.plan)?;
     on(Event::Planned(&plan));
     let targets = output_targets(opts, &plan)?;
-    let mut registry = opts.registry.clone();
-    config.registry.apply(&mut registry, &plan.project_dir);
-    for t in &targets {
-        // A private base on the registry lade pushes to is read with the push credentials.
-        if let Target::Registry { reference } = t
-            && let Ok(r) = crate::registry::Reference::parse(reference)
-        {
-            registry.push_registries.push(r.registry);
-        }
-    }
+    let mut options = opts.registry.clone();
+    super::registry::apply_settings(&config.registry, &mut options, &plan.project_dir);
+    super::registry::add_push_registries(&mut options, &targets);
+    // One client for the whole publish: the base, every registry output and the base layers
+    // file outputs need share its connections and tokens.
+    let registry = RegistrySession::new(options);
     let open = sink::OpenOptions {
         registry: registry.clone(),
         tags: opts.tags.clone(),
@@ -111,7 +108,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
 
     // Resolve the base before building: a base lacking a platform should fail in a second,
     // not after minutes of compiling. A registry base is pinned by lade.lock.
-    let debian_base = crate::debian::BaseSpec::parse_reference(&plan.base).transpose()?;
+    let debian_base = crate::base_spec::BaseSpec::parse_reference(&plan.base).transpose()?;
     let from_registry = debian_base.is_none() && is_registry_base(&plan.base);
     let mut lock = if from_registry {
         Lock::read(&plan.project_dir)?
@@ -186,7 +183,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
             layers.push(NamedLayer {
                 name: spec.name.clone(),
                 layer: Layer {
-                    descriptor: image::descriptor(GZIP_LAYER_MEDIA_TYPE, blob.size, &blob.digest),
+                    descriptor: oci::descriptor(GZIP_LAYER_MEDIA_TYPE, blob.size, &blob.digest),
                     diff_id: blob.diff_id,
                     source: BlobSource::File(store.path(&blob.digest)),
                 },
@@ -205,7 +202,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         .flat_map(|i| &i.layers)
         .any(|l| matches!(l.source, BlobSource::Remote { .. }));
     let blobs: Box<dyn BlobProvider> = if has_remote {
-        let b = RegistryBlobs::new(&store, registry.clone())?;
+        let b = RegistryBlobs::new(&store, &registry)?;
         // Registry outputs mount or stream base layers; only files and archives need them here.
         if targets
             .iter()
@@ -246,7 +243,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
 /// lade.toml), pinned by `lade-base.lock` in the project. Its layers use epoch 0 rather than
 /// the app's time so every app on the same package set shares them.
 fn debian_base_for(
-    spec: &crate::debian::BaseSpec,
+    spec: &crate::base_spec::BaseSpec,
     platforms: &[Platform],
     plan: &Plan,
     refresh: bool,
@@ -349,17 +346,17 @@ fn build_meta(plan: &Plan, base: &ResolvedBase, epoch: u64) -> BuildMeta {
     let dir = &plan.project_dir;
     if let Some(url) = crate::git::source_url(dir) {
         annotations
-            .entry(image::ANNOTATION_SOURCE.into())
+            .entry(oci::ANNOTATION_SOURCE.into())
             .or_insert(url);
     }
     if let Some(rev) = crate::git::revision(dir) {
         annotations
-            .entry(image::ANNOTATION_REVISION.into())
+            .entry(oci::ANNOTATION_REVISION.into())
             .or_insert(rev);
     }
     if let Some(d) = &base.digest {
-        annotations.insert(image::ANNOTATION_BASE_NAME.into(), base.name.clone());
-        annotations.insert(image::ANNOTATION_BASE_DIGEST.into(), d.to_string());
+        annotations.insert(oci::ANNOTATION_BASE_NAME.into(), base.name.clone());
+        annotations.insert(oci::ANNOTATION_BASE_DIGEST.into(), d.to_string());
     }
     BuildMeta {
         created: epoch,

@@ -19,9 +19,10 @@ mod upload;
 
 use super::auth::{self, Challenge, Token};
 use super::credentials::FoundCredential;
-use super::{RegistryError, RegistryOptions, reference, transport};
+use super::{RegistryError, RegistryOptions, transport};
 use crate::digest::Digest;
-use crate::image::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
+use crate::oci::reference::{self, same_registry};
+use crate::oci::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 use futures_util::StreamExt;
 use reqwest::header;
 use reqwest::{StatusCode, Url};
@@ -201,7 +202,7 @@ impl RegistryClient {
             .lock()
             .expect("lock")
             .iter()
-            .any(|r| super::credentials::same_registry(r, registry))
+            .any(|r| same_registry(r, registry))
     }
 
     fn http_client(&self, host: &str, insecure: bool) -> Result<reqwest::Client, RegistryError> {

@@ -5,7 +5,7 @@
 //! Secrets are wrapped in [`Secret`], whose `Debug` is redacted and which has no `Display`, so a
 //! credential cannot end up in a log line or an error message by accident.
 
-use super::reference::DOCKER_HUB;
+use crate::oci::reference::{DOCKER_HUB, same_registry};
 use base64::Engine;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -412,20 +412,6 @@ fn key_matches(key: &str, registry: &str, repository: Option<&str>) -> Option<us
     }
     let repo = repository?;
     (repo == path || repo.starts_with(&format!("{path}/"))).then_some(path.len())
-}
-
-/// Whether two registry names are the same, counting Docker Hub's aliases.
-pub fn same_registry(a: &str, b: &str) -> bool {
-    let norm = |s: &str| {
-        let s = s.to_ascii_lowercase();
-        match s.as_str() {
-            "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
-                DOCKER_HUB.to_string()
-            }
-            _ => s,
-        }
-    };
-    norm(a) == norm(b)
 }
 
 #[derive(serde::Deserialize)]

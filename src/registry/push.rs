@@ -5,10 +5,10 @@
 
 use super::RegistryError;
 use super::client::{Access, BlobBody, RegistryClient, UploadOutcome};
-use super::credentials::same_registry;
-use super::reference::{self, Reference};
 use crate::digest::Digest;
-use crate::image::{BlobSource, ImageSet};
+use crate::oci::reference::same_registry;
+use crate::oci::reference::{self, Reference};
+use crate::oci::{BlobSource, ImageSet};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -19,8 +19,9 @@ mod python;
 mod rust;
 
 use crate::digest::Digest;
-use crate::image::{BlobSource, Layer};
 use crate::layer::LayerError;
+use crate::oci::tree::{Whiteout, layer_tar, normalize, remove_under};
+use crate::oci::{BlobSource, Layer};
 use crate::plan::{EntryKind, LayerSpec};
 use crate::platform::Platform;
 use serde::Serialize;
@@ -193,25 +194,9 @@ struct Collector {
 }
 
 impl Collector {
-    fn remove_under(&mut self, dir: &str, itself: bool) {
-        if itself {
-            self.by_path.remove(dir);
-        }
-        let prefix = format!("{}/", dir.trim_end_matches('/'));
-        let doomed: Vec<String> = self
-            .by_path
-            .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in doomed {
-            self.by_path.remove(&k);
-        }
-    }
-
     /// Any entry at `path` hides what lower layers had there.
     fn replace(&mut self, path: &str, found: Option<Result<Vec<Found>, String>>) {
-        self.remove_under(path, true);
+        remove_under(&mut self.by_path, path, true);
         if let Some(f) = found {
             self.by_path.insert(path.to_string(), f);
         }
@@ -268,21 +253,16 @@ impl Collector {
             source,
         };
         let file = std::fs::File::open(path).map_err(err)?;
-        let Some(reader) = crate::base::files::layer_tar(file, media_type) else {
+        let Some(reader) = layer_tar(file, media_type) else {
             return Ok(false);
         };
         let mut archive = tar::Archive::new(reader);
         for entry in archive.entries().map_err(err)? {
             let mut entry = entry.map_err(err)?;
             let raw = entry.path().map_err(err)?.to_string_lossy().into_owned();
-            let image_path = crate::base::files::normalize(&raw);
-            let (parent, name) = image_path.rsplit_once('/').unwrap_or(("", &image_path));
-            if name == ".wh..wh..opq" {
-                self.remove_under(parent, false);
-                continue;
-            }
-            if let Some(hidden) = name.strip_prefix(".wh.") {
-                self.remove_under(&format!("{parent}/{hidden}"), true);
+            let image_path = normalize(&raw);
+            if let Some(w) = Whiteout::of(&image_path) {
+                w.apply(&mut self.by_path);
                 continue;
             }
             let kind = entry.header().entry_type();

@@ -1,5 +1,5 @@
 use super::*;
-use crate::image::{self, Layer};
+use crate::oci::{self, Layer};
 use crate::plan::FileEntry;
 use std::io::Write;
 
@@ -62,7 +62,7 @@ fn gz_tar(path: &Path, files: &[(&str, &[u8])]) -> Layer {
     std::fs::write(path, &bytes).unwrap();
     let digest = Digest::of(&bytes);
     Layer {
-        descriptor: image::descriptor(
+        descriptor: oci::descriptor(
             crate::layer::GZIP_LAYER_MEDIA_TYPE,
             bytes.len() as u64,
             &digest,

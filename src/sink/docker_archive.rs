@@ -18,7 +18,8 @@
 use super::oci_archive::{Entry, blob_name, layout_entries, write_tar};
 use super::oci_layout::{check_not_empty, collect_blobs, invalid, new_index, root_entry};
 use super::{BlobProvider, Published, Sink, SinkError};
-use crate::image::{ANNOTATION_REF_NAME, ImageSet, canonical};
+use crate::image::canonical;
+use crate::oci::{ANNOTATION_REF_NAME, ImageSet};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

@@ -10,7 +10,8 @@ mod target;
 pub use target::{Target, TargetError};
 
 use crate::digest::Digest;
-use crate::image::{BlobSource, ImageSet, Layer};
+use crate::oci::{BlobSource, ImageSet, Layer};
+use crate::registry::{PushStats, RegistryError, RegistryOptions, RegistrySession};
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +38,7 @@ pub enum SinkError {
     #[error("{error}")]
     Registry {
         target: String,
-        error: Box<crate::registry::RegistryError>,
+        error: Box<RegistryError>,
     },
 }
 
@@ -52,14 +53,15 @@ pub struct Published {
     pub reference: String,
     /// What a registry push transferred (uploaded, already present, mounted).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub stats: Option<crate::registry::PushStats>,
+    pub stats: Option<PushStats>,
 }
 
 /// Settings sinks need beyond their target.
 #[derive(Clone, Debug, Default)]
 pub struct OpenOptions {
-    /// How registries are reached (TLS, credentials, mirrors, concurrency).
-    pub registry: crate::registry::RegistryOptions,
+    /// How registries are reached (TLS, credentials, mirrors, concurrency): one client for
+    /// every registry output of a command, and for the rest of the command.
+    pub registry: RegistrySession,
     /// Extra tags for registry outputs (`--tag`).
     pub tags: Vec<String>,
 }
@@ -98,7 +100,7 @@ impl BlobProvider for LocalBlobs {
 pub fn open(target: &Target) -> Result<Box<dyn Sink>, SinkError> {
     let registry = match target {
         Target::Registry { .. } => {
-            crate::registry::RegistryOptions::from_env().map_err(|error| SinkError::Registry {
+            RegistryOptions::from_env().map_err(|error| SinkError::Registry {
                 target: target.to_string(),
                 error: Box::new(error),
             })?
@@ -108,7 +110,7 @@ pub fn open(target: &Target) -> Result<Box<dyn Sink>, SinkError> {
     open_with(
         target,
         &OpenOptions {
-            registry,
+            registry: RegistrySession::new(registry),
             tags: Vec::new(),
         },
     )
@@ -138,7 +140,7 @@ pub fn open_with(target: &Target, options: &OpenOptions) -> Result<Box<dyn Sink>
             target.to_string(),
             reference,
             options.tags.clone(),
-            options.registry.clone(),
+            &options.registry,
         )?),
     })
 }

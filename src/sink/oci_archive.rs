@@ -13,7 +13,7 @@ use super::oci_layout::{
 };
 use super::{BlobProvider, Published, Sink, SinkError};
 use crate::digest::Digest;
-use crate::image::{ANNOTATION_REF_NAME, ImageSet};
+use crate::oci::{ANNOTATION_REF_NAME, ImageSet};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -272,7 +272,7 @@ mod tests {
         write(&file, "v1", &set).unwrap();
         let before = fs::read(&file).unwrap();
         let set2 = image_set(&tmp.path().join("store2"), &["linux/amd64"], "other");
-        let crate::image::BlobSource::File(p) = &set2.images[0].layers[1].source else {
+        let crate::oci::BlobSource::File(p) = &set2.images[0].layers[1].source else {
             unreachable!()
         };
         fs::write(p, b"short").unwrap();

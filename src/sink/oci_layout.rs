@@ -12,7 +12,8 @@
 
 use super::{BlobProvider, Published, Sink, SinkError};
 use crate::digest::{Digest, HashingWriter};
-use crate::image::{ANNOTATION_REF_NAME, Image, ImageSet, JsonBlob, OCI_INDEX, canonical};
+use crate::image::canonical;
+use crate::oci::{ANNOTATION_REF_NAME, Image, ImageSet, JsonBlob, OCI_INDEX};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -504,11 +505,10 @@ pub(super) fn invalid(t: &str, detail: String) -> SinkError {
 /// that check outputs. A missing tool fails the test with its name rather than skipping.
 #[cfg(test)]
 pub(crate) mod testkit {
-    use crate::base::BaseImage;
     use crate::digest::Digest;
     use crate::image::assemble::{self, BuildMeta, NamedLayer};
-    use crate::image::{BlobSource, ImageSet, Layer, descriptor};
     use crate::layer::GZIP_LAYER_MEDIA_TYPE;
+    use crate::oci::{BaseImage, BlobSource, ImageSet, Layer, descriptor};
     use crate::plan::ImageConfigPatch;
     use crate::platform::Platform;
     use std::io::Write;
@@ -572,7 +572,7 @@ pub(crate) mod testkit {
             .map(|p| {
                 let base = BaseImage {
                     platform: platform(p),
-                    config: assemble::scratch_config(),
+                    config: crate::oci::base::scratch_config(),
                     layers: Vec::new(),
                 };
                 let own = layer(dir, &[("hello.txt", &format!("{greeting} from {p}\n"))]);
@@ -816,7 +816,7 @@ mod tests {
         let before = fs::read(out.join("index.json")).unwrap();
 
         let set2 = image_set(&tmp.path().join("store2"), &["linux/amd64"], "changed");
-        let crate::image::BlobSource::File(p) = &set2.images[0].layers[1].source else {
+        let crate::oci::BlobSource::File(p) = &set2.images[0].layers[1].source else {
             unreachable!()
         };
         let len = fs::metadata(p).unwrap().len() as usize;
@@ -837,7 +837,7 @@ mod tests {
     fn remote_layers_name_this_output() {
         let tmp = tempfile::tempdir().unwrap();
         let mut set = image_set(&tmp.path().join("store"), &["linux/amd64"], "hi");
-        set.images[0].layers[0].source = crate::image::BlobSource::Remote {
+        set.images[0].layers[0].source = crate::oci::BlobSource::Remote {
             registry: "registry.example".into(),
             repository: "base".into(),
         };

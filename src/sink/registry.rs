@@ -2,11 +2,12 @@
 //! that are only in a registry into the blob store for outputs that need their bytes.
 
 use super::{BlobProvider, Published, Sink, SinkError};
-use crate::image::{BlobSource, ImageSet, Layer};
 use crate::layer::BlobStore;
-use crate::registry::{self, Reference, RegistryClient, RegistryOptions, push};
+use crate::oci::{BlobSource, ImageSet, Layer, Reference};
+use crate::registry::{Connected, RegistryError, RegistrySession, push};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Pushes the image set to one repository: blobs (skipping and mounting), per-platform
 /// manifests, the index, then the tag and the extra tags.
@@ -14,33 +15,31 @@ pub struct RegistrySink {
     target: String,
     reference: Reference,
     tags: Vec<String>,
-    client: RegistryClient,
-    runtime: tokio::runtime::Runtime,
+    registry: Arc<Connected>,
 }
 
 impl RegistrySink {
     /// `target` is the `--to` value as given (for messages); `reference` the registry
-    /// reference (tag `latest` when it has none); `tags` extra tags.
+    /// reference (tag `latest` when it has none); `tags` extra tags; `registry` the client the
+    /// whole command shares (connected now, so bad registry settings fail before any work).
     pub fn new(
         target: String,
         reference: &str,
         tags: Vec<String>,
-        options: RegistryOptions,
+        registry: &RegistrySession,
     ) -> Result<Self, SinkError> {
-        let err = |error: registry::RegistryError| SinkError::Registry {
+        let err = |error: RegistryError| SinkError::Registry {
             target: target.clone(),
             error: Box::new(error),
         };
         let reference = Reference::parse(reference).map_err(|e| err(e.into()))?;
-        let client = RegistryClient::new(options).map_err(err)?;
-        client.add_push_registry(&reference.registry);
-        let runtime = registry::runtime().map_err(err)?;
+        let registry = registry.connect().map_err(err)?;
+        registry.client().add_push_registry(&reference.registry);
         Ok(RegistrySink {
             target,
             reference,
             tags,
-            client,
-            runtime,
+            registry,
         })
     }
 
@@ -53,14 +52,18 @@ impl Sink for RegistrySink {
     fn write(&self, set: &ImageSet, _blobs: &dyn BlobProvider) -> Result<Published, SinkError> {
         // Remote base layers are mounted or streamed registry to registry: never through the
         // blob provider, so a base is not downloaded just to be pushed.
-        let report = registry::block_on(
-            &self.runtime,
-            push(&self.client, &self.reference, &self.tags, set),
-        )
-        .map_err(|error| SinkError::Registry {
-            target: self.target.clone(),
-            error: Box::new(error),
-        })?;
+        let report = self
+            .registry
+            .block_on(push(
+                self.registry.client(),
+                &self.reference,
+                &self.tags,
+                set,
+            ))
+            .map_err(|error| SinkError::Registry {
+                target: self.target.clone(),
+                error: Box::new(error),
+            })?;
         tracing::debug!(target = %self.target, stats = ?report.stats, "pushed");
         Ok(Published {
             target: self.target.clone(),
@@ -75,20 +78,20 @@ impl Sink for RegistrySink {
 /// (streamed, digest-checked, kept for next time).
 pub struct RegistryBlobs {
     store_root: PathBuf,
-    client: RegistryClient,
-    runtime: tokio::runtime::Runtime,
+    registry: Arc<Connected>,
 }
 
 impl RegistryBlobs {
-    pub fn new(store: &BlobStore, options: RegistryOptions) -> Result<Self, SinkError> {
-        let err = |error| SinkError::Registry {
+    /// `registry` is the client the whole command shares: the base was resolved through it,
+    /// so its pull tokens are reused here.
+    pub fn new(store: &BlobStore, registry: &RegistrySession) -> Result<Self, SinkError> {
+        let registry = registry.connect().map_err(|error| SinkError::Registry {
             target: "base layers".into(),
             error: Box::new(error),
-        };
+        })?;
         Ok(RegistryBlobs {
             store_root: store.root().to_path_buf(),
-            client: RegistryClient::new(options).map_err(err)?,
-            runtime: registry::runtime().map_err(err)?,
+            registry,
         })
     }
 
@@ -112,7 +115,8 @@ impl RegistryBlobs {
         if std::fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == layer.size()) {
             return Ok(dest);
         }
-        self.client
+        self.registry
+            .client()
             .fetch_blob(
                 registry,
                 repository,
@@ -139,8 +143,8 @@ impl RegistryBlobs {
                 layers.push(l);
             }
         }
-        let n = self.client.options().concurrency.max(1);
-        registry::block_on(&self.runtime, async {
+        let n = self.registry.client().options().concurrency.max(1);
+        self.registry.block_on(async {
             stream::iter(layers)
                 .map(|l| self.fetch(l))
                 .buffer_unordered(n)
@@ -153,6 +157,6 @@ impl RegistryBlobs {
 
 impl BlobProvider for RegistryBlobs {
     fn local_path(&self, layer: &Layer) -> Result<PathBuf, SinkError> {
-        registry::block_on(&self.runtime, self.fetch(layer))
+        self.registry.block_on(self.fetch(layer))
     }
 }

@@ -38,7 +38,7 @@ impl Target {
     pub fn parse(s: &str) -> Result<Target, TargetError> {
         let bad = |why: &str| TargetError::Invalid(s.to_string(), why.to_string());
         if let Some(rest) = s.strip_prefix("oci:") {
-            let (path, tag) = crate::base::split_path_tag(rest);
+            let (path, tag) = crate::oci::reference::split_path_tag(rest);
             if path.is_empty() {
                 return Err(bad("no directory given; write oci:DIR[:TAG]"));
             }
@@ -48,7 +48,7 @@ impl Target {
             });
         }
         if let Some(rest) = s.strip_prefix("oci-archive:") {
-            let (path, tag) = crate::base::split_path_tag(rest);
+            let (path, tag) = crate::oci::reference::split_path_tag(rest);
             if path.is_empty() {
                 return Err(bad("no file given; write oci-archive:FILE[:TAG]"));
             }

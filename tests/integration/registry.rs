@@ -4,3 +4,4 @@
 
 mod client;
 mod publish;
+mod shared_client;

@@ -2,9 +2,10 @@
 //! `Authorization` header value, and bearer tokens fetched from the challenge's realm.
 
 use super::{Access, Host, RegistryClient, no_credentials_hint};
+use crate::oci::reference;
+use crate::registry::RegistryError;
 use crate::registry::auth::{self, Challenge, Token, TokenFailure};
 use crate::registry::credentials::{Credential, FoundCredential};
-use crate::registry::{RegistryError, reference};
 use base64::Engine;
 use reqwest::Url;
 use reqwest::header::HeaderValue;

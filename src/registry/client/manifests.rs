@@ -2,9 +2,9 @@
 
 use super::{Access, MANIFEST_ACCEPT, Manifest, RegistryClient, Retry, join, read_limited};
 use crate::digest::Digest;
-use crate::image::{OCI_INDEX, OCI_MANIFEST};
+use crate::oci::reference::Reference;
+use crate::oci::{OCI_INDEX, OCI_MANIFEST};
 use crate::registry::RegistryError;
-use crate::registry::reference::Reference;
 use reqwest::StatusCode;
 use reqwest::header;
 

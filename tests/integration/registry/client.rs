@@ -5,14 +5,14 @@ use crate::support::registry::{
     FaultProxy, Registry, RegistryConfig, TestCa, TokenServer, blob_gets, blob_puts,
     credential_helper, skopeo_raw,
 };
-use lade::base::BaseImage;
 use lade::digest::Digest;
 use lade::image::assemble::{self, BuildMeta, NamedLayer};
-use lade::image::{self, BlobSource, ImageSet, Layer};
+use lade::oci::{self, BaseImage, BlobSource, ImageSet, Layer, Reference};
 use lade::plan::ImageConfigPatch;
 use lade::platform::Platform;
 use lade::registry::{
-    CredentialSources, Reference, RegistryClient, RegistryError, RegistryOptions, Secret, push,
+    CredentialSources, RegistryClient, RegistryError, RegistryOptions, RegistrySession, Secret,
+    push,
 };
 use std::io::Write;
 use std::path::Path;
@@ -38,7 +38,7 @@ fn layer(dir: &Path, name: &str, content: &[u8]) -> Layer {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, &gz).unwrap();
     Layer {
-        descriptor: image::descriptor(GZIP_LAYER, gz.len() as u64, &digest),
+        descriptor: oci::descriptor(GZIP_LAYER, gz.len() as u64, &digest),
         diff_id: Digest::of(&tar),
         source: BlobSource::File(path),
     }
@@ -60,7 +60,7 @@ fn noise(n: usize) -> Vec<u8> {
 fn scratch(platform: &Platform) -> BaseImage {
     BaseImage {
         platform: platform.clone(),
-        config: assemble::scratch_config(),
+        config: oci::base::scratch_config(),
         layers: Vec::new(),
     }
 }
@@ -146,7 +146,7 @@ async fn push_multi_arch_then_nothing_then_one_layer() {
         );
     }
     let got = client.get_manifest(&target).await.unwrap();
-    assert_eq!(got.media_type, image::OCI_INDEX);
+    assert_eq!(got.media_type, oci::OCI_INDEX);
     assert_eq!(got.digest, report.digest);
 
     // Unchanged: nothing uploaded, and the registry's log agrees.
@@ -191,7 +191,7 @@ async fn single_platform_pushes_the_manifest_and_blobs_round_trip() {
     let report = push(&client, &target, &[], &set).await.unwrap();
     assert_eq!(report.tags, vec!["latest"]);
     let got = client.get_manifest(&target).await.unwrap();
-    assert_eq!(got.media_type, image::OCI_MANIFEST);
+    assert_eq!(got.media_type, oci::OCI_MANIFEST);
     assert_eq!(got.bytes, set.images[0].manifest.bytes);
 
     // By digest, and blobs streamed to a file with their digest checked.
@@ -911,7 +911,14 @@ fn bases_resolve_from_registries_without_downloading_layers() {
     let name = format!("{}/bases/static:nonroot", reg.host);
 
     let mark = reg.mark();
-    let base = lade::base::resolve_with(&name, &platforms(), dir.path(), &options(), None).unwrap();
+    let base = lade::base::resolve_with(
+        &name,
+        &platforms(),
+        dir.path(),
+        &RegistrySession::new(options()),
+        None,
+    )
+    .unwrap();
     let log = reg.requests_since(mark);
     assert_eq!(base.name, name);
     assert_eq!(base.digest.as_ref(), Some(&base_set.root().digest()));
@@ -945,11 +952,23 @@ fn bases_resolve_from_registries_without_downloading_layers() {
     let moved = image_set(dir.path(), &bases, &[("os", b"os files v2")]);
     push_sync(&reference(&reg.host, "bases/static:nonroot"), &moved);
     let pin = base_set.root().digest();
-    let pinned =
-        lade::base::resolve_with(&name, &platforms(), dir.path(), &options(), Some(&pin)).unwrap();
+    let pinned = lade::base::resolve_with(
+        &name,
+        &platforms(),
+        dir.path(),
+        &RegistrySession::new(options()),
+        Some(&pin),
+    )
+    .unwrap();
     assert_eq!(pinned.digest, Some(pin));
-    let fresh =
-        lade::base::resolve_with(&name, &platforms(), dir.path(), &options(), None).unwrap();
+    let fresh = lade::base::resolve_with(
+        &name,
+        &platforms(),
+        dir.path(),
+        &RegistrySession::new(options()),
+        None,
+    )
+    .unwrap();
     assert_eq!(fresh.digest, Some(moved.root().digest()));
 
     // A platform the base lacks, named with what it has.
@@ -957,7 +976,7 @@ fn bases_resolve_from_registries_without_downloading_layers() {
         &name,
         &["linux/s390x".parse().unwrap()],
         dir.path(),
-        &options(),
+        &RegistrySession::new(options()),
         None,
     )
     .unwrap_err();
@@ -975,7 +994,7 @@ fn bases_resolve_from_registries_without_downloading_layers() {
         &format!("{}/bases/static:nope", reg.host),
         &platforms(),
         dir.path(),
-        &options(),
+        &RegistrySession::new(options()),
         None,
     )
     .unwrap_err();
@@ -1009,11 +1028,13 @@ fn mirrors_serve_pulls_and_remote_layers_are_fetched_into_the_store() {
         attempts: 1,
         ..options()
     };
+    // One session, as a publish has: the base and its layers go through the same client.
+    let session = RegistrySession::new(opts);
     let base = lade::base::resolve_with(
         "registry.invalid/distroless/static:nonroot",
         &platforms()[..1],
         dir.path(),
-        &opts,
+        &session,
         None,
     )
     .unwrap();
@@ -1029,7 +1050,7 @@ fn mirrors_serve_pulls_and_remote_layers_are_fetched_into_the_store() {
 
     // Outputs that need bytes get them from the mirror, into the blob store, once.
     let store = lade::layer::BlobStore::open(&dir.path().join("store")).unwrap();
-    let blobs = lade::sink::registry::RegistryBlobs::new(&store, opts).unwrap();
+    let blobs = lade::sink::registry::RegistryBlobs::new(&store, &session).unwrap();
     let mark = mirror.mark();
     use lade::sink::BlobProvider;
     let path = blobs.local_path(layer).unwrap();

@@ -271,6 +271,29 @@ pub fn host_without_port(registry: &str) -> &str {
     registry.split(':').next().unwrap_or(registry)
 }
 
+/// Whether two registry names are the same, counting Docker Hub's aliases.
+pub fn same_registry(a: &str, b: &str) -> bool {
+    let norm = |s: &str| {
+        let s = s.to_ascii_lowercase();
+        match s.as_str() {
+            "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
+                DOCKER_HUB.to_string()
+            }
+            _ => s,
+        }
+    };
+    norm(a) == norm(b)
+}
+
+/// An OCI layout reference's `PATH:TAG` (after `oci:`) → (PATH, Some(TAG)); a trailing
+/// component with a `/` is part of the path.
+pub fn split_path_tag(s: &str) -> (&str, Option<&str>) {
+    match s.rsplit_once(':') {
+        Some((p, t)) if !t.is_empty() && !t.contains('/') && !p.is_empty() => (p, Some(t)),
+        _ => (s, None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,97 @@
+//! One way to registries for a whole command: a single [`RegistryClient`] (connections,
+//! credential lookups, bearer tokens per scope) and the runtime that drives it, shared by base
+//! resolution, every registry output and the fetcher of remote base layers, so a publish asks
+//! a token server once per scope rather than once per part of lade that talks to a registry.
+
+use super::{RegistryClient, RegistryError, RegistryOptions, runtime};
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+
+/// Made on first use, so a command that never reaches a registry never checks registry
+/// settings (a bad `--registry-ca` only fails a publish that needs a registry). Clones share
+/// the client and the runtime.
+#[derive(Clone)]
+pub struct RegistrySession {
+    options: Arc<RegistryOptions>,
+    connected: Arc<OnceLock<Arc<Connected>>>,
+}
+
+/// The client and its runtime.
+pub struct Connected {
+    client: RegistryClient,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Connected {
+    pub fn client(&self) -> &RegistryClient {
+        &self.client
+    }
+
+    /// Runs `f` to completion. lade's operations are synchronous; calling this from inside an
+    /// async context is a bug (tokio panics and says so).
+    pub fn block_on<F: Future>(&self, f: F) -> F::Output {
+        super::block_on(&self.runtime, f)
+    }
+}
+
+impl std::fmt::Debug for RegistrySession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrySession")
+            .field("connected", &self.connected.get().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for RegistrySession {
+    fn default() -> Self {
+        RegistrySession::new(RegistryOptions::default())
+    }
+}
+
+impl RegistrySession {
+    pub fn new(options: RegistryOptions) -> Self {
+        RegistrySession {
+            options: Arc::new(options),
+            connected: Arc::new(OnceLock::new()),
+        }
+    }
+
+    pub fn options(&self) -> &RegistryOptions {
+        &self.options
+    }
+
+    /// The shared client, made now if this is the first call. Holders of the `Arc` (a sink,
+    /// the layer fetcher) keep using the same client.
+    pub fn connect(&self) -> Result<Arc<Connected>, RegistryError> {
+        if let Some(c) = self.connected.get() {
+            return Ok(c.clone());
+        }
+        let made = Arc::new(Connected {
+            client: RegistryClient::new((*self.options).clone())?,
+            runtime: runtime()?,
+        });
+        // Callers are synchronous and take turns; should two race, one client is kept.
+        Ok(self.connected.get_or_init(|| made).clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clones_share_one_client() {
+        let a = RegistrySession::new(RegistryOptions::default());
+        let b = a.clone();
+        assert!(Arc::ptr_eq(&a.connect().unwrap(), &b.connect().unwrap()));
+    }
+
+    #[test]
+    fn settings_are_checked_on_first_use_only() {
+        let s = RegistrySession::new(RegistryOptions {
+            cas: vec!["/nonexistent/ca.pem".into()],
+            ..Default::default()
+        });
+        assert!(s.connect().is_err());
+    }
+}

@@ -14,11 +14,12 @@ pub enum BuildError {
         step: String,
         status: std::process::ExitStatus,
     },
-    #[error("{step}: cannot run `{program}`: {source}; is it installed and on PATH?")]
+    /// `cause`, not `source`: the message already says it, and anyhow's chain would repeat it.
+    #[error("{step}: cannot run `{program}`: {cause}; is it installed and on PATH?")]
     Spawn {
         step: String,
         program: String,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -38,10 +39,10 @@ pub fn run(
 }
 
 fn run_step(step: &BuildStep) -> Result<(), BuildError> {
-    let spawn_err = |source| BuildError::Spawn {
+    let spawn_err = |cause| BuildError::Spawn {
         step: step.description.clone(),
         program: step.program.clone(),
-        source,
+        cause,
     };
     let program = if step.program == LADE_PROGRAM {
         std::env::current_exe().map_err(spawn_err)?

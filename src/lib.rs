@@ -15,6 +15,8 @@
 //! - [`lock`]: `lade.lock`, the base digests a publish is pinned to.
 //! - [`sbom`]: SPDX 2.3 SBOMs of published images, from the packages their files list.
 //! - [`ops`]: one function per command; the binary only parses arguments and prints.
+//! - [`warnings`]: warnings are `tracing` events; the binary installs the layer that shows
+//!   and collects them.
 
 pub mod base;
 pub mod build;
@@ -35,3 +37,4 @@ pub mod platform;
 pub mod registry;
 pub mod sbom;
 pub mod sink;
+pub mod warnings;

@@ -37,7 +37,7 @@ impl ResolvedBase {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BaseError {
-    #[error("base {base}: reading {path}: {source}")]
+    #[error("base {base}: reading {path}")]
     Read {
         base: String,
         path: PathBuf,

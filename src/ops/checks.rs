@@ -33,7 +33,7 @@ pub enum CheckError {
         platform: Platform,
         hint: String,
     },
-    #[error("checking the built binary for {target} ({platform}): {source}")]
+    #[error("checking the built binary for {target} ({platform})")]
     Elf {
         target: String,
         platform: Platform,

@@ -46,6 +46,10 @@ pub struct PublishReport {
     /// The SPDX files written for `--sbom`, one per platform.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sboms: Vec<std::path::PathBuf>,
+    /// The run's warnings ([`crate::warnings`]), each said once. `publish` leaves this empty:
+    /// warnings are tracing events, and the caller that installed [`crate::warnings::Warnings`]
+    /// fills it in.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -242,6 +246,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         layers: layer_reports,
         outputs,
         sboms,
+        warnings: Vec::new(),
     })
 }
 

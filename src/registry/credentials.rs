@@ -70,11 +70,13 @@ pub struct FoundCredential {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
-    #[error("credentials for {registry}: reading {path}: {source}")]
+    /// `cause`, not `source`: the message already says it, and anyhow's chain would repeat it;
+    /// it reaches users inside a [`super::RegistryError`], whose wrappers print only messages.
+    #[error("credentials for {registry}: reading {path}: {cause}")]
     Read {
         registry: String,
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("credentials for {registry}: {path}: {detail}")]
     Invalid {
@@ -299,11 +301,11 @@ impl CredentialSources {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
+            Err(cause) => {
                 return Err(CredentialError::Read {
                     registry: registry.into(),
                     path: path.into(),
-                    source,
+                    cause,
                 });
             }
         };

@@ -243,12 +243,14 @@ pub enum RegistryError {
         action: String,
         detail: String,
     },
-    #[error("registry {registry}: {action}: {path}: {source}")]
+    /// `cause`, not `source`: the message already says it, and anyhow's chain would repeat it;
+    /// the message is complete on its own because wrappers (base, sink, warnings) print only it.
+    #[error("registry {registry}: {action}: {path}: {cause}")]
     Io {
         registry: String,
         action: String,
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The registry sent something lade cannot use (bad JSON, wrong digest, no Location).
     #[error("registry {registry}: {action}: {detail}")]

@@ -14,6 +14,7 @@
 //! - [`registry`]: the distribution API client.
 //! - [`lock`]: `lade.lock`, the base digests a publish is pinned to.
 //! - [`sbom`]: SPDX 2.3 SBOMs of published images, from the packages their files list.
+//! - [`env`]: every environment variable lade reads, read only there.
 //! - [`ops`]: one function per command; the binary only parses arguments and prints.
 //! - [`warnings`]: warnings are `tracing` events; the binary installs the layer that shows
 //!   and collects them.
@@ -25,6 +26,7 @@ pub mod debian;
 pub mod detect;
 pub mod digest;
 pub mod elf;
+pub mod env;
 pub mod git;
 pub mod ignore;
 pub mod image;

@@ -238,10 +238,7 @@ fn base_build(
     debian.verify_signatures = !a.no_verify_signatures;
     debian.lock = a.lock;
     debian.update = a.update;
-    debian.epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(s) if !s.is_empty() => s.trim().parse().context("SOURCE_DATE_EPOCH")?,
-        _ => 0,
-    };
+    debian.epoch = lade::git::source_date_epoch_or_zero()?;
     let opts = BaseBuildOptions {
         spec: BaseSpec::parse(&a.preset, &a.packages, a.root)?,
         platforms,

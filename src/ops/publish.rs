@@ -330,13 +330,11 @@ fn write_outputs(
 fn output_targets(opts: &PublishOptions, plan: &Plan) -> anyhow::Result<Vec<Target>> {
     let mut targets = opts.targets.clone();
     if targets.is_empty() {
-        let default = match std::env::var("LADE_REPO") {
-            Ok(repo) if !repo.is_empty() => {
-                format!("{}/{}:latest", repo.trim_end_matches('/'), plan.name)
-            }
-            _ => "oci:./lade-out:latest".to_string(),
+        let default = match crate::env::non_empty(crate::env::LADE_REPO) {
+            Some(repo) => format!("{}/{}:latest", repo.trim_end_matches('/'), plan.name),
+            None => "oci:./lade-out:latest".to_string(),
         };
-        targets.push(Target::parse(&default).context("LADE_REPO")?);
+        targets.push(Target::parse(&default).context(crate::env::LADE_REPO.name())?);
     }
     let mut expanded = Vec::new();
     for t in targets {

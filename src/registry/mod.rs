@@ -92,7 +92,7 @@ impl Default for RegistryOptions {
 }
 
 /// Comma-separated `FROM=TO` mirrors, added after the `--registry-mirror` flags.
-pub const ENV_MIRRORS: &str = "LADE_REGISTRY_MIRRORS";
+pub const ENV_MIRRORS: &str = crate::env::LADE_REGISTRY_MIRRORS.name();
 
 impl RegistryOptions {
     /// Defaults plus credentials and `LADE_REGISTRY_MIRRORS` from the environment.
@@ -101,7 +101,7 @@ impl RegistryOptions {
             credentials: CredentialSources::from_env(),
             ..Default::default()
         };
-        if let Ok(v) = std::env::var(ENV_MIRRORS) {
+        if let Some(v) = crate::env::var(crate::env::LADE_REGISTRY_MIRRORS) {
             o.mirrors.extend(
                 parse_mirror_list(&v)
                     .map_err(|e| RegistryError::Options(format!("{ENV_MIRRORS}: {e}")))?,

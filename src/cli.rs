@@ -14,7 +14,7 @@ pub struct Cli {
     /// Say more: excluded files, cached layers, each step's command.
     #[arg(short, long, global = true)]
     pub verbose: bool,
-    /// Say nothing but errors and the result.
+    /// Say nothing but errors, warnings and the result.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
     #[command(subcommand)]
@@ -170,17 +170,17 @@ pub struct BaseBuildArgs {
     #[arg(long)]
     pub root: bool,
     /// Platforms, comma separated (linux/amd64,linux/arm64). Default: the host's.
-    #[arg(long, value_name = "LIST", env = "LADE_PLATFORMS")]
+    #[arg(long, value_name = "LIST", env = lade::env::LADE_PLATFORMS.name())]
     pub platform: Option<String>,
     /// Output: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] or
     /// REGISTRY/REPO[:TAG]. Repeatable.
     #[arg(long = "to", value_name = "TARGET", required = true)]
     pub to: Vec<String>,
     /// Debian archive for bookworm and bookworm-updates.
-    #[arg(long, value_name = "URL", env = "LADE_DEBIAN_MIRROR", default_value = lade::debian::DEFAULT_MIRROR)]
+    #[arg(long, value_name = "URL", env = lade::env::LADE_DEBIAN_MIRROR.name(), default_value = lade::debian::DEFAULT_MIRROR)]
     pub debian_mirror: String,
     /// Debian security archive. Default: debian-security beside --debian-mirror.
-    #[arg(long, value_name = "URL", env = "LADE_DEBIAN_SECURITY_MIRROR")]
+    #[arg(long, value_name = "URL", env = lade::env::LADE_DEBIAN_SECURITY_MIRROR.name())]
     pub debian_security_mirror: Option<String>,
     /// Trust this keyring (armored or binary) instead of the Debian archive keys lade ships.
     #[arg(long, value_name = "FILE")]
@@ -207,7 +207,7 @@ pub struct RegistryArgs {
     #[arg(
         long = "insecure-registry",
         value_name = "HOST[:PORT]",
-        env = "LADE_INSECURE_REGISTRIES",
+        env = lade::env::LADE_INSECURE_REGISTRIES.name(),
         value_delimiter = ','
     )]
     pub insecure: Vec<String>,
@@ -229,7 +229,7 @@ pub struct ProjectArgs {
     #[arg(short = 'C', long = "dir", value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Platforms to build, comma separated (linux/amd64,linux/arm64). Default: lade.toml's, else the host's.
-    #[arg(long, value_name = "LIST", env = "LADE_PLATFORMS")]
+    #[arg(long, value_name = "LIST", env = lade::env::LADE_PLATFORMS.name())]
     pub platform: Option<String>,
     /// Base image: scratch, oci:PATH[:TAG] or a registry reference
     /// (gcr.io/distroless/static-debian12:nonroot, alpine@sha256:…). Default: the detector's choice.

@@ -62,7 +62,7 @@ impl fmt::Display for ElfInfo {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ElfError {
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -221,7 +221,11 @@ mod tests {
         let e = parse(b"#!/bin/sh\n", Path::new("script.sh")).unwrap_err();
         assert_eq!(e.to_string(), "script.sh is not an ELF file");
         let e = inspect(Path::new("/nonexistent/x")).unwrap_err();
-        assert!(e.to_string().starts_with("reading /nonexistent/x: "), "{e}");
+        // The message names the file; the OS error follows once, as the cause.
+        assert_eq!(e.to_string(), "reading /nonexistent/x");
+        let line = crate::warnings::error_chain(&e);
+        assert!(line.starts_with("reading /nonexistent/x: "), "{line}");
+        assert_eq!(line.matches("os error").count(), 1, "{line}");
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! - [`source_date_epoch`]`(dir) -> Result<u64, GitError>`: the timestamp a build uses:
 //!   `SOURCE_DATE_EPOCH` when set (an empty value counts as unset; anything but a whole
 //!   number of seconds is an error naming the variable), else HEAD's commit time, else 0.
+//! - [`source_date_epoch_or_zero`]`() -> Result<u64, GitError>`: the same without a commit to
+//!   fall back on (Debian bases): `SOURCE_DATE_EPOCH`, else 0.
 //!
 //! A directory outside any git repository, a repository without commits or remote, or a
 //! machine without git gives `None`: these facts are optional, so their absence is not an
@@ -22,7 +24,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// The variable of the reproducible-builds specification.
-pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+pub const SOURCE_DATE_EPOCH: &str = crate::env::SOURCE_DATE_EPOCH.name();
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
@@ -51,7 +53,14 @@ pub fn source_url(dir: &Path) -> Option<String> {
 
 /// `SOURCE_DATE_EPOCH` if set, else HEAD's commit time, else 0.
 pub fn source_date_epoch(dir: &Path) -> Result<u64, GitError> {
-    epoch_from(std::env::var_os(SOURCE_DATE_EPOCH), || commit_time(dir))
+    epoch_from(crate::env::var_os(crate::env::SOURCE_DATE_EPOCH), || {
+        commit_time(dir)
+    })
+}
+
+/// `SOURCE_DATE_EPOCH` if set, else 0: for what is not built from a commit (Debian bases).
+pub fn source_date_epoch_or_zero() -> Result<u64, GitError> {
+    epoch_from(crate::env::var_os(crate::env::SOURCE_DATE_EPOCH), || None)
 }
 
 /// [`source_date_epoch`] with the variable's value passed in (tests cannot safely change the

@@ -74,7 +74,7 @@ pub const DENY_LIST: &[&str] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum IgnoreError {
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}")]
     Read { path: PathBuf, source: io::Error },
     #[error("{file}:{line}: invalid pattern '{pattern}': {detail}")]
     Pattern {
@@ -87,7 +87,7 @@ pub enum IgnoreError {
     Outside { path: PathBuf },
     #[error("{path} is not a directory (symlinked directories are not followed)")]
     NotADirectory { path: PathBuf },
-    #[error("walking {path}: {source}")]
+    #[error("walking {path}")]
     Walk { path: PathBuf, source: io::Error },
 }
 

@@ -19,7 +19,10 @@
 //! - [`lock`]: `lade.lock`, the base digests a publish is pinned to.
 //! - [`sbom`]: SPDX 2.3 SBOMs of published images, from the packages their files list.
 //! - [`tasks`]: lade's own build steps (`lade stage`, `lade node-finish`, …), run as steps.
+//! - [`env`]: every environment variable lade reads, read only there.
 //! - [`ops`]: one function per command; the binary only parses arguments and prints.
+//! - [`warnings`]: warnings are `tracing` events; the binary installs the layer that shows
+//!   and collects them.
 //!
 //! No two top-level modules depend on each other in a cycle (`module_graph_tests` checks it).
 
@@ -31,6 +34,7 @@ pub mod debian;
 pub mod detect;
 pub mod digest;
 pub mod elf;
+pub mod env;
 pub mod git;
 pub mod ignore;
 pub mod image;
@@ -45,6 +49,7 @@ pub mod registry;
 pub mod sbom;
 pub mod sink;
 pub mod tasks;
+pub mod warnings;
 
 #[cfg(test)]
 mod module_graph_tests;

@@ -1,5 +1,6 @@
 //! The `lade` binary: parse arguments, call an operation, print its result. Errors are printed
-//! as one line (`error: …` with the cause chain) and exit with status 1.
+//! as one line (`error: …` with the cause chain) and exit with status 1; warnings the library
+//! raises are printed as `lade: warning: …` lines as they happen, even with `-q`.
 
 mod cli;
 
@@ -13,7 +14,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let warnings = lade::warnings::Warnings::new();
+    install_warnings(&warnings);
+    match run(cli, &warnings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -22,7 +25,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+/// Warnings go to stderr whatever `-q` says: they are about the result, not progress.
+fn install_warnings(warnings: &lade::warnings::Warnings) {
+    use tracing_subscriber::layer::SubscriberExt;
+    let subscriber =
+        tracing_subscriber::registry().with(warnings.layer(|w| eprintln!("lade: warning: {w}")));
+    // Only fails when a subscriber is already installed, and nothing else installs one.
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
+fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
     match cli.command {
         Command::Plan { project, json } => {
             let plan = lade::ops::plan::plan(&plan_options(project)?)?;
@@ -56,7 +68,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 sbom,
             };
             let (verbose, quiet) = (cli.verbose, cli.quiet);
-            let report = lade::ops::publish::publish(&opts, |e| progress(e, verbose, quiet))?;
+            let mut report = lade::ops::publish::publish(&opts, |e| progress(e, verbose, quiet))?;
+            report.warnings = warnings.said();
             if json {
                 stdout(&serde_json::to_string_pretty(&report).context("encoding the report")?)?;
             } else {
@@ -68,7 +81,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Base {
             command: BaseCommand::Build(args),
-        } => base_build(args, cli.verbose, cli.quiet),
+        } => base_build(args, cli.verbose, cli.quiet, warnings),
         Command::JavaLayout(args) => {
             if let Err(e) = java_layout(args) {
                 eprintln!("lade: {e:#}");
@@ -253,7 +266,12 @@ fn progress(e: Event, verbose: bool, quiet: bool) {
     }
 }
 
-fn base_build(a: BaseBuildArgs, verbose: bool, quiet: bool) -> anyhow::Result<()> {
+fn base_build(
+    a: BaseBuildArgs,
+    verbose: bool,
+    quiet: bool,
+    warnings: &lade::warnings::Warnings,
+) -> anyhow::Result<()> {
     use lade::base_spec::BaseSpec;
     use lade::debian::DebianOptions;
     use lade::ops::base::BaseBuildOptions;
@@ -271,10 +289,7 @@ fn base_build(a: BaseBuildArgs, verbose: bool, quiet: bool) -> anyhow::Result<()
     debian.verify_signatures = !a.no_verify_signatures;
     debian.lock = a.lock;
     debian.update = a.update;
-    debian.epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(s) if !s.is_empty() => s.trim().parse().context("SOURCE_DATE_EPOCH")?,
-        _ => 0,
-    };
+    debian.epoch = lade::git::source_date_epoch_or_zero()?;
     let opts = BaseBuildOptions {
         spec: BaseSpec::parse(&a.preset, &a.packages, a.root)?,
         platforms,
@@ -285,12 +300,14 @@ fn base_build(a: BaseBuildArgs, verbose: bool, quiet: bool) -> anyhow::Result<()
             .collect::<Result<_, _>>()?,
         debian,
     };
-    let report = lade::ops::base::build(&opts, |e| {
+    let mut report = lade::ops::base::build(&opts, |e| {
         if let Some(line) = e.describe(verbose).filter(|_| !quiet) {
             eprintln!("lade: {line}");
         }
     })?;
     if a.json {
+        // Not before the summary below: these were printed when they happened.
+        report.build.warnings.extend(warnings.said());
         stdout(&serde_json::to_string_pretty(&report).context("encoding the report")?)?;
         return Ok(());
     }

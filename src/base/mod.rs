@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BaseError {
-    #[error("base {base}: reading {path}: {source}")]
+    #[error("base {base}: reading {path}")]
     Read {
         base: String,
         path: PathBuf,

@@ -1,23 +1,19 @@
-//! What build steps see of lade's own environment.
+//! What build steps see of lade's own environment (read through `crate::env`).
 
 use std::ffi::OsString;
 
-/// A variable of lade's environment, as a step's `Env` input or the PATH tools are found on.
+/// A variable of lade's environment that a step declares as an input.
 pub fn var(name: &str) -> String {
-    std::env::var_os(name)
-        .map(|v| v.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    crate::env::step_input(name)
 }
 
-/// Variables holding registry credentials (`LADE_REGISTRY_PASSWORD`, `…_USERNAME` and their
-/// per-registry forms): removed from every step's environment, since a dependency's install
-/// script or the project's build script would otherwise be able to read them.
+/// The PATH the step's tools are found on.
+pub fn path() -> OsString {
+    crate::env::var_os(crate::env::PATH).unwrap_or_default()
+}
+
+/// Variables holding registry credentials: removed from every step's environment, since a
+/// dependency's install script or the project's build script could otherwise read them.
 pub fn credential_vars() -> Vec<OsString> {
-    std::env::vars_os()
-        .map(|(k, _)| k)
-        .filter(|k| {
-            let k = k.to_string_lossy();
-            k.starts_with("LADE_REGISTRY_PASSWORD") || k.starts_with("LADE_REGISTRY_USERNAME")
-        })
-        .collect()
+    crate::env::credential_names()
 }

@@ -169,7 +169,7 @@ pub fn resolve_program(program: &str, dir: &Path) -> Option<PathBuf> {
     let found = if program.contains('/') {
         Some(dir.join(program)).filter(|p| is_exe(p))
     } else {
-        let path = super::host::var("PATH");
+        let path = super::host::path();
         std::env::split_paths(&path)
             .map(|d| d.join(program))
             .find(|p| is_exe(p))

@@ -51,7 +51,7 @@ pub enum DetectError {
     NoProject { dir: PathBuf, looked_for: String },
     #[error("{file}: {detail}")]
     Invalid { file: PathBuf, detail: String },
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,

@@ -444,7 +444,7 @@ fn rel_of(target: &str) -> &str {
 /// Whether `program` is an executable file in a PATH directory (a lookup, not a run).
 fn on_path(program: &str) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    std::env::var_os("PATH").is_some_and(|path| {
+    crate::env::var_os(crate::env::PATH).is_some_and(|path| {
         std::env::split_paths(&path).any(|d| {
             std::fs::metadata(d.join(program))
                 .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)

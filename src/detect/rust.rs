@@ -64,20 +64,22 @@ impl Host {
 
 impl Host {
     pub fn from_env() -> Host {
-        let cargo_home = std::env::var_os("CARGO_HOME")
+        use crate::env::{self, CARGO_HOME, CC_TRIPLE, HOME, TARGET_CC};
+        let cargo_home = env::var_os(CARGO_HOME)
             .filter(|h| !h.is_empty())
             .map(PathBuf::from)
             .or_else(|| {
-                std::env::var_os("HOME")
+                env::var_os(HOME)
                     .filter(|h| !h.is_empty())
                     .map(|h| PathBuf::from(h).join(".cargo"))
             });
-        let cc_vars = std::env::vars_os()
-            .filter_map(|(k, v)| {
-                let k = k.into_string().ok()?;
-                ((k.starts_with("CC_") || k == "TARGET_CC") && !v.is_empty()).then_some(k)
-            })
+        let mut cc_vars: Vec<String> = env::family(CC_TRIPLE)
+            .into_iter()
+            .filter_map(|(k, v)| (!v.is_empty()).then_some(k))
             .collect();
+        if env::var_os(TARGET_CC).is_some_and(|v| !v.is_empty()) {
+            cc_vars.push(TARGET_CC.name().to_string());
+        }
         Host {
             cargo_home,
             platform: Platform::host(),

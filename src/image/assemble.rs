@@ -14,9 +14,9 @@ use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AssembleError {
-    #[error("encoding image JSON: {0}")]
+    #[error("encoding image JSON")]
     Json(#[from] serde_json::Error),
-    #[error("building image JSON: {0}")]
+    #[error("building image JSON")]
     Spec(#[from] oci_spec::OciSpecError),
 }
 

@@ -42,7 +42,7 @@ pub const GZIP_LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+
 
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
-    #[error("layer '{layer}': reading {path}: {source}")]
+    #[error("layer '{layer}': reading {path}")]
     Read {
         layer: String,
         path: PathBuf,
@@ -68,9 +68,9 @@ pub enum LayerError {
         target: String,
         parent: String,
     },
-    #[error("layer '{layer}': writing to the blob store: {source}")]
+    #[error("layer '{layer}': writing to the blob store")]
     Store { layer: String, source: StoreError },
-    #[error("layer '{layer}': {source}")]
+    #[error("layer '{layer}'")]
     Io {
         layer: String,
         source: std::io::Error,

@@ -13,7 +13,7 @@ use tempfile::NamedTempFile;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("blob store {path}: {source}")]
+    #[error("blob store {path}")]
     Io { path: PathBuf, source: io::Error },
 }
 

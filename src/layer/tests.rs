@@ -307,10 +307,11 @@ fn golden_digest() {
 #[test]
 #[ignore]
 fn bench_layer_writer() {
-    let Some(src) = std::env::var_os("LADE_BENCH_DIR").map(std::path::PathBuf::from) else {
-        panic!("set LADE_BENCH_DIR to a directory to pack");
+    use crate::env::{LADE_BENCH_DIR, LADE_BENCH_THREADS};
+    let Some(src) = crate::env::var_os(LADE_BENCH_DIR).map(std::path::PathBuf::from) else {
+        panic!("set {LADE_BENCH_DIR} to a directory to pack");
     };
-    let threads = std::env::var("LADE_BENCH_THREADS").map_or(1, |t| t.parse().unwrap());
+    let threads = crate::env::var(LADE_BENCH_THREADS).map_or(1, |t| t.parse().unwrap());
     let mut entries = Vec::new();
     let mut bytes = 0u64;
     for e in walkdir::WalkDir::new(&src).min_depth(1) {

@@ -34,7 +34,7 @@ pub enum CheckError {
         platform: Platform,
         hint: String,
     },
-    #[error("checking the built binary for {target} ({platform}): {source}")]
+    #[error("checking the built binary for {target} ({platform})")]
     Elf {
         target: String,
         platform: Platform,
@@ -396,10 +396,7 @@ fn fix_for(missing: &[String], empty_base: bool) -> String {
 /// rustc's sysroot, asked the way cargo will run it: `$RUSTC` or `rustc`, in the project
 /// directory so rustup honours rust-toolchain.toml.
 fn rustc_sysroot(dir: &Path) -> Result<PathBuf, Box<CheckError>> {
-    let program = std::env::var("RUSTC")
-        .ok()
-        .filter(|r| !r.is_empty())
-        .unwrap_or_else(|| "rustc".into());
+    let program = crate::env::non_empty(crate::env::RUSTC).unwrap_or_else(|| "rustc".into());
     let err = |detail: String| {
         Box::new(CheckError::Rustc {
             program: program.clone(),
@@ -439,7 +436,7 @@ fn find_program(program: &str) -> Option<PathBuf> {
         let p = PathBuf::from(program);
         return executable(&p).then_some(p);
     }
-    let path = std::env::var_os("PATH")?;
+    let path = crate::env::var_os(crate::env::PATH)?;
     std::env::split_paths(&path)
         .map(|d| d.join(program))
         .find(|p| executable(p))

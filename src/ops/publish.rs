@@ -49,6 +49,10 @@ pub struct PublishReport {
     /// The SPDX files written for `--sbom`, one per platform.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sboms: Vec<std::path::PathBuf>,
+    /// The run's warnings ([`crate::warnings`]), each said once. `publish` leaves this empty:
+    /// warnings are tracing events, and the caller that installed [`crate::warnings::Warnings`]
+    /// fills it in.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -235,6 +239,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         layers: layer_reports,
         outputs,
         sboms,
+        warnings: Vec::new(),
     })
 }
 
@@ -318,13 +323,11 @@ fn write_outputs(
 fn output_targets(opts: &PublishOptions, plan: &Plan) -> anyhow::Result<Vec<Target>> {
     let mut targets = opts.targets.clone();
     if targets.is_empty() {
-        let default = match std::env::var("LADE_REPO") {
-            Ok(repo) if !repo.is_empty() => {
-                format!("{}/{}:latest", repo.trim_end_matches('/'), plan.name)
-            }
-            _ => "oci:./lade-out:latest".to_string(),
+        let default = match crate::env::non_empty(crate::env::LADE_REPO) {
+            Some(repo) => format!("{}/{}:latest", repo.trim_end_matches('/'), plan.name),
+            None => "oci:./lade-out:latest".to_string(),
         };
-        targets.push(Target::parse(&default).context("LADE_REPO")?);
+        targets.push(Target::parse(&default).context(crate::env::LADE_REPO.name())?);
     }
     let mut expanded = Vec::new();
     for t in targets {

@@ -70,11 +70,13 @@ pub struct FoundCredential {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
-    #[error("credentials for {registry}: reading {path}: {source}")]
+    /// `cause`, not `source`: the message already says it, and anyhow's chain would repeat it;
+    /// it reaches users inside a [`super::RegistryError`], whose wrappers print only messages.
+    #[error("credentials for {registry}: reading {path}: {cause}")]
     Read {
         registry: String,
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("credentials for {registry}: {path}: {detail}")]
     Invalid {
@@ -92,10 +94,10 @@ pub enum CredentialError {
     Env { registry: String, detail: String },
 }
 
-pub const ENV_USERNAME: &str = "LADE_REGISTRY_USERNAME";
-pub const ENV_PASSWORD: &str = "LADE_REGISTRY_PASSWORD";
+pub const ENV_USERNAME: &str = crate::env::LADE_REGISTRY_USERNAME.name();
+pub const ENV_PASSWORD: &str = crate::env::LADE_REGISTRY_PASSWORD.name();
 /// Comma-separated registries the unscoped variables are for.
-pub const ENV_HOSTS: &str = "LADE_REGISTRY_HOST";
+pub const ENV_HOSTS: &str = crate::env::LADE_REGISTRY_HOST.name();
 
 /// The credential sources in the order they are consulted.
 #[derive(Clone, Default)]
@@ -149,21 +151,27 @@ pub fn env_key(registry: &str) -> String {
 impl CredentialSources {
     /// Reads the variables and locates the files from the process environment.
     pub fn from_env() -> Self {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        use crate::env::{
+            self, DOCKER_CONFIG, HOME, LADE_REGISTRY_HOST, LADE_REGISTRY_PASSWORD,
+            LADE_REGISTRY_PASSWORD_HOST, LADE_REGISTRY_USERNAME, LADE_REGISTRY_USERNAME_HOST,
+            REGISTRY_AUTH_FILE, XDG_CONFIG_HOME, XDG_RUNTIME_DIR,
+        };
+        let var = env::non_empty;
         let mut scoped: BTreeMap<String, (Option<String>, Option<Secret>)> = BTreeMap::new();
-        for (k, v) in std::env::vars() {
-            if let Some(key) = k.strip_prefix("LADE_REGISTRY_USERNAME_") {
-                scoped.entry(key.to_string()).or_default().0 = Some(v);
-            } else if let Some(key) = k.strip_prefix("LADE_REGISTRY_PASSWORD_") {
-                scoped.entry(key.to_string()).or_default().1 = Some(Secret::new(v));
-            }
+        for (k, v) in env::family(LADE_REGISTRY_USERNAME_HOST) {
+            let key = &k[LADE_REGISTRY_USERNAME_HOST.prefix().len()..];
+            scoped.entry(key.to_string()).or_default().0 = Some(v);
+        }
+        for (k, v) in env::family(LADE_REGISTRY_PASSWORD_HOST) {
+            let key = &k[LADE_REGISTRY_PASSWORD_HOST.prefix().len()..];
+            scoped.entry(key.to_string()).or_default().1 = Some(Secret::new(v));
         }
         let mut files = Vec::new();
-        if let Some(f) = var("REGISTRY_AUTH_FILE") {
+        if let Some(f) = var(REGISTRY_AUTH_FILE) {
             files.push(PathBuf::from(f));
         }
-        let home = var("HOME").map(PathBuf::from);
-        match var("DOCKER_CONFIG") {
+        let home = var(HOME).map(PathBuf::from);
+        match var(DOCKER_CONFIG) {
             Some(d) => files.push(Path::new(&d).join("config.json")),
             None => {
                 if let Some(h) = &home {
@@ -171,10 +179,10 @@ impl CredentialSources {
                 }
             }
         }
-        if let Some(x) = var("XDG_RUNTIME_DIR") {
+        if let Some(x) = var(XDG_RUNTIME_DIR) {
             files.push(Path::new(&x).join("containers/auth.json"));
         }
-        match var("XDG_CONFIG_HOME") {
+        match var(XDG_CONFIG_HOME) {
             Some(c) => files.push(Path::new(&c).join("containers/auth.json")),
             None => {
                 if let Some(h) = &home {
@@ -183,9 +191,9 @@ impl CredentialSources {
             }
         }
         CredentialSources {
-            env_username: var(ENV_USERNAME),
-            env_password: var(ENV_PASSWORD).map(Secret::new),
-            env_hosts: var(ENV_HOSTS).map(|h| {
+            env_username: var(LADE_REGISTRY_USERNAME),
+            env_password: var(LADE_REGISTRY_PASSWORD).map(Secret::new),
+            env_hosts: var(LADE_REGISTRY_HOST).map(|h| {
                 h.split(',')
                     .map(|s| s.trim().to_ascii_lowercase())
                     .filter(|s| !s.is_empty())
@@ -299,11 +307,11 @@ impl CredentialSources {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
+            Err(cause) => {
                 return Err(CredentialError::Read {
                     registry: registry.into(),
                     path: path.into(),
-                    source,
+                    cause,
                 });
             }
         };

@@ -94,7 +94,7 @@ impl Default for RegistryOptions {
 }
 
 /// Comma-separated `FROM=TO` mirrors, added after the `--registry-mirror` flags.
-pub const ENV_MIRRORS: &str = "LADE_REGISTRY_MIRRORS";
+pub const ENV_MIRRORS: &str = crate::env::LADE_REGISTRY_MIRRORS.name();
 
 impl RegistryOptions {
     /// Defaults plus credentials and `LADE_REGISTRY_MIRRORS` from the environment.
@@ -103,7 +103,7 @@ impl RegistryOptions {
             credentials: CredentialSources::from_env(),
             ..Default::default()
         };
-        if let Ok(v) = std::env::var(ENV_MIRRORS) {
+        if let Some(v) = crate::env::var(crate::env::LADE_REGISTRY_MIRRORS) {
             o.mirrors.extend(
                 parse_mirror_list(&v)
                     .map_err(|e| RegistryError::Options(format!("{ENV_MIRRORS}: {e}")))?,
@@ -162,12 +162,14 @@ pub enum RegistryError {
         action: String,
         detail: String,
     },
-    #[error("registry {registry}: {action}: {path}: {source}")]
+    /// `cause`, not `source`: the message already says it, and anyhow's chain would repeat it;
+    /// the message is complete on its own because wrappers (base, sink, warnings) print only it.
+    #[error("registry {registry}: {action}: {path}: {cause}")]
     Io {
         registry: String,
         action: String,
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The registry sent something lade cannot use (bad JSON, wrong digest, no Location).
     #[error("registry {registry}: {action}: {detail}")]

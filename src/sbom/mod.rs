@@ -35,15 +35,15 @@ const TEXT_LIMIT: u64 = 32 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SbomError {
-    #[error("SBOM: reading {path}: {source}")]
+    #[error("SBOM: reading {path}")]
     Read { path: PathBuf, source: io::Error },
-    #[error("SBOM: reading base layer {path}: {source}")]
+    #[error("SBOM: reading base layer {path}")]
     BaseLayer { path: PathBuf, source: io::Error },
     #[error("SBOM: {path} is not valid: {detail}")]
     Invalid { path: PathBuf, detail: String },
-    #[error("SBOM: writing {path}: {source}")]
+    #[error("SBOM: writing {path}")]
     Write { path: PathBuf, source: io::Error },
-    #[error("SBOM: {0}")]
+    #[error("SBOM")]
     Layer(#[from] LayerError),
 }
 

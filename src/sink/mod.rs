@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("{target}: {action} {path}: {source}")]
+    #[error("{target}: {action} {path}")]
     Io {
         target: String,
         action: &'static str,

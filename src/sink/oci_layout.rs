@@ -594,7 +594,7 @@ pub(crate) mod testkit {
 
     /// A command for an external tool the test cannot do without.
     pub fn tool(name: &str) -> Command {
-        let found = std::env::var_os("PATH")
+        let found = crate::env::var_os(crate::env::PATH)
             .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()));
         assert!(
             found,

@@ -118,3 +118,27 @@ fn a_broken_lade_toml_is_named_with_its_line() {
         "the error should give line 3: {line}"
     );
 }
+
+#[test]
+fn an_output_under_a_regular_file_names_the_os_error_once() {
+    let env = TestEnv::new();
+    let p = env.copy_example("go-hello", "go-hello");
+    // The layout's parent is a file, so creating the layout fails with ENOTDIR.
+    write_file(&env.path("not-a-dir"), "a file, not a directory\n");
+    let out = env.path("not-a-dir").join("out");
+    let run = env
+        .lade()
+        .arg("publish")
+        .arg("-C")
+        .arg(&p)
+        .args(["--platform", "linux/amd64", "--to"])
+        .arg(format!("oci:{}", out.display()))
+        .run();
+    let line = run.expect_error(&["not-a-dir", "Not a directory (os error 20)"]);
+    assert_eq!(
+        run.stderr.matches("Not a directory (os error 20)").count(),
+        1,
+        "the OS error must be said once, in the error line ({line}):\n{}",
+        run.context()
+    );
+}

@@ -2,6 +2,10 @@
 //! checks its images with independent tools (skopeo, umoci, runc, oci-image-tool). The host
 //! tools come from scripts/install-deps.sh; a missing one fails the test that needs it.
 
+// The tests read their own environment (PATH, LADE_TEST_KEEP…) directly; clippy.toml's rule
+// that variables are read through lade's env module is for lade itself.
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 mod bad_input;

@@ -130,11 +130,11 @@ impl RegistryClient {
     ) -> Result<u64, RegistryError> {
         let host = self.host(registry)?;
         let action = format!("downloading blob {digest} from {repository}");
-        let io = |path: &Path, source: std::io::Error| RegistryError::Io {
+        let io = |path: &Path, cause: std::io::Error| RegistryError::Io {
             registry: registry.into(),
             action: action.clone(),
             path: path.to_path_buf(),
-            source,
+            cause,
         };
         let dir = dest.parent().unwrap_or(Path::new("."));
         tokio::fs::create_dir_all(dir)

@@ -160,7 +160,7 @@ impl RegistryClient {
                         registry: registry.into(),
                         action: action.into(),
                         path: path.clone(),
-                        source: e,
+                        cause: e,
                     })
                 };
                 let mut f = tokio::fs::File::open(path).await.map_err(io)?;

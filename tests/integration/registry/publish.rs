@@ -8,7 +8,7 @@ use crate::support::lade::{LadeRun, root_digest};
 use crate::support::layout::{Layout, OCI_INDEX, sha256_digest};
 use crate::support::registry::{
     Access, FaultProxy, Registry, RegistryConfig, TestCa, TokenServer, blob_gets, blob_puts,
-    credential_helper, skopeo_raw,
+    credential_helper, free_port, skopeo_raw,
 };
 use crate::support::tools::{run_ok, tool};
 use serde_json::Value;
@@ -438,6 +438,52 @@ fn registry_base_is_mounted_pinned_by_lade_lock_and_read_through_a_mirror() {
     for img in l.images("v1") {
         assert_eq!(img.layer_digests().len(), 3, "base + kodata + binary");
     }
+}
+
+#[test]
+fn a_failing_mirror_is_one_warning_and_the_base_comes_from_the_registry() {
+    let env = TestEnv::new();
+    let project = env.copy_example("go-hello", "go-hello");
+    let reg = Registry::start();
+    let base_digest = push_base(&env, &reg, "bases/static:nonroot", "base", None);
+    // Nothing listens there: every pull through the mirror is refused (and retried) before
+    // lade falls back to the registry itself, for the index, the manifest and the config.
+    let mirror = format!("127.0.0.1:{}", free_port());
+    let run = env
+        .lade()
+        .arg("publish")
+        .arg("-C")
+        .arg(&project)
+        .args(["-q", "--json", "--platform", "linux/amd64"])
+        .args(["--base", &format!("{}/bases/static:nonroot", reg.host)])
+        .args(["--registry-mirror", &format!("{}={mirror}", reg.host)])
+        .args(["--to", &format!("{}/team/app:1", reg.host)])
+        .run()
+        .success();
+    let report = run.json();
+    assert_eq!(report["base"]["digest"], base_digest.as_str());
+
+    // Said once on stderr, even with -q, naming the mirror…
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("lade: warning: "))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning:\n{}", run.context());
+    assert!(warnings[0].contains(&mirror), "{}", run.context());
+    assert_eq!(
+        run.stderr.lines().filter(|l| l.contains(&mirror)).count(),
+        1,
+        "the mirror is named on the warning's line only:\n{}",
+        run.context()
+    );
+    // …and listed in the report.
+    assert_eq!(
+        report["warnings"],
+        serde_json::json!([warnings[0]]),
+        "{}",
+        run.context()
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! `detectors()`; when several match, the first wins unless `language` in lade.toml picks one,
 //! and the plan says which others matched.
 
+pub mod builder;
 mod files;
 pub mod go;
 pub mod java;

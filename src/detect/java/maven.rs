@@ -32,6 +32,8 @@ pub fn read(path: &Path) -> Result<Pom, DetectError> {
     })
 }
 
+type Node<'a, 'i> = roxmltree::Node<'a, 'i>;
+
 pub fn parse(text: &str) -> Result<Pom, String> {
     let doc = roxmltree::Document::parse(text).map_err(|e| format!("not valid XML: {e}"))?;
     let root = doc.root_element();
@@ -41,16 +43,6 @@ pub fn parse(text: &str) -> Result<Pom, String> {
             root.tag_name().name()
         ));
     }
-    fn child<'a, 'i>(node: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
-        node.children()
-            .find(|c| c.is_element() && c.tag_name().name() == name)
-    }
-    let text_of = |node: Option<roxmltree::Node<'_, '_>>| {
-        node.and_then(|n| n.text())
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(str::to_string)
-    };
     let mut properties = BTreeMap::new();
     if let Some(props) = child(root, "properties") {
         for p in props.children().filter(|c| c.is_element()) {
@@ -59,12 +51,6 @@ pub fn parse(text: &str) -> Result<Pom, String> {
             }
         }
     }
-    let substitute = |v: String| -> String {
-        match v.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
-            Some(key) => properties.get(key).cloned().unwrap_or(v),
-            None => v,
-        }
-    };
     let modules = child(root, "modules")
         .map(|m| {
             m.children()
@@ -73,28 +59,68 @@ pub fn parse(text: &str) -> Result<Pom, String> {
                 .collect()
         })
         .unwrap_or_default();
+    let (main_class, spring_boot) = main_class(root, &properties);
+    Ok(Pom {
+        release: release(root, &properties),
+        artifact_id: text_of(child(root, "artifactId")),
+        packaging: text_of(child(root, "packaging")),
+        modules,
+        main_class,
+        spring_boot,
+    })
+}
 
-    let mut main_class = None;
-    let mut spring_boot = false;
-    if let Some(build) = child(root, "build") {
-        for plugin in build
+fn child<'a, 'i>(node: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
+    node.children()
+        .find(|c| c.is_element() && c.tag_name().name() == name)
+}
+
+fn text_of(node: Option<Node<'_, '_>>) -> Option<String> {
+    node.and_then(|n| n.text())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+}
+
+/// `${key}` replaced by the property's value, when there is one.
+fn substitute(properties: &BTreeMap<String, String>, v: String) -> String {
+    match v.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
+        Some(key) => properties.get(key).cloned().unwrap_or(v),
+        None => v,
+    }
+}
+
+/// The `<plugin>` elements under `<build>`.
+fn plugins<'a, 'i>(root: Node<'a, 'i>) -> impl Iterator<Item = Node<'a, 'i>> {
+    child(root, "build").into_iter().flat_map(|build| {
+        build
             .descendants()
             .filter(|n| n.is_element() && n.tag_name().name() == "plugin")
+    })
+}
+
+/// The main class a plugin's `mainClass` (or, failing that, a conventional property) names,
+/// and whether Spring Boot's plugin is there.
+fn main_class(
+    root: Node<'_, '_>,
+    properties: &BTreeMap<String, String>,
+) -> (Option<(String, String)>, bool) {
+    let mut main_class = None;
+    let mut spring_boot = false;
+    for plugin in plugins(root) {
+        let artifact = text_of(child(plugin, "artifactId")).unwrap_or_default();
+        if artifact == "spring-boot-maven-plugin" {
+            spring_boot = true;
+        }
+        if main_class.is_some() {
+            continue;
+        }
+        if let Some(m) = plugin
+            .descendants()
+            .find(|n| n.is_element() && n.tag_name().name() == "mainClass")
+            .and_then(|n| text_of(Some(n)))
         {
-            let artifact = text_of(child(plugin, "artifactId")).unwrap_or_default();
-            if artifact == "spring-boot-maven-plugin" {
-                spring_boot = true;
-            }
-            if main_class.is_some() {
-                continue;
-            }
-            if let Some(m) = plugin
-                .descendants()
-                .find(|n| n.is_element() && n.tag_name().name() == "mainClass")
-                .and_then(|n| text_of(Some(n)))
-            {
-                main_class = Some((substitute(m), format!("{artifact} mainClass")));
-            }
+            main_class = Some((substitute(properties, m), format!("{artifact} mainClass")));
         }
     }
     if main_class.is_none() {
@@ -105,33 +131,30 @@ pub fn parse(text: &str) -> Result<Pom, String> {
         });
     }
     // An unresolved `${…}` is not a class name.
-    let main_class = main_class.filter(|(m, _)| !m.contains("${"));
+    (main_class.filter(|(m, _)| !m.contains("${")), spring_boot)
+}
 
-    // The compiler's release/target: the plugin's configuration first, then the properties
-    // Maven (and Spring Boot's parent, `java.version`) read.
+/// The compiler's release/target: the plugin's configuration first, then the properties
+/// Maven (and Spring Boot's parent, `java.version`) read.
+fn release(root: Node<'_, '_>, properties: &BTreeMap<String, String>) -> Option<(u16, String)> {
     let mut release = None;
-    if let Some(build) = child(root, "build") {
-        for plugin in build
-            .descendants()
-            .filter(|n| n.is_element() && n.tag_name().name() == "plugin")
-        {
-            if text_of(child(plugin, "artifactId")).as_deref() != Some("maven-compiler-plugin") {
-                continue;
-            }
-            if let Some(config) = child(plugin, "configuration") {
-                for key in ["release", "target"] {
-                    if release.is_none()
-                        && let Some(v) = text_of(child(config, key)).map(&substitute)
-                        && let Some(n) = super::java_release_number(&v)
-                    {
-                        release = Some((n, format!("maven-compiler-plugin {key}")));
-                    }
+    for plugin in plugins(root) {
+        if text_of(child(plugin, "artifactId")).as_deref() != Some("maven-compiler-plugin") {
+            continue;
+        }
+        if let Some(config) = child(plugin, "configuration") {
+            for key in ["release", "target"] {
+                if release.is_none()
+                    && let Some(v) = text_of(child(config, key)).map(|v| substitute(properties, v))
+                    && let Some(n) = super::java_release_number(&v)
+                {
+                    release = Some((n, format!("maven-compiler-plugin {key}")));
                 }
             }
         }
     }
-    if release.is_none() {
-        release = [
+    release.or_else(|| {
+        [
             "maven.compiler.release",
             "maven.compiler.target",
             "java.version",
@@ -139,17 +162,9 @@ pub fn parse(text: &str) -> Result<Pom, String> {
         ]
         .iter()
         .find_map(|k| {
-            let v = substitute(properties.get(*k)?.clone());
+            let v = substitute(properties, properties.get(*k)?.clone());
             super::java_release_number(&v).map(|n| (n, format!("property {k}")))
-        });
-    }
-    Ok(Pom {
-        release,
-        artifact_id: text_of(child(root, "artifactId")),
-        packaging: text_of(child(root, "packaging")),
-        modules,
-        main_class,
-        spring_boot,
+        })
     })
 }
 

@@ -1,5 +1,8 @@
+use super::facts::{BuildTool, JarFound, JavaSource, MainClassFacts};
 use super::*;
+use crate::plan::Check;
 use std::io::Write as _;
+use std::path::Path;
 
 fn write(dir: &Path, files: &[(&str, &str)]) {
     for (name, text) in files {
@@ -420,4 +423,68 @@ fn default_base_follows_the_release_the_build_produces() {
     zip.finish().unwrap();
     let plan = detect_in(t.path(), "").unwrap().unwrap();
     assert_eq!(plan.base, "gcr.io/distroless/java21-debian12:nonroot");
+}
+
+#[test]
+fn facts_of_a_gradle_module_and_a_lone_jar() {
+    let t = tempfile::tempdir().unwrap();
+    write(
+        t.path(),
+        &[
+            ("settings.gradle", "include 'app'\n"),
+            ("gradlew", ""),
+            (
+                "app/build.gradle.kts",
+                "java { toolchain { languageVersion = JavaLanguageVersion.of(21) } }\n",
+            ),
+            ("app/src/main/java/com/example/Server.java", MAIN),
+        ],
+    );
+    let java = JavaProject::read(t.path(), None, Some("app"))
+        .unwrap()
+        .unwrap();
+    let JavaSource::Build(build) = &java.source else {
+        panic!("{java:?}")
+    };
+    assert_eq!(
+        build.tool,
+        BuildTool::Gradle {
+            build_file: "settings.gradle",
+            project: ":app".into()
+        }
+    );
+    assert!(build.wrapper);
+    assert_eq!(build.module_dir, t.path().join("app"));
+    assert_eq!(java.release.as_ref().map(|r| r.version), Some(21));
+    assert_eq!(
+        build.main_class(t.path()).unwrap(),
+        MainClassFacts::InSources {
+            build_file: "app/build.gradle".into(),
+            classes: vec!["com.example.Server".into()]
+        }
+    );
+    let err = JavaProject::read(t.path(), None, Some("nope")).unwrap_err();
+    assert!(err.to_string().contains("is not a directory"), "{err}");
+
+    let t = tempfile::tempdir().unwrap();
+    write_jar(
+        &t.path().join("build/libs/app.jar"),
+        &[(
+            "META-INF/MANIFEST.MF",
+            "Manifest-Version: 1.0\r\nMain-Class: a.B\r\n\r\n",
+        )],
+    );
+    write_jar(&t.path().join("build/libs/app-plain.jar"), &[]);
+    let java = JavaProject::read(t.path(), None, None).unwrap().unwrap();
+    let JavaSource::Jar(jar) = &java.source else {
+        panic!("{java:?}")
+    };
+    assert_eq!(jar.found, JarFound::Lone);
+    assert_eq!(jar.manifest.main_class.as_deref(), Some("a.B"));
+    assert!(jar.boot_layers.is_none() && !jar.exploded);
+    assert!(
+        JavaProject::read(&t.path().join("build"), None, None)
+            .unwrap()
+            .is_none()
+    );
 }

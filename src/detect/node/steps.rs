@@ -178,43 +178,58 @@ fn install_steps(
             );
         }
         Manager::Yarn { berry: true } => {
-            let archs = format!(r#"{{"os":["linux"],"cpu":["{arch}"],"libc":["glibc"]}}"#);
-            steps.push(
-                runner
-                    .step(
-                        "yarn: node_modules linker in the staging copy".into(),
-                        &["config", "set", "nodeLinker", "node-modules"],
-                        dir,
-                    )
-                    .with_output(StepOutput::File {
-                        path: dir.join(".yarnrc.yml"),
-                    }),
-            );
-            steps.push(
-                runner
-                    .step(
-                        format!("yarn: supportedArchitectures {platform}"),
-                        &["config", "set", "supportedArchitectures", "--json", &archs],
-                        dir,
-                    )
-                    .with_output(StepOutput::File {
-                        path: dir.join(".yarnrc.yml"),
-                    }),
-            );
-            let args = ["workspaces", "focus", "--all", "--production"];
-            let mut step = runner.step(
-                format!("yarn workspaces focus --production {what}"),
-                &args,
-                dir,
-            );
-            if !native {
-                // Berry's `focus` has no --ignore-scripts; this setting does the same.
-                step.env
-                    .insert("YARN_ENABLE_SCRIPTS".into(), "false".into());
-            }
-            steps.push(step.with_output(modules(dir)));
+            steps.extend(berry_install_steps(runner, platform, native, dir));
         }
     }
+    steps
+}
+
+/// Yarn berry: a node_modules linker and the platform's architectures in the staging copy's
+/// .yarnrc.yml, then a production-only `workspaces focus`.
+fn berry_install_steps(
+    runner: &Runner,
+    platform: &Platform,
+    native: bool,
+    dir: &Path,
+) -> Vec<BuildStep> {
+    let arch = node_arch(platform);
+    let what = format!("for {platform}");
+    let mut steps = Vec::new();
+    let archs = format!(r#"{{"os":["linux"],"cpu":["{arch}"],"libc":["glibc"]}}"#);
+    steps.push(
+        runner
+            .step(
+                "yarn: node_modules linker in the staging copy".into(),
+                &["config", "set", "nodeLinker", "node-modules"],
+                dir,
+            )
+            .with_output(StepOutput::File {
+                path: dir.join(".yarnrc.yml"),
+            }),
+    );
+    steps.push(
+        runner
+            .step(
+                format!("yarn: supportedArchitectures {platform}"),
+                &["config", "set", "supportedArchitectures", "--json", &archs],
+                dir,
+            )
+            .with_output(StepOutput::File {
+                path: dir.join(".yarnrc.yml"),
+            }),
+    );
+    let args = ["workspaces", "focus", "--all", "--production"];
+    let mut step = runner.step(
+        format!("yarn workspaces focus --production {what}"),
+        &args,
+        dir,
+    );
+    if !native {
+        // Berry's `focus` has no --ignore-scripts; this setting does the same.
+        step.env
+            .insert("YARN_ENABLE_SCRIPTS".into(), "false".into());
+    }
+    steps.push(step.with_output(modules(dir)));
     steps
 }
 

@@ -1,5 +1,10 @@
+use super::planner::on_path;
 use super::*;
+use crate::detect::image_name;
 use crate::plan::BuildStep;
+use crate::plan::EntryKind;
+use crate::platform::Platform;
+use std::path::Path;
 
 fn write(dir: &Path, files: &[(&str, &str)]) {
     for (name, text) in files {
@@ -283,4 +288,44 @@ fn no_lockfile_warns_and_invalid_json_fails() {
 fn image_names() {
     assert_eq!(image_name("@scope/My_App"), "my_app");
     assert_eq!(image_name("--"), "app");
+}
+
+#[test]
+fn facts_of_a_pnpm_project_and_a_lone_script() {
+    let t = tempfile::tempdir().unwrap();
+    write(
+        t.path(),
+        &[
+            (
+                "package.json",
+                r#"{"name": "web", "main": "lib/index.js", "dependencies": {"a": "1"}}"#,
+            ),
+            ("pnpm-lock.yaml", ""),
+            ("package-lock.json", "{}"),
+            (".npmrc", ""),
+            ("lib/index.js", ""),
+        ],
+    );
+    let node = NodeProject::read(t.path()).unwrap().unwrap();
+    assert!(node.has_package_json && node.script.is_none());
+    assert_eq!(node.package.name.as_deref(), Some("web"));
+    assert_eq!(node.manager, package::Manager::Npm { locked: true });
+    assert_eq!(node.lockfile.as_deref(), Some("package-lock.json"));
+    assert_eq!(node.manager_notes.len(), 1, "{:?}", node.manager_notes);
+    assert_eq!(
+        node.start.as_ref().map(|s| s.file.as_str()),
+        Some("lib/index.js")
+    );
+    assert_eq!(
+        node.install_files,
+        ["package.json", ".npmrc", "package-lock.json"]
+    );
+
+    let t = tempfile::tempdir().unwrap();
+    write(t.path(), &[("app.js", "")]);
+    let node = NodeProject::read(t.path()).unwrap().unwrap();
+    assert_eq!(node.script.as_deref(), Some("app.js"));
+    assert!(!node.has_package_json && node.install_files.is_empty());
+    let empty = tempfile::tempdir().unwrap();
+    assert!(NodeProject::read(empty.path()).unwrap().is_none());
 }

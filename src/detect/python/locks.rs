@@ -266,21 +266,7 @@ pub fn uv(lock: &toml::Table) -> Result<Vec<Pin>, String> {
                 "package '{name}' does not come from a package index; lade installs locked packages from the index only"
             ));
         }
-        let mut hashes = Vec::new();
-        if let Some(h) = p
-            .get("sdist")
-            .and_then(|s| s.as_table())
-            .and_then(|s| str_field(s, "hash"))
-        {
-            hashes.push(h.to_string());
-        }
-        if let Some(w) = p.get("wheels").and_then(|w| w.as_array()) {
-            hashes.extend(
-                w.iter()
-                    .filter_map(|w| w.as_table().and_then(|t| str_field(t, "hash")))
-                    .map(str::to_string),
-            );
-        }
+        let hashes = uv_hashes(p);
         need_hashes(&name, &hashes)?;
         let marker = if markers.contains(&None) {
             None
@@ -304,6 +290,26 @@ pub fn uv(lock: &toml::Table) -> Result<Vec<Pin>, String> {
         });
     }
     Ok(pins)
+}
+
+/// The hashes of a uv.lock package's sdist and wheels.
+fn uv_hashes(p: &toml::Table) -> Vec<String> {
+    let mut hashes = Vec::new();
+    if let Some(h) = p
+        .get("sdist")
+        .and_then(|s| s.as_table())
+        .and_then(|s| str_field(s, "hash"))
+    {
+        hashes.push(h.to_string());
+    }
+    if let Some(w) = p.get("wheels").and_then(|w| w.as_array()) {
+        hashes.extend(
+            w.iter()
+                .filter_map(|w| w.as_table().and_then(|t| str_field(t, "hash")))
+                .map(str::to_string),
+        );
+    }
+    hashes
 }
 
 /// An edge of uv's graph: (normalized name, marker, extras asked for).

@@ -5,8 +5,9 @@
 use super::entry::PYTHON;
 use super::version::BASE_PYTHON;
 use super::{DEPS_DIR, Deps, HOST_PYTHON, PROJECT_DIR};
+use crate::detect::builder::Target;
 use crate::plan::{
-    BuildStep, EntryKind, FileEntry, LADE_PROGRAM, LayerSpec, StepInput, StepOutput, TargetPlan,
+    BuildStep, EntryKind, FileEntry, LADE_PROGRAM, LayerSpec, StepInput, StepOutput,
 };
 use crate::platform::Platform;
 use std::collections::BTreeMap;
@@ -98,7 +99,7 @@ pub(super) fn target(
     deps: &Deps,
     packaged: Option<&String>,
     app_entries: &[FileEntry],
-) -> TargetPlan {
+) -> Target {
     let mut steps = Vec::new();
     let mut layers = Vec::new();
     if *deps != Deps::None {
@@ -115,8 +116,7 @@ pub(super) fn target(
             entries: app_entries.to_vec(),
         });
     }
-    TargetPlan {
-        platform: platform.clone(),
+    Target {
         steps,
         layers,
         checks: Vec::new(),
@@ -249,6 +249,14 @@ fn dependency_steps(
         install = install.reused_when_unchanged();
     }
     steps.push(install);
+    steps.extend(after_install_steps(platform, deps_out, dir));
+    steps
+}
+
+/// After the install: the normalization, and for a foreign platform the check that native
+/// code is that platform's.
+fn after_install_steps(platform: &Platform, deps_out: &Path, dir: &Path) -> Vec<BuildStep> {
+    let mut steps = Vec::new();
     steps.push(lade_step(
         format!("normalize dependencies for {platform}"),
         vec![
@@ -259,7 +267,9 @@ fn dependency_steps(
         ],
         dir,
     ));
-    if foreign && let Some(machine) = platform.elf_machine() {
+    if !is_host(platform)
+        && let Some(machine) = platform.elf_machine()
+    {
         steps.push(lade_step(
             format!(
                 "check that native code in the dependencies is for {platform} (the message above names the dependency)"

@@ -1,5 +1,7 @@
 use super::*;
 use crate::config::LadeConfig;
+use crate::plan::{Check, EntryKind, Linkage};
+use std::path::Path;
 
 fn write(dir: &Path, files: &[(&str, &str)]) {
     for (name, text) in files {
@@ -443,4 +445,37 @@ fn crates_that_compile_c_get_a_musl_c_compiler() {
     assert!(arm.checks.iter().any(
         |c| matches!(c, Check::Program { program, .. } if program == "aarch64-linux-musl-gcc")
     ));
+}
+
+#[test]
+fn facts_of_a_package_with_a_lock_that_compiles_c() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    write(
+        dir,
+        &[
+            (
+                "Cargo.toml",
+                "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+            ),
+            (
+                "Cargo.lock",
+                "version = 4\n[[package]]\nname = \"zstd-sys\"\nversion = \"1.0.0\"\ndependencies = [\"cc\"]\n[[package]]\nname = \"cc\"\nversion = \"1.0.0\"\n",
+            ),
+            ("src/main.rs", MAIN),
+            (".cargo/config.toml", "[build]\nrustflags = [\"-Cx\"]\n"),
+        ],
+    );
+    let rust = RustProject::read(dir, None).unwrap().unwrap();
+    assert_eq!(rust.workspace.root_package.as_deref(), Some("app"));
+    assert_eq!(rust.lockfile, Some(dir.join("Cargo.lock")));
+    assert_eq!(rust.c_crates, ["zstd-sys"]);
+    assert!(!rust.assets);
+    assert!(
+        rust.cargo_config
+            .rustflags("x86_64-unknown-linux-musl")
+            .contains(&"-Cx".to_string())
+    );
+    let none = tempfile::tempdir().unwrap();
+    assert!(RustProject::read(none.path(), None).unwrap().is_none());
 }

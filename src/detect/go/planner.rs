@@ -1,0 +1,280 @@
+//! A Go project's plan: every main package built per platform with CGO disabled, trimmed paths
+//! and no build id; the chosen main is the entrypoint and a `kodata/` becomes its own layer.
+
+use super::facts::{GoPackage, GoProject, module_binary_name};
+use super::{DEFAULT_BASE, KODATA_PATH};
+use crate::detect::builder::{DirName, PlanBuilder, Target};
+use crate::detect::{DetectError, Project};
+use crate::plan::{BuildStep, EntryKind, FileEntry, LayerSpec, Plan, StepInput, StepOutput};
+use crate::platform::Platform;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A main package lade builds, and the name of its binary at /app.
+#[derive(Clone, Debug, PartialEq)]
+struct Main {
+    package: GoPackage,
+    binary: String,
+}
+
+pub fn plan(go: &GoProject, project: &Project) -> Result<Plan, DetectError> {
+    let mut b = PlanBuilder::new("go", project);
+    match &go.module {
+        Some(m) => b.reason("go.mod", format!("Go module {m}")),
+        None => b.reason(
+            go.root_files[0].clone(),
+            "Go files with no go.mod: built as a module of their own",
+        ),
+    }
+    let name = b.name(go.module.as_deref().map(module_binary_name), DirName::AsIs);
+    let (mains, entry) = mains_and_entry(go, project, &name)?;
+    for m in &mains {
+        if let Some(file) = &m.package.cgo {
+            return Err(DetectError::Unsupported(format!(
+                "{}: imports \"C\" (cgo), but lade builds Go with CGO_ENABLED=0 for static images; remove the cgo dependency, or build the binary yourself and package it on a cc base (gcr.io/distroless/cc-debian12)",
+                file.display()
+            )));
+        }
+        let file = match m.package.rel.as_str() {
+            "." => "*.go".to_string(),
+            rel => format!("{rel}/"),
+        };
+        b.reason(file, format!("main package → /app/{}", m.binary));
+    }
+    if go.vendored {
+        b.reason("vendor/", "vendored modules: -mod=vendor");
+    }
+    let kodata = kodata_layer(&mut b, go, &entry.package)?;
+    let build = GoBuild::new(go, project);
+    b.per_platform(|platform, out| Ok(build.target(platform, &out, &mains, kodata.as_ref())))?;
+    b.config().entrypoint = Some(vec![format!("/app/{}", entry.binary)]);
+    if kodata.is_some() {
+        b.config()
+            .env
+            .insert("KO_DATA_PATH".into(), KODATA_PATH.into());
+    }
+    Ok(b.finish(name, DEFAULT_BASE))
+}
+
+/// Every main package (the found ones, plus `--main`'s) and the entrypoint among them.
+fn mains_and_entry(
+    go: &GoProject,
+    project: &Project,
+    name: &str,
+) -> Result<(Vec<Main>, Main), DetectError> {
+    let binary = |rel: &str| match rel {
+        "." => name.to_string(),
+        rel => rel.rsplit('/').next().unwrap_or(rel).to_string(),
+    };
+    let mut mains: Vec<Main> = go
+        .mains
+        .iter()
+        .map(|p| Main {
+            binary: binary(&p.rel),
+            package: p.clone(),
+        })
+        .collect();
+    let wanted = project
+        .main
+        .map(str::to_string)
+        .or_else(|| project.config.main.clone());
+    let Some(w) = &wanted else {
+        let entry = match mains.iter().find(|m| m.package.rel == ".") {
+            Some(m) => m.clone(),
+            None if mains.len() == 1 => mains[0].clone(),
+            None if mains.is_empty() => return Err(no_main(project.dir)),
+            None => {
+                return Err(DetectError::Unsupported(format!(
+                    "several main packages ({}): pick the entrypoint with --main or `main = \"./cmd/NAME\"` in lade.toml",
+                    list_mains(&mains)
+                )));
+            }
+        };
+        return Ok((mains, entry));
+    };
+    let rel = clean_rel(w);
+    if let Some(m) = mains.iter().find(|m| m.package.rel == rel) {
+        let entry = m.clone();
+        return Ok((mains, entry));
+    }
+    if go.module.is_none() {
+        return Err(DetectError::Unsupported(format!(
+            "--main {w}: without a go.mod only the root directory's files can be built"
+        )));
+    }
+    let Some(package) = GoPackage::main_at(project.dir, &rel)? else {
+        return Err(DetectError::Unsupported(format!(
+            "--main {w}: {} is not a main package (main packages found: {})",
+            project.dir.join(&rel).display(),
+            list_mains(&mains)
+        )));
+    };
+    let entry = Main {
+        binary: binary(&rel),
+        package,
+    };
+    mains.push(entry.clone());
+    Ok((mains, entry))
+}
+
+fn no_main(dir: &Path) -> DetectError {
+    DetectError::Unsupported(format!(
+        "{}: no main package in the module root or cmd/*; add `package main` with a `func main()`, or name one with --main ./path",
+        dir.join("go.mod").display()
+    ))
+}
+
+/// ko's static data: `kodata/` beside the entrypoint's package, else at the root, in its own
+/// layer at /var/run/ko.
+fn kodata_layer(
+    b: &mut PlanBuilder,
+    go: &GoProject,
+    entry: &GoPackage,
+) -> Result<Option<LayerSpec>, DetectError> {
+    let dir = if entry.kodata {
+        let p = Path::new(&entry.rel).join("kodata");
+        p.strip_prefix(".").map(Path::to_path_buf).unwrap_or(p)
+    } else if go.root_kodata {
+        PathBuf::from("kodata")
+    } else {
+        return Ok(None);
+    };
+    b.reason(
+        format!("{}/", dir.display()),
+        format!("static data → {KODATA_PATH}"),
+    );
+    Ok(Some(LayerSpec {
+        name: "kodata".into(),
+        entries: b.files(&dir, KODATA_PATH)?,
+    }))
+}
+
+/// What every platform's `go build` shares.
+struct GoBuild<'a> {
+    go: &'a GoProject,
+    dir: &'a Path,
+    ldflags: String,
+    flags: &'a [String],
+}
+
+impl<'a> GoBuild<'a> {
+    fn new(go: &'a GoProject, project: &'a Project) -> GoBuild<'a> {
+        let ldflags = std::iter::once("-buildid=".to_string())
+            .chain(project.config.go.ldflags.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        GoBuild {
+            go,
+            dir: project.dir,
+            ldflags,
+            flags: &project.config.go.flags,
+        }
+    }
+
+    fn target(
+        &self,
+        platform: &Platform,
+        out: &Path,
+        mains: &[Main],
+        kodata: Option<&LayerSpec>,
+    ) -> Target {
+        let mut env = BTreeMap::new();
+        env.insert("CGO_ENABLED".into(), "0".into());
+        env.insert("GOOS".into(), platform.os.clone());
+        env.insert("GOARCH".into(), platform.goarch().to_string());
+        if let Some(arm) = platform.goarm() {
+            env.insert("GOARM".into(), arm.to_string());
+        }
+        let mut t = Target::default();
+        let mut binaries = Vec::new();
+        for m in mains {
+            let bin = out.join(&m.binary);
+            t.steps
+                .push(self.step(platform, &m.package.rel, &bin, &env));
+            binaries.push(FileEntry {
+                target: format!("/app/{}", m.binary),
+                mode: 0o755,
+                kind: EntryKind::File { source: bin },
+            });
+        }
+        t.layers.extend(kodata.cloned());
+        t.layers.push(LayerSpec {
+            name: "binary".into(),
+            entries: binaries,
+        });
+        t
+    }
+
+    /// `go build` of the package at `rel` into `bin`. Not reused by lade: go's own build
+    /// cache makes an unchanged build cheap.
+    fn step(
+        &self,
+        platform: &Platform,
+        rel: &str,
+        bin: &Path,
+        env: &BTreeMap<String, String>,
+    ) -> BuildStep {
+        let mut args = vec![
+            "build".to_string(),
+            "-trimpath".into(),
+            "-buildvcs=false".into(),
+            format!("-ldflags={}", self.ldflags),
+        ];
+        if self.go.vendored {
+            args.push("-mod=vendor".into());
+        }
+        args.extend(self.flags.iter().cloned());
+        args.push("-o".into());
+        args.push(bin.to_string_lossy().into_owned());
+        if self.go.module.is_some() {
+            args.push(if rel == "." {
+                ".".into()
+            } else {
+                format!("./{rel}")
+            });
+        } else {
+            args.extend(self.go.root_files.iter().cloned());
+        }
+        BuildStep::new(
+            format!("go build {rel} for {platform}"),
+            "go",
+            args,
+            self.dir,
+        )
+        .with_env(env.clone())
+        .with_input(StepInput::Tree {
+            path: self.dir.to_path_buf(),
+            exclude: vec![],
+        })
+        .with_input(StepInput::Env {
+            name: "GOFLAGS".into(),
+        })
+        .with_tool_input()
+        .with_output(StepOutput::File {
+            path: bin.to_path_buf(),
+        })
+    }
+}
+
+fn clean_rel(p: &str) -> String {
+    let t = p.trim_start_matches("./").trim_end_matches('/');
+    if t.is_empty() || t == "." {
+        ".".into()
+    } else {
+        t.to_string()
+    }
+}
+
+fn list_mains(mains: &[Main]) -> String {
+    if mains.is_empty() {
+        return "none".into();
+    }
+    mains
+        .iter()
+        .map(|m| match m.package.rel.as_str() {
+            "." => ".".to_string(),
+            rel => format!("./{rel}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

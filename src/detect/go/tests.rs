@@ -1,0 +1,197 @@
+use super::facts::{imports_c, module_binary_name, module_path, package_clause};
+use super::*;
+use std::path::Path;
+
+#[test]
+fn module_names() {
+    assert_eq!(
+        module_path("// c\nmodule example.com/a/svc // x\n\ngo 1.19\n").as_deref(),
+        Some("example.com/a/svc")
+    );
+    assert_eq!(module_path("modulex foo"), None);
+    assert_eq!(module_binary_name("example.com/a/svc/v2"), "svc");
+    assert_eq!(module_binary_name("hello"), "hello");
+}
+
+#[test]
+fn package_clauses() {
+    assert_eq!(
+        package_clause("// Copyright\n/* a\n package fake */\npackage main\n").as_deref(),
+        Some("main")
+    );
+    assert_eq!(
+        package_clause("package lib // comment\n").as_deref(),
+        Some("lib")
+    );
+}
+
+#[test]
+fn cgo_imports() {
+    assert!(imports_c(
+        "package main\n// #include <stdio.h>\nimport \"C\"\n"
+    ));
+    assert!(imports_c("package main\nimport (\n\t\"fmt\"\n\t\"C\"\n)\n"));
+    assert!(!imports_c(
+        "package main\nimport (\n\t\"fmt\"\n)\n// \"C\"\n"
+    ));
+}
+
+fn write(dir: &Path, files: &[(&str, &str)]) {
+    for (name, text) in files {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+}
+
+#[test]
+fn facts_of_a_module_with_commands() {
+    let t = tempfile::tempdir().unwrap();
+    write(
+        t.path(),
+        &[
+            ("go.mod", "module example.com/svc/v2\n"),
+            ("main.go", MAIN),
+            ("main_test.go", "package main_test\n"),
+            (
+                "cmd/tool/main.go",
+                "package main\nimport \"C\"\nfunc main() {}\n",
+            ),
+            ("cmd/tool/kodata/a.txt", "a"),
+            ("cmd/lib/lib.go", "package lib\n"),
+            ("vendor/modules.txt", ""),
+        ],
+    );
+    let go = GoProject::read(t.path()).unwrap().unwrap();
+    assert_eq!(go.module.as_deref(), Some("example.com/svc/v2"));
+    assert_eq!(go.root_files, ["main.go"]);
+    assert!(go.vendored && !go.root_kodata);
+    let mains: Vec<(&str, bool, bool)> = go
+        .mains
+        .iter()
+        .map(|m| (m.rel.as_str(), m.cgo.is_some(), m.kodata))
+        .collect();
+    assert_eq!(mains, [(".", false, false), ("cmd/tool", true, true)]);
+    assert_eq!(GoPackage::main_at(t.path(), "cmd/lib").unwrap(), None);
+
+    let bad = tempfile::tempdir().unwrap();
+    write(bad.path(), &[("go.mod", "go 1.22\n")]);
+    let err = GoProject::read(bad.path()).unwrap_err().to_string();
+    assert!(err.contains("no `module` line"), "{err}");
+    let empty = tempfile::tempdir().unwrap();
+    assert_eq!(GoProject::read(empty.path()).unwrap(), None);
+}
+
+fn detect_in(dir: &Path, main: Option<&str>) -> Result<Option<Plan>, DetectError> {
+    let config = crate::config::LadeConfig::default();
+    let platforms = vec![
+        "linux/amd64".parse().unwrap(),
+        "linux/arm/v7".parse().unwrap(),
+    ];
+    let out = dir.join("out");
+    let filter = crate::ignore::Filter::default();
+    let project = Project {
+        dir,
+        config: &config,
+        platforms: &platforms,
+        main,
+        out_dir: &out,
+        filter: &filter,
+    };
+    GoDetector.detect(&project)
+}
+
+const MAIN: &str = "package main\nfunc main() {}\n";
+
+#[test]
+fn module_with_several_mains() {
+    let t = tempfile::tempdir().unwrap();
+    write(
+        t.path(),
+        &[
+            ("go.mod", "module example.com/multi\n\ngo 1.19\n"),
+            ("cmd/a/main.go", MAIN),
+            ("cmd/b/main.go", MAIN),
+            ("cmd/b/kodata/x.txt", "x"),
+            ("lib/lib.go", "package lib\n"),
+        ],
+    );
+    let err = detect_in(t.path(), None).unwrap_err().to_string();
+    assert!(
+        err.contains("several main packages (./cmd/a, ./cmd/b)"),
+        "{err}"
+    );
+    let plan = detect_in(t.path(), Some("./cmd/b")).unwrap().unwrap();
+    assert_eq!(plan.config.entrypoint, Some(vec!["/app/b".to_string()]));
+    let arm = &plan.targets[1];
+    assert_eq!(arm.steps.len(), 2, "every main is built");
+    assert_eq!(arm.steps[0].env.get("GOARM").map(String::as_str), Some("7"));
+    let names: Vec<&str> = arm.layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["kodata", "binary"]);
+    let targets: Vec<&str> = arm.layers[1]
+        .entries
+        .iter()
+        .map(|e| e.target.as_str())
+        .collect();
+    assert_eq!(targets, ["/app/a", "/app/b"]);
+    assert_eq!(arm.layers[0].entries[0].target, "/var/run/ko/x.txt");
+    let err = detect_in(t.path(), Some("./lib")).unwrap_err().to_string();
+    assert!(err.contains("is not a main package"), "{err}");
+}
+
+#[test]
+fn module_without_main_vendor_and_loose_files() {
+    let t = tempfile::tempdir().unwrap();
+    write(
+        t.path(),
+        &[
+            ("go.mod", "module example.com/lib\n"),
+            ("lib.go", "package lib\n"),
+        ],
+    );
+    let err = detect_in(t.path(), None).unwrap_err().to_string();
+    assert!(err.contains("no main package"), "{err}");
+
+    write(t.path(), &[("lib.go", MAIN), ("vendor/modules.txt", "")]);
+    let plan = detect_in(t.path(), None).unwrap().unwrap();
+    assert!(
+        plan.targets[0].steps[0]
+            .args
+            .contains(&"-mod=vendor".to_string())
+    );
+    assert_eq!(plan.name, "lib");
+
+    let loose = tempfile::tempdir().unwrap();
+    write(
+        loose.path(),
+        &[
+            ("b.go", MAIN),
+            ("a.go", "package main\n"),
+            ("a_test.go", "package main\n"),
+        ],
+    );
+    let plan = detect_in(loose.path(), None).unwrap().unwrap();
+    let args = &plan.targets[0].steps[0].args;
+    assert_eq!(
+        &args[args.len() - 2..],
+        ["a.go", "b.go"],
+        "builds the files, not the tree"
+    );
+
+    let empty = tempfile::tempdir().unwrap();
+    assert!(detect_in(empty.path(), None).unwrap().is_none());
+}
+
+#[test]
+fn cgo_is_refused_with_a_pointer_to_cc() {
+    let t = tempfile::tempdir().unwrap();
+    write(
+        t.path(),
+        &[
+            ("go.mod", "module m\n"),
+            ("main.go", "package main\nimport \"C\"\nfunc main() {}\n"),
+        ],
+    );
+    let err = detect_in(t.path(), None).unwrap_err().to_string();
+    assert!(err.contains("imports \"C\"") && err.contains("cc"), "{err}");
+}

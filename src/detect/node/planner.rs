@@ -1,0 +1,220 @@
+//! A Node project's plan: production dependencies installed per platform below the
+//! application files at /app, a build script run once in a full copy, node itself as the
+//! entrypoint.
+
+use super::app;
+use super::facts::NodeProject;
+use super::package::{self, Manager, StartSource};
+use super::steps::{self, Dirs, Runner};
+use super::{DEFAULT_BASE, default_node_binary};
+use crate::detect::builder::{DirName, PlanBuilder, Target};
+use crate::detect::{DetectError, Project, image_name};
+use crate::plan::{EntryKind, FileEntry, LayerSpec, Plan};
+use crate::platform::Platform;
+
+pub fn plan(node: &NodeProject, project: &Project) -> Result<Plan, DetectError> {
+    let mut b = PlanBuilder::new("node", project);
+    let pkg = &node.package;
+    install_reasons(&mut b, node);
+    let base = b.base(DEFAULT_BASE);
+    let entrypoint = entrypoint(&mut b, node, &base)?;
+    if let (Some(range), Some(major)) = (pkg.engines_node(), package::base_node_major(&base))
+        && !package::range_allows_major(range, major)
+    {
+        b.reason(
+            "package.json",
+            format!("WARNING: engines.node is `{range}` but the base {base} has node {major}"),
+        );
+    }
+    let app = app::files(&mut b, node)?;
+    let host = Platform::host().unwrap_or_else(|| Platform::linux("amd64", None));
+    let runner = runner(&mut b, node, &host);
+    let dirs = Dirs::new(project.out_dir);
+    let (build_steps, app) = if pkg.scripts.contains_key("build") {
+        b.reason(
+            "package.json",
+            format!(
+                "scripts.build: built in a copy with every dependency ({}), the image gets production dependencies only",
+                dirs.build.display()
+            ),
+        );
+        app::build(b.dir(), node, &runner, &app, &dirs.build)?
+    } else {
+        (Vec::new(), app::limited(node, app))
+    };
+    b.per_platform(|platform, out| {
+        let mut t = Target::default();
+        if pkg.has_dependencies() {
+            let deps = Dirs::deps(&out);
+            t.steps = steps::production_install(
+                &runner,
+                platform,
+                &host,
+                project.dir,
+                &node.install_files,
+                &deps,
+            );
+            t.layers.push(LayerSpec {
+                name: "node_modules".into(),
+                entries: vec![FileEntry {
+                    target: "/app/node_modules".into(),
+                    mode: 0o755,
+                    kind: EntryKind::Tree {
+                        source: deps.join("node_modules"),
+                        exclude: vec![],
+                    },
+                }],
+            });
+        }
+        t.layers.push(LayerSpec {
+            name: "app".into(),
+            entries: app.clone(),
+        });
+        Ok(t)
+    })?;
+    b.once(build_steps, Vec::new());
+    let config = b.config();
+    config.entrypoint = entrypoint;
+    config.workdir = Some("/app".into());
+    config.env.insert("NODE_ENV".into(), "production".into());
+    let name = b.name(pkg.name.as_deref().map(image_name), DirName::ImageName);
+    Ok(b.finish(name, DEFAULT_BASE))
+}
+
+/// What makes it a Node project and how its dependencies are installed.
+fn install_reasons(b: &mut PlanBuilder, node: &NodeProject) {
+    let pkg = &node.package;
+    if let Some(f) = &node.script {
+        b.reason(
+            f.clone(),
+            "a Node script with no package.json: run as it is, nothing to install",
+        );
+    }
+    if node.has_package_json {
+        b.reason(
+            "package.json",
+            match &pkg.name {
+                Some(n) => format!("Node package {n}"),
+                None => "Node package".into(),
+            },
+        );
+        let needs_install = pkg.has_dependencies() || pkg.scripts.contains_key("build");
+        let why = match (&node.manager, needs_install) {
+            (_, false) => "no dependencies: nothing to install".to_string(),
+            (Manager::Npm { locked: false }, true) => {
+                "WARNING: no lockfile, so the build is not pinned: `npm install` resolves versions anew each time (commit a package-lock.json)".to_string()
+            }
+            (_, true) if !pkg.has_dependencies() => {
+                "no production dependencies: no node_modules in the image".to_string()
+            }
+            (Manager::Npm { .. }, true) => "npm ci --omit=dev".to_string(),
+            (Manager::Yarn { berry }, true) => format!(
+                "yarn {} install, production dependencies",
+                if *berry { "berry" } else { "classic" }
+            ),
+            (Manager::Pnpm, true) => "pnpm install --prod".to_string(),
+        };
+        let file = node
+            .lockfile
+            .clone()
+            .unwrap_or_else(|| "package.json".into());
+        b.reason(file, why);
+    }
+    for n in node.manager_notes.iter().chain(&node.start_notes) {
+        b.reason("package.json", n.clone());
+    }
+}
+
+/// `[node, /app/FILE, ARGS…]` with the node binary of `base`; `None` when lade.toml sets the
+/// entrypoint (applied over the plan later) and nothing in the project says how to start.
+fn entrypoint(
+    b: &mut PlanBuilder,
+    node: &NodeProject,
+    base: &str,
+) -> Result<Option<Vec<String>>, DetectError> {
+    let config = &b.project().config;
+    let Some(s) = &node.start else {
+        if config.entrypoint.is_some() {
+            return Ok(None);
+        }
+        let dir = b.dir();
+        return Err(DetectError::Unsupported(format!(
+            "{}: no start command: set `scripts.start` to `node FILE`, `main` in package.json, a Procfile `web: node FILE` line, or `entrypoint` in lade.toml",
+            if node.has_package_json {
+                dir.join("package.json").display().to_string()
+            } else {
+                dir.display().to_string()
+            }
+        )));
+    };
+    let (file, from) = match &s.source {
+        StartSource::Procfile => ("Procfile".to_string(), "Procfile web:"),
+        StartSource::StartScript => ("package.json".into(), "scripts.start"),
+        StartSource::Main => ("package.json".into(), "main"),
+        StartSource::DefaultFile(f) => (f.clone(), "default file"),
+    };
+    b.reason(file, format!("starts with node /app/{} ({from})", s.file));
+    let binary = config
+        .node
+        .binary
+        .clone()
+        .unwrap_or_else(|| default_node_binary(base).to_string());
+    let mut e = vec![binary, format!("/app/{}", s.file)];
+    e.extend(s.args.iter().cloned());
+    Ok(Some(e))
+}
+
+/// How the package manager runs, with what that means for foreign platforms.
+fn runner(b: &mut PlanBuilder, node: &NodeProject, host: &Platform) -> Runner {
+    let manager = &node.manager;
+    let runner = Runner {
+        via_corepack: !matches!(manager, Manager::Npm { .. }) && !on_path(manager.name()),
+        manager: manager.clone(),
+        declared: node
+            .package
+            .package_manager
+            .clone()
+            .filter(|d| d.split('@').next() == Some(manager.name()) && d.contains('@')),
+    };
+    let foreign: Vec<String> = b
+        .project()
+        .platforms
+        .iter()
+        .filter(|p| !p.matches(host))
+        .map(|p| p.to_string())
+        .collect();
+    let lockfile = || node.lockfile.clone();
+    if node.package.has_dependencies() && !foreign.is_empty() {
+        b.reason(
+            lockfile().unwrap_or_else(|| "package.json".into()),
+            format!(
+                "dependencies' install scripts do not run for {} (no emulation); packages that compile native code are refused for it",
+                foreign.join(", ")
+            ),
+        );
+    }
+    if matches!(manager, Manager::Yarn { berry: false }) && !foreign.is_empty() {
+        b.reason(
+            "yarn.lock",
+            "classic yarn cannot choose optional packages for another platform: for those it installs every platform's (--ignore-platform)",
+        );
+    }
+    if runner.via_corepack {
+        b.reason(
+            lockfile().unwrap_or_default(),
+            format!("{} is not on PATH: run through corepack", manager.name()),
+        );
+    }
+    runner
+}
+
+/// Whether `program` is an executable file in a PATH directory (a lookup, not a run).
+pub(super) fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    crate::env::var_os(crate::env::PATH).is_some_and(|path| {
+        std::env::split_paths(&path).any(|d| {
+            std::fs::metadata(d.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}

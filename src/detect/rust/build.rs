@@ -1,0 +1,297 @@
+//! The cargo build of each platform: the triple, how it links, the environment (target
+//! directory in lade's cache, rustflags with the path remaps, linker and C compiler), the
+//! checks before and after, and the binaries it writes.
+
+use super::facts::RustProject;
+use super::select::Selected;
+use super::target;
+use super::{APP_DIR, Host};
+use crate::config::{RustLibc, RustSettings};
+use crate::detect::builder::Target;
+use crate::detect::{DetectError, Project};
+use crate::plan::{
+    BuildStep, Check, EntryKind, FileEntry, LayerSpec, Linkage, StepInput, StepOutput,
+};
+use crate::platform::Platform;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What every platform's cargo build shares.
+pub struct CargoBuild<'a> {
+    rust: &'a RustProject,
+    project: &'a Project<'a>,
+    host: &'a Host,
+    settings: &'a RustSettings,
+    bins: &'a [Selected<'a>],
+    overrides: Vec<(Platform, String)>,
+    target_dir: PathBuf,
+    profile: String,
+    remaps: Vec<String>,
+}
+
+impl<'a> CargoBuild<'a> {
+    pub fn new(
+        rust: &'a RustProject,
+        project: &'a Project<'a>,
+        host: &'a Host,
+        bins: &'a [Selected<'a>],
+    ) -> Result<CargoBuild<'a>, DetectError> {
+        let settings = &project.config.rust;
+        let target_dir = project.out_dir.join("cargo-target");
+        Ok(CargoBuild {
+            overrides: target_overrides(settings)?,
+            profile: settings.profile.clone().unwrap_or_else(|| "release".into()),
+            remaps: remap_flags(
+                &rust.workspace.root,
+                host.cargo_home.as_deref(),
+                &target_dir,
+            ),
+            target_dir,
+            rust,
+            project,
+            host,
+            settings,
+            bins,
+        })
+    }
+
+    /// The platform's build, with its layers (`resources` below the binaries) and the
+    /// linkage its binaries are expected to have.
+    pub fn target(
+        &self,
+        platform: &Platform,
+        resources: &[FileEntry],
+    ) -> Result<(Target, Linkage), DetectError> {
+        let unsupported = |m: String| DetectError::Unsupported(format!("{platform}: {m}"));
+        let explicit = self
+            .overrides
+            .iter()
+            .find(|(p, _)| p == platform)
+            .map(|(_, t)| t.as_str());
+        let libc = self.settings.libc.unwrap_or(RustLibc::Musl);
+        let triple = target::triple_for(platform, libc, explicit).map_err(unsupported)?;
+        let rt = target::plan_target(
+            platform,
+            &triple,
+            self.host.platform.as_ref(),
+            self.settings.linker.as_deref(),
+            self.rust.cargo_config.linker_file(&triple).is_some(),
+        )
+        .map_err(unsupported)?;
+        let (env, cc_check) = self.env(platform, &rt);
+        let out = self
+            .target_dir
+            .join(&triple)
+            .join(profile_dir(&self.profile));
+        let mut t = Target::default();
+        t.checks.push(Check::RustTarget {
+            triple: triple.clone(),
+        });
+        t.checks.extend(rt.linker_check.clone());
+        t.checks.extend(cc_check);
+        let mut binaries = Vec::new();
+        let mut outputs = Vec::new();
+        for s in self.bins {
+            let path = out.join(&s.bin.name);
+            outputs.push(path.clone());
+            let target = format!("{APP_DIR}/{}", s.bin.name);
+            t.checks.push(Check::Linkage {
+                binary: path.clone(),
+                target: target.clone(),
+                expect: rt.linkage,
+            });
+            binaries.push(FileEntry {
+                target,
+                mode: 0o755,
+                kind: EntryKind::File { source: path },
+            });
+        }
+        if !resources.is_empty() {
+            t.layers.push(LayerSpec {
+                name: "resources".into(),
+                entries: resources.to_vec(),
+            });
+        }
+        t.layers.push(LayerSpec {
+            name: "binary".into(),
+            entries: binaries,
+        });
+        let step = BuildStep::new(
+            format!("cargo build for {platform} ({triple})"),
+            "cargo",
+            self.args(&triple),
+            self.project.dir,
+        )
+        .with_env(env);
+        t.steps.push(cargo_step(step, &outputs));
+        Ok((t, rt.linkage))
+    }
+
+    /// The build's environment for `rt`, and the check for the C compiler it names.
+    fn env(
+        &self,
+        platform: &Platform,
+        rt: &target::RustTarget,
+    ) -> (BTreeMap<String, String>, Option<Check>) {
+        let triple = &rt.triple;
+        let mut env = BTreeMap::new();
+        env.insert(
+            "CARGO_TARGET_DIR".to_string(),
+            self.target_dir.to_string_lossy().into_owned(),
+        );
+        let rustflags: Vec<String> = self
+            .rust
+            .cargo_config
+            .rustflags(triple)
+            .into_iter()
+            .chain(self.settings.rustflags.iter().cloned())
+            .chain(self.remaps.iter().cloned())
+            .collect();
+        // The encoded form keeps flags with spaces (paths) whole, and cargo prefers it over a
+        // RUSTFLAGS the user may have exported.
+        env.insert("CARGO_ENCODED_RUSTFLAGS".into(), rustflags.join("\x1f"));
+        if let Some(l) = &rt.linker {
+            env.insert(target::linker_env(triple), l.clone());
+        }
+        let c_crates = &self.rust.c_crates;
+        let (cc, cc_check) = target::c_compiler(
+            platform,
+            rt,
+            self.host.platform.as_ref(),
+            c_crates,
+            self.host.has_cc(triple),
+        );
+        if let Some(cc) = cc {
+            env.insert(target::cc_env(triple), cc);
+        }
+        if !c_crates.is_empty()
+            && let Some(flags) = c_prefix_maps(&self.remaps)
+        {
+            // C sources see their paths through __FILE__ and debug info: remap them as well.
+            env.insert(format!("CFLAGS_{}", triple.replace('-', "_")), flags);
+        }
+        (env, cc_check)
+    }
+
+    fn args(&self, triple: &str) -> Vec<String> {
+        cargo_args(
+            &self.profile,
+            self.rust.lockfile.is_some(),
+            triple,
+            self.bins,
+            self.settings,
+        )
+    }
+}
+
+/// `[rust.target]` keys parsed as platforms.
+fn target_overrides(settings: &RustSettings) -> Result<Vec<(Platform, String)>, DetectError> {
+    settings
+        .target
+        .iter()
+        .map(|(k, v)| {
+            k.parse::<Platform>()
+                .map(|p| (p, v.clone()))
+                .map_err(|e| DetectError::Unsupported(format!("[rust.target] {k}: {e}")))
+        })
+        .collect()
+}
+
+/// `--remap-path-prefix` for every place whose path could end up in the binary (panic
+/// locations, debug info): the workspace, cargo's home (registry and git sources) and the
+/// target directory (build script outputs). rustc applies the last matching mapping, so the
+/// most specific comes last.
+fn remap_flags(root: &Path, cargo_home: Option<&Path>, target_dir: &Path) -> Vec<String> {
+    let mut pairs: Vec<(PathBuf, &str)> = vec![(root.to_path_buf(), "/src")];
+    if let Some(home) = cargo_home {
+        pairs.push((home.to_path_buf(), "/cargo"));
+        if let Ok(real) = home.canonicalize()
+            && real != home
+        {
+            pairs.push((real, "/cargo"));
+        }
+    }
+    pairs.push((target_dir.to_path_buf(), "/target"));
+    pairs
+        .into_iter()
+        .map(|(from, to)| format!("--remap-path-prefix={}={to}", from.display()))
+        .collect()
+}
+
+/// The rustc remaps as gcc `-ffile-prefix-map` flags, in one CFLAGS string; `None` when a
+/// path has whitespace, which CFLAGS cannot carry.
+fn c_prefix_maps(remaps: &[String]) -> Option<String> {
+    let maps: Vec<String> = remaps
+        .iter()
+        .filter_map(|r| r.strip_prefix("--remap-path-prefix="))
+        .map(|m| format!("-ffile-prefix-map={m}"))
+        .collect();
+    if maps.iter().any(|m| m.contains(char::is_whitespace)) {
+        return None;
+    }
+    Some(maps.join(" "))
+}
+
+/// The directory cargo writes a profile's outputs to.
+fn profile_dir(profile: &str) -> &str {
+    match profile {
+        "dev" | "test" => "debug",
+        "release" | "bench" => "release",
+        other => other,
+    }
+}
+
+/// The cargo build reads the project (its `target/` aside) and writes the binaries. Not
+/// reused by lade: cargo's own fingerprints in the kept target directory make an unchanged
+/// build cheap.
+fn cargo_step(step: BuildStep, binaries: &[PathBuf]) -> BuildStep {
+    let path = step.dir.clone();
+    let mut step = step
+        .with_input(StepInput::Tree {
+            path,
+            exclude: vec!["target".into()],
+        })
+        .with_tool_input();
+    for b in binaries {
+        step = step.with_output(StepOutput::File { path: b.clone() });
+    }
+    step
+}
+
+fn cargo_args(
+    profile: &str,
+    locked: bool,
+    triple: &str,
+    bins: &[Selected],
+    settings: &RustSettings,
+) -> Vec<String> {
+    let mut args = vec!["build".to_string()];
+    if profile == "release" {
+        args.push("--release".into());
+    } else {
+        args.extend(["--profile".into(), profile.to_string()]);
+    }
+    if locked {
+        args.push("--locked".into());
+    }
+    args.extend(["--target".into(), triple.to_string()]);
+    let mut packages: Vec<&str> = Vec::new();
+    for s in bins {
+        if !packages.contains(&s.package.name.as_str()) {
+            packages.push(&s.package.name);
+        }
+    }
+    for p in packages {
+        args.extend(["-p".into(), p.to_string()]);
+    }
+    for s in bins {
+        args.extend(["--bin".into(), s.bin.name.clone()]);
+    }
+    if !settings.features.is_empty() {
+        args.extend(["--features".into(), settings.features.join(",")]);
+    }
+    if settings.no_default_features {
+        args.push("--no-default-features".into());
+    }
+    args
+}

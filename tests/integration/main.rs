@@ -11,6 +11,7 @@ mod go_hello;
 mod harness;
 mod java;
 mod node;
+mod output_safety;
 mod outputs;
 mod plan;
 mod python;

@@ -1,0 +1,72 @@
+//! Outputs and the cache stay sound when runs overlap, die or find something unexpected:
+//! concurrent publishes into one layout, archive paths that are not regular files, a corrupt
+//! blob in the cache, temporary files left by killed runs.
+
+use crate::support::TestEnv;
+use crate::support::lade::{LadeRun, root_digest};
+use crate::support::layout::{self, Layout};
+use std::path::Path;
+
+/// `lade publish` of go-hello for linux/amd64 with `cache` as LADE_CACHE_DIR to `to`.
+fn publish(env: &TestEnv, cache: &Path, project: &Path, to: &str) -> LadeRun {
+    env.lade_with_cache(cache)
+        .arg("publish")
+        .arg("-C")
+        .arg(project)
+        .args(["--platform", "linux/amd64", "--json", "--to", to])
+        .run()
+}
+
+#[test]
+fn concurrent_publishes_into_one_layout_keep_every_tag() {
+    let env = TestEnv::new();
+    let p = env.copy_example("go-hello", "go-hello");
+    // One cache per process, so the layout is all they share. A first publish per cache makes
+    // the concurrent ones short and alike, so they overlap while writing the layout.
+    let caches: Vec<_> = (0..4).map(|i| env.path(&format!("cache-{i}"))).collect();
+    for (i, cache) in caches.iter().enumerate() {
+        let warm = env.path(&format!("warm-{i}"));
+        publish(&env, cache, &p, &format!("oci:{}", warm.display())).success();
+    }
+    // Into a new directory (which no writer may mistake for a foreign one while another is
+    // creating it), then into the existing layout.
+    let out = env.path("shared");
+    for round in 0..2 {
+        let runs: Vec<LadeRun> = std::thread::scope(|s| {
+            let handles: Vec<_> = caches
+                .iter()
+                .enumerate()
+                .map(|(i, cache)| {
+                    let to = format!("oci:{}:r{round}-t{i}", out.display());
+                    let (env, p) = (&env, &p);
+                    s.spawn(move || publish(env, cache, p, &to))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let digests: Vec<String> = runs
+            .into_iter()
+            .map(|r| root_digest(&r.success().json()))
+            .collect();
+
+        let layout = Layout::open(&out);
+        let mut tags = layout.tags();
+        tags.sort();
+        let want: Vec<String> = (0..=round)
+            .flat_map(|r| (0..caches.len()).map(move |i| format!("r{r}-t{i}")))
+            .collect();
+        assert_eq!(
+            tags, want,
+            "round {round}: every publish's tag is in index.json"
+        );
+        layout.verify_blobs();
+        for (i, digest) in digests.iter().enumerate() {
+            let tag = format!("r{round}-t{i}");
+            assert_eq!(layout.tagged(&tag)["digest"], digest.as_str(), "{tag}");
+            // oci-image-tool refuses a layout with several tags: validate each on its own.
+            let img = layout.image(&tag, "amd64");
+            let single = layout.extract(&img, &env.path(&format!("single-{tag}")), &tag);
+            layout::validate(&single.dir, &tag);
+        }
+    }
+}

@@ -5,6 +5,9 @@
 use crate::support::TestEnv;
 use crate::support::lade::{LadeRun, root_digest};
 use crate::support::layout::{self, Layout};
+use crate::support::tools::{run_ok, tool};
+use std::fs;
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
 /// `lade publish` of go-hello for linux/amd64 with `cache` as LADE_CACHE_DIR to `to`.
@@ -69,4 +72,46 @@ fn concurrent_publishes_into_one_layout_keep_every_tag() {
             layout::validate(&single.dir, &tag);
         }
     }
+}
+
+#[test]
+fn archive_outputs_refuse_paths_that_are_not_regular_files() {
+    let env = TestEnv::new();
+    let p = env.copy_example("go-hello", "go-hello");
+    let fifo = env.path("a-fifo.tar");
+    run_ok(tool("mkfifo").arg(&fifo));
+    let pointed_at = env.path("pointed-at.tar");
+    fs::write(&pointed_at, "not lade's").unwrap();
+    let link = env.path("a-link.tar");
+    std::os::unix::fs::symlink(&pointed_at, &link).unwrap();
+    let dir = env.dir("a-dir.tar");
+
+    for path in [&fifo, &link, &dir] {
+        for transport in ["docker-archive", "oci-archive"] {
+            let to = format!("{transport}:{}", path.display());
+            let run = publish(&env, &env.cache, &p, &to);
+            run.expect_error(&[&path.display().to_string(), "regular file"]);
+            assert!(
+                !env.cache.join("build").exists(),
+                "{to} must be refused before anything is built:\n{}",
+                run.context()
+            );
+        }
+    }
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(fs::read_link(&link).unwrap(), pointed_at);
+    assert_eq!(fs::read_to_string(&pointed_at).unwrap(), "not lade's");
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+    let names: Vec<String> = fs::read_dir(env.path(""))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(names.is_empty(), "temporary files left: {names:?}");
 }

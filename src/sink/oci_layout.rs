@@ -423,7 +423,7 @@ impl<R: Read> VerifyingReader<R> {
             return Err(invalid(
                 t,
                 format!(
-                    "layer file {} does not match its descriptor: expected {digest} ({size} bytes), found {found}; the blob store or base layout may be corrupt",
+                    "layer file {} does not match its descriptor: expected {digest} ({size} bytes), found {found}; the file is damaged: if it is in lade's cache, delete it and publish again (lade writes or fetches it anew), else restore the base layout it belongs to",
                     src.display()
                 ),
             ));

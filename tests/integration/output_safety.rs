@@ -115,3 +115,57 @@ fn archive_outputs_refuse_paths_that_are_not_regular_files() {
         .collect();
     assert!(names.is_empty(), "temporary files left: {names:?}");
 }
+
+#[test]
+fn a_corrupt_cache_blob_of_the_right_size_is_written_again() {
+    let env = TestEnv::new();
+    let p = env.copy_example("go-hello", "go-hello");
+    let first = publish(
+        &env,
+        &env.cache,
+        &p,
+        &format!("oci:{}", env.path("a").display()),
+    )
+    .success()
+    .json();
+    let root = root_digest(&first);
+    // The largest layer (the binary), damaged in place: same size, one byte flipped.
+    let layer = first["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|l| l["size"].as_u64().unwrap())
+        .unwrap()
+        .clone();
+    let digest = layer["digest"].as_str().unwrap();
+    let blob = env
+        .cache
+        .join("blobs/sha256")
+        .join(&digest["sha256:".len()..]);
+    let mut bytes = fs::read(&blob).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    fs::write(&blob, &bytes).unwrap();
+
+    let out = env.path("b");
+    let second = publish(&env, &env.cache, &p, &format!("oci:{}", out.display()))
+        .success()
+        .json();
+    assert_eq!(root_digest(&second), root, "the same image as before");
+    let again = second["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["digest"] == digest)
+        .unwrap_or_else(|| panic!("layer {digest} not in the second publish: {second}"));
+    assert_eq!(
+        again["cached"], false,
+        "the damaged blob is not reused: {again}"
+    );
+    Layout::open(&out).verify_blobs();
+    assert_eq!(
+        layout::sha256_digest(&fs::read(&blob).unwrap()),
+        digest,
+        "the cache blob is repaired"
+    );
+}

@@ -9,6 +9,7 @@ use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 use tempfile::NamedTempFile;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,8 @@ impl BlobStore {
         for dir in [store.blob_dir(), store.tmp_dir()] {
             fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         }
+        // Runs that were killed left their temporary files; everything in tmp/ is one.
+        sweep_stale_temporaries(&store.tmp_dir(), |_| true);
         Ok(store)
     }
 
@@ -75,7 +78,11 @@ impl BlobStore {
     /// A writer whose bytes become a blob when committed.
     pub fn writer(&self) -> Result<BlobWriter, StoreError> {
         let dir = self.tmp_dir();
-        let file = NamedTempFile::new_in(&dir).map_err(io_err(&dir))?;
+        // The PID in the name tells a later sweep whether the writer is still running.
+        let file = tempfile::Builder::new()
+            .prefix(&format!("blob.tmp-{}-", std::process::id()))
+            .tempfile_in(&dir)
+            .map_err(io_err(&dir))?;
         let temp_path = file.path().to_path_buf();
         Ok(BlobWriter {
             inner: HashingWriter::new(BufWriter::with_capacity(WRITE_BUFFER, file)),
@@ -101,6 +108,70 @@ impl BlobStore {
     fn blob_dir(&self) -> PathBuf {
         self.root.join("blobs").join("sha256")
     }
+}
+
+/// Any temporary file this old is stale: a running writer keeps its file's mtime fresh.
+const STALE_AFTER: Duration = Duration::from_secs(60 * 60);
+
+/// A temporary file whose name carries the PID of a process that is not running is stale
+/// sooner. Not at once: a writer in another PID namespace sharing the directory (a container
+/// mounting the same cache) has a PID that means nothing here, and it is only told apart by
+/// keeping its file's mtime fresh.
+const DEAD_OWNER_GRACE: Duration = Duration::from_secs(10 * 60);
+
+/// The PID in a temporary file name `NAME.tmp-PID-SUFFIX`, as lade's writers name them.
+pub fn temp_owner(name: &str) -> Option<u32> {
+    let (_, rest) = name.rsplit_once(".tmp-")?;
+    let (pid, suffix) = rest.split_once('-')?;
+    if suffix.is_empty() {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Removes the stale temporary files directly in `dir` whose names `is_temporary` accepts:
+/// older than [`STALE_AFTER`], or named for a PID that is not running and older than
+/// [`DEAD_OWNER_GRACE`]. The files of running writers are fresh and stay. Best effort: a sweep
+/// that cannot list or remove something must not fail the run that tidies up; it returns how
+/// many files it removed.
+pub fn sweep_stale_temporaries(dir: &Path, is_temporary: impl Fn(&str) -> bool) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let now = SystemTime::now();
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str().filter(|n| is_temporary(n)) else {
+            continue;
+        };
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        // A time in the future (clock skew) counts as fresh.
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .unwrap_or_default();
+        let owner_gone = temp_owner(name).is_some_and(|pid| !process_running(pid));
+        let stale = age >= STALE_AFTER || (owner_gone && age >= DEAD_OWNER_GRACE);
+        if stale && fs::remove_file(entry.path()).is_ok() {
+            tracing::debug!("removed stale temporary file {}", entry.path().display());
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// Whether a process with this PID exists. Only known where /proc lists processes (Linux);
+/// elsewhere every owner counts as running and files go by age alone.
+fn process_running(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    !proc.join("self").exists() || proc.join(pid.to_string()).exists()
 }
 
 /// Whether `path` is a regular file of `size` bytes whose sha256 is `digest`. Unreadable
@@ -234,6 +305,66 @@ mod tests {
         assert_eq!(w.commit().unwrap(), (d.clone(), big.len() as u64));
         assert_eq!(fs::read(store.path(&d)).unwrap(), big);
         assert_eq!(fs::read_dir(store.tmp_dir()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn temp_owner_reads_the_pid_of_temporary_names() {
+        assert_eq!(temp_owner("index.json.tmp-1234-0"), Some(1234));
+        assert_eq!(temp_owner("blob.tmp-77-Ab3xYz"), Some(77));
+        assert_eq!(temp_owner("a.tmp-b.tmp-9-1"), Some(9));
+        assert_eq!(temp_owner(".tmpAb3xYz"), None);
+        assert_eq!(temp_owner("index.json.tmp-12-"), None);
+        assert_eq!(temp_owner("x.tmp-pid-1"), None);
+        assert_eq!(temp_owner("index.json"), None);
+    }
+
+    #[test]
+    fn opening_the_store_sweeps_only_stale_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let tmp = store.tmp_dir();
+        let dead = dead_pid();
+        let me = std::process::id();
+        let old = SystemTime::now() - STALE_AFTER - Duration::from_secs(60);
+        let plant = |name: &str, mtime: Option<SystemTime>| {
+            let path = tmp.join(name);
+            fs::write(&path, b"partial").unwrap();
+            if let Some(t) = mtime {
+                fs::File::options()
+                    .write(true)
+                    .open(&path)
+                    .unwrap()
+                    .set_modified(t)
+                    .unwrap();
+            }
+        };
+        let recent_dead = SystemTime::now() - DEAD_OWNER_GRACE - Duration::from_secs(60);
+        plant(&format!("blob.tmp-{dead}-gone"), Some(recent_dead));
+        plant(".tmpOldUnnamed", Some(old));
+        plant(&format!("blob.tmp-{me}-old"), Some(old));
+        plant(&format!("blob.tmp-{me}-live"), None);
+        plant(&format!("blob.tmp-{dead}-justnow"), None);
+        let store = BlobStore::open(dir.path()).unwrap();
+        let mut left: Vec<String> = fs::read_dir(store.tmp_dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        let mut want = vec![
+            format!("blob.tmp-{dead}-justnow"),
+            format!("blob.tmp-{me}-live"),
+        ];
+        want.sort();
+        assert_eq!(left, want, "stale files are removed, fresh ones stay");
+    }
+
+    /// The PID of a process that has exited.
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(!process_running(pid), "pid {pid} was reused at once");
+        pid
     }
 
     #[test]

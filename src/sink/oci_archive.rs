@@ -131,8 +131,16 @@ pub(super) fn write_tar(
 ) -> Result<(), SinkError> {
     // Checked again: the path was checked when the output was opened, but the build ran since.
     check_archive_path(t, dest)?;
-    if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+    let parent = dest.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(parent) = parent {
         std::fs::create_dir_all(parent).map_err(|e| io_err(t, "creating", parent, e))?;
+    }
+    // Writes of this archive that were killed left `FILE.tmp-PID-N` beside it.
+    if let Some(name) = dest.file_name().and_then(|n| n.to_str()) {
+        let prefix = format!("{name}.tmp-");
+        crate::layer::sweep_stale_temporaries(parent.unwrap_or(Path::new(".")), |n| {
+            n.starts_with(&prefix) && crate::layer::temp_owner(n).is_some()
+        });
     }
     let mut tmp = TempFile::create(t, dest)?;
     {

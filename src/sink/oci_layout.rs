@@ -16,6 +16,7 @@
 use super::{BlobProvider, Published, Sink, SinkError};
 use crate::digest::{Digest, HashingWriter};
 use crate::image::{ANNOTATION_REF_NAME, Image, ImageSet, JsonBlob, OCI_INDEX, canonical};
+use crate::layer::{sweep_stale_temporaries, temp_owner};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -59,6 +60,11 @@ impl Sink for OciLayoutSink {
                 tmp.commit()?;
             }
             fs::create_dir_all(&blob_dir).map_err(|e| io_err(t, "creating", &blob_dir, e))?;
+            // Writers that were killed left their temporary files; those of running ones are
+            // fresh and stay.
+            for dir in [&self.path, &blob_dir] {
+                sweep_stale_temporaries(dir, |name| temp_owner(name).is_some());
+            }
         }
 
         // Blobs need no lock: each is renamed into place complete, and two writers of one
@@ -459,7 +465,7 @@ impl TempFile {
     pub(super) fn create(t: &str, dest: &Path) -> Result<TempFile, SinkError> {
         let name = dest.file_name().unwrap_or_default().to_string_lossy();
         // pid + counter: two lade processes (or two sinks) writing the same layout never share
-        // a temporary file.
+        // a temporary file, and the pid tells a later sweep whether the writer still runs.
         let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp = dest.with_file_name(format!("{name}.tmp-{}-{n}", std::process::id()));
         let file = OpenOptions::new()

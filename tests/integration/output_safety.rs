@@ -169,3 +169,62 @@ fn a_corrupt_cache_blob_of_the_right_size_is_written_again() {
         "the cache blob is repaired"
     );
 }
+
+#[test]
+fn stale_temporary_files_of_killed_runs_are_removed() {
+    let env = TestEnv::new();
+    let p = env.copy_example("go-hello", "go-hello");
+    let out = env.path("out");
+    let to = format!("oci:{}", out.display());
+    publish(&env, &env.cache, &p, &to).success();
+
+    // A process that has exited: its PID is not running.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let me = std::process::id();
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 3600);
+    let plant = |path: &Path, old: bool| {
+        fs::write(path, b"half written").unwrap();
+        if old {
+            let f = fs::File::options().write(true).open(path).unwrap();
+            f.set_modified(two_hours_ago).unwrap();
+        }
+        path.to_path_buf()
+    };
+    let tmp = env.cache.join("tmp");
+    let blobs = out.join("blobs/sha256");
+    let stale = [
+        plant(&tmp.join(format!("blob.tmp-{dead}-a1B2c3")), true),
+        // Temporary files of older versions carry no PID: only their age tells.
+        plant(&tmp.join(".tmpXy12Ab"), true),
+        plant(&out.join(format!("index.json.tmp-{dead}-0")), true),
+        plant(
+            &blobs.join(format!("{}.tmp-{dead}-3", "ab".repeat(32))),
+            true,
+        ),
+    ];
+    // Files of a running writer (this test) are fresh: they stay.
+    let live = [
+        plant(&tmp.join(format!("blob.tmp-{me}-Zz9yX8")), false),
+        plant(&out.join(format!("index.json.tmp-{me}-7")), false),
+    ];
+
+    publish(&env, &env.cache, &p, &format!("{to}:v2")).success();
+    for f in &stale {
+        assert!(!f.exists(), "stale {} was not removed", f.display());
+    }
+    for f in &live {
+        assert!(
+            f.exists(),
+            "{} of a running writer was removed",
+            f.display()
+        );
+        fs::remove_file(f).unwrap();
+    }
+    let layout = Layout::open(&out);
+    layout.verify_blobs();
+    let mut tags = layout.tags();
+    tags.sort();
+    assert_eq!(tags, ["latest", "v2"]);
+}

@@ -15,7 +15,7 @@ mod store;
 pub mod tree;
 
 pub use gzip::GzipWriter;
-pub use store::{BlobStore, BlobWriter, StoreError};
+pub use store::{BlobStore, BlobWriter, StoreError, sweep_stale_temporaries, temp_owner};
 
 use crate::digest::{Digest, HashingWriter};
 use crate::plan::LayerSpec;

@@ -9,6 +9,7 @@ use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 use tempfile::NamedTempFile;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,8 @@ impl BlobStore {
         for dir in [store.blob_dir(), store.tmp_dir()] {
             fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         }
+        // Runs that were killed left their temporary files; everything in tmp/ is one.
+        sweep_stale_temporaries(&store.tmp_dir(), |_| true);
         Ok(store)
     }
 
@@ -75,7 +78,11 @@ impl BlobStore {
     /// A writer whose bytes become a blob when committed.
     pub fn writer(&self) -> Result<BlobWriter, StoreError> {
         let dir = self.tmp_dir();
-        let file = NamedTempFile::new_in(&dir).map_err(io_err(&dir))?;
+        // The PID in the name tells a later sweep whether the writer is still running.
+        let file = tempfile::Builder::new()
+            .prefix(&format!("blob.tmp-{}-", std::process::id()))
+            .tempfile_in(&dir)
+            .map_err(io_err(&dir))?;
         let temp_path = file.path().to_path_buf();
         Ok(BlobWriter {
             inner: HashingWriter::new(BufWriter::with_capacity(WRITE_BUFFER, file)),
@@ -84,10 +91,13 @@ impl BlobStore {
         })
     }
 
-    /// Whether the blob is present with the expected size: a cheap guard against a file that
-    /// was truncated outside lade's control.
+    /// Whether the blob is present, `size` bytes long and hashing to `digest`. A blob damaged
+    /// on disk (truncated, or the same size with other bytes) is then written again rather
+    /// than reused: trusted, it would fail every output that reads it and every push (a
+    /// registry answers DIGEST_INVALID), publish after publish. Hashing runs at about 1 GB/s,
+    /// less than the source hashing that finds the cached layer costs.
     pub(crate) fn holds(&self, digest: &Digest, size: u64) -> bool {
-        fs::metadata(self.path(digest)).is_ok_and(|m| m.is_file() && m.len() == size)
+        verified(&self.path(digest), digest, size)
     }
 
     /// Where temporary files live: on the same filesystem as the blobs, so renames are atomic.
@@ -98,6 +108,81 @@ impl BlobStore {
     fn blob_dir(&self) -> PathBuf {
         self.root.join("blobs").join("sha256")
     }
+}
+
+/// Any temporary file this old is stale: a running writer keeps its file's mtime fresh.
+const STALE_AFTER: Duration = Duration::from_secs(60 * 60);
+
+/// A temporary file whose name carries the PID of a process that is not running is stale
+/// sooner. Not at once: a writer in another PID namespace sharing the directory (a container
+/// mounting the same cache) has a PID that means nothing here, and it is only told apart by
+/// keeping its file's mtime fresh.
+const DEAD_OWNER_GRACE: Duration = Duration::from_secs(10 * 60);
+
+/// The PID in a temporary file name `NAME.tmp-PID-SUFFIX`, as lade's writers name them.
+pub fn temp_owner(name: &str) -> Option<u32> {
+    let (_, rest) = name.rsplit_once(".tmp-")?;
+    let (pid, suffix) = rest.split_once('-')?;
+    if suffix.is_empty() {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Removes the stale temporary files directly in `dir` whose names `is_temporary` accepts:
+/// older than [`STALE_AFTER`], or named for a PID that is not running and older than
+/// [`DEAD_OWNER_GRACE`]. The files of running writers are fresh and stay. Best effort: a sweep
+/// that cannot list or remove something must not fail the run that tidies up; it returns how
+/// many files it removed.
+pub fn sweep_stale_temporaries(dir: &Path, is_temporary: impl Fn(&str) -> bool) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let now = SystemTime::now();
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str().filter(|n| is_temporary(n)) else {
+            continue;
+        };
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        // A time in the future (clock skew) counts as fresh.
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .unwrap_or_default();
+        let owner_gone = temp_owner(name).is_some_and(|pid| !process_running(pid));
+        let stale = age >= STALE_AFTER || (owner_gone && age >= DEAD_OWNER_GRACE);
+        if stale && fs::remove_file(entry.path()).is_ok() {
+            tracing::debug!("removed stale temporary file {}", entry.path().display());
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// Whether a process with this PID exists. Only known where /proc lists processes (Linux);
+/// elsewhere every owner counts as running and files go by age alone.
+fn process_running(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    !proc.join("self").exists() || proc.join(pid.to_string()).exists()
+}
+
+/// Whether `path` is a regular file of `size` bytes whose sha256 is `digest`. Unreadable
+/// counts as no: the blob is then written again, and a real I/O problem surfaces there.
+fn verified(path: &Path, digest: &Digest, size: u64) -> bool {
+    if !fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == size) {
+        return false;
+    }
+    fs::File::open(path)
+        .and_then(crate::digest::digest_reader)
+        .is_ok_and(|(d, n)| &d == digest && n == size)
 }
 
 /// Streams bytes into a temporary file, hashing them; `commit` moves the file into place.
@@ -125,9 +210,9 @@ impl BlobWriter {
             .into_inner()
             .map_err(|e| io_err(&temp_path)(e.into_error()))?;
         let dest = blob_dir.join(digest.hex());
-        if fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == size) {
-            // Same digest and size: the bytes are already there. Leaving the existing file alone
-            // keeps its inode stable for anyone who hard-linked it into a layout.
+        if verified(&dest, &digest, size) {
+            // The bytes are already there. Leaving the existing file alone keeps its inode
+            // stable for anyone who hard-linked it into a layout. A damaged file is replaced.
             return Ok((digest, size));
         }
         // The data must be on disk before the name is, or a power loss could leave a
@@ -195,6 +280,91 @@ mod tests {
         let (d, n) = w.commit().unwrap();
         assert_eq!((d.clone(), n), (Digest::of(&big), big.len() as u64));
         assert_eq!(fs::read(store.path(&d)).unwrap(), big);
+    }
+
+    #[test]
+    fn corrupt_blob_of_the_right_size_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let d = store.put_bytes(b"complete").unwrap();
+        fs::write(store.path(&d), b"c0mplete").unwrap();
+        assert!(!store.holds(&d, 8), "a blob with other bytes is not held");
+        assert_eq!(store.put_bytes(b"complete").unwrap(), d);
+        assert_eq!(fs::read(store.path(&d)).unwrap(), b"complete");
+
+        // A writer producing the digest of a damaged file replaces it too.
+        let big = vec![7u8; WRITE_BUFFER + 5];
+        let mut w = store.writer().unwrap();
+        w.write_all(&big).unwrap();
+        let (d, _) = w.commit().unwrap();
+        let mut bad = big.clone();
+        bad[WRITE_BUFFER] ^= 1;
+        fs::write(store.path(&d), &bad).unwrap();
+        let mut w = store.writer().unwrap();
+        w.write_all(&big).unwrap();
+        assert_eq!(w.commit().unwrap(), (d.clone(), big.len() as u64));
+        assert_eq!(fs::read(store.path(&d)).unwrap(), big);
+        assert_eq!(fs::read_dir(store.tmp_dir()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn temp_owner_reads_the_pid_of_temporary_names() {
+        assert_eq!(temp_owner("index.json.tmp-1234-0"), Some(1234));
+        assert_eq!(temp_owner("blob.tmp-77-Ab3xYz"), Some(77));
+        assert_eq!(temp_owner("a.tmp-b.tmp-9-1"), Some(9));
+        assert_eq!(temp_owner(".tmpAb3xYz"), None);
+        assert_eq!(temp_owner("index.json.tmp-12-"), None);
+        assert_eq!(temp_owner("x.tmp-pid-1"), None);
+        assert_eq!(temp_owner("index.json"), None);
+    }
+
+    #[test]
+    fn opening_the_store_sweeps_only_stale_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let tmp = store.tmp_dir();
+        let dead = dead_pid();
+        let me = std::process::id();
+        let old = SystemTime::now() - STALE_AFTER - Duration::from_secs(60);
+        let plant = |name: &str, mtime: Option<SystemTime>| {
+            let path = tmp.join(name);
+            fs::write(&path, b"partial").unwrap();
+            if let Some(t) = mtime {
+                fs::File::options()
+                    .write(true)
+                    .open(&path)
+                    .unwrap()
+                    .set_modified(t)
+                    .unwrap();
+            }
+        };
+        let recent_dead = SystemTime::now() - DEAD_OWNER_GRACE - Duration::from_secs(60);
+        plant(&format!("blob.tmp-{dead}-gone"), Some(recent_dead));
+        plant(".tmpOldUnnamed", Some(old));
+        plant(&format!("blob.tmp-{me}-old"), Some(old));
+        plant(&format!("blob.tmp-{me}-live"), None);
+        plant(&format!("blob.tmp-{dead}-justnow"), None);
+        let store = BlobStore::open(dir.path()).unwrap();
+        let mut left: Vec<String> = fs::read_dir(store.tmp_dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        let mut want = vec![
+            format!("blob.tmp-{dead}-justnow"),
+            format!("blob.tmp-{me}-live"),
+        ];
+        want.sort();
+        assert_eq!(left, want, "stale files are removed, fresh ones stay");
+    }
+
+    /// The PID of a process that has exited.
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(!process_running(pid), "pid {pid} was reused at once");
+        pid
     }
 
     #[test]

@@ -124,12 +124,17 @@ pub fn open_with(target: &Target, options: &OpenOptions) -> Result<Box<dyn Sink>
             path.clone(),
             tag.clone(),
         )),
-        Target::OciArchive { path, tag } => Box::new(oci_archive::OciArchiveSink::new(
-            target.to_string(),
-            path.clone(),
-            tag.clone(),
-        )),
+        // Archive paths are checked now, before anything is built.
+        Target::OciArchive { path, tag } => {
+            oci_archive::check_archive_path(&target.to_string(), path)?;
+            Box::new(oci_archive::OciArchiveSink::new(
+                target.to_string(),
+                path.clone(),
+                tag.clone(),
+            ))
+        }
         Target::DockerArchive { path, reference } => {
+            oci_archive::check_archive_path(&target.to_string(), path)?;
             Box::new(docker_archive::DockerArchiveSink::new(
                 target.to_string(),
                 path.clone(),

@@ -16,6 +16,7 @@ use crate::digest::Digest;
 use crate::oci::{ANNOTATION_REF_NAME, ImageSet};
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 pub struct OciArchiveSink {
@@ -82,23 +83,64 @@ pub(super) fn blob_name(digest: &Digest) -> String {
     format!("blobs/{}/{}", digest.algorithm(), digest.hex())
 }
 
+/// Refuses an archive path that exists and is not a regular file. The archive is renamed onto
+/// its path, which would turn a device or FIFO into a plain file (as root, `/dev/full`
+/// included), replace a symbolic link instead of writing where it points, and fail late on a
+/// directory; so none of them is touched, and the error says so before anything is built.
+pub(super) fn check_archive_path(t: &str, path: &Path) -> Result<(), SinkError> {
+    let kind = match std::fs::symlink_metadata(path) {
+        Ok(m) => m.file_type(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err(t, "checking", path, e)),
+    };
+    let (what, hint) = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        (
+            "a directory",
+            "choose a file path (or oci:DIR to write a layout directory)",
+        )
+    } else if kind.is_symlink() {
+        (
+            "a symbolic link",
+            "give the path it points to, or remove the link",
+        )
+    } else if kind.is_fifo() {
+        ("a FIFO", "remove it or choose another path")
+    } else if kind.is_socket() {
+        ("a socket", "remove it or choose another path")
+    } else if kind.is_char_device() || kind.is_block_device() {
+        ("a device", "choose a regular file path")
+    } else {
+        ("not a regular file", "remove it or choose another path")
+    };
+    Err(super::oci_layout::invalid(
+        t,
+        format!(
+            "{} exists and is {what}; an archive output only creates or replaces a regular file: {hint}",
+            path.display()
+        ),
+    ))
+}
+
 /// Writes `entries` in order as a deterministic tar at `dest` (via a temporary file).
 pub(super) fn write_tar(
     t: &str,
     dest: &Path,
     entries: &BTreeMap<String, Entry<'_>>,
 ) -> Result<(), SinkError> {
-    if dest.is_dir() {
-        return Err(super::oci_layout::invalid(
-            t,
-            format!(
-                "{} is a directory; an archive output is a file (use oci:DIR for a layout directory)",
-                dest.display()
-            ),
-        ));
-    }
-    if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+    // Checked again: the path was checked when the output was opened, but the build ran since.
+    check_archive_path(t, dest)?;
+    let parent = dest.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(parent) = parent {
         std::fs::create_dir_all(parent).map_err(|e| io_err(t, "creating", parent, e))?;
+    }
+    // Writes of this archive that were killed left `FILE.tmp-PID-N` beside it.
+    if let Some(name) = dest.file_name().and_then(|n| n.to_str()) {
+        let prefix = format!("{name}.tmp-");
+        crate::layer::sweep_stale_temporaries(parent.unwrap_or(Path::new(".")), |n| {
+            n.starts_with(&prefix) && crate::layer::temp_owner(n).is_some()
+        });
     }
     let mut tmp = TempFile::create(t, dest)?;
     {

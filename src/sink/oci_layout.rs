@@ -5,7 +5,10 @@
 //! document (index or single manifest) annotated with `org.opencontainers.image.ref.name =
 //! TAG`, replacing any entry with that ref name and keeping all others. Every file is written
 //! under a temporary name and renamed into place, `index.json` last, so a failed write leaves
-//! the layout as it was (apart from unreferenced blobs).
+//! the layout as it was (apart from unreferenced blobs and, for a new layout, its
+//! `oci-layout` marker). Writers hold an exclusive lock on the directory while they check or
+//! create the layout and while they read and replace `index.json`, so concurrent publishes
+//! into one layout keep each other's tags.
 //!
 //! This file also holds what the two archive sinks share with it: collecting an `ImageSet`'s
 //! blobs, building `index.json`, temporary files and copying layers with digest checks.
@@ -13,6 +16,7 @@
 use super::{BlobProvider, Published, Sink, SinkError};
 use crate::digest::{Digest, HashingWriter};
 use crate::image::canonical;
+use crate::layer::{sweep_stale_temporaries, temp_owner};
 use crate::oci::{ANNOTATION_REF_NAME, Image, ImageSet, JsonBlob, OCI_INDEX};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -40,11 +44,32 @@ impl Sink for OciLayoutSink {
     fn write(&self, set: &ImageSet, blobs: &dyn BlobProvider) -> Result<Published, SinkError> {
         let t = self.target.as_str();
         check_not_empty(t, set)?;
-        let existing = open_layout(t, &self.path)?;
+        // Before the directory is touched, so a layer that cannot be had leaves no new layout.
         let all = collect_blobs(t, &set.images, set.index.as_ref(), blobs)?;
 
+        // Other lade processes (or other sinks of this one) may be writing the same layout.
+        // The layout is checked and created under its lock: a directory another writer has
+        // just created must not look like a foreign non-empty directory.
         let blob_dir = self.path.join("blobs").join("sha256");
-        fs::create_dir_all(&blob_dir).map_err(|e| io_err(t, "creating", &blob_dir, e))?;
+        {
+            let _lock = lock_layout(t, &self.path)?;
+            open_layout(t, &self.path)?;
+            let marker = self.path.join("oci-layout");
+            if !marker.is_file() {
+                let mut tmp = TempFile::create(t, &marker)?;
+                tmp.write_all(OCI_LAYOUT_FILE)?;
+                tmp.commit()?;
+            }
+            fs::create_dir_all(&blob_dir).map_err(|e| io_err(t, "creating", &blob_dir, e))?;
+            // Writers that were killed left their temporary files; those of running ones are
+            // fresh and stay.
+            for dir in [&self.path, &blob_dir] {
+                sweep_stale_temporaries(dir, |name| temp_owner(name).is_some());
+            }
+        }
+
+        // Blobs need no lock: each is renamed into place complete, and two writers of one
+        // digest write the same bytes.
         for blob in all.values() {
             let dest = blob_dir.join(blob.digest.hex());
             // Content-addressed: a blob of the right size under its digest is the same blob.
@@ -58,22 +83,21 @@ impl Sink for OciLayoutSink {
             tmp.commit()?;
         }
 
-        let marker = self.path.join("oci-layout");
-        if !marker.is_file() {
-            let mut tmp = TempFile::create(t, &marker)?;
-            tmp.write_all(OCI_LAYOUT_FILE)?;
-            tmp.commit()?;
-        }
-
         let root = set.root();
         let mut annotations = BTreeMap::new();
         annotations.insert(ANNOTATION_REF_NAME.to_string(), self.tag.clone());
         let entry = root_entry(t, root, annotations)?;
-        let index = updated_index(t, &self.path.join("index.json"), existing, entry, &self.tag)?;
         let index_path = self.path.join("index.json");
-        let mut tmp = TempFile::create(t, &index_path)?;
-        tmp.write_all(&index)?;
-        tmp.commit()?;
+        {
+            // index.json is read again under the lock, right before it is replaced, so the
+            // tags other writers added since keep their entries.
+            let _lock = lock_layout(t, &self.path)?;
+            let existing = open_layout(t, &self.path)?;
+            let index = updated_index(t, &index_path, existing, entry, &self.tag)?;
+            let mut tmp = TempFile::create(t, &index_path)?;
+            tmp.write_all(&index)?;
+            tmp.commit()?;
+        }
 
         let digest = root.digest();
         Ok(Published {
@@ -85,20 +109,39 @@ impl Sink for OciLayoutSink {
     }
 }
 
+/// Takes an exclusive lock on the layout directory (created when missing), held until the
+/// returned handle is dropped. The directory itself is locked rather than a lock file in it,
+/// so the layout holds nothing but what image-spec describes.
+fn lock_layout(t: &str, dir: &Path) -> Result<File, SinkError> {
+    match fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => return Err(not_a_directory(t, dir)),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir).map_err(|e| io_err(t, "creating", dir, e))?;
+        }
+        Err(e) => return Err(io_err(t, "reading", dir, e)),
+    }
+    let handle = File::open(dir).map_err(|e| io_err(t, "opening", dir, e))?;
+    handle.lock().map_err(|e| io_err(t, "locking", dir, e))?;
+    Ok(handle)
+}
+
+fn not_a_directory(t: &str, dir: &Path) -> SinkError {
+    invalid(
+        t,
+        format!(
+            "{} exists and is not a directory; an OCI layout is a directory (use oci-archive:FILE for a single file)",
+            dir.display()
+        ),
+    )
+}
+
 /// Checks `dir` is absent, empty or an OCI layout, and returns its `index.json` if it has one.
 fn open_layout(t: &str, dir: &Path) -> Result<Option<Value>, SinkError> {
     match fs::metadata(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_err(t, "reading", dir, e)),
-        Ok(m) if !m.is_dir() => {
-            return Err(invalid(
-                t,
-                format!(
-                    "{} exists and is not a directory; an OCI layout is a directory (use oci-archive:FILE for a single file)",
-                    dir.display()
-                ),
-            ));
-        }
+        Ok(m) if !m.is_dir() => return Err(not_a_directory(t, dir)),
         Ok(_) => {}
     }
     let marker = dir.join("oci-layout");
@@ -387,7 +430,7 @@ impl<R: Read> VerifyingReader<R> {
             return Err(invalid(
                 t,
                 format!(
-                    "layer file {} does not match its descriptor: expected {digest} ({size} bytes), found {found}; the blob store or base layout may be corrupt",
+                    "layer file {} does not match its descriptor: expected {digest} ({size} bytes), found {found}; the file is damaged: if it is in lade's cache, delete it and publish again (lade writes or fetches it anew), else restore the base layout it belongs to",
                     src.display()
                 ),
             ));
@@ -423,7 +466,7 @@ impl TempFile {
     pub(super) fn create(t: &str, dest: &Path) -> Result<TempFile, SinkError> {
         let name = dest.file_name().unwrap_or_default().to_string_lossy();
         // pid + counter: two lade processes (or two sinks) writing the same layout never share
-        // a temporary file.
+        // a temporary file, and the pid tells a later sweep whether the writer still runs.
         let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp = dest.with_file_name(format!("{name}.tmp-{}-{n}", std::process::id()));
         let file = OpenOptions::new()
@@ -790,6 +833,78 @@ mod tests {
             fs::read_to_string(arm.join("hello.txt")).unwrap(),
             "second from linux/arm64\n"
         );
+    }
+
+    #[test]
+    fn concurrent_writers_to_one_layout_keep_every_tag() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = tmp.path().join("store");
+        let sets: Vec<ImageSet> = (0..8)
+            .map(|i| image_set(&store, &["linux/amd64"], &format!("writer {i}")))
+            .collect();
+        let seed = image_set(&store, &["linux/amd64"], "seed");
+        // Several rounds, since a lost update needs two writers to interleave between reading
+        // and replacing index.json; into a new directory (which a writer must not mistake for
+        // a foreign one while another is creating it) and into an existing layout.
+        for round in 0..6 {
+            let out = tmp.path().join(format!("out-{round}"));
+            let seeded = round % 2 == 1;
+            if seeded {
+                write(&out, "seed", &seed).unwrap();
+            }
+            let start = std::sync::Barrier::new(sets.len());
+            std::thread::scope(|s| {
+                for (i, set) in sets.iter().enumerate() {
+                    let (out, start) = (&out, &start);
+                    s.spawn(move || {
+                        start.wait();
+                        write(out, &format!("t{i}"), set).unwrap();
+                    });
+                }
+            });
+            let index = index_of(&out);
+            let mut tagged: Vec<(String, String)> = index["manifests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| {
+                    let tag = d["annotations"][ANNOTATION_REF_NAME].as_str().unwrap();
+                    (tag.to_string(), d["digest"].as_str().unwrap().to_string())
+                })
+                .collect();
+            tagged.sort();
+            let mut want: Vec<(String, String)> = sets
+                .iter()
+                .enumerate()
+                .map(|(i, set)| (format!("t{i}"), set.root().digest().to_string()))
+                .collect();
+            if seeded {
+                want.insert(0, ("seed".into(), seed.root().digest().to_string()));
+            }
+            assert_eq!(
+                tagged, want,
+                "round {round}: every writer's tag is in index.json"
+            );
+            // oci-image-tool refuses any layout with several tags ("not unique"), so skopeo
+            // reads each tag back, and every blob must hash to its name.
+            for (tag, digest) in &tagged {
+                let inspect = run_json(
+                    skopeo()
+                        .arg("inspect")
+                        .arg(format!("oci:{}:{tag}", out.display())),
+                );
+                assert_eq!(inspect["Digest"], digest.as_str(), "{tag}");
+            }
+            for e in fs::read_dir(out.join("blobs/sha256")).unwrap() {
+                let e = e.unwrap();
+                let name = e.file_name().into_string().unwrap();
+                assert_eq!(
+                    Digest::of(&fs::read(e.path()).unwrap()).hex(),
+                    name,
+                    "round {round}: blob {name} (a temporary file left, or corrupt)"
+                );
+            }
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod go_hello;
 mod harness;
 mod java;
 mod node;
+mod output_safety;
 mod outputs;
 mod plan;
 mod python;

@@ -20,5 +20,6 @@ mod plan;
 mod python;
 mod registry;
 mod reproducible;
+mod runtime;
 mod rust;
 mod sbom;

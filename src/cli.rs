@@ -56,6 +56,10 @@ pub enum Command {
         /// packages, Debian status files and the project's Cargo.lock.
         #[arg(long, value_name = "DIR")]
         sbom: Option<PathBuf>,
+        /// Skip the check that the image's entrypoint (and its interpreter) is in the image
+        /// and executable; a warning says it was skipped.
+        #[arg(long = "no-verify")]
+        no_verify: bool,
         #[command(flatten)]
         registry: RegistryArgs,
     },

@@ -116,8 +116,9 @@ pub enum RustLibc {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeSettings {
-    /// The node executable in the base, as the entrypoint names it (default `node` from the
-    /// base's PATH; `/nodejs/bin/node` on distroless, which keeps it off PATH).
+    /// The node executable in the base, as the entrypoint names it (default `node`: from the
+    /// base's PATH, or the base's own Entrypoint when that is node by path, as distroless's
+    /// `/nodejs/bin/node`).
     pub binary: Option<String>,
 }
 

@@ -53,6 +53,7 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
             image_refs,
             refresh_base,
             sbom,
+            no_verify,
             registry,
         } => {
             let opts = PublishOptions {
@@ -66,6 +67,7 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
                 refresh_base,
                 image_refs,
                 sbom,
+                no_verify,
             };
             let (verbose, quiet) = (cli.verbose, cli.quiet);
             let mut report = lade::ops::publish::publish(&opts, |e| progress(e, verbose, quiet))?;

@@ -76,6 +76,9 @@ pub enum Check {
     /// After building: the base has a Java runtime at least as new as the bytecode the build
     /// produced; `report` is the `java.json` the layout step wrote.
     JavaRuntime { report: PathBuf },
+    /// Before building: the image has `path`, a program that what lade ships runs with (the
+    /// Python interpreter console scripts name), checked against the base's files.
+    ImageHas { path: String, what: String },
 }
 
 /// How a binary is expected to be linked.
@@ -453,6 +456,7 @@ impl Check {
             Check::JavaRuntime { .. } => {
                 "the base's Java is at least the bytecode's release".to_string()
             }
+            Check::ImageHas { path, what } => format!("the image has {what} at {path}"),
         }
     }
 }

@@ -25,8 +25,7 @@ pub use facts::NodeProject;
 
 pub struct NodeDetector;
 
-/// The base unless lade.toml or `--base` names another. The lead may change it; the node
-/// binary's default follows it (see [`default_node_binary`]).
+/// The base unless lade.toml or `--base` names another.
 pub const DEFAULT_BASE: &str = "gcr.io/distroless/nodejs22-debian12:nonroot";
 
 impl Detector for NodeDetector {
@@ -43,16 +42,6 @@ impl Detector for NodeDetector {
             Some(node) => planner::plan(&node, project).map(Some),
             None => Ok(None),
         }
-    }
-}
-
-/// The node the entrypoint runs: distroless keeps it at /nodejs/bin/node, off PATH; other
-/// Node bases (Debian's nodejs, the official images) have `node` on PATH.
-pub fn default_node_binary(base: &str) -> &'static str {
-    if base.contains("distroless/nodejs") {
-        "/nodejs/bin/node"
-    } else {
-        "node"
     }
 }
 

@@ -137,7 +137,7 @@ fn annotations(meta: &BuildMeta) -> HashMap<String, String> {
 /// lade's settings over the base's: environment merged by name, labels and ports merged,
 /// an entrypoint of lade's replaces the base's cmd too (as Docker's ENTRYPOINT does), and the
 /// user is the configured one, else the base's, else nonroot.
-fn merge_config(mut c: Config, patch: &ImageConfigPatch) -> Config {
+pub fn merge_config(mut c: Config, patch: &ImageConfigPatch) -> Config {
     let mut env: Vec<String> = c.env().clone().unwrap_or_default();
     for (k, v) in &patch.env {
         let entry = format!("{k}={v}");

@@ -3,20 +3,24 @@
 //! [`remove_under`]) are shared with every other reader of layer tars (the SBOM scan), so
 //! there is one reading of the OCI layer format in lade.
 
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Read;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Node {
     File,
     Dir,
     Symlink(String),
 }
 
-/// Paths (absolute, no trailing slash) to what is there.
-#[derive(Clone, Debug, Default)]
+/// Paths (absolute, no trailing slash) to what is there, and the permission bits of files
+/// (whether the entrypoint can be executed).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct FileTree {
     nodes: BTreeMap<String, Node>,
+    #[serde(default)]
+    modes: BTreeMap<String, u32>,
 }
 
 /// How many symlinks a lookup follows before giving up, as the kernel's ELOOP limit.
@@ -78,6 +82,7 @@ impl FileTree {
             let path = normalize(&raw);
             if let Some(w) = Whiteout::of(&path) {
                 w.apply(&mut self.nodes);
+                w.apply(&mut self.modes);
                 continue;
             }
             let node = match entry.header().entry_type() {
@@ -91,20 +96,41 @@ impl FileTree {
                 // A hard link is the file it names, for what this index answers.
                 _ => Node::File,
             };
-            if node != Node::Dir {
-                remove_under(&mut self.nodes, &path, false);
-            }
-            // Tars may leave parent directories out; they exist all the same.
-            let mut parent = path.as_str();
-            while let Some((p, _)) = parent.rsplit_once('/')
-                && !p.is_empty()
-            {
-                self.nodes.entry(p.to_string()).or_insert(Node::Dir);
-                parent = p;
-            }
-            self.nodes.insert(path, node);
+            // A header without a readable mode is listed all the same, as not executable.
+            let mode = entry.header().mode().unwrap_or(0o644);
+            self.insert(path, node, mode);
         }
         Ok(())
+    }
+
+    /// Puts `node` at `path` (absolute), over whatever was there, with its parent directories.
+    pub fn insert(&mut self, path: String, node: Node, mode: u32) {
+        if node != Node::Dir {
+            remove_under(&mut self.nodes, &path, false);
+            remove_under(&mut self.modes, &path, false);
+        }
+        // Tars may leave parent directories out; they exist all the same.
+        let mut parent = path.as_str();
+        while let Some((p, _)) = parent.rsplit_once('/')
+            && !p.is_empty()
+        {
+            self.nodes.entry(p.to_string()).or_insert(Node::Dir);
+            parent = p;
+        }
+        if node == Node::File {
+            self.modes.insert(path.clone(), mode);
+        } else {
+            self.modes.remove(&path);
+        }
+        self.nodes.insert(path, node);
+    }
+
+    /// Whether `path` leads to a regular file with an execute bit.
+    pub fn is_executable(&self, path: &str) -> bool {
+        self.resolve(path).is_some_and(|p| {
+            self.nodes.get(&p) == Some(&Node::File)
+                && self.modes.get(&p).is_some_and(|m| m & 0o111 != 0)
+        })
     }
 
     /// The real path `path` leads to, following symlinks in every component as the kernel

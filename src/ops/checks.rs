@@ -125,7 +125,8 @@ pub fn before_build(plan: &Plan) -> Result<(), Box<CheckError>> {
                         }));
                     }
                 }
-                Check::Linkage { .. } | Check::JavaRuntime { .. } => {}
+                // Checked against the base's files by `ops::runtime`.
+                Check::Linkage { .. } | Check::JavaRuntime { .. } | Check::ImageHas { .. } => {}
             }
         }
     }

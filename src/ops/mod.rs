@@ -6,6 +6,7 @@ pub mod checks;
 pub mod plan;
 pub mod publish;
 pub mod registry;
+pub mod runtime;
 
 use std::path::PathBuf;
 

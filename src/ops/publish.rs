@@ -33,6 +33,8 @@ pub struct PublishOptions {
     pub image_refs: Option<std::path::PathBuf>,
     /// Write an SPDX 2.3 SBOM per platform image into this directory (created).
     pub sbom: Option<std::path::PathBuf>,
+    /// Skip the runtime check (the entrypoint can start), with a warning.
+    pub no_verify: bool,
 }
 
 /// What happened, for people (stderr) and for machines (`--json` on stdout).
@@ -91,7 +93,7 @@ pub enum Event<'a> {
 }
 
 pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Result<PublishReport> {
-    let (plan, config) = plan_and_config(&opts.plan)?;
+    let (mut plan, config) = plan_and_config(&opts.plan)?;
     on(Event::Planned(&plan));
     let targets = output_targets(opts, &plan)?;
     let mut options = opts.registry.clone();
@@ -148,6 +150,13 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         lock.write(&plan.project_dir)?;
     }
 
+    let store_root = super::cache_dir();
+    let store = BlobStore::open(&store_root)?;
+    super::runtime::adopt_base_interpreter(&mut plan, &base);
+    let trees = base_trees(opts, &base, &store, &registry)?;
+    if let Some(trees) = &trees {
+        super::runtime::prepare(&mut plan, &base, trees)?;
+    }
     checks::before_build(&plan)?;
     let records = build::record::Records::new(&super::cache_dir());
     let steps = build::run(&plan.targets, &records, |e| match e {
@@ -156,10 +165,11 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
     })?;
     // Only the built binaries know their linkage: check them against the base before layering.
     checks::after_build(&plan, &base)?;
+    if let Some(trees) = &trees {
+        super::runtime::verify(&plan, &base, trees)?;
+    }
 
     let epoch = crate::git::source_date_epoch(&plan.project_dir)?;
-    let store_root = super::cache_dir();
-    let store = BlobStore::open(&store_root)?;
     let writer = LayerWriter::new(&store, epoch);
     let meta = build_meta(&plan, &base, epoch);
 
@@ -365,4 +375,30 @@ fn build_meta(plan: &Plan, base: &ResolvedBase, epoch: u64) -> BuildMeta {
         created: epoch,
         annotations,
     }
+}
+
+/// The base's file trees for the runtime check, fetching registry-only layers into the store
+/// (they are listed once per base and the listing kept); `None` with `--no-verify`.
+fn base_trees(
+    opts: &PublishOptions,
+    base: &ResolvedBase,
+    store: &BlobStore,
+    registry: &RegistrySession,
+) -> anyhow::Result<Option<super::runtime::BaseTrees>> {
+    if opts.no_verify {
+        tracing::warn!("--no-verify: the image's entrypoint is not checked; it may not start");
+        return Ok(None);
+    }
+    let remote = base
+        .images
+        .iter()
+        .flat_map(|i| &i.layers)
+        .any(|l| matches!(l.source, BlobSource::Remote { .. }));
+    let trees = if remote {
+        let blobs = RegistryBlobs::new(store, registry)?;
+        super::runtime::BaseTrees::read(base, &blobs, store)?
+    } else {
+        super::runtime::BaseTrees::read(base, &LocalBlobs, store)?
+    };
+    Ok(Some(trees))
 }

@@ -21,5 +21,6 @@ mod plan;
 mod python;
 mod registry;
 mod reproducible;
+mod runtime;
 mod rust;
 mod sbom;

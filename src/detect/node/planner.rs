@@ -2,11 +2,11 @@
 //! application files at /app, a build script run once in a full copy, node itself as the
 //! entrypoint.
 
+use super::DEFAULT_BASE;
 use super::app;
 use super::facts::NodeProject;
 use super::package::{self, Manager, StartSource};
 use super::steps::{self, Dirs, Runner};
-use super::{DEFAULT_BASE, default_node_binary};
 use crate::detect::builder::{DirName, PlanBuilder, Target};
 use crate::detect::{DetectError, Project, image_name};
 use crate::plan::{EntryKind, FileEntry, LayerSpec, Plan};
@@ -17,7 +17,7 @@ pub fn plan(node: &NodeProject, project: &Project) -> Result<Plan, DetectError> 
     let pkg = &node.package;
     install_reasons(&mut b, node);
     let base = b.base(DEFAULT_BASE);
-    let entrypoint = entrypoint(&mut b, node, &base)?;
+    let entrypoint = entrypoint(&mut b, node)?;
     if let (Some(range), Some(major)) = (pkg.engines_node(), package::base_node_major(&base))
         && !package::range_allows_major(range, major)
     {
@@ -125,13 +125,9 @@ fn install_reasons(b: &mut PlanBuilder, node: &NodeProject) {
     }
 }
 
-/// `[node, /app/FILE, ARGS…]` with the node binary of `base`; `None` when lade.toml sets the
-/// entrypoint (applied over the plan later) and nothing in the project says how to start.
-fn entrypoint(
-    b: &mut PlanBuilder,
-    node: &NodeProject,
-    base: &str,
-) -> Result<Option<Vec<String>>, DetectError> {
+/// `[node, /app/FILE, ARGS…]`; `None` when lade.toml sets the entrypoint (applied over the
+/// plan later) and nothing in the project says how to start.
+fn entrypoint(b: &mut PlanBuilder, node: &NodeProject) -> Result<Option<Vec<String>>, DetectError> {
     let config = &b.project().config;
     let Some(s) = &node.start else {
         if config.entrypoint.is_some() {
@@ -154,11 +150,10 @@ fn entrypoint(
         StartSource::DefaultFile(f) => (f.clone(), "default file"),
     };
     b.reason(file, format!("starts with node /app/{} ({from})", s.file));
-    let binary = config
-        .node
-        .binary
-        .clone()
-        .unwrap_or_else(|| default_node_binary(base).to_string());
+    // `node` from the base's PATH, or the base's own Entrypoint when that is node by path
+    // (distroless keeps it at /nodejs/bin/node, off PATH): decided at publish from the
+    // base's config, never from its name.
+    let binary = config.node.binary.clone().unwrap_or_else(|| "node".into());
     let mut e = vec![binary, format!("/app/{}", s.file)];
     e.extend(s.args.iter().cloned());
     Ok(Some(e))

@@ -60,7 +60,7 @@ fn npm_project_with_lockfile() {
     assert_eq!(plan.base, DEFAULT_BASE);
     assert_eq!(
         plan.config.entrypoint,
-        Some(vec!["/nodejs/bin/node".into(), "/app/server.js".into()])
+        Some(vec!["node".into(), "/app/server.js".into()])
     );
     assert_eq!(plan.config.env["NODE_ENV"], "production");
     assert_eq!(plan.config.workdir.as_deref(), Some("/app"));
@@ -225,7 +225,7 @@ fn plain_scripts_and_missing_start() {
     let plan = detect_in(t.path(), "").unwrap().unwrap();
     assert_eq!(
         plan.config.entrypoint,
-        Some(vec!["/nodejs/bin/node".into(), "/app/app.js".into()])
+        Some(vec!["node".into(), "/app/app.js".into()])
     );
     assert!(plan.targets[0].steps.is_empty());
 

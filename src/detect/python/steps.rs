@@ -7,7 +7,7 @@ use super::version::BASE_PYTHON;
 use super::{DEPS_DIR, Deps, HOST_PYTHON, PROJECT_DIR};
 use crate::detect::builder::Target;
 use crate::plan::{
-    BuildStep, EntryKind, FileEntry, LADE_PROGRAM, LayerSpec, StepInput, StepOutput,
+    BuildStep, Check, EntryKind, FileEntry, LADE_PROGRAM, LayerSpec, StepInput, StepOutput,
 };
 use crate::platform::Platform;
 use std::collections::BTreeMap;
@@ -119,7 +119,12 @@ pub(super) fn target(
     Target {
         steps,
         layers,
-        checks: Vec::new(),
+        // Console scripts and the entrypoint run the base's interpreter: a base without it
+        // fails before pip runs.
+        checks: vec![Check::ImageHas {
+            path: PYTHON.into(),
+            what: "the Python interpreter".into(),
+        }],
     }
 }
 

@@ -182,6 +182,19 @@ pub fn single_layer_layout(
     tar: &[u8],
     created_by: &str,
 ) -> BaseImage {
+    let config = json!({"Env": [format!("PATH={BASE_PATH}")], "User": "65532"});
+    single_layer_layout_with(dir, tag, arch, tar, created_by, config)
+}
+
+/// [`single_layer_layout`] with the image's `config` (Env, Entrypoint, User…) as given.
+pub fn single_layer_layout_with(
+    dir: &Path,
+    tag: &str,
+    arch: &str,
+    tar: &[u8],
+    created_by: &str,
+    image_config: serde_json::Value,
+) -> BaseImage {
     let diff_id = sha256_digest(tar);
     let mut gz = GzEncoder::new(Vec::new(), Compression::default());
     gz.write_all(tar).unwrap();
@@ -194,7 +207,7 @@ pub fn single_layer_layout(
         "architecture": arch,
         "os": "linux",
         "created": "1970-01-01T00:00:00Z",
-        "config": {"Env": [format!("PATH={BASE_PATH}")], "User": "65532"},
+        "config": image_config,
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         "history": [{"created": "1970-01-01T00:00:00Z", "created_by": created_by}],
     });

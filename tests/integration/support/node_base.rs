@@ -4,7 +4,9 @@
 //! nonroot 65532, /tmp. Enough to run a Node app without a registry.
 
 use super::arm64::host_arch;
-use super::base_image::{BaseImage, GROUP, PASSWD, single_layer_layout};
+use super::base_image::{
+    BASE_PATH, BaseImage, GROUP, PASSWD, single_layer_layout, single_layer_layout_with,
+};
 use super::layout::sha256_digest;
 use super::tools::{require_tool, stdout_ok, tool};
 use std::collections::BTreeMap;
@@ -25,9 +27,34 @@ pub fn node_major() -> u32 {
 
 /// Builds the base at `dir`, tagged `tag`.
 pub fn build_node_base(dir: &Path, tag: &str) -> BaseImage {
+    let tar = base_tar(&node_files("usr/bin/node"));
+    single_layer_layout(dir, tag, host_arch(), &tar, "lade tests: host node")
+}
+
+/// A stand-in for distroless Node: `node` only at /nodejs/bin/node, off the image's PATH, and
+/// that as the image's Entrypoint, as gcr.io/distroless/nodejs keeps it.
+pub fn build_distroless_node_base(dir: &Path, tag: &str) -> BaseImage {
+    let tar = base_tar(&node_files("nodejs/bin/node"));
+    let config = serde_json::json!({
+        "Env": [format!("PATH={BASE_PATH}")],
+        "Entrypoint": ["/nodejs/bin/node"],
+        "User": "65532",
+    });
+    single_layer_layout_with(
+        dir,
+        tag,
+        host_arch(),
+        &tar,
+        "lade tests: distroless-like node",
+        config,
+    )
+}
+
+/// The host's node at `at`, its libraries and loader, /etc/passwd and /etc/group.
+fn node_files(at: &str) -> BTreeMap<String, (u32, Vec<u8>)> {
     let node = fs::canonicalize(require_tool("node")).unwrap();
     let mut files: BTreeMap<String, (u32, Vec<u8>)> = BTreeMap::new();
-    files.insert("usr/bin/node".into(), (0o755, fs::read(&node).unwrap()));
+    files.insert(at.into(), (0o755, fs::read(&node).unwrap()));
     for lib in shared_libraries(&node) {
         // fs::read follows the host's symlinks (libc.so.6 may be one): the base gets the bytes.
         let data = fs::read(&lib).unwrap_or_else(|e| panic!("{}: {e}", lib.display()));
@@ -36,8 +63,7 @@ pub fn build_node_base(dir: &Path, tag: &str) -> BaseImage {
     }
     files.insert("etc/passwd".into(), (0o644, PASSWD.as_bytes().to_vec()));
     files.insert("etc/group".into(), (0o644, GROUP.as_bytes().to_vec()));
-    let tar = base_tar(&files);
-    single_layer_layout(dir, tag, host_arch(), &tar, "lade tests: host node")
+    files
 }
 
 /// The absolute paths `ldd` prints for `binary`: its libraries and the loader.

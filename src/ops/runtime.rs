@@ -1,0 +1,502 @@
+//! The runtime check: lade never writes an image whose entrypoint cannot start. The image's
+//! filesystem is known before anything is written — the base's file listing (read from its
+//! layers, fetched and listed once per base and kept in the cache) with lade's layers over it —
+//! and the entrypoint's program must be there, executable, and for a script, so must its
+//! interpreter. Programs are found as the runtime finds them: a path as given, a name on the
+//! image's PATH. Nothing comes from the base's name.
+//!
+//! Two passes: [`prepare`] before the build, with the base and the files the plan already
+//! names (a program no build output can provide fails here, before any build step), and
+//! [`verify`] after it, with the build outputs. A bare interpreter name the base keeps off
+//! PATH is taken from the base's own Entrypoint first ([`adopt_base_interpreter`]).
+
+use crate::layer::BlobStore;
+use crate::oci::tree::{FileTree, Node, layer_tar};
+use crate::oci::{BaseImage, ResolvedBase};
+use crate::plan::{Check, EntryKind, FileEntry, Plan};
+use crate::platform::Platform;
+use crate::sink::BlobProvider;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The PATH a runtime uses when the image sets none (Docker's and runc's default).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(
+        "the image for {platform} cannot start: {what}, in neither the base {base} nor lade's layers; {fix} (--no-verify skips this check)"
+    )]
+    Missing {
+        platform: Platform,
+        what: String,
+        base: String,
+        fix: String,
+    },
+    #[error(
+        "the image for {platform} cannot start: {path} is in the image but not executable (its mode has no x bit) (--no-verify skips this check)"
+    )]
+    NotExecutable { platform: Platform, path: String },
+    #[error("the image for {platform} has no entrypoint and no cmd: set `entrypoint` in lade.toml")]
+    NoCommand { platform: Platform },
+    #[error("listing the files of the base {base}")]
+    Read {
+        base: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("fetching a layer of the base {base}")]
+    Fetch {
+        base: String,
+        #[source]
+        source: Box<crate::sink::SinkError>,
+    },
+}
+
+/// The base's file tree per platform; `None` where a layer's compression has no decoder here.
+pub struct BaseTrees {
+    trees: BTreeMap<String, Option<FileTree>>,
+}
+
+impl BaseTrees {
+    /// Lists every platform image of `base`, fetching registry-only layers through `blobs`
+    /// into the store. A listing is kept in `<cache>/base-trees/` under a digest of the layer
+    /// digests, so a base is listed once.
+    pub fn read(
+        base: &ResolvedBase,
+        blobs: &dyn BlobProvider,
+        store: &BlobStore,
+    ) -> Result<BaseTrees, Box<RuntimeError>> {
+        let mut trees = BTreeMap::new();
+        for image in &base.images {
+            let tree = listing(&base.name, image, blobs, store)?;
+            trees.insert(image.platform.to_string(), tree);
+        }
+        Ok(BaseTrees { trees })
+    }
+
+    fn get(&self, platform: &Platform) -> Option<&FileTree> {
+        self.trees
+            .get(&platform.to_string())
+            .and_then(Option::as_ref)
+    }
+}
+
+fn listing(
+    name: &str,
+    image: &BaseImage,
+    blobs: &dyn BlobProvider,
+    store: &BlobStore,
+) -> Result<Option<FileTree>, Box<RuntimeError>> {
+    let read_err = |source| {
+        Box::new(RuntimeError::Read {
+            base: name.to_string(),
+            source,
+        })
+    };
+    let ids: Vec<&str> = image.layers.iter().map(|l| l.diff_id.as_str()).collect();
+    let key = crate::digest::Digest::of(ids.join("\n").as_bytes());
+    let cached = store
+        .root()
+        .join("base-trees")
+        .join(format!("{}.json", key.hex()));
+    if let Ok(bytes) = std::fs::read(&cached)
+        && let Ok(tree) = serde_json::from_slice::<FileTree>(&bytes)
+    {
+        return Ok(Some(tree));
+    }
+    let mut tree = FileTree::default();
+    for layer in &image.layers {
+        let path = blobs.local_path(layer).map_err(|e| {
+            Box::new(RuntimeError::Fetch {
+                base: name.to_string(),
+                source: Box::new(e),
+            })
+        })?;
+        let file = std::fs::File::open(&path).map_err(read_err)?;
+        // zstd and others: no decoder here, so nothing can be said about the tree.
+        let Some(reader) = layer_tar(file, layer.descriptor.media_type().as_ref()) else {
+            return Ok(None);
+        };
+        tree.apply_layer(reader).map_err(read_err)?;
+    }
+    let json = serde_json::to_vec(&tree).expect("a file tree serializes");
+    // The listing is a cache: failing to keep it costs a re-read next time, nothing more.
+    if let Some(dir) = cached.parent()
+        && std::fs::create_dir_all(dir).is_ok()
+    {
+        let tmp = cached.with_extension(format!("tmp-{}", std::process::id()));
+        if std::fs::write(&tmp, json).is_ok() {
+            let _ = std::fs::rename(&tmp, &cached);
+        }
+    }
+    Ok(Some(tree))
+}
+
+/// What the image will run, from the base's config with lade's over it.
+struct Command {
+    argv: Vec<String>,
+    path: Vec<String>,
+    workdir: String,
+}
+
+fn command(plan: &Plan, image: &BaseImage) -> Command {
+    let base = image.config.config().clone().unwrap_or_default();
+    let merged = crate::image::assemble::merge_config(base.clone(), &plan.config);
+    let mut argv = merged.entrypoint().clone().unwrap_or_default();
+    argv.extend(merged.cmd().clone().unwrap_or_default());
+    let env = merged.env().clone().unwrap_or_default();
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    Command {
+        argv,
+        path: path
+            .split(':')
+            .filter(|d| !d.is_empty())
+            .map(str::to_string)
+            .collect(),
+        workdir: merged.working_dir().clone().unwrap_or_else(|| "/".into()),
+    }
+}
+
+/// Where a program is in `tree`: absolute paths and paths with a slash as given (relative to
+/// the working directory), bare names on PATH.
+fn locate(tree: &FileTree, program: &str, cmd: &Command) -> Option<String> {
+    if program.starts_with('/') {
+        return tree.has_file(program).then(|| program.to_string());
+    }
+    if program.contains('/') {
+        let p = format!("{}/{program}", cmd.workdir.trim_end_matches('/'));
+        return tree.has_file(&p).then_some(p);
+    }
+    cmd.path
+        .iter()
+        .map(|d| format!("{}/{program}", d.trim_end_matches('/')))
+        .find(|p| tree.has_file(p))
+}
+
+/// Whether the image path `path` is, or is under, a build output whose files are known only
+/// after the build (a `Tree` entry of lade's layers).
+fn under_build_output(plan: &Plan, platform: &Platform, path: &str) -> bool {
+    plan.targets
+        .iter()
+        .filter(|t| &t.platform == platform)
+        .flat_map(|t| t.layers.iter().flat_map(|l| &l.entries))
+        .any(|e| {
+            matches!(e.kind, EntryKind::Tree { .. })
+                && (path == e.target || path.starts_with(&format!("{}/", e.target)))
+        })
+}
+
+/// An entrypoint that starts with a bare interpreter name (`node`) runs the base's own
+/// interpreter when the base's Entrypoint is that program by path: distroless Node keeps
+/// `node` only at `/nodejs/bin/node`, off PATH, wherever the image is mirrored. The base's
+/// config says so, not its name; done with or without `--no-verify`.
+pub fn adopt_base_interpreter(plan: &mut Plan, base: &ResolvedBase) {
+    let Some(program) = plan
+        .config
+        .entrypoint
+        .as_ref()
+        .and_then(|e| e.first())
+        .filter(|p| !p.contains('/'))
+        .cloned()
+    else {
+        return;
+    };
+    let own: Vec<String> = base
+        .images
+        .iter()
+        .filter_map(|i| {
+            i.config
+                .config()
+                .as_ref()?
+                .entrypoint()
+                .as_ref()?
+                .first()
+                .cloned()
+        })
+        .collect();
+    // Every platform's base must agree: the config is one for all of them.
+    if let Some(first) = own.first()
+        && own.len() == base.images.len()
+        && own.iter().all(|o| o == first)
+        && first.starts_with('/')
+        && first.rsplit('/').next() == Some(program.as_str())
+        && let Some(e) = plan.config.entrypoint.as_mut()
+    {
+        e[0] = first.clone();
+    }
+}
+
+/// Before the build: fails when the entrypoint's program is in neither the base nor anything
+/// lade's layers can provide, so a wrong base never costs a build.
+pub fn prepare(
+    plan: &mut Plan,
+    base: &ResolvedBase,
+    trees: &BaseTrees,
+) -> Result<(), Box<RuntimeError>> {
+    for i in 0..plan.targets.len() {
+        let platform = plan.targets[i].platform.clone();
+        let (Some(image), Some(base_tree)) = (base.for_platform(&platform), trees.get(&platform))
+        else {
+            continue;
+        };
+        let mut tree = base_tree.clone();
+        overlay_known(&mut tree, plan, &platform);
+        let cmd = command(plan, image);
+        for check in &plan.targets[i].checks {
+            if let Check::ImageHas { path, what } = check
+                && !tree.has_file(path)
+            {
+                let what = format!("{what} {path}");
+                return Err(missing_what(plan, &platform, &base.name, &what));
+            }
+        }
+        let Some(program) = cmd.argv.first().cloned() else {
+            return Err(Box::new(RuntimeError::NoCommand { platform }));
+        };
+        if locate(&tree, &program, &cmd).is_some() {
+            continue;
+        }
+        let candidates: Vec<String> = if program.contains('/') {
+            vec![program.clone()]
+        } else {
+            cmd.path.iter().map(|d| format!("{d}/{program}")).collect()
+        };
+        if candidates
+            .iter()
+            .any(|c| under_build_output(plan, &platform, c))
+        {
+            // A build output may hold it: `verify` decides after the build.
+            continue;
+        }
+        return Err(missing(plan, &platform, &base.name, &program, &cmd));
+    }
+    Ok(())
+}
+
+/// After the build: the program is in the image (base plus every layer lade writes), is
+/// executable, and when lade's layers hold it as a script, its interpreter is there too.
+pub fn verify(
+    plan: &Plan,
+    base: &ResolvedBase,
+    trees: &BaseTrees,
+) -> Result<(), Box<RuntimeError>> {
+    for t in &plan.targets {
+        let (Some(image), Some(base_tree)) =
+            (base.for_platform(&t.platform), trees.get(&t.platform))
+        else {
+            continue;
+        };
+        let mut tree = base_tree.clone();
+        let sources = overlay_all(&mut tree, plan, &t.platform);
+        let cmd = command(plan, image);
+        let Some(program) = cmd.argv.first() else {
+            return Err(Box::new(RuntimeError::NoCommand {
+                platform: t.platform.clone(),
+            }));
+        };
+        let Some(found) = locate(&tree, program, &cmd) else {
+            return Err(missing(plan, &t.platform, &base.name, program, &cmd));
+        };
+        let real = tree.resolve(&found).unwrap_or(found.clone());
+        if !tree.is_executable(&real) {
+            return Err(Box::new(RuntimeError::NotExecutable {
+                platform: t.platform.clone(),
+                path: real,
+            }));
+        }
+        let Some(interpreter) = sources.get(&real).and_then(|src| shebang(src)) else {
+            continue;
+        };
+        // `#!/usr/bin/env python3` runs the first python3 on PATH.
+        let (prog, what) = match interpreter.as_slice() {
+            [env, name, ..] if env.ends_with("/env") => (
+                name.clone(),
+                format!("{name} (the interpreter of {real}, found through {env})"),
+            ),
+            [first, ..] => (
+                first.clone(),
+                format!("{first} (the interpreter of {real})"),
+            ),
+            [] => continue,
+        };
+        if interpreter.len() > 1
+            && interpreter[0].ends_with("/env")
+            && !tree.has_file(&interpreter[0])
+        {
+            return Err(missing_what(plan, &t.platform, &base.name, &interpreter[0]));
+        }
+        match locate(&tree, &prog, &cmd) {
+            Some(p) if tree.is_executable(&p) => {}
+            Some(p) => {
+                return Err(Box::new(RuntimeError::NotExecutable {
+                    platform: t.platform.clone(),
+                    path: p,
+                }));
+            }
+            None => return Err(missing_what(plan, &t.platform, &base.name, &what)),
+        }
+    }
+    Ok(())
+}
+
+fn missing(
+    plan: &Plan,
+    platform: &Platform,
+    base: &str,
+    program: &str,
+    cmd: &Command,
+) -> Box<RuntimeError> {
+    let what = if program.contains('/') {
+        format!("its entrypoint {program} is missing")
+    } else {
+        format!(
+            "its entrypoint `{program}` is not on its PATH ({})",
+            cmd.path.join(":")
+        )
+    };
+    Box::new(RuntimeError::Missing {
+        platform: platform.clone(),
+        what,
+        base: base.to_string(),
+        fix: fix(plan),
+    })
+}
+
+fn missing_what(plan: &Plan, platform: &Platform, base: &str, what: &str) -> Box<RuntimeError> {
+    Box::new(RuntimeError::Missing {
+        platform: platform.clone(),
+        what: format!("{what} is missing"),
+        base: base.to_string(),
+        fix: fix(plan),
+    })
+}
+
+/// What to do, by what the project needs from its base.
+fn fix(plan: &Plan) -> String {
+    let runtime = match plan.detector.as_str() {
+        "node" => Some((
+            "Node",
+            "gcr.io/distroless/nodejs22-debian12",
+            "debian12/nodejs",
+        )),
+        "python" => Some((
+            "Python",
+            "gcr.io/distroless/python3-debian12",
+            "debian12/python3",
+        )),
+        "java" => Some(("Java", "gcr.io/distroless/java17-debian12", "debian12/java")),
+        _ => None,
+    };
+    match runtime {
+        Some((lang, distroless, preset)) => format!(
+            "a {lang} project needs a base with its runtime: drop --base / [base] to get the default ({distroless}), or use --base {preset}"
+        ),
+        None => "use a base that has it (--base), or set `entrypoint` in lade.toml".to_string(),
+    }
+}
+
+/// The interpreter line of a script: `#!/usr/bin/python3 -u` → `["/usr/bin/python3", "-u"]`.
+fn shebang(path: &Path) -> Option<Vec<String>> {
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(path).ok()?.read(&mut head).ok()?;
+    let line = head[..n].strip_prefix(b"#!")?;
+    let end = line.iter().position(|b| *b == b'\n').unwrap_or(line.len());
+    let text = String::from_utf8_lossy(&line[..end]);
+    Some(text.split_whitespace().map(str::to_string).collect())
+}
+
+/// lade's entries whose place and kind the plan already knows (files, directories, links).
+fn overlay_known(tree: &mut FileTree, plan: &Plan, platform: &Platform) {
+    for e in entries(plan, platform) {
+        match &e.kind {
+            EntryKind::File { .. } => tree.insert(e.target.clone(), Node::File, e.mode),
+            EntryKind::Dir => tree.insert(e.target.clone(), Node::Dir, e.mode),
+            EntryKind::Symlink { link } => {
+                tree.insert(e.target.clone(), Node::Symlink(link.clone()), e.mode)
+            }
+            EntryKind::Tree { .. } => {}
+        }
+    }
+}
+
+/// Every entry of lade's layers, build outputs expanded, with the host file behind each
+/// image path (to read a script's interpreter line).
+fn overlay_all(tree: &mut FileTree, plan: &Plan, platform: &Platform) -> BTreeMap<String, PathBuf> {
+    let mut sources = BTreeMap::new();
+    for e in entries(plan, platform) {
+        match &e.kind {
+            EntryKind::File { source } => {
+                tree.insert(e.target.clone(), Node::File, e.mode);
+                sources.insert(e.target.clone(), source.clone());
+            }
+            EntryKind::Dir => tree.insert(e.target.clone(), Node::Dir, e.mode),
+            EntryKind::Symlink { link } => {
+                tree.insert(e.target.clone(), Node::Symlink(link.clone()), e.mode)
+            }
+            EntryKind::Tree { source, exclude } => {
+                overlay_tree(tree, &mut sources, &e.target, source, exclude)
+            }
+        }
+    }
+    sources
+}
+
+fn overlay_tree(
+    tree: &mut FileTree,
+    sources: &mut BTreeMap<String, PathBuf>,
+    target: &str,
+    source: &Path,
+    exclude: &[String],
+) {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in walkdir::WalkDir::new(source)
+        .into_iter()
+        .filter_map(Result::ok)
+    {
+        let rel = entry.path().strip_prefix(source).unwrap_or(entry.path());
+        let rel = rel.to_string_lossy();
+        if exclude
+            .iter()
+            .any(|x| *rel == **x || rel.starts_with(&format!("{x}/")))
+        {
+            continue;
+        }
+        let path = if rel.is_empty() {
+            target.to_string()
+        } else {
+            format!("{}/{rel}", target.trim_end_matches('/'))
+        };
+        let Ok(meta) = entry.path().symlink_metadata() else {
+            continue;
+        };
+        if meta.is_symlink() {
+            let link = std::fs::read_link(entry.path())
+                .map(|l| l.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            tree.insert(path, Node::Symlink(link), 0o777);
+        } else if meta.is_dir() {
+            tree.insert(path, Node::Dir, 0o755);
+        } else {
+            // The layer writer keeps only the executable bit: 0755 or 0644.
+            let mode = if meta.permissions().mode() & 0o111 != 0 {
+                0o755
+            } else {
+                0o644
+            };
+            tree.insert(path.clone(), Node::File, mode);
+            sources.insert(path, entry.path().to_path_buf());
+        }
+    }
+}
+
+fn entries<'a>(plan: &'a Plan, platform: &'a Platform) -> impl Iterator<Item = &'a FileEntry> {
+    plan.targets
+        .iter()
+        .filter(move |t| &t.platform == platform)
+        .flat_map(|t| t.layers.iter().flat_map(|l| &l.entries))
+}

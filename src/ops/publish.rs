@@ -152,8 +152,8 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
 
     let store_root = super::cache_dir();
     let store = BlobStore::open(&store_root)?;
-    super::runtime::adopt_base_interpreter(&mut plan, &base);
-    let trees = base_trees(opts, &base, &store, &registry)?;
+    let trees = base_trees(opts, &plan, &base, &store, &registry)?;
+    super::runtime::adopt_base_interpreter(&mut plan, &base, trees.as_ref());
     if let Some(trees) = &trees {
         super::runtime::prepare(&mut plan, &base, trees)?;
     }
@@ -381,6 +381,7 @@ fn build_meta(plan: &Plan, base: &ResolvedBase, epoch: u64) -> BuildMeta {
 /// (they are listed once per base and the listing kept); `None` with `--no-verify`.
 fn base_trees(
     opts: &PublishOptions,
+    plan: &Plan,
     base: &ResolvedBase,
     store: &BlobStore,
     registry: &RegistrySession,
@@ -394,6 +395,9 @@ fn base_trees(
         .iter()
         .flat_map(|i| &i.layers)
         .any(|l| matches!(l.source, BlobSource::Remote { .. }));
+    if remote && !super::runtime::needs_base_files(plan) {
+        return Ok(None);
+    }
     let trees = if remote {
         let blobs = RegistryBlobs::new(store, registry)?;
         super::runtime::BaseTrees::read(base, &blobs, store)?

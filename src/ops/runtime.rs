@@ -134,6 +134,30 @@ fn listing(
     Ok(Some(tree))
 }
 
+/// Whether proving the entrypoint needs the base's files: not when every platform's program
+/// is a file lade ships itself at a path the plan names (a Go or Rust binary, whose linkage
+/// `ops::checks` verifies) and nothing else is asked of the base. A base only in a registry is
+/// then not downloaded: its layers are mounted, never fetched, for registry outputs.
+pub fn needs_base_files(plan: &Plan) -> bool {
+    let Some(program) = plan
+        .config
+        .entrypoint
+        .as_ref()
+        .or(plan.config.cmd.as_ref())
+        .and_then(|a| a.first())
+    else {
+        return true;
+    };
+    plan.targets.iter().any(|t| {
+        t.checks.iter().any(|c| matches!(c, Check::ImageHas { .. }))
+            || !t
+                .layers
+                .iter()
+                .flat_map(|l| &l.entries)
+                .any(|e| e.target == *program && matches!(e.kind, EntryKind::File { .. }))
+    })
+}
+
 /// What the image will run, from the base's config with lade's over it.
 struct Command {
     argv: Vec<String>,
@@ -192,10 +216,11 @@ fn under_build_output(plan: &Plan, platform: &Platform, path: &str) -> bool {
 }
 
 /// An entrypoint that starts with a bare interpreter name (`node`) runs the base's own
-/// interpreter when the base's Entrypoint is that program by path: distroless Node keeps
-/// `node` only at `/nodejs/bin/node`, off PATH, wherever the image is mirrored. The base's
-/// config says so, not its name; done with or without `--no-verify`.
-pub fn adopt_base_interpreter(plan: &mut Plan, base: &ResolvedBase) {
+/// interpreter when the base keeps it off PATH and its Entrypoint is that program by path:
+/// distroless Node keeps `node` only at `/nodejs/bin/node`, wherever the image is mirrored.
+/// The base's config and files say so, not its name. Without file listings (`--no-verify`)
+/// the config alone decides.
+pub fn adopt_base_interpreter(plan: &mut Plan, base: &ResolvedBase, trees: Option<&BaseTrees>) {
     let Some(program) = plan
         .config
         .entrypoint
@@ -220,14 +245,29 @@ pub fn adopt_base_interpreter(plan: &mut Plan, base: &ResolvedBase) {
         })
         .collect();
     // Every platform's base must agree: the config is one for all of them.
-    if let Some(first) = own.first()
-        && own.len() == base.images.len()
-        && own.iter().all(|o| o == first)
-        && first.starts_with('/')
-        && first.rsplit('/').next() == Some(program.as_str())
-        && let Some(e) = plan.config.entrypoint.as_mut()
+    let Some(first) = own.first().cloned() else {
+        return;
+    };
+    if own.len() != base.images.len()
+        || own.iter().any(|o| *o != first)
+        || !first.starts_with('/')
+        || first.rsplit('/').next() != Some(program.as_str())
     {
-        e[0] = first.clone();
+        return;
+    }
+    if let Some(trees) = trees {
+        let needed = base.images.iter().all(|image| {
+            trees.get(&image.platform).is_some_and(|tree| {
+                let cmd = command(plan, image);
+                locate(tree, &program, &cmd).is_none() && tree.has_file(&first)
+            })
+        });
+        if !needed {
+            return;
+        }
+    }
+    if let Some(e) = plan.config.entrypoint.as_mut() {
+        e[0] = first;
     }
 }
 

@@ -309,12 +309,41 @@ impl LadeConfig {
         for p in &config.ports {
             port_spec(p.get_ref()).map_err(|m| invalid(Some(p.span()), m))?;
         }
-        if let Some(UserSetting::Name(u)) = &config.user
-            && u.trim().is_empty()
-        {
-            return Err(invalid(None, "user must not be empty".into()));
-        }
+        config.check_values().map_err(|m| invalid(None, m))?;
         Ok(Some(config))
+    }
+
+    /// Values the image config would carry but no runtime accepts: refused here, with the
+    /// file, rather than written into an image that cannot start.
+    fn check_values(&self) -> Result<(), String> {
+        if let Some(e) = &self.entrypoint
+            && e.first().is_none_or(|p| p.trim().is_empty())
+        {
+            return Err(
+                "entrypoint must name a program: `entrypoint = [\"/app/server\", \"--flag\"]`"
+                    .into(),
+            );
+        }
+        for k in self.env.keys() {
+            if k.is_empty() || k.contains('=') || k.contains('\0') {
+                return Err(format!(
+                    "env key `{k}` is not a variable name: a name has no `=` (write `{}= \"…\"`)",
+                    k.split('=').next().unwrap_or_default()
+                ));
+            }
+        }
+        if let Some(w) = &self.workdir
+            && !w.starts_with('/')
+        {
+            return Err(format!(
+                "workdir `{w}` must be an absolute path in the image (`/{}`)",
+                w.trim_start_matches("./")
+            ));
+        }
+        if let Some(UserSetting::Name(u)) = &self.user {
+            user_spec(u)?;
+        }
+        Ok(())
     }
 
     pub fn platforms(&self) -> Vec<Platform> {
@@ -354,6 +383,28 @@ impl LadeConfig {
         if let Some(b) = &self.base {
             plan.base = b.reference();
         }
+    }
+}
+
+/// `user` as runtimes take it: `UID`, `UID:GID`, `NAME` or `NAME:GROUP`, where a name is
+/// a POSIX user name (letters, digits, `_`, `.`, `-`, not starting with `-`).
+fn user_spec(u: &str) -> Result<(), String> {
+    let ok = |part: &str| {
+        !part.is_empty()
+            && !part.starts_with('-')
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    };
+    let mut parts = u.splitn(2, ':');
+    let user = parts.next().unwrap_or_default();
+    let group = parts.next();
+    if ok(user) && group.is_none_or(ok) {
+        Ok(())
+    } else {
+        Err(format!(
+            "user `{u}` is not a user: use a uid (`user = 65532`), `UID:GID`, or a name in the base's /etc/passwd"
+        ))
     }
 }
 
@@ -397,6 +448,37 @@ mod tests {
 
     fn parse(t: &str) -> Result<LadeConfig, ConfigError> {
         LadeConfig::parse(t, Path::new("lade.toml"))
+    }
+
+    #[test]
+    fn values_no_runtime_accepts_are_refused_with_the_file() {
+        for (text, words) in [
+            ("entrypoint = []\n", &["entrypoint must name a program"][..]),
+            (
+                "entrypoint = [\"\"]\n",
+                &["entrypoint must name a program"][..],
+            ),
+            ("[env]\n\"A=B\" = \"c\"\n", &["env key `A=B`"][..]),
+            ("workdir = \"app\"\n", &["workdir `app`", "/app"][..]),
+            (
+                "user = \"root; rm -rf /\"\n",
+                &["user `root; rm -rf /`"][..],
+            ),
+            ("user = \":65532\"\n", &["user `:65532`"][..]),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains("lade.toml"), "{text}: {err}");
+            for w in words {
+                assert!(err.contains(w), "{text}: {err}");
+            }
+        }
+        for text in [
+            "user = \"nonroot\"\n",
+            "user = \"1000:1000\"\n",
+            "user = 0\n",
+        ] {
+            parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        }
     }
 
     #[test]

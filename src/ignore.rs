@@ -50,8 +50,8 @@ use std::path::{Component, Path, PathBuf};
 /// The ignore file read from the project directory.
 pub const IGNORE_FILE: &str = ".dockerignore";
 
-/// Names (single path components, `filepath.Match` syntax) excluded at any depth, plus
-/// `.docker/config.json`, whatever the ignore file says.
+/// Names (single path components, `filepath.Match` syntax, matched ignoring case) excluded at
+/// any depth, plus `.docker/config.json`, whatever the ignore file says.
 pub const DENY_LIST: &[&str] = &[
     ".git",
     ".hg",
@@ -66,6 +66,10 @@ pub const DENY_LIST: &[&str] = &[
     ".npmrc",
     ".pypirc",
     ".netrc",
+    ".git-credentials",
+    ".dockercfg",
+    "*.p12",
+    "*.pfx",
     ".docker/config.json",
     ".aws",
     ".ssh",
@@ -285,7 +289,10 @@ impl Filter {
     }
 
     fn denied(&self, rel: &str) -> Option<&'static str> {
-        let parts: Vec<&str> = rel.split('/').collect();
+        // Case does not make a secret less secret: `ID_RSA`, `Server.PEM` and `.ENV` are denied
+        // too (the entries are lower case).
+        let lower = rel.to_lowercase();
+        let parts: Vec<&str> = lower.split('/').collect();
         for (i, part) in parts.iter().enumerate() {
             for (rule, pattern) in &self.deny {
                 let hit = match rule.split_once('/') {
@@ -749,6 +756,31 @@ mod tests {
 
     fn filter(patterns: &str) -> Filter {
         Filter::parse(patterns, Path::new(".dockerignore")).unwrap()
+    }
+
+    #[test]
+    fn the_deny_list_ignores_case_and_covers_common_secrets() {
+        let f = Filter::parse("", Path::new(".dockerignore")).unwrap();
+        for p in [
+            "ID_RSA",
+            "keys/Server.PEM",
+            ".ENV",
+            ".Env.Local",
+            ".git-credentials",
+            "certs/client.p12",
+            "certs/CLIENT.PFX",
+            ".dockercfg",
+            "home/.Docker/Config.json",
+            ".GIT/config",
+        ] {
+            assert!(
+                matches!(f.is_excluded(Path::new(p)), Some(Reason::Denied { .. })),
+                "{p} is not denied"
+            );
+        }
+        for p in ["src/keys.rs", "docs/pem-format.md", "environment.md"] {
+            assert_eq!(f.is_excluded(Path::new(p)), None, "{p} is denied");
+        }
     }
 
     #[test]

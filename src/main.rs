@@ -220,6 +220,11 @@ fn progress(e: Event, verbose: bool, quiet: bool) {
                 plan.name,
                 why.join(", ")
             );
+            if verbose {
+                for e in &plan.excluded {
+                    eprintln!("lade: excluded {} by {}", e.path, e.reason);
+                }
+            }
         }
         Event::BaseResolved(b) => match &b.digest {
             Some(d) => eprintln!("lade: base {} resolved to {d}", b.name),

@@ -151,6 +151,21 @@ impl RegistryClient {
             if !resp.status().is_success() {
                 return Err(self.status_error(&host, &action, resp).await);
             }
+            // The descriptor's size is all lade will take: a registry that announces or sends
+            // more (a blob that never ends) must not fill the disk.
+            let oversized = |what: String| RegistryError::Invalid {
+                registry: registry.into(),
+                action: action.clone(),
+                detail: format!(
+                    "the image says the blob has {} bytes, but the registry {what}",
+                    size.unwrap_or_default()
+                ),
+            };
+            if let (Some(announced), Some(size)) = (resp.content_length(), size)
+                && announced > size
+            {
+                return Err(oversized(format!("announced {announced} bytes")));
+            }
             let tmp = tempfile::Builder::new()
                 .prefix(".download-")
                 .tempfile_in(dir)
@@ -169,6 +184,10 @@ impl RegistryClient {
                 match transport::next_chunk(&mut stream, idle, started, deadline).await {
                     Ok(None) => break,
                     Ok(Some(Ok(c))) => {
+                        if size.is_some_and(|s| n + c.len() as u64 > s) {
+                            // The partial file goes with `tmp_path` when it is dropped.
+                            return Err(oversized("sent more".into()));
+                        }
                         hasher.update(&c);
                         n += c.len() as u64;
                         file.write_all(&c).await.map_err(|e| io(&tmp_path, e))?;

@@ -301,6 +301,24 @@ pub fn load_pem(path: &Path) -> Result<Vec<reqwest::Certificate>, RegistryError>
     Ok(certs)
 }
 
+/// The DER certificates of a PEM file, with errors naming it ([`load_pem`] has checked it
+/// when the client was made; certs.d files are read only here).
+fn load_der(path: &Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, RegistryError> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        RegistryError::Options(format!("reading CA certificate {}: {e}", path.display()))
+    })?;
+    let certs = super::tls::pem_certificates(&bytes).map_err(|e| {
+        RegistryError::Options(format!("CA certificate {} is not PEM: {e}", path.display()))
+    })?;
+    if certs.is_empty() {
+        return Err(RegistryError::Options(format!(
+            "CA certificate file {} holds no certificate",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
 /// `DIR/HOST[:PORT]/*.crt` for each certs.d directory, sorted so the order is stable.
 pub fn certs_d_files(dirs: &[PathBuf], host: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -327,11 +345,11 @@ pub fn build_client(
 ) -> Result<reqwest::Client, RegistryError> {
     let mut certs = Vec::new();
     for f in &options.cas {
-        certs.extend(load_pem(f)?);
+        certs.extend(load_der(f)?);
     }
     for f in certs_d_files(&options.certs_dirs, host) {
         tracing::debug!(host, file = %f.display(), "trusting CA from certs.d");
-        certs.extend(load_pem(&f)?);
+        certs.extend(load_der(&f)?);
     }
     let mut b = reqwest::Client::builder()
         .user_agent(concat!("lade/", env!("CARGO_PKG_VERSION")))
@@ -341,11 +359,15 @@ pub fn build_client(
         // Large uploads stream best on their own HTTP/1.1 connections; HTTP/2 would multiplex
         // parallel uploads through one connection's flow-control window.
         .http1_only();
-    if !certs.is_empty() {
-        b = b.tls_certs_merge(certs);
-    }
     if insecure {
         b = b.tls_danger_accept_invalid_certs(true);
+    } else if !certs.is_empty() {
+        // lade's own TLS configuration: reqwest's would refuse a given self-signed
+        // certificate that says CA:TRUE when the server presents it (see `tls`).
+        let config = super::tls::client_config(certs).map_err(|e| {
+            RegistryError::Options(format!("setting up HTTPS for {host}: {}", error_chain(&e)))
+        })?;
+        b = b.tls_backend_preconfigured(config);
     }
     b.build().map_err(|e| {
         RegistryError::Options(format!("setting up HTTPS for {host}: {}", error_chain(&e)))

@@ -5,7 +5,7 @@ use crate::support::TestEnv;
 use crate::support::base_image::build_base;
 use crate::support::lade::{LadeRun, root_digest};
 use crate::support::layout::{Layout, sha256_digest};
-use crate::support::registry::{FaultProxy, Registry, skopeo_raw};
+use crate::support::registry::{FaultProxy, Registry, RegistryConfig, TestCa, skopeo_raw};
 use crate::support::tools::{run_ok, tool};
 use std::path::Path;
 use std::time::Duration;
@@ -186,4 +186,48 @@ fn a_damaged_base_layer_in_the_cache_is_fetched_again() {
     publish("second");
     Layout::open(&env.path("second")).verify_blobs();
     assert_eq!(sha256_digest(&std::fs::read(&stored).unwrap()), *layer);
+}
+
+#[test]
+fn a_self_signed_ca_true_certificate_given_with_registry_ca_is_accepted_as_itself() {
+    let env = TestEnv::new();
+    let project = env.copy_example("go-hello", "go-hello");
+    let cert = TestCa::self_signed();
+    let text = String::from_utf8_lossy(
+        &run_ok(
+            tool("openssl")
+                .args(["x509", "-noout", "-text", "-in"])
+                .arg(&cert.server_cert),
+        )
+        .stdout,
+    )
+    .into_owned();
+    assert!(
+        text.contains("CA:TRUE"),
+        "openssl's default self-signed certificate is a CA: {text}"
+    );
+    let reg = Registry::start_with(RegistryConfig {
+        tls: Some(&cert),
+        ..Default::default()
+    });
+    let to = format!("{}/team/app:1", reg.host);
+    let publish = |ca: &Path| {
+        env.lade()
+            .args(["publish", "--json", "--platform", "linux/amd64", "-C"])
+            .arg(&project)
+            .args(["--to", &to])
+            .arg("--registry-ca")
+            .arg(ca)
+            .run_for(Duration::from_secs(300))
+    };
+    // Another self-signed certificate for the same address proves nothing about this server.
+    let other = TestCa::self_signed();
+    let refused = publish(&other.server_cert);
+    let line = refused.expect_error(&[&reg.host]);
+    assert!(line.contains("certificate"), "{line}");
+
+    let run = publish(&cert.server_cert);
+    assert!(run.status.success(), "{}", run.context());
+    let raw = skopeo_raw(&to, &["--cert-dir", cert.cert_dir.to_str().unwrap()]);
+    assert_eq!(sha256_digest(&raw), root_digest(&run.json()));
 }

@@ -175,10 +175,12 @@ impl RegistryClient {
                 tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(std_file));
             let mut hasher = sha2::Sha256::new();
             let mut n: u64 = 0;
-            let mut stream = resp.bytes_stream();
             let idle = self.inner.options.timeout;
             let started = std::time::Instant::now();
-            let deadline = transport::deadline(idle, size.unwrap_or(0));
+            // Without a descriptor's size, the announced length sets the deadline.
+            let expected = size.or(resp.content_length()).unwrap_or(0);
+            let deadline = transport::deadline(idle, expected);
+            let mut stream = resp.bytes_stream();
             let mut cut: Option<Cut> = None;
             loop {
                 match transport::next_chunk(&mut stream, idle, started, deadline).await {

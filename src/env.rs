@@ -14,6 +14,7 @@
 //! | `SOURCE_DATE_EPOCH` | the time written into images and bases; else the commit time (publish) or 0 (`base build`) | `git::source_date_epoch`, `git::source_date_epoch_or_zero` |
 //! | `LADE_REPO` | the repository `publish` pushes to without `--to` (`$LADE_REPO/<name>:latest`) | `ops::publish` |
 //! | `LADE_REGISTRY_MIRRORS` | pull mirrors `FROM=TO,…`, after `--registry-mirror` | `registry::RegistryOptions::from_env` |
+//! | `LADE_REGISTRY_TIMEOUT` | seconds a registry request may go without sending or receiving anything before it is tried again (default 30) | `registry::RegistryOptions::from_env` |
 //! | `LADE_REGISTRY_USERNAME`, `LADE_REGISTRY_PASSWORD` | credentials for the registries lade pushes to | `registry::credentials` |
 //! | `LADE_REGISTRY_HOST` | comma-separated registries the two above are for, instead of the push targets | `registry::credentials` |
 //! | `LADE_REGISTRY_USERNAME_<HOST>`, `LADE_REGISTRY_PASSWORD_<HOST>` | credentials for one registry (`<HOST>`: upper case, non-alphanumerics as `_`) | `registry::credentials` |
@@ -70,6 +71,7 @@ pub const HOME: Var = Var("HOME");
 pub const SOURCE_DATE_EPOCH: Var = Var("SOURCE_DATE_EPOCH");
 pub const LADE_REPO: Var = Var("LADE_REPO");
 pub const LADE_REGISTRY_MIRRORS: Var = Var("LADE_REGISTRY_MIRRORS");
+pub const LADE_REGISTRY_TIMEOUT: Var = Var("LADE_REGISTRY_TIMEOUT");
 pub const LADE_REGISTRY_USERNAME: Var = Var("LADE_REGISTRY_USERNAME");
 pub const LADE_REGISTRY_PASSWORD: Var = Var("LADE_REGISTRY_PASSWORD");
 pub const LADE_REGISTRY_HOST: Var = Var("LADE_REGISTRY_HOST");
@@ -158,6 +160,7 @@ mod tests {
             SOURCE_DATE_EPOCH,
             LADE_REPO,
             LADE_REGISTRY_MIRRORS,
+            LADE_REGISTRY_TIMEOUT,
             LADE_REGISTRY_USERNAME,
             LADE_REGISTRY_PASSWORD,
             LADE_REGISTRY_HOST,

@@ -23,7 +23,6 @@ use super::{RegistryError, RegistryOptions, transport};
 use crate::digest::Digest;
 use crate::oci::reference::{self, same_registry};
 use crate::oci::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
-use futures_util::StreamExt;
 use reqwest::header;
 use reqwest::{StatusCode, Url};
 use std::collections::HashMap;
@@ -260,6 +259,24 @@ impl RegistryClient {
         tokio::time::sleep(d).await;
     }
 
+    /// A retry after a request went quiet, said as a warning: a registry that stops
+    /// answering would otherwise look like a hung publish.
+    pub(crate) fn say_stalled(
+        &self,
+        registry: &str,
+        action: &str,
+        attempt: u32,
+        stalled: transport::Stalled,
+    ) {
+        tracing::warn!(
+            registry,
+            request = action,
+            attempt,
+            error = %stalled,
+            "the registry stopped answering; trying again"
+        );
+    }
+
     /// Sends a request built by `make` (called again for each try) with authorization,
     /// re-authentication on 401 and retries. Returns any non-401 response; the caller checks
     /// the status.
@@ -274,11 +291,31 @@ impl RegistryClient {
     where
         F: Fn(&reqwest::Client, &Url) -> Result<reqwest::RequestBuilder, RegistryError>,
     {
+        self.send_tracked(host, access, action, retry, None, make)
+            .await
+    }
+
+    /// [`Self::send`] for a request whose streamed body reports to `progress` (an upload):
+    /// the request is idle only when its body stops going out, and its deadline grows with
+    /// the body's size. Without it, the request is idle from its start.
+    async fn send_tracked<F>(
+        &self,
+        host: &Host,
+        access: &Access,
+        action: &str,
+        retry: Retry,
+        progress: Option<Arc<transport::Progress>>,
+        make: F,
+    ) -> Result<reqwest::Response, RegistryError>
+    where
+        F: Fn(&reqwest::Client, &Url) -> Result<reqwest::RequestBuilder, RegistryError>,
+    {
         let base = self.endpoint(host).await?;
         let attempts = match retry {
             Retry::Yes => self.inner.options.attempts.max(1),
             Retry::No => 1,
         };
+        let idle = self.inner.options.timeout;
         let mut attempt = 0;
         let mut reauthenticated = false;
         loop {
@@ -288,7 +325,26 @@ impl RegistryClient {
                 rb = rb.header(header::AUTHORIZATION, a);
             }
             attempt += 1;
-            let resp = match rb.send().await {
+            let progress = progress
+                .clone()
+                .unwrap_or_else(|| transport::Progress::new(0));
+            let deadline = transport::deadline(idle, progress.size());
+            let sent = match transport::watch(rb.send(), &progress, idle, deadline).await {
+                Ok(sent) => sent,
+                Err(stalled) if attempt < attempts => {
+                    self.say_stalled(&host.registry, action, attempt, stalled);
+                    self.pause(&host.registry, action, attempt, None).await;
+                    continue;
+                }
+                Err(stalled) => {
+                    return Err(RegistryError::TimedOut {
+                        registry: host.registry.clone(),
+                        action: action.into(),
+                        stalled,
+                    });
+                }
+            };
+            let resp = match sent {
                 Ok(r) => r,
                 Err(e) if attempt < attempts && transport::transient(&e) => {
                     self.pause(&host.registry, action, attempt, None).await;
@@ -314,7 +370,7 @@ impl RegistryClient {
                     attempt -= 1;
                     continue;
                 }
-                let body = read_text(resp).await;
+                let body = read_text(resp, idle).await;
                 let cred = self.credential(host, access).await?;
                 let said = transport::describe_error_body(&body);
                 let hint = match cred {
@@ -351,7 +407,7 @@ impl RegistryClient {
         resp: reqwest::Response,
     ) -> RegistryError {
         let status = resp.status();
-        let body = read_text(resp).await;
+        let body = read_text(resp, self.inner.options.timeout).await;
         RegistryError::Status {
             registry: host.registry.clone(),
             action: action.into(),
@@ -387,24 +443,66 @@ fn no_credentials_hint(registry: &str) -> String {
     )
 }
 
-async fn read_text(resp: reqwest::Response) -> String {
-    match read_limited(resp, 64 << 10).await {
+async fn read_text(resp: reqwest::Response, idle: Duration) -> String {
+    match read_limited(resp, 64 << 10, idle).await {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(_) => String::new(),
     }
 }
 
-/// The body, refusing more than `limit` bytes (a manifest, a config, an error).
-async fn read_limited(resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
-    if resp.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(format!("the answer is larger than {limit} bytes"));
+/// Why a small body could not be read.
+enum ReadFailure {
+    /// More than the limit: a registry may not send this.
+    TooLarge(usize),
+    Cut(String),
+    Stalled(transport::Stalled),
+}
+
+impl ReadFailure {
+    /// The error for reading the answer of `action` from `registry`.
+    fn into_error(self, registry: &str, action: &str) -> RegistryError {
+        let (registry, action) = (registry.to_string(), action.to_string());
+        match self {
+            ReadFailure::TooLarge(limit) => RegistryError::Invalid {
+                registry,
+                action,
+                detail: format!("the answer is larger than {limit} bytes"),
+            },
+            ReadFailure::Cut(detail) => RegistryError::Transport {
+                registry,
+                action,
+                detail: format!("reading the answer: {detail}"),
+            },
+            ReadFailure::Stalled(stalled) => RegistryError::TimedOut {
+                registry,
+                action,
+                stalled,
+            },
+        }
     }
+}
+
+/// The body, refusing more than `limit` bytes (a manifest, a config, an error), and giving up
+/// when nothing arrives for `idle`.
+async fn read_limited(
+    resp: reqwest::Response,
+    limit: usize,
+    idle: Duration,
+) -> Result<Vec<u8>, ReadFailure> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(ReadFailure::TooLarge(limit));
+    }
+    let started = std::time::Instant::now();
+    let deadline = transport::deadline(idle, limit as u64);
     let mut out = Vec::new();
     let mut stream = resp.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let c = chunk.map_err(|e| format!("reading the answer: {}", transport::error_chain(&e)))?;
+    while let Some(chunk) = transport::next_chunk(&mut stream, idle, started, deadline)
+        .await
+        .map_err(ReadFailure::Stalled)?
+    {
+        let c = chunk.map_err(|e| ReadFailure::Cut(transport::error_chain(&e)))?;
         if out.len() + c.len() > limit {
-            return Err(format!("the answer is larger than {limit} bytes"));
+            return Err(ReadFailure::TooLarge(limit));
         }
         out.extend_from_slice(&c);
     }

@@ -15,6 +15,7 @@ pub mod client;
 pub mod credentials;
 pub mod push;
 mod session;
+mod tls;
 pub mod transport;
 
 pub use client::{Access, BlobBody, Manifest, RegistryClient};
@@ -64,6 +65,10 @@ pub struct RegistryOptions {
     pub attempts: u32,
     /// First backoff delay; it doubles on each retry.
     pub backoff: Duration,
+    /// How long a request may go without sending or receiving anything before it is given up
+    /// and tried again (`LADE_REGISTRY_TIMEOUT`); each request also has an overall deadline
+    /// that grows with the size of what it carries ([`transport::deadline`]).
+    pub timeout: Duration,
     /// Chunk size for registries that refuse a whole blob in one PUT.
     pub chunk_size: u64,
     pub credentials: CredentialSources,
@@ -86,6 +91,7 @@ impl Default for RegistryOptions {
             concurrency: 4,
             attempts: 5,
             backoff: Duration::from_millis(200),
+            timeout: DEFAULT_TIMEOUT,
             chunk_size: 16 << 20,
             credentials: CredentialSources::default(),
             push_registries: Vec::new(),
@@ -93,11 +99,16 @@ impl Default for RegistryOptions {
     }
 }
 
+/// The idle timeout of a registry request: long enough for a busy registry, short enough that
+/// one that stopped answering costs a retry, not the whole publish.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Comma-separated `FROM=TO` mirrors, added after the `--registry-mirror` flags.
 pub const ENV_MIRRORS: &str = crate::env::LADE_REGISTRY_MIRRORS.name();
 
 impl RegistryOptions {
-    /// Defaults plus credentials and `LADE_REGISTRY_MIRRORS` from the environment.
+    /// Defaults plus credentials, `LADE_REGISTRY_MIRRORS` and `LADE_REGISTRY_TIMEOUT` from the
+    /// environment.
     pub fn from_env() -> Result<Self, RegistryError> {
         let mut o = RegistryOptions {
             credentials: CredentialSources::from_env(),
@@ -108,6 +119,14 @@ impl RegistryOptions {
                 parse_mirror_list(&v)
                     .map_err(|e| RegistryError::Options(format!("{ENV_MIRRORS}: {e}")))?,
             );
+        }
+        if let Some(v) = crate::env::var(crate::env::LADE_REGISTRY_TIMEOUT) {
+            o.timeout = parse_timeout(&v).ok_or_else(|| {
+                RegistryError::Options(format!(
+                    "{}={v:?} is not a number of seconds above 0 (such as 30 or 2.5)",
+                    crate::env::LADE_REGISTRY_TIMEOUT
+                ))
+            })?;
         }
         Ok(o)
     }
@@ -131,6 +150,12 @@ impl RegistryOptions {
     }
 }
 
+/// Seconds, whole or decimal, above zero.
+fn parse_timeout(v: &str) -> Option<Duration> {
+    let secs: f64 = v.trim().parse().ok()?;
+    (secs.is_finite() && secs > 0.0 && secs <= 86_400.0).then(|| Duration::from_secs_f64(secs))
+}
+
 /// Errors from talking to a registry. Each names the registry and what lade was doing (which
 /// blob or manifest in which repository); none ever contains a credential.
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +168,14 @@ pub enum RegistryError {
         registry: String,
         action: String,
         detail: String,
+    },
+    /// The registry stopped answering (after retries): nothing came for the idle timeout, or
+    /// the request outlived its deadline.
+    #[error("registry {registry}: {action}: {stalled}")]
+    TimedOut {
+        registry: String,
+        action: String,
+        stalled: transport::Stalled,
     },
     /// The registry answered with an error status (after retries for 429/5xx).
     #[error("registry {registry}: {action}: {detail}")]
@@ -201,6 +234,15 @@ impl RegistryError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timeouts_in_seconds() {
+        assert_eq!(parse_timeout("30"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_timeout(" 2.5 "), Some(Duration::from_millis(2500)));
+        for bad in ["0", "-1", "x", "", "inf", "NaN"] {
+            assert_eq!(parse_timeout(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn pull_candidates_mirrors_first() {

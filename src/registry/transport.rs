@@ -6,7 +6,8 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// One `{code, message}` from a registry's `{"errors": [...]}` body.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -124,6 +125,161 @@ pub fn transient(e: &reqwest::Error) -> bool {
     e.is_connect() || e.is_timeout() || e.is_request() || e.is_body() || e.is_decode()
 }
 
+/// The slowest transfer the overall deadline of a request allows for: a request may take ten
+/// idle timeouts plus its body's size at this rate. The idle timeout catches a registry that
+/// stopped; this catches one that trickles a byte now and then, without cutting off a large
+/// blob on a slow link.
+const MIN_RATE: u64 = 64 << 10;
+
+/// How fast a registry is assumed to finish a blob it has received (verify its digest, move
+/// it into its storage) before it answers: a large blob may keep it quiet that long.
+const FINISH_RATE: u64 = 32 << 20;
+
+/// The overall deadline of a request or download carrying `size` bytes.
+pub fn deadline(idle: Duration, size: u64) -> Duration {
+    idle.saturating_mul(10) + Duration::from_secs(size / MIN_RATE)
+}
+
+/// How a request stopped making progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stalled {
+    /// Nothing was sent or received for this long.
+    Idle(Duration),
+    /// The request was still running at its overall deadline.
+    Deadline(Duration),
+}
+
+impl std::fmt::Display for Stalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stalled::Idle(d) => write!(f, "no answer for {}", seconds(*d)),
+            Stalled::Deadline(d) => write!(f, "not finished within {}", seconds(*d)),
+        }
+    }
+}
+
+fn seconds(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+/// The progress of one request's body: the time of its last chunk and how much has gone out.
+/// The request is idle when no chunk went out (while sending) or no answer came (after
+/// sending) for the idle timeout.
+#[derive(Debug)]
+pub struct Progress {
+    start: Instant,
+    size: u64,
+    sent: AtomicU64,
+    /// Milliseconds from `start` to the last chunk handed to the connection.
+    last_ms: AtomicU64,
+}
+
+impl Progress {
+    /// A request about to send a body of `size` bytes (0 for none).
+    pub fn new(size: u64) -> std::sync::Arc<Progress> {
+        std::sync::Arc::new(Progress {
+            start: Instant::now(),
+            size,
+            sent: AtomicU64::new(0),
+            last_ms: AtomicU64::new(0),
+        })
+    }
+
+    /// The size of the body.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// `n` more bytes were handed to the connection.
+    pub fn sent(&self, n: usize) {
+        self.sent.fetch_add(n as u64, Ordering::Relaxed);
+        self.last_ms
+            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
+
+    /// How long the request may be quiet now: the idle timeout while the body goes out; once
+    /// it is all sent, also the time the registry may need to finish a blob of that size.
+    fn quiet_limit(&self, idle: Duration) -> Duration {
+        if self.sent.load(Ordering::Relaxed) < self.size {
+            idle
+        } else {
+            idle + Duration::from_secs(self.size / FINISH_RATE)
+        }
+    }
+}
+
+/// `stream` (a request body), reporting each chunk to `progress` as the connection takes it.
+pub fn tracked<S, T, E>(
+    stream: S,
+    progress: std::sync::Arc<Progress>,
+) -> impl futures_util::Stream<Item = Result<T, E>>
+where
+    S: futures_util::Stream<Item = Result<T, E>>,
+    T: AsRef<[u8]>,
+{
+    use futures_util::StreamExt;
+    stream.inspect(move |chunk| {
+        if let Ok(c) = chunk {
+            progress.sent(c.as_ref().len());
+        }
+    })
+}
+
+/// Runs `fut` (sending a request and waiting for its answer's headers) until it finishes, the
+/// request goes quiet for `idle` (see [`Progress`]), or `deadline` from the request's start.
+pub async fn watch<F: std::future::Future>(
+    fut: F,
+    progress: &Progress,
+    idle: Duration,
+    deadline: Duration,
+) -> Result<F::Output, Stalled> {
+    let end = progress.start + deadline;
+    tokio::pin!(fut);
+    loop {
+        let quiet = progress.quiet_limit(idle);
+        let idle_at = progress.last() + quiet;
+        let now = Instant::now();
+        if now >= end {
+            return Err(Stalled::Deadline(deadline));
+        }
+        if now >= idle_at {
+            return Err(Stalled::Idle(quiet));
+        }
+        tokio::select! {
+            out = &mut fut => return Ok(out),
+            _ = tokio::time::sleep_until(idle_at.min(end).into()) => {}
+        }
+    }
+}
+
+/// The next chunk of an answer's body, or [`Stalled`] when none comes within `idle` or the
+/// transfer passes `end`.
+pub async fn next_chunk<S: futures_util::Stream + Unpin>(
+    stream: &mut S,
+    idle: Duration,
+    started: Instant,
+    deadline: Duration,
+) -> Result<Option<S::Item>, Stalled> {
+    use futures_util::StreamExt;
+    let left = deadline.saturating_sub(started.elapsed());
+    if left.is_zero() {
+        return Err(Stalled::Deadline(deadline));
+    }
+    match tokio::time::timeout(idle.min(left), stream.next()).await {
+        Ok(item) => Ok(item),
+        Err(_) if left <= idle => Err(Stalled::Deadline(deadline)),
+        Err(_) => Err(Stalled::Idle(idle)),
+    }
+}
+
 /// PEM certificates from a file, with errors naming it.
 pub fn load_pem(path: &Path) -> Result<Vec<reqwest::Certificate>, RegistryError> {
     let bytes = std::fs::read(path).map_err(|e| {
@@ -135,6 +291,24 @@ pub fn load_pem(path: &Path) -> Result<Vec<reqwest::Certificate>, RegistryError>
             path.display(),
             error_chain(&e)
         ))
+    })?;
+    if certs.is_empty() {
+        return Err(RegistryError::Options(format!(
+            "CA certificate file {} holds no certificate",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+/// The DER certificates of a PEM file, with errors naming it ([`load_pem`] has checked it
+/// when the client was made; certs.d files are read only here).
+fn load_der(path: &Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, RegistryError> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        RegistryError::Options(format!("reading CA certificate {}: {e}", path.display()))
+    })?;
+    let certs = super::tls::pem_certificates(&bytes).map_err(|e| {
+        RegistryError::Options(format!("CA certificate {} is not PEM: {e}", path.display()))
     })?;
     if certs.is_empty() {
         return Err(RegistryError::Options(format!(
@@ -171,11 +345,11 @@ pub fn build_client(
 ) -> Result<reqwest::Client, RegistryError> {
     let mut certs = Vec::new();
     for f in &options.cas {
-        certs.extend(load_pem(f)?);
+        certs.extend(load_der(f)?);
     }
     for f in certs_d_files(&options.certs_dirs, host) {
         tracing::debug!(host, file = %f.display(), "trusting CA from certs.d");
-        certs.extend(load_pem(&f)?);
+        certs.extend(load_der(&f)?);
     }
     let mut b = reqwest::Client::builder()
         .user_agent(concat!("lade/", env!("CARGO_PKG_VERSION")))
@@ -185,11 +359,15 @@ pub fn build_client(
         // Large uploads stream best on their own HTTP/1.1 connections; HTTP/2 would multiplex
         // parallel uploads through one connection's flow-control window.
         .http1_only();
-    if !certs.is_empty() {
-        b = b.tls_certs_merge(certs);
-    }
     if insecure {
         b = b.tls_danger_accept_invalid_certs(true);
+    } else if !certs.is_empty() {
+        // lade's own TLS configuration: reqwest's would refuse a given self-signed
+        // certificate that says CA:TRUE when the server presents it (see `tls`).
+        let config = super::tls::client_config(certs).map_err(|e| {
+            RegistryError::Options(format!("setting up HTTPS for {host}: {}", error_chain(&e)))
+        })?;
+        b = b.tls_backend_preconfigured(config);
     }
     b.build().map_err(|e| {
         RegistryError::Options(format!("setting up HTTPS for {host}: {}", error_chain(&e)))
@@ -226,6 +404,59 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(reqwest::header::RETRY_AFTER, "2".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+    }
+
+    #[tokio::test]
+    async fn a_quiet_request_stalls_and_a_busy_upload_does_not() {
+        let ms = Duration::from_millis;
+        let idle = ms(200);
+        // Nothing sent, no answer: idle after 200 ms.
+        let p = Progress::new(0);
+        let never = std::future::pending::<()>();
+        assert_eq!(
+            watch(never, &p, idle, deadline(idle, 0)).await,
+            Err(Stalled::Idle(idle))
+        );
+        // An upload whose body keeps moving for longer than the idle timeout is not cut off,
+        // and an answer that comes within the idle timeout after the last chunk is taken.
+        let p = Progress::new(10);
+        let feeder = {
+            let p = p.clone();
+            async move {
+                for _ in 0..10 {
+                    tokio::time::sleep(ms(60)).await;
+                    p.sent(1);
+                }
+                tokio::time::sleep(ms(100)).await;
+                "created"
+            }
+        };
+        assert_eq!(
+            watch(feeder, &p, idle, deadline(idle, 10)).await,
+            Ok("created")
+        );
+        // A trickle keeps the idle timeout away but not the deadline.
+        let p = Progress::new(1 << 30);
+        let trickle = {
+            let p = p.clone();
+            async move {
+                loop {
+                    tokio::time::sleep(ms(50)).await;
+                    p.sent(1);
+                }
+            }
+        };
+        let d = deadline(idle, 0);
+        assert_eq!(d, ms(2000));
+        assert_eq!(watch(trickle, &p, idle, d).await, Err(Stalled::Deadline(d)));
+        assert_eq!(
+            deadline(Duration::from_secs(30), 1 << 30),
+            Duration::from_secs(300 + 16384)
+        );
+        assert_eq!(
+            Stalled::Idle(Duration::from_secs(30)).to_string(),
+            "no answer for 30 s"
+        );
     }
 
     #[test]

@@ -112,7 +112,14 @@ impl RegistryBlobs {
             return super::LocalBlobs.local_path(layer);
         };
         let dest = self.path(layer);
-        if std::fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == layer.size()) {
+        // A stored copy of the right size may still hold other bytes (a damaged disk, a copy
+        // interrupted by hand): only one that hashes to its digest is used; another is
+        // fetched again over it.
+        let (check, digest, size) = (dest.clone(), layer.digest(), layer.size());
+        let intact = tokio::task::spawn_blocking(move || intact(&check, &digest, size))
+            .await
+            .unwrap_or(false);
+        if intact {
             return Ok(dest);
         }
         self.registry
@@ -153,6 +160,15 @@ impl RegistryBlobs {
         })?;
         Ok(())
     }
+}
+
+/// Whether `path` is a regular file of `size` bytes hashing to `digest`; unreadable counts as
+/// no (the fetch then replaces it, and a real I/O problem surfaces there).
+fn intact(path: &std::path::Path, digest: &crate::digest::Digest, size: u64) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == size)
+        && std::fs::File::open(path)
+            .and_then(crate::digest::digest_reader)
+            .is_ok_and(|(d, n)| &d == digest && n == size)
 }
 
 impl BlobProvider for RegistryBlobs {

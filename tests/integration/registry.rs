@@ -3,5 +3,6 @@
 //! and mounted from registries (`publish`).
 
 mod client;
+mod faults;
 mod publish;
 mod shared_client;

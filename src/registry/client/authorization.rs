@@ -3,9 +3,9 @@
 
 use super::{Access, Host, RegistryClient, no_credentials_hint};
 use crate::oci::reference;
-use crate::registry::RegistryError;
 use crate::registry::auth::{self, Challenge, Token, TokenFailure};
 use crate::registry::credentials::{Credential, FoundCredential};
+use crate::registry::{RegistryError, transport};
 use base64::Engine;
 use reqwest::Url;
 use reqwest::header::HeaderValue;
@@ -140,15 +140,27 @@ impl RegistryClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match auth::fetch_token(
-                &http,
-                &realm_url,
-                service,
-                &scopes,
-                cred.map(|c| &c.credential),
+            // A token server that never answers is a stalled request like any other.
+            let idle = self.inner.options.timeout;
+            let fetched = tokio::time::timeout(
+                idle,
+                auth::fetch_token(
+                    &http,
+                    &realm_url,
+                    service,
+                    &scopes,
+                    cred.map(|c| &c.credential),
+                ),
             )
             .await
-            {
+            .unwrap_or_else(|_| {
+                Err(TokenFailure::Other {
+                    detail: transport::Stalled::Idle(idle).to_string(),
+                    status: None,
+                    retryable: true,
+                })
+            });
+            match fetched {
                 Ok(t) => return Ok(t),
                 Err(TokenFailure::Refused { status, detail }) => {
                     let who = match cred {

@@ -4,7 +4,6 @@
 use super::{Access, RegistryClient, Retry, join, read_limited};
 use crate::digest::Digest;
 use crate::registry::{RegistryError, transport};
-use futures_util::StreamExt;
 use reqwest::StatusCode;
 use reqwest::header;
 use sha2::Digest as _;
@@ -68,14 +67,9 @@ impl RegistryClient {
                 if !resp.status().is_success() {
                     return Err(self.status_error(&host, &action, resp).await);
                 }
-                let bytes =
-                    read_limited(resp, limit)
-                        .await
-                        .map_err(|detail| RegistryError::Invalid {
-                            registry: reg.clone(),
-                            action: action.clone(),
-                            detail,
-                        })?;
+                let bytes = read_limited(resp, limit, self.inner.options.timeout)
+                    .await
+                    .map_err(|f| f.into_error(&reg, &action))?;
                 let got = Digest::of(&bytes);
                 if &got != digest {
                     return Err(RegistryError::Invalid {
@@ -157,6 +151,21 @@ impl RegistryClient {
             if !resp.status().is_success() {
                 return Err(self.status_error(&host, &action, resp).await);
             }
+            // The descriptor's size is all lade will take: a registry that announces or sends
+            // more (a blob that never ends) must not fill the disk.
+            let oversized = |what: String| RegistryError::Invalid {
+                registry: registry.into(),
+                action: action.clone(),
+                detail: format!(
+                    "the image says the blob has {} bytes, but the registry {what}",
+                    size.unwrap_or_default()
+                ),
+            };
+            if let (Some(announced), Some(size)) = (resp.content_length(), size)
+                && announced > size
+            {
+                return Err(oversized(format!("announced {announced} bytes")));
+            }
             let tmp = tempfile::Builder::new()
                 .prefix(".download-")
                 .tempfile_in(dir)
@@ -166,31 +175,59 @@ impl RegistryClient {
                 tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(std_file));
             let mut hasher = sha2::Sha256::new();
             let mut n: u64 = 0;
+            let idle = self.inner.options.timeout;
+            let started = std::time::Instant::now();
+            // Without a descriptor's size, the announced length sets the deadline.
+            let expected = size.or(resp.content_length()).unwrap_or(0);
+            let deadline = transport::deadline(idle, expected);
             let mut stream = resp.bytes_stream();
-            let mut cut: Option<String> = None;
-            while let Some(chunk) = stream.next().await {
-                match chunk {
-                    Ok(c) => {
+            let mut cut: Option<Cut> = None;
+            loop {
+                match transport::next_chunk(&mut stream, idle, started, deadline).await {
+                    Ok(None) => break,
+                    Ok(Some(Ok(c))) => {
+                        if size.is_some_and(|s| n + c.len() as u64 > s) {
+                            // The partial file goes with `tmp_path` when it is dropped.
+                            return Err(oversized("sent more".into()));
+                        }
                         hasher.update(&c);
                         n += c.len() as u64;
                         file.write_all(&c).await.map_err(|e| io(&tmp_path, e))?;
                     }
-                    Err(e) => {
-                        cut = Some(transport::error_chain(&e));
+                    Ok(Some(Err(e))) => {
+                        cut = Some(Cut::Broken(transport::error_chain(&e)));
+                        break;
+                    }
+                    Err(stalled) => {
+                        cut = Some(Cut::Stalled(stalled));
                         break;
                     }
                 }
             }
-            if let Some(detail) = cut {
+            if let Some(cut) = cut {
                 if attempt < attempts {
-                    tracing::debug!(%digest, detail, "download cut off; starting again");
+                    match cut {
+                        Cut::Stalled(stalled) => {
+                            self.say_stalled(registry, &action, attempt, stalled)
+                        }
+                        Cut::Broken(detail) => {
+                            tracing::debug!(%digest, detail, "download cut off; starting again")
+                        }
+                    }
                     self.pause(registry, &action, attempt, None).await;
                     continue;
                 }
-                return Err(RegistryError::Transport {
-                    registry: registry.into(),
-                    action,
-                    detail,
+                return Err(match cut {
+                    Cut::Stalled(stalled) => RegistryError::TimedOut {
+                        registry: registry.into(),
+                        action,
+                        stalled,
+                    },
+                    Cut::Broken(detail) => RegistryError::Transport {
+                        registry: registry.into(),
+                        action,
+                        detail,
+                    },
                 });
             }
             file.flush().await.map_err(|e| io(&tmp_path, e))?;
@@ -220,4 +257,12 @@ impl RegistryClient {
             return Ok(n);
         }
     }
+}
+
+/// How a download ended early.
+enum Cut {
+    /// The connection broke.
+    Broken(String),
+    /// Nothing arrived for the idle timeout, or the download passed its deadline.
+    Stalled(transport::Stalled),
 }

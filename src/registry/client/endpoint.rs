@@ -51,8 +51,26 @@ impl RegistryClient {
         };
         let mut attempt = 0;
         loop {
-            let result = host.http.get(url.clone()).send().await;
+            let idle = self.inner.options.timeout;
+            let result = tokio::time::timeout(idle, host.http.get(url.clone()).send()).await;
             attempt += 1;
+            let result = match result {
+                Ok(result) => result,
+                Err(_) => {
+                    let stalled = transport::Stalled::Idle(idle);
+                    if attempt < attempts {
+                        self.say_stalled(&host.registry, "connecting", attempt, stalled);
+                        self.pause(&host.registry, "connecting", attempt, None)
+                            .await;
+                        continue;
+                    }
+                    return Err(RegistryError::TimedOut {
+                        registry: host.registry.clone(),
+                        action: format!("connecting to {base}"),
+                        stalled,
+                    });
+                }
+            };
             let resp = match result {
                 Ok(r) => r,
                 Err(e) if attempt < attempts && transport::transient(&e) => {
@@ -81,7 +99,7 @@ impl RegistryClient {
                 || status == StatusCode::OK
                 || status == StatusCode::UNAUTHORIZED;
             if base.scheme() == "http" && !is_registry {
-                let body = resp.text().await.unwrap_or_default();
+                let body = super::read_text(resp, self.inner.options.timeout).await;
                 return Err(RegistryError::Transport {
                     registry: host.registry.clone(),
                     action: format!("connecting to {base}"),

@@ -74,13 +74,9 @@ impl RegistryClient {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
-        let bytes = read_limited(resp, MAX_MANIFEST_BYTES)
+        let bytes = read_limited(resp, MAX_MANIFEST_BYTES, self.inner.options.timeout)
             .await
-            .map_err(|detail| RegistryError::Invalid {
-                registry: registry.into(),
-                action: action.clone(),
-                detail,
-            })?;
+            .map_err(|f| f.into_error(registry, &action))?;
         // The document's own mediaType is authoritative; some registries send a generic
         // Content-Type.
         #[derive(serde::Deserialize)]

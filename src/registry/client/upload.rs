@@ -5,11 +5,11 @@
 use super::{Access, BlobBody, Host, RegistryClient, Retry, UploadOutcome, join};
 use crate::digest::Digest;
 use crate::registry::RegistryError;
-use crate::registry::transport::{self, ApiError};
+use crate::registry::transport::{self, ApiError, Progress, tracked};
 use reqwest::header;
 use reqwest::{Method, StatusCode, Url};
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncSeekExt;
 
@@ -74,7 +74,11 @@ impl RegistryClient {
                     attempt -= 1;
                 }
                 Err(UploadFailure::Retry(e, wait)) if attempt < attempts => {
-                    tracing::debug!(error = %e, "upload failed; starting it again");
+                    if let RegistryError::TimedOut { stalled, .. } = &e {
+                        self.say_stalled(registry, &action, attempt, *stalled);
+                    } else {
+                        tracing::debug!(error = %e, "upload failed; starting it again");
+                    }
                     self.pause(registry, &action, attempt, wait).await;
                 }
                 Err(UploadFailure::Retry(e, _) | UploadFailure::Fatal(e)) => return Err(e),
@@ -146,14 +150,18 @@ impl RegistryClient {
         range: Option<(u64, u64)>,
         action: &str,
         registry: &str,
+        progress: &Arc<Progress>,
     ) -> Result<reqwest::Body, UploadFailure> {
+        let progress = progress.clone();
         match body {
-            BlobBody::Bytes(b) => Ok(match range {
-                Some((start, len)) => {
-                    reqwest::Body::from(b[start as usize..(start + len) as usize].to_vec())
-                }
-                None => reqwest::Body::from(b.clone()),
-            }),
+            BlobBody::Bytes(b) => {
+                let part = match range {
+                    Some((start, len)) => b[start as usize..(start + len) as usize].to_vec(),
+                    None => b.clone(),
+                };
+                let once = futures_util::stream::iter([Ok::<_, std::io::Error>(part)]);
+                Ok(reqwest::Body::wrap_stream(tracked(once, progress)))
+            }
             BlobBody::File(path) => {
                 let io = |e: std::io::Error| {
                     UploadFailure::Fatal(RegistryError::Io {
@@ -168,22 +176,31 @@ impl RegistryClient {
                     Some((start, len)) => {
                         f.seek(std::io::SeekFrom::Start(start)).await.map_err(io)?;
                         use tokio::io::AsyncReadExt;
-                        reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
-                            f.take(len),
-                            UPLOAD_READ_BUF,
+                        reqwest::Body::wrap_stream(tracked(
+                            tokio_util::io::ReaderStream::with_capacity(
+                                f.take(len),
+                                UPLOAD_READ_BUF,
+                            ),
+                            progress,
                         ))
                     }
-                    None => reqwest::Body::wrap_stream(
+                    None => reqwest::Body::wrap_stream(tracked(
                         tokio_util::io::ReaderStream::with_capacity(f, UPLOAD_READ_BUF),
-                    ),
+                        progress,
+                    )),
                 })
             }
             BlobBody::Remote {
                 registry: src_registry,
                 repository: src_repo,
             } => {
+                // A source that stops sending stops the upload's progress: the upload's idle
+                // timeout covers both.
                 let src = self.source_stream(src_registry, src_repo, digest).await?;
-                Ok(reqwest::Body::wrap_stream(src.bytes_stream()))
+                Ok(reqwest::Body::wrap_stream(tracked(
+                    src.bytes_stream(),
+                    progress,
+                )))
             }
         }
     }
@@ -233,12 +250,13 @@ impl RegistryClient {
     ) -> Result<(), UploadFailure> {
         let mut url = location;
         url.query_pairs_mut().append_pair("digest", digest.as_str());
+        let progress = Progress::new(size);
         let body = self
-            .open_body(body, digest, None, action, &host.registry)
+            .open_body(body, digest, None, action, &host.registry, &progress)
             .await?;
         let slot = Mutex::new(Some(body));
         let resp = self
-            .send(host, access, action, Retry::No, |c, _| {
+            .send_tracked(host, access, action, Retry::No, Some(progress), |c, _| {
                 // The body streams once; a second call (re-authentication) starts the upload
                 // over instead.
                 let body =
@@ -299,13 +317,14 @@ impl RegistryClient {
                 BlobBody::Remote { .. } => None,
                 _ => Some((start, len)),
             };
+            let progress = Progress::new(len);
             let b = self
-                .open_body(body, digest, range, action, &host.registry)
+                .open_body(body, digest, range, action, &host.registry, &progress)
                 .await?;
             let slot = Mutex::new(Some(b));
             let target = url.clone();
             let resp = self
-                .send(host, access, action, Retry::No, |c, _| {
+                .send_tracked(host, access, action, Retry::No, Some(progress), |c, _| {
                     let b = slot.lock().expect("lock").take().ok_or_else(|| {
                         RegistryError::Transport {
                             registry: host.registry.clone(),
@@ -368,7 +387,9 @@ enum Started {
 /// Connection problems during an upload are worth a new session; the rest are final.
 fn classify(e: RegistryError) -> UploadFailure {
     match e {
-        RegistryError::Transport { .. } => UploadFailure::Retry(e, None),
+        RegistryError::Transport { .. } | RegistryError::TimedOut { .. } => {
+            UploadFailure::Retry(e, None)
+        }
         other => UploadFailure::Fatal(other),
     }
 }

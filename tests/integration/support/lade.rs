@@ -68,6 +68,47 @@ impl Lade {
         eprintln!("{} -> {} in {:.1?}", run.cmdline, run.status, run.elapsed);
         run
     }
+
+    /// [`Lade::run`], killing lade if it is still running after `limit` (a hang then fails the
+    /// test instead of stalling the suite; the run's status is the kill's).
+    pub fn run_for(mut self, limit: Duration) -> LadeRun {
+        let cmdline = super::tools::describe(&self.cmd);
+        let start = Instant::now();
+        let mut child = self
+            .cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmdline}: {e}"));
+        let drain = |mut r: Box<dyn std::io::Read + Send>| {
+            std::thread::spawn(move || {
+                let mut s = Vec::new();
+                let _ = r.read_to_end(&mut s);
+                String::from_utf8_lossy(&s).into_owned()
+            })
+        };
+        let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
+        let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("waiting for lade") {
+                break status;
+            }
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                break child.wait().expect("waiting for lade");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let run = LadeRun {
+            cmdline,
+            status,
+            stdout: stdout.join().expect("stdout reader"),
+            stderr: stderr.join().expect("stderr reader"),
+            elapsed: start.elapsed(),
+        };
+        eprintln!("{} -> {} in {:.1?}", run.cmdline, run.status, run.elapsed);
+        run
+    }
 }
 
 pub struct LadeRun {

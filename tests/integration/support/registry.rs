@@ -150,6 +150,40 @@ impl TestCa {
     }
 }
 
+impl TestCa {
+    /// A self-signed server certificate for 127.0.0.1 made as `openssl req -x509` makes it by
+    /// default (basicConstraints CA:TRUE), serving as its own CA: `ca_cert` is `server_cert`.
+    pub fn self_signed() -> TestCa {
+        let openssl = require_tool("openssl");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let p = |n: &str| dir.path().join(n);
+        run(Command::new(&openssl)
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ])
+            .arg("-keyout")
+            .arg(p("server.key"))
+            .arg("-out")
+            .arg(p("server.crt")));
+        let cert_dir = p("certs");
+        std::fs::create_dir_all(&cert_dir).unwrap();
+        std::fs::copy(p("server.crt"), cert_dir.join("ca.crt")).unwrap();
+        TestCa {
+            cert_dir,
+            ca_cert: p("server.crt"),
+            server_cert: p("server.crt"),
+            server_key: p("server.key"),
+            dir,
+        }
+    }
+}
+
 /// A running token server (`token_server.py`).
 pub struct TokenServer {
     pub port: u16,

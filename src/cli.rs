@@ -60,6 +60,10 @@ pub enum Command {
         /// and executable; a warning says it was skipped.
         #[arg(long = "no-verify")]
         no_verify: bool,
+        /// Sign each registry output's index and platform manifests with this PEM PKCS#8
+        /// private key (ECDSA P-256 or Ed25519), as cosign does (`sha256-<digest>.sig` tags).
+        #[arg(long = "sign-key", value_name = "FILE", env = lade::env::LADE_SIGN_KEY.name())]
+        sign_key: Option<PathBuf>,
         #[command(flatten)]
         registry: RegistryArgs,
     },

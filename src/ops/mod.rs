@@ -7,6 +7,7 @@ pub mod plan;
 pub mod publish;
 pub mod registry;
 pub mod runtime;
+pub mod signing;
 
 use std::path::PathBuf;
 

@@ -67,6 +67,21 @@ pub enum Command {
         #[command(flatten)]
         registry: RegistryArgs,
     },
+    /// Check the cosign signatures of an image in a registry: the index and every platform
+    /// manifest must be signed by KEY for this digest and repository. Lists attached artifacts.
+    Verify {
+        /// REGISTRY/REPO[:TAG] or REGISTRY/REPO@sha256:…
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// PEM public key (ECDSA P-256 or Ed25519).
+        #[arg(long, value_name = "PUB.pem")]
+        key: PathBuf,
+        /// Print the result as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
     /// Base images built from Debian 12 packages, without a Dockerfile or RUN.
     Base {
         #[command(subcommand)]

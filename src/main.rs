@@ -83,6 +83,12 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Verify {
+            reference,
+            key,
+            json,
+            registry,
+        } => verify(reference, key, json, registry),
         Command::Base {
             command: BaseCommand::Build(args),
         } => base_build(args, cli.verbose, cli.quiet, warnings),
@@ -122,6 +128,41 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
         )),
         Command::GradleInit { out } => step(lade::tasks::gradle_init_script(&out)),
     }
+}
+
+/// Prints what was found; each broken check is one `error:` line on stderr and the exit
+/// status is 1.
+fn verify(
+    reference: String,
+    key: std::path::PathBuf,
+    json: bool,
+    r: RegistryArgs,
+) -> anyhow::Result<()> {
+    let opts = lade::ops::verify::VerifyOptions {
+        reference,
+        key,
+        registry: registry_options(r)?,
+    };
+    let report = lade::ops::verify::verify(&opts)?;
+    if json {
+        stdout(&serde_json::to_string_pretty(&report).context("encoding the report")?)?;
+    } else {
+        for line in report.lines() {
+            stdout(&line)?;
+        }
+    }
+    let failures = report.failures();
+    for f in &failures {
+        eprintln!("error: {f}");
+    }
+    if !report.ok() {
+        anyhow::bail!(
+            "{} is not verified: {} check(s) failed",
+            report.reference,
+            failures.len()
+        );
+    }
+    Ok(())
 }
 
 /// The result of one of lade's own build steps. Its failure is printed as `lade: …`, not

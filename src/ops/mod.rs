@@ -8,6 +8,7 @@ pub mod publish;
 pub mod registry;
 pub mod runtime;
 pub mod signing;
+pub mod verify;
 
 use std::path::PathBuf;
 

@@ -5,14 +5,17 @@
 //! - [`cosign`]: the simple-signing payload and the signature manifest, as canonical bytes.
 //! - [`dsse`]: the pre-authentication encoding and envelopes signed with the same keys.
 //! - [`attach`]: pushes signature manifests under `sha256-<hex>.sig` tags.
+//! - [`verify`]: fetches and checks them, and lists the referrers a fallback index names.
 
 pub mod attach;
 pub mod cosign;
 pub mod dsse;
 pub mod key;
+pub mod verify;
 
 pub use attach::{Signed, attach};
 pub use key::{PublicKey, SigningKey, sign};
+pub use verify::{VerifyReport, verify};
 
 use crate::digest::Digest;
 use crate::registry::RegistryError;
@@ -48,6 +51,18 @@ pub enum SignError {
     #[error("encoding the signature of {subject}")]
     Encode {
         subject: Digest,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("verifying {reference}")]
+    Fetch {
+        reference: String,
+        #[source]
+        source: Box<RegistryError>,
+    },
+    #[error("verifying {reference}: the registry sent a manifest that is not JSON")]
+    NotJson {
+        reference: String,
         #[source]
         source: serde_json::Error,
     },

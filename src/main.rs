@@ -130,8 +130,8 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
     }
 }
 
-/// Prints what was found; each broken check is one `error:` line on stderr and the exit
-/// status is 1.
+/// Prints what was found; each broken check is one `lade: check failed:` line on stderr,
+/// then one `error:` line, and the exit status is 1.
 fn verify(
     reference: String,
     key: std::path::PathBuf,
@@ -152,8 +152,9 @@ fn verify(
         }
     }
     let failures = report.failures();
+    // Not silenced by -q: they are the result.
     for f in &failures {
-        eprintln!("error: {f}");
+        eprintln!("lade: check failed: {f}");
     }
     if !report.ok() {
         anyhow::bail!(

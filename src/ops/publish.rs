@@ -237,10 +237,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         Box::new(LocalBlobs)
     };
     let outputs = write_outputs(&set, &sinks, blobs.as_ref(), &mut on)?;
-    let signatures = match &sign_key {
-        Some(key) => super::signing::sign_outputs(key, &set, &targets, &registry)?,
-        None => Vec::new(),
-    };
+    let signatures = super::signing::sign_outputs(sign_key.as_ref(), &set, &targets, &registry)?;
     signatures.iter().for_each(|s| on(Event::Signed(s)));
     if let Some(path) = &opts.image_refs {
         let refs: String = outputs

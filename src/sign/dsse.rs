@@ -72,4 +72,31 @@ mod tests {
             b"DSSEv1 29 http://example.com/HelloWorld 11 hello world".to_vec()
         );
     }
+
+    #[test]
+    fn envelopes_verify_with_the_public_key_only() {
+        let key = SigningKey::from_pem(
+            "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgkGQN6TWySUIcD9y6
+DMoqCyWTa43FQlEJUn9y4fZQf2WhRANCAAQO6Ag4M0YycWQXCy20Du65U32lwhyd
+E3IeVtmfeqsO3ar00pxqo8Px5+daKXegcOHy/0SQ0wxwInn9a4vujzwv
+-----END PRIVATE KEY-----
+",
+        )
+        .unwrap();
+        let e = envelope(&key, IN_TOTO, br#"{"_type":"x"}"#);
+        assert_eq!(
+            e,
+            envelope(&key, IN_TOTO, br#"{"_type":"x"}"#),
+            "deterministic"
+        );
+        assert_eq!(e.signatures[0].keyid, key.keyid());
+        assert_eq!(
+            verified_body(&key.public(), &e).as_deref(),
+            Some(&br#"{"_type":"x"}"#[..])
+        );
+        let mut changed = e.clone();
+        changed.payload_type = "text/plain".into();
+        assert_eq!(verified_body(&key.public(), &changed), None);
+    }
 }

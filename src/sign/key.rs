@@ -177,6 +177,41 @@ E3IeVtmfeqsO3ar00pxqo8Px5+daKXegcOHy/0SQ0wxwInn9a4vujzwv
 -----END PRIVATE KEY-----
 ";
 
+    const P256_PUB: &str = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDugIODNGMnFkFwsttA7uuVN9pcIc
+nRNyHlbZn3qrDt2q9NKcaqPD8efnWil3oHDh8v9EkNMMcCJ5/WuL7o88Lw==
+-----END PUBLIC KEY-----
+";
+
+    // openssl genpkey -algorithm ed25519, and its -pubout.
+    const ED25519_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIIU8cb1PKodWUr3+E21UEkHc96Y3uwllAqW+SUN/bWJs
+-----END PRIVATE KEY-----
+";
+    const ED25519_PUB: &str = "-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEA0lPxWWcy0V9raEsMAxeRLcmHD4coFHGBoqhZ8VIjLsE=
+-----END PUBLIC KEY-----
+";
+
+    #[test]
+    fn openssl_public_keys_verify_their_private_keys_signatures() {
+        for (private, public, alg) in [
+            (P256_KEY, P256_PUB, "ecdsa-p256"),
+            (ED25519_KEY, ED25519_PUB, "ed25519"),
+        ] {
+            let k = SigningKey::from_pem(private).unwrap();
+            let p = PublicKey::from_pem(public).unwrap();
+            assert_eq!(k.algorithm(), alg);
+            assert_eq!(k.keyid(), p.keyid());
+            let sig = sign(&k, b"payload");
+            assert!(p.verify(b"payload", &sig), "{alg}");
+            assert!(!p.verify(b"other", &sig), "{alg}");
+        }
+        let ed = PublicKey::from_pem(ED25519_PUB).unwrap();
+        let ecdsa_sig = sign(&SigningKey::from_pem(P256_KEY).unwrap(), b"payload");
+        assert!(!ed.verify(b"payload", &ecdsa_sig));
+    }
+
     #[test]
     fn ecdsa_signatures_are_deterministic_and_verify() {
         let k = SigningKey::from_pem(P256_KEY).unwrap();

@@ -338,3 +338,60 @@ async fn referrers(
         .map(|l| l.manifests)
         .unwrap_or_default())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sign::cosign::signature_artifact;
+    use crate::sign::key::SigningKey;
+
+    const KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgkGQN6TWySUIcD9y6
+DMoqCyWTa43FQlEJUn9y4fZQf2WhRANCAAQO6Ag4M0YycWQXCy20Du65U32lwhyd
+E3IeVtmfeqsO3ar00pxqo8Px5+daKXegcOHy/0SQ0wxwInn9a4vujzwv
+-----END PRIVATE KEY-----
+";
+
+    /// The payload and signature annotation of a signature of `digest` in `repo`.
+    fn signed(repo: &str, digest: &Digest) -> (Vec<u8>, String) {
+        let key = SigningKey::from_pem(KEY).unwrap();
+        let a = signature_artifact(&key, repo, digest).unwrap();
+        let m: serde_json::Value = serde_json::from_slice(&a.manifest).unwrap();
+        let sig = m["layers"][0]["annotations"][SIGNATURE_ANNOTATION]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (a.payload, sig)
+    }
+
+    #[test]
+    fn each_broken_check_is_named() {
+        let key = SigningKey::from_pem(KEY).unwrap().public();
+        let r = Reference::parse("localhost:5000/team/app:1").unwrap();
+        let (a, b) = (Digest::of(b"a"), Digest::of(b"b"));
+        let (payload, sig) = signed("localhost:5000/team/app", &a);
+        assert!(layer_problems(&payload, Some(&sig), &r, &a, &key).is_empty());
+
+        let copied = layer_problems(&payload, Some(&sig), &r, &b, &key);
+        assert_eq!(copied.len(), 1, "{copied:?}");
+        assert!(copied[0].starts_with("digest: "), "{copied:?}");
+
+        let (other_repo, other_sig) = signed("localhost:5000/team/other", &a);
+        let moved = layer_problems(&other_repo, Some(&other_sig), &r, &a, &key);
+        assert_eq!(moved.len(), 1, "{moved:?}");
+        assert!(moved[0].starts_with("reference: "), "{moved:?}");
+
+        let mut tampered = payload.clone();
+        let at = tampered.len() - 20;
+        tampered[at] ^= 1;
+        let t = layer_problems(&tampered, Some(&sig), &r, &a, &key);
+        assert!(
+            t.iter()
+                .any(|p| p.starts_with("signature: does not verify")),
+            "{t:?}"
+        );
+
+        let none = layer_problems(&payload, None, &r, &a, &key);
+        assert!(none[0].starts_with("signature: no "), "{none:?}");
+    }
+}

@@ -265,6 +265,46 @@ fn signed_publish_verifies_with_openssl_and_lade_verify_catches_tampering() {
             .all(|i| i["signed"] == true)
     );
 
+    // Artifacts the referrers fallback index lists for a platform manifest are listed.
+    let listed = sha256_digest(&sig_manifests[0]);
+    let fallback = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [{
+            "mediaType": OCI_MANIFEST,
+            "digest": listed,
+            "size": sig_manifests[0].len(),
+            "artifactType": "application/spdx+json",
+        }],
+    });
+    let file = scratch.join("fallback.json");
+    std::fs::write(&file, serde_json::to_vec(&fallback).unwrap()).unwrap();
+    run_ok(
+        tool("curl")
+            .args([
+                "-sSf",
+                "-X",
+                "PUT",
+                "-H",
+                &format!("Content-Type: {OCI_INDEX}"),
+            ])
+            .arg("--data-binary")
+            .arg(format!("@{}", file.display()))
+            .arg(format!(
+                "http://{}/v2/{repo}/manifests/{}",
+                reg.host,
+                platform_digests[0].replace(':', "-")
+            )),
+    );
+    let with_referrer = verify(&env, &target, &public).success();
+    assert!(
+        with_referrer
+            .stdout
+            .contains(&format!("referrer {listed} application/spdx+json")),
+        "{}",
+        with_referrer.context()
+    );
+
     // Another key: every signature fails, each on its own line.
     let (_, other_public) = keypair(&env, "stranger");
     let wrong = verify(&env, &target, &other_public);

@@ -60,6 +60,25 @@ pub enum Command {
         /// and executable; a warning says it was skipped.
         #[arg(long = "no-verify")]
         no_verify: bool,
+        /// Sign each registry output's index and platform manifests with this PEM PKCS#8
+        /// private key (ECDSA P-256 or Ed25519), as cosign does (`sha256-<digest>.sig` tags).
+        #[arg(long = "sign-key", value_name = "FILE", env = lade::env::LADE_SIGN_KEY.name())]
+        sign_key: Option<PathBuf>,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Check the cosign signatures of an image in a registry: the index and every platform
+    /// manifest must be signed by KEY for this digest and repository. Lists attached artifacts.
+    Verify {
+        /// REGISTRY/REPO[:TAG] or REGISTRY/REPO@sha256:…
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// PEM public key (ECDSA P-256 or Ed25519).
+        #[arg(long, value_name = "PUB.pem")]
+        key: PathBuf,
+        /// Print the result as JSON on stdout.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         registry: RegistryArgs,
     },

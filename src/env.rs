@@ -26,6 +26,7 @@
 //! | `CARGO_HOME` | cargo's home, for the cargo config a Rust build will see | `detect::rust` |
 //! | `CC_<triple>`, `TARGET_CC` | a C compiler already chosen for a target, so lade does not pick one | `detect::rust` |
 //! | `LADE_PLATFORMS` | `--platform` of `plan`, `publish` and `base build` | the command line (clap) |
+//! | `LADE_SIGN_KEY` | `--sign-key` of `publish`: a PEM PKCS#8 private key that signs registry outputs | the command line (clap) |
 //! | `LADE_INSECURE_REGISTRIES` | `--insecure-registry`, comma separated | the command line (clap) |
 //! | `LADE_DEBIAN_MIRROR`, `LADE_DEBIAN_SECURITY_MIRROR` | `--debian-mirror`, `--debian-security-mirror` of `base build` | the command line (clap) |
 //! | a build step's `Env` input (`GOFLAGS`) | a variable the step's tool reads from lade's environment: its value is part of the step's reuse key ([`step_input`]) | `build::key` |
@@ -70,6 +71,7 @@ pub const XDG_CACHE_HOME: Var = Var("XDG_CACHE_HOME");
 pub const HOME: Var = Var("HOME");
 pub const SOURCE_DATE_EPOCH: Var = Var("SOURCE_DATE_EPOCH");
 pub const LADE_REPO: Var = Var("LADE_REPO");
+pub const LADE_SIGN_KEY: Var = Var("LADE_SIGN_KEY");
 pub const LADE_REGISTRY_MIRRORS: Var = Var("LADE_REGISTRY_MIRRORS");
 pub const LADE_REGISTRY_TIMEOUT: Var = Var("LADE_REGISTRY_TIMEOUT");
 pub const LADE_REGISTRY_USERNAME: Var = Var("LADE_REGISTRY_USERNAME");
@@ -159,6 +161,7 @@ mod tests {
             HOME,
             SOURCE_DATE_EPOCH,
             LADE_REPO,
+            LADE_SIGN_KEY,
             LADE_REGISTRY_MIRRORS,
             LADE_REGISTRY_TIMEOUT,
             LADE_REGISTRY_USERNAME,

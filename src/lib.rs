@@ -18,6 +18,7 @@
 //! - [`registry`]: the distribution API client; one [`registry::RegistrySession`] per publish.
 //! - [`lock`]: `lade.lock`, the base digests a publish is pinned to.
 //! - [`sbom`]: SPDX 2.3 SBOMs of published images, from the packages their files list.
+//! - [`sign`]: cosign simple signing of published images, its verification, DSSE envelopes.
 //! - [`tasks`]: lade's own build steps (`lade stage`, `lade node-finish`, …), run as steps.
 //! - [`env`]: every environment variable lade reads, read only there.
 //! - [`ops`]: one function per command; the binary only parses arguments and prints.
@@ -47,6 +48,7 @@ pub mod plan;
 pub mod platform;
 pub mod registry;
 pub mod sbom;
+pub mod sign;
 pub mod sink;
 pub mod tasks;
 pub mod warnings;

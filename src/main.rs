@@ -54,6 +54,7 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
             refresh_base,
             sbom,
             no_verify,
+            sign_key,
             registry,
         } => {
             let opts = PublishOptions {
@@ -68,6 +69,7 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
                 image_refs,
                 sbom,
                 no_verify,
+                sign_key,
             };
             let (verbose, quiet) = (cli.verbose, cli.quiet);
             let mut report = lade::ops::publish::publish(&opts, |e| progress(e, verbose, quiet))?;
@@ -81,6 +83,12 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Verify {
+            reference,
+            key,
+            json,
+            registry,
+        } => verify(reference, key, json, registry),
         Command::Base {
             command: BaseCommand::Build(args),
         } => base_build(args, cli.verbose, cli.quiet, warnings),
@@ -120,6 +128,42 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
         )),
         Command::GradleInit { out } => step(lade::tasks::gradle_init_script(&out)),
     }
+}
+
+/// Prints what was found; each broken check is one `lade: check failed:` line on stderr,
+/// then one `error:` line, and the exit status is 1.
+fn verify(
+    reference: String,
+    key: std::path::PathBuf,
+    json: bool,
+    r: RegistryArgs,
+) -> anyhow::Result<()> {
+    let opts = lade::ops::verify::VerifyOptions {
+        reference,
+        key,
+        registry: registry_options(r)?,
+    };
+    let report = lade::ops::verify::verify(&opts)?;
+    if json {
+        stdout(&serde_json::to_string_pretty(&report).context("encoding the report")?)?;
+    } else {
+        for line in report.lines() {
+            stdout(&line)?;
+        }
+    }
+    let failures = report.failures();
+    // Not silenced by -q: they are the result.
+    for f in &failures {
+        eprintln!("lade: check failed: {f}");
+    }
+    if !report.ok() {
+        anyhow::bail!(
+            "{} is not verified: {} check(s) failed",
+            report.reference,
+            failures.len()
+        );
+    }
+    Ok(())
 }
 
 /// The result of one of lade's own build steps. Its failure is printed as `lade: …`, not
@@ -265,6 +309,12 @@ fn progress(e: Event, verbose: bool, quiet: bool) {
             None => eprintln!("lade: wrote {} ({})", o.target, o.digest),
         },
         Event::Sbom(path) => eprintln!("lade: wrote SBOM {}", path.display()),
+        Event::Signed(s) => {
+            if verbose || s.pushed {
+                let how = if s.pushed { "signed" } else { "already signed" };
+                eprintln!("lade: {how} {}@{} ({})", s.repository, s.digest, s.tag);
+            }
+        }
         Event::BaseLocked(name, d) => {
             if verbose {
                 eprintln!("lade: base {name} pinned to {d} by lade.lock (--refresh-base to update)")

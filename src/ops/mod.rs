@@ -7,6 +7,8 @@ pub mod plan;
 pub mod publish;
 pub mod registry;
 pub mod runtime;
+pub mod signing;
+pub mod verify;
 
 use std::path::PathBuf;
 

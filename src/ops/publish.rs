@@ -35,6 +35,8 @@ pub struct PublishOptions {
     pub sbom: Option<std::path::PathBuf>,
     /// Skip the runtime check (the entrypoint can start), with a warning.
     pub no_verify: bool,
+    /// PEM PKCS#8 private key: registry outputs get cosign signatures.
+    pub sign_key: Option<std::path::PathBuf>,
 }
 
 /// What happened, for people (stderr) and for machines (`--json` on stdout).
@@ -51,6 +53,9 @@ pub struct PublishReport {
     /// The SPDX files written for `--sbom`, one per platform.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sboms: Vec<std::path::PathBuf>,
+    /// The signatures of registry outputs (`--sign-key`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<crate::sign::Signed>,
     /// The run's warnings ([`crate::warnings`]), each said once. `publish` leaves this empty:
     /// warnings are tracing events, and the caller that installed [`crate::warnings::Warnings`]
     /// fills it in.
@@ -90,9 +95,12 @@ pub enum Event<'a> {
     Output(&'a Published),
     /// An SBOM file was written.
     Sbom(&'a std::path::Path),
+    /// A signature was attached to a registry output (or was already there).
+    Signed(&'a crate::sign::Signed),
 }
 
 pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Result<PublishReport> {
+    let sign_key = super::signing::read_key(opts.sign_key.as_deref())?;
     let (mut plan, config) = plan_and_config(&opts.plan)?;
     on(Event::Planned(&plan));
     let targets = output_targets(opts, &plan)?;
@@ -229,6 +237,8 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         Box::new(LocalBlobs)
     };
     let outputs = write_outputs(&set, &sinks, blobs.as_ref(), &mut on)?;
+    let signatures = super::signing::sign_outputs(sign_key.as_ref(), &set, &targets, &registry)?;
+    signatures.iter().for_each(|s| on(Event::Signed(s)));
     if let Some(path) = &opts.image_refs {
         let refs: String = outputs
             .iter()
@@ -249,6 +259,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         layers: layer_reports,
         outputs,
         sboms,
+        signatures,
         warnings: Vec::new(),
     })
 }

@@ -60,6 +60,10 @@ pub enum Command {
         /// and executable; a warning says it was skipped.
         #[arg(long = "no-verify")]
         no_verify: bool,
+        /// Do not attach SBOMs (SPDX, CycloneDX) and provenance to registry and OCI layout
+        /// outputs (attached by default as OCI 1.1 referrers of each platform image).
+        #[arg(long = "no-attach")]
+        no_attach: bool,
         #[command(flatten)]
         registry: RegistryArgs,
     },

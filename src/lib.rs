@@ -17,7 +17,10 @@
 //! - [`sink`]: writes an [`oci::ImageSet`] to OCI layouts, archives and registries.
 //! - [`registry`]: the distribution API client; one [`registry::RegistrySession`] per publish.
 //! - [`lock`]: `lade.lock`, the base digests a publish is pinned to.
-//! - [`sbom`]: SPDX 2.3 SBOMs of published images, from the packages their files list.
+//! - [`sbom`]: SPDX 2.3 and CycloneDX 1.6 SBOMs of published images, from the packages their
+//!   files list.
+//! - [`attach`]: documents attached to published images as OCI 1.1 referrers (registries,
+//!   layouts).
 //! - [`tasks`]: lade's own build steps (`lade stage`, `lade node-finish`, …), run as steps.
 //! - [`env`]: every environment variable lade reads, read only there.
 //! - [`ops`]: one function per command; the binary only parses arguments and prints.
@@ -26,6 +29,7 @@
 //!
 //! No two top-level modules depend on each other in a cycle (`module_graph_tests` checks it).
 
+pub mod attach;
 pub mod base;
 pub mod base_spec;
 pub mod build;

@@ -54,6 +54,7 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
             refresh_base,
             sbom,
             no_verify,
+            no_attach,
             registry,
         } => {
             let opts = PublishOptions {
@@ -68,6 +69,7 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
                 image_refs,
                 sbom,
                 no_verify,
+                no_attach,
             };
             let (verbose, quiet) = (cli.verbose, cli.quiet);
             let mut report = lade::ops::publish::publish(&opts, |e| progress(e, verbose, quiet))?;
@@ -260,6 +262,16 @@ fn progress(e: Event, verbose: bool, quiet: bool) {
             None => eprintln!("lade: wrote {} ({})", o.target, o.digest),
         },
         Event::Sbom(path) => eprintln!("lade: wrote SBOM {}", path.display()),
+        Event::Attached(a) => {
+            if verbose || a.stats.manifests_pushed > 0 {
+                eprintln!(
+                    "lade: attached {} artifact(s) to {} ({} new)",
+                    a.artifacts.len(),
+                    a.target,
+                    a.stats.manifests_pushed
+                );
+            }
+        }
         Event::BaseLocked(name, d) => {
             if verbose {
                 eprintln!("lade: base {name} pinned to {d} by lade.lock (--refresh-base to update)")

@@ -1,6 +1,7 @@
 //! One function per command. Commands in `main.rs` only parse arguments, call these and print
 //! what they return; the work lives here.
 
+pub mod attach;
 pub mod base;
 pub mod checks;
 pub mod plan;

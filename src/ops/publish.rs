@@ -35,6 +35,8 @@ pub struct PublishOptions {
     pub sbom: Option<std::path::PathBuf>,
     /// Skip the runtime check (the entrypoint can start), with a warning.
     pub no_verify: bool,
+    /// Do not attach SBOMs and provenance to registry and OCI layout outputs.
+    pub no_attach: bool,
 }
 
 /// What happened, for people (stderr) and for machines (`--json` on stdout).
@@ -51,6 +53,9 @@ pub struct PublishReport {
     /// The SPDX files written for `--sbom`, one per platform.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sboms: Vec<std::path::PathBuf>,
+    /// What was attached to each registry and OCI layout output (SBOMs, provenance).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::attach::OutputAttachments>,
     /// The run's warnings ([`crate::warnings`]), each said once. `publish` leaves this empty:
     /// warnings are tracing events, and the caller that installed [`crate::warnings::Warnings`]
     /// fills it in.
@@ -90,6 +95,8 @@ pub enum Event<'a> {
     Output(&'a Published),
     /// An SBOM file was written.
     Sbom(&'a std::path::Path),
+    /// Documents were attached to an output's images.
+    Attached(&'a crate::attach::OutputAttachments),
 }
 
 pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Result<PublishReport> {
@@ -229,6 +236,19 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         Box::new(LocalBlobs)
     };
     let outputs = write_outputs(&set, &sinks, blobs.as_ref(), &mut on)?;
+    let attachments = match opts.no_attach {
+        true => Vec::new(),
+        false => {
+            let inputs = super::attach::Inputs {
+                plan: &plan,
+                base: &base,
+                set: &set,
+                epoch,
+            };
+            super::attach::attach_all(&inputs, &targets, &outputs, &registry)?
+        }
+    };
+    attachments.iter().for_each(|a| on(Event::Attached(a)));
     if let Some(path) = &opts.image_refs {
         let refs: String = outputs
             .iter()
@@ -249,6 +269,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         layers: layer_reports,
         outputs,
         sboms,
+        attachments,
         warnings: Vec::new(),
     })
 }

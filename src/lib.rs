@@ -19,6 +19,8 @@
 //! - [`lock`]: `lade.lock`, the base digests a publish is pinned to.
 //! - [`sbom`]: SPDX 2.3 and CycloneDX 1.6 SBOMs of published images, from the packages their
 //!   files list.
+//! - [`provenance`]: SLSA Provenance v1 statements in DSSE envelopes (unsigned; signers add
+//!   signatures over [`provenance::dsse::pae`]).
 //! - [`attach`]: documents attached to published images as OCI 1.1 referrers (registries,
 //!   layouts).
 //! - [`tasks`]: lade's own build steps (`lade stage`, `lade node-finish`, …), run as steps.
@@ -49,6 +51,7 @@ pub mod oci;
 pub mod ops;
 pub mod plan;
 pub mod platform;
+pub mod provenance;
 pub mod registry;
 pub mod sbom;
 pub mod sink;

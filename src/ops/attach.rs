@@ -1,5 +1,6 @@
 //! What `publish` attaches to the images it pushed or wrote (unless `--no-attach`): per
-//! platform image, an SPDX 2.3 and a CycloneDX 1.6 SBOM. Registry outputs and OCI layouts get
+//! platform image, an SPDX 2.3 and a CycloneDX 1.6 SBOM and the provenance
+//! (`ops::provenance`). Registry outputs and OCI layouts get
 //! them (`attach::registry`, `attach::layout`); archives do not, as they hold one image each.
 
 use crate::attach::{self, Artifact, OutputAttachments};
@@ -15,6 +16,9 @@ pub struct Inputs<'a> {
     pub base: &'a ResolvedBase,
     pub set: &'a ImageSet,
     pub epoch: u64,
+    /// The steps the build runner ran or reused.
+    pub steps: &'a [crate::build::StepRun],
+    pub options: &'a super::publish::PublishOptions,
 }
 
 /// Attaches the documents to every registry and OCI layout output in `targets` (written as
@@ -37,12 +41,18 @@ pub fn attach_all(
     for (t, out) in targets.iter().zip(outputs) {
         let (attached, stats) = match t {
             Target::Registry { reference } => {
-                attach::registry::attach(&out.target, reference, registry, &sboms)?
+                let r = crate::oci::Reference::parse(reference)?;
+                let name = format!("{}/{}", r.registry, r.repository);
+                let mut artifacts = sboms.clone();
+                artifacts.extend(super::provenance::artifacts(inputs, &name)?);
+                attach::registry::attach(&out.target, reference, registry, &artifacts)?
             }
             // `--tag` gives one layout target per tag: the artifacts go in once.
             Target::OciLayout { path, .. } if !layouts.contains(&path.as_path()) => {
                 layouts.push(path);
-                attach::layout::attach(&out.target, path, &sboms)?
+                let mut artifacts = sboms.clone();
+                artifacts.extend(super::provenance::artifacts(inputs, &inputs.plan.name)?);
+                attach::layout::attach(&out.target, path, &artifacts)?
             }
             _ => continue,
         };

@@ -5,6 +5,7 @@ pub mod attach;
 pub mod base;
 pub mod checks;
 pub mod plan;
+pub mod provenance;
 pub mod publish;
 pub mod registry;
 pub mod runtime;

@@ -244,6 +244,8 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
                 base: &base,
                 set: &set,
                 epoch,
+                steps: &steps,
+                options: opts,
             };
             super::attach::attach_all(&inputs, &targets, &outputs, &registry)?
         }

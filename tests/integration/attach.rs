@@ -22,7 +22,7 @@ const SPDX: &str = "application/spdx+json";
 const CYCLONEDX: &str = "application/vnd.cyclonedx+json";
 const IN_TOTO: &str = "application/vnd.in-toto+json";
 /// What every platform image gets.
-const TYPES: [&str; 2] = [SPDX, CYCLONEDX];
+const TYPES: [&str; 3] = [SPDX, CYCLONEDX, IN_TOTO];
 
 /// `GET` from the registry with curl, accepting OCI manifests and indexes.
 fn get(reg: &Registry, path: &str) -> Vec<u8> {
@@ -117,9 +117,7 @@ fn check_documents(env: &TestEnv, name: &str, docs: &BTreeMap<String, Vec<u8>>, 
     validate_cyclonedx(env, name, &docs[CYCLONEDX]);
     let cdx: Value = serde_json::from_slice(&docs[CYCLONEDX]).unwrap();
     assert_eq!(cdx["metadata"]["component"]["version"], subject);
-    if let Some(dsse) = docs.get(IN_TOTO) {
-        check_provenance(dsse, subject);
-    }
+    check_provenance(&docs[IN_TOTO], subject);
 }
 
 fn check_provenance(dsse: &[u8], subject: &str) {
@@ -136,6 +134,30 @@ fn check_provenance(dsse: &[u8], subject: &str) {
         statement["subject"][0]["digest"]["sha256"],
         subject.trim_start_matches("sha256:")
     );
+    let predicate = &statement["predicate"];
+    let deps = predicate["buildDefinition"]["resolvedDependencies"]
+        .as_array()
+        .unwrap();
+    assert!(
+        deps.iter().any(|d| d["name"] == "go.mod"),
+        "the lock files are resolved dependencies: {deps:?}"
+    );
+    assert!(
+        deps.iter()
+            .any(|d| d["name"] == "tool go" && d["digest"]["sha256"].is_string()),
+        "the Go toolchain by digest: {deps:?}"
+    );
+    let steps = predicate["buildDefinition"]["internalParameters"]["steps"]
+        .as_array()
+        .unwrap();
+    assert!(steps.iter().any(|s| s["program"] == "go"), "{steps:?}");
+    assert!(
+        predicate["runDetails"]["builder"]["id"]
+            .as_str()
+            .unwrap()
+            .contains("lade")
+    );
+    assert!(envelope["signatures"].as_array().unwrap().is_empty());
 }
 
 #[test]
@@ -192,7 +214,12 @@ fn sboms_attached_to_registry_and_layout_outputs_and_unchanged_on_republish() {
                 .any(|p| p["digest"] == m["subject"]["digest"])
         );
         let doc = layout.blob(m["layers"][0]["digest"].as_str().unwrap());
-        assert!(all_docs.iter().any(|docs| docs.values().any(|b| b == &doc)));
+        if m["artifactType"] == IN_TOTO {
+            // The statement names the layout's image, not the registry repository.
+            check_provenance(&doc, m["subject"]["digest"].as_str().unwrap());
+        } else {
+            assert!(all_docs.iter().any(|docs| docs.values().any(|b| b == &doc)));
+        }
     }
 
     let mark = reg.mark();

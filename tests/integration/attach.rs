@@ -192,6 +192,12 @@ fn sboms_attached_to_registry_and_layout_outputs_and_unchanged_on_republish() {
         assert_eq!(artifacts.len(), 2 * all_docs[0].len(), "{a}");
         for art in artifacts {
             assert!(manifests.iter().any(|m| m["digest"] == art["subject"]));
+            assert!(TYPES.iter().any(|t| art["artifact_type"] == *t), "{art}");
+            let reference = art["reference"].as_str().unwrap();
+            assert!(
+                reference.ends_with(&format!("@{}", art["digest"].as_str().unwrap())),
+                "{art}"
+            );
         }
     }
 

@@ -60,6 +60,8 @@ REQUIRED=(
 PIP_PACKAGES=(
     # pyspdxtools: the SPDX validator tests/integration/sbom.rs runs on lade's SBOMs.
     spdx-tools
+    # CycloneDX's schema validator, run by tests/integration/attach.rs on attached SBOMs.
+    "cyclonedx-python-lib[json-validation]"
 )
 # <<< registry tests
 
@@ -92,8 +94,9 @@ if [ "${#PIP_PACKAGES[@]}" -gt 0 ]; then
         "${SUDO[@]}" apt-get update -qq
         "${SUDO[@]}" apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
     fi
+    # The installed check uses the distribution name, without extras ([json-validation]).
     for p in "${PIP_PACKAGES[@]}"; do
-        python3 -c "import importlib.metadata as m, sys; m.version(sys.argv[1])" "$p" 2>/dev/null \
+        python3 -c "import importlib.metadata as m, sys; m.version(sys.argv[1])" "${p%%\[*}" 2>/dev/null \
             || "${SUDO[@]}" python3 -m pip install -q --break-system-packages "$p"
     done
     # Not fatal: lade itself does not need it; the SBOM tests fail loudly without it.

@@ -60,6 +60,10 @@ pub enum Command {
         /// and executable; a warning says it was skipped.
         #[arg(long = "no-verify")]
         no_verify: bool,
+        /// Do not attach SBOMs (SPDX, CycloneDX) and provenance to registry and OCI layout
+        /// outputs (attached by default as OCI 1.1 referrers of each platform image).
+        #[arg(long = "no-attach")]
+        no_attach: bool,
         /// Sign each registry output's index and platform manifests with this PEM PKCS#8
         /// private key (ECDSA P-256 or Ed25519), as cosign does (`sha256-<digest>.sig` tags).
         #[arg(long = "sign-key", value_name = "FILE", env = lade::env::LADE_SIGN_KEY.name())]

@@ -17,7 +17,12 @@
 //! - [`sink`]: writes an [`oci::ImageSet`] to OCI layouts, archives and registries.
 //! - [`registry`]: the distribution API client; one [`registry::RegistrySession`] per publish.
 //! - [`lock`]: `lade.lock`, the base digests a publish is pinned to.
-//! - [`sbom`]: SPDX 2.3 SBOMs of published images, from the packages their files list.
+//! - [`sbom`]: SPDX 2.3 and CycloneDX 1.6 SBOMs of published images, from the packages their
+//!   files list.
+//! - [`provenance`]: SLSA Provenance v1 statements in DSSE envelopes (unsigned; signers add
+//!   signatures over [`provenance::dsse::pae`]).
+//! - [`attach`]: documents attached to published images as OCI 1.1 referrers (registries,
+//!   layouts).
 //! - [`sign`]: cosign simple signing of published images, its verification, DSSE envelopes.
 //! - [`tasks`]: lade's own build steps (`lade stage`, `lade node-finish`, …), run as steps.
 //! - [`env`]: every environment variable lade reads, read only there.
@@ -27,6 +32,7 @@
 //!
 //! No two top-level modules depend on each other in a cycle (`module_graph_tests` checks it).
 
+pub mod attach;
 pub mod base;
 pub mod base_spec;
 pub mod build;
@@ -46,6 +52,7 @@ pub mod oci;
 pub mod ops;
 pub mod plan;
 pub mod platform;
+pub mod provenance;
 pub mod registry;
 pub mod sbom;
 pub mod sign;

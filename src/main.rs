@@ -55,6 +55,7 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
             sbom,
             no_verify,
             sign_key,
+            no_attach,
             registry,
         } => {
             let opts = PublishOptions {
@@ -70,6 +71,7 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
                 sbom,
                 no_verify,
                 sign_key,
+                no_attach,
             };
             let (verbose, quiet) = (cli.verbose, cli.quiet);
             let mut report = lade::ops::publish::publish(&opts, |e| progress(e, verbose, quiet))?;
@@ -313,6 +315,16 @@ fn progress(e: Event, verbose: bool, quiet: bool) {
             if verbose || s.pushed {
                 let how = if s.pushed { "signed" } else { "already signed" };
                 eprintln!("lade: {how} {}@{} ({})", s.repository, s.digest, s.tag);
+            }
+        }
+        Event::Attached(a) => {
+            if verbose || a.stats.manifests_pushed > 0 {
+                eprintln!(
+                    "lade: attached {} artifact(s) to {} ({} new)",
+                    a.artifacts.len(),
+                    a.target,
+                    a.stats.manifests_pushed
+                );
             }
         }
         Event::BaseLocked(name, d) => {

@@ -1,9 +1,11 @@
 //! One function per command. Commands in `main.rs` only parse arguments, call these and print
 //! what they return; the work lives here.
 
+pub mod attach;
 pub mod base;
 pub mod checks;
 pub mod plan;
+pub mod provenance;
 pub mod publish;
 pub mod registry;
 pub mod runtime;

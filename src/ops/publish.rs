@@ -37,6 +37,8 @@ pub struct PublishOptions {
     pub no_verify: bool,
     /// PEM PKCS#8 private key: registry outputs get cosign signatures.
     pub sign_key: Option<std::path::PathBuf>,
+    /// Do not attach SBOMs and provenance to registry and OCI layout outputs.
+    pub no_attach: bool,
 }
 
 /// What happened, for people (stderr) and for machines (`--json` on stdout).
@@ -56,6 +58,9 @@ pub struct PublishReport {
     /// The signatures of registry outputs (`--sign-key`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub signatures: Vec<crate::sign::Signed>,
+    /// What was attached to each registry and OCI layout output (SBOMs, provenance).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::attach::OutputAttachments>,
     /// The run's warnings ([`crate::warnings`]), each said once. `publish` leaves this empty:
     /// warnings are tracing events, and the caller that installed [`crate::warnings::Warnings`]
     /// fills it in.
@@ -97,6 +102,8 @@ pub enum Event<'a> {
     Sbom(&'a std::path::Path),
     /// A signature was attached to a registry output (or was already there).
     Signed(&'a crate::sign::Signed),
+    /// Documents were attached to an output's images.
+    Attached(&'a crate::attach::OutputAttachments),
 }
 
 pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Result<PublishReport> {
@@ -239,6 +246,21 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
     let outputs = write_outputs(&set, &sinks, blobs.as_ref(), &mut on)?;
     let signatures = super::signing::sign_outputs(sign_key.as_ref(), &set, &targets, &registry)?;
     signatures.iter().for_each(|s| on(Event::Signed(s)));
+    let attachments = match opts.no_attach {
+        true => Vec::new(),
+        false => {
+            let inputs = super::attach::Inputs {
+                plan: &plan,
+                base: &base,
+                set: &set,
+                epoch,
+                steps: &steps,
+                options: opts,
+            };
+            super::attach::attach_all(&inputs, &targets, &outputs, &registry)?
+        }
+    };
+    attachments.iter().for_each(|a| on(Event::Attached(a)));
     if let Some(path) = &opts.image_refs {
         let refs: String = outputs
             .iter()
@@ -260,6 +282,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         outputs,
         sboms,
         signatures,
+        attachments,
         warnings: Vec::new(),
     })
 }

@@ -15,6 +15,7 @@ mod authorization;
 mod blobs;
 mod endpoint;
 mod manifests;
+mod referrers;
 mod upload;
 
 use super::auth::{self, Challenge, Token};

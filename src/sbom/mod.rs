@@ -1,4 +1,5 @@
-//! SPDX 2.3 JSON software bills of materials for published images (`lade publish --sbom DIR`).
+//! SPDX 2.3 JSON software bills of materials for published images (`lade publish --sbom DIR`),
+//! and the same package list as CycloneDX 1.6 JSON ([`cyclonedx`]) for attaching.
 //!
 //! Packages come from the image's files, never from guesses: lade's own layers (their
 //! `LayerSpec` entries, `Tree` entries expanded, read from the host) over the base's layers
@@ -11,6 +12,7 @@
 //! Documents are reproducible: the namespace is derived from the image manifest's digest, the
 //! only time is the publish epoch, packages are sorted and numbered in that order.
 
+pub mod cyclonedx;
 mod debian;
 mod go;
 mod java;
@@ -452,11 +454,7 @@ pub fn document(image: &ImageRef, scan: &Scan) -> Document {
         copyright_text: NOASSERTION.into(),
         source_info: None,
         primary_package_purpose: Some("CONTAINER".into()),
-        external_refs: purl_ref(format!(
-            "pkg:oci/{}@sha256%3A{hex}?arch={}",
-            pct(&image.name.to_lowercase()),
-            pct(&image.platform.architecture)
-        )),
+        external_refs: purl_ref(image_purl(image)),
     }];
     let mut relationships = vec![Relationship {
         spdx_element_id: "SPDXRef-DOCUMENT".into(),
@@ -499,6 +497,16 @@ pub fn document(image: &ImageRef, scan: &Scan) -> Document {
         packages,
         relationships,
     }
+}
+
+/// The image's package URL: `pkg:oci/NAME@sha256%3AHEX?arch=ARCH`.
+fn image_purl(image: &ImageRef) -> String {
+    format!(
+        "pkg:oci/{}@sha256%3A{}?arch={}",
+        pct(&image.name.to_lowercase()),
+        image.manifest.hex(),
+        pct(&image.platform.architecture)
+    )
 }
 
 /// `<image name>-<os>-<arch>[-<variant>].spdx.json`.

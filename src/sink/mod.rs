@@ -2,6 +2,7 @@
 //! the same `ImageSet`.
 
 pub mod docker_archive;
+pub mod layout_referrers;
 pub mod oci_archive;
 pub mod oci_layout;
 pub mod registry;

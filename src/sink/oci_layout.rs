@@ -112,7 +112,7 @@ impl Sink for OciLayoutSink {
 /// Takes an exclusive lock on the layout directory (created when missing), held until the
 /// returned handle is dropped. The directory itself is locked rather than a lock file in it,
 /// so the layout holds nothing but what image-spec describes.
-fn lock_layout(t: &str, dir: &Path) -> Result<File, SinkError> {
+pub(super) fn lock_layout(t: &str, dir: &Path) -> Result<File, SinkError> {
     match fs::metadata(dir) {
         Ok(m) if !m.is_dir() => return Err(not_a_directory(t, dir)),
         Ok(_) => {}
@@ -137,7 +137,7 @@ fn not_a_directory(t: &str, dir: &Path) -> SinkError {
 }
 
 /// Checks `dir` is absent, empty or an OCI layout, and returns its `index.json` if it has one.
-fn open_layout(t: &str, dir: &Path) -> Result<Option<Value>, SinkError> {
+pub(super) fn open_layout(t: &str, dir: &Path) -> Result<Option<Value>, SinkError> {
     match fs::metadata(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_err(t, "reading", dir, e)),

@@ -8,6 +8,7 @@
 
 mod support;
 
+mod attach;
 mod bad_input;
 mod base;
 mod bases;

@@ -1,0 +1,105 @@
+//! What `publish` attaches to the images it pushed or wrote (unless `--no-attach`): per
+//! platform image, an SPDX 2.3 and a CycloneDX 1.6 SBOM and the provenance
+//! (`ops::provenance`). Registry outputs and OCI layouts get
+//! them (`attach::registry`, `attach::layout`); archives do not, as they hold one image each.
+
+use crate::attach::{self, Artifact, OutputAttachments};
+use crate::oci::{ImageSet, ResolvedBase};
+use crate::plan::Plan;
+use crate::registry::RegistrySession;
+use crate::sink::{Published, Target};
+use anyhow::Context;
+
+/// What the documents are made from.
+pub struct Inputs<'a> {
+    pub plan: &'a Plan,
+    pub base: &'a ResolvedBase,
+    pub set: &'a ImageSet,
+    pub epoch: u64,
+    /// The steps the build runner ran or reused.
+    pub steps: &'a [crate::build::StepRun],
+    pub options: &'a super::publish::PublishOptions,
+}
+
+/// Attaches the documents to every registry and OCI layout output in `targets` (written as
+/// `outputs`, in the same order).
+pub fn attach_all(
+    inputs: &Inputs,
+    targets: &[Target],
+    outputs: &[Published],
+    registry: &RegistrySession,
+) -> anyhow::Result<Vec<OutputAttachments>> {
+    if !targets
+        .iter()
+        .any(|t| matches!(t, Target::Registry { .. } | Target::OciLayout { .. }))
+    {
+        return Ok(Vec::new());
+    }
+    let sboms = sbom_artifacts(inputs)?;
+    let mut done: Vec<OutputAttachments> = Vec::new();
+    let mut layouts: Vec<&std::path::Path> = Vec::new();
+    for (t, out) in targets.iter().zip(outputs) {
+        let (attached, stats) = match t {
+            Target::Registry { reference } => {
+                let r = crate::oci::Reference::parse(reference)?;
+                let name = format!("{}/{}", r.registry, r.repository);
+                let mut artifacts = sboms.clone();
+                artifacts.extend(super::provenance::artifacts(inputs, &name)?);
+                attach::registry::attach(&out.target, reference, registry, &artifacts)?
+            }
+            // `--tag` gives one layout target per tag: the artifacts go in once.
+            Target::OciLayout { path, .. } if !layouts.contains(&path.as_path()) => {
+                layouts.push(path);
+                let mut artifacts = sboms.clone();
+                artifacts.extend(super::provenance::artifacts(inputs, &inputs.plan.name)?);
+                attach::layout::attach(&out.target, path, &artifacts)?
+            }
+            _ => continue,
+        };
+        done.push(OutputAttachments {
+            target: out.target.clone(),
+            artifacts: attached,
+            stats,
+        });
+    }
+    Ok(done)
+}
+
+/// An SPDX and a CycloneDX document per platform image, from one scan of its files.
+fn sbom_artifacts(inputs: &Inputs) -> anyhow::Result<Vec<Artifact>> {
+    let plan = inputs.plan;
+    let project = crate::sbom::Project {
+        dir: &plan.project_dir,
+        detector: &plan.detector,
+    };
+    let created = crate::image::time::rfc3339(inputs.epoch);
+    let mut artifacts = Vec::new();
+    for (t, image) in plan.targets.iter().zip(&inputs.set.images) {
+        let base_layers = inputs
+            .base
+            .for_platform(&t.platform)
+            .map(|b| b.layers.as_slice())
+            .unwrap_or_default();
+        let scan = crate::sbom::scan(base_layers, &t.layers, &project)
+            .with_context(|| format!("scanning the {} image for its SBOM", t.platform))?;
+        let manifest = image.manifest.digest();
+        let image_ref = crate::sbom::ImageRef {
+            name: &plan.name,
+            platform: &t.platform,
+            manifest: &manifest,
+            epoch: inputs.epoch,
+        };
+        let spdx = crate::image::canonical::to_vec(&crate::sbom::document(&image_ref, &scan))
+            .context("encoding the SPDX document")?;
+        let cdx = crate::sbom::cyclonedx::to_bytes(&crate::sbom::cyclonedx::bom(&image_ref, &scan));
+        for (artifact_type, bytes) in [(attach::SPDX_JSON, spdx), (attach::CYCLONEDX_JSON, cdx)] {
+            artifacts.push(Artifact::new(
+                artifact_type,
+                &image.manifest,
+                bytes,
+                &created,
+            )?);
+        }
+    }
+    Ok(artifacts)
+}

@@ -96,6 +96,10 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
     let (mut plan, config) = plan_and_config(&opts.plan)?;
     on(Event::Planned(&plan));
     let targets = output_targets(opts, &plan)?;
+    // Every input is checked before the base is resolved or anything built: a bad flag must
+    // cost seconds, not a build, and must not leave a push behind.
+    check_inputs(opts)?;
+    let epoch = crate::git::source_date_epoch(&plan.project_dir)?;
     let mut options = opts.registry.clone();
     super::registry::apply_settings(&config.registry, &mut options, &plan.project_dir);
     super::registry::add_push_registries(&mut options, &targets);
@@ -110,6 +114,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         .iter()
         .map(|t| sink::open_with(t, &open))
         .collect::<Result<Vec<_>, _>>()?;
+    probe_registries(&targets, &registry)?;
     let platforms: Vec<Platform> = plan.targets.iter().map(|t| t.platform.clone()).collect();
 
     // Resolve the base before building: a base lacking a platform should fail in a second,
@@ -169,7 +174,6 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         super::runtime::verify(&plan, &base, trees)?;
     }
 
-    let epoch = crate::git::source_date_epoch(&plan.project_dir)?;
     let writer = LayerWriter::new(&store, epoch);
     let meta = build_meta(&plan, &base, epoch);
 
@@ -234,8 +238,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
             .iter()
             .map(|o| format!("{}\n", o.reference))
             .collect();
-        std::fs::write(path, refs)
-            .with_context(|| format!("writing --image-refs {}", path.display()))?;
+        write_image_refs(path, &refs)?;
     }
     Ok(PublishReport {
         digest: set.root().digest(),
@@ -251,6 +254,159 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         sboms,
         warnings: Vec::new(),
     })
+}
+
+/// A publish input refused before anything is built.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("--tag '{tag}': {}; pass a valid tag", crate::sink::TAG_GRAMMAR)]
+    Tag { tag: String },
+    #[error("{flag} {}: {problem}", path.display())]
+    Path {
+        flag: &'static str,
+        path: std::path::PathBuf,
+        problem: String,
+    },
+    #[error("{flag} {}: {action}", path.display())]
+    PathIo {
+        flag: &'static str,
+        path: std::path::PathBuf,
+        action: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("--to {target}: the registry cannot be pushed to (checked before building)")]
+    Registry {
+        target: String,
+        #[source]
+        source: Box<crate::registry::RegistryError>,
+    },
+}
+
+/// The flags that name things to write, checked before building. (`SOURCE_DATE_EPOCH` is
+/// read before building too, by the caller; registries are probed by [`probe_registries`].)
+fn check_inputs(opts: &PublishOptions) -> Result<(), InputError> {
+    if let Some(tag) = opts.tags.iter().find(|t| !crate::sink::valid_tag(t)) {
+        return Err(InputError::Tag { tag: tag.clone() });
+    }
+    if let Some(path) = &opts.image_refs {
+        check_writable_file("--image-refs", path)?;
+    }
+    if let Some(dir) = &opts.sbom {
+        check_writable_dir("--sbom", dir)?;
+    }
+    Ok(())
+}
+
+/// `path` can be replaced by a file: it is not a directory, and its directory exists and
+/// takes new files (the file is written through a temporary file beside it).
+fn check_writable_file(flag: &'static str, path: &std::path::Path) -> Result<(), InputError> {
+    if path.is_dir() {
+        return Err(InputError::Path {
+            flag,
+            path: path.to_path_buf(),
+            problem: "is a directory; name a file".into(),
+        });
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(InputError::Path {
+            flag,
+            path: path.to_path_buf(),
+            problem: format!(
+                "directory {} does not exist; create it or name a file in an existing directory",
+                parent.display()
+            ),
+        });
+    }
+    probe_dir(flag, path, parent)
+}
+
+/// `dir` is, or can be created as, a directory that takes new files.
+fn check_writable_dir(flag: &'static str, dir: &std::path::Path) -> Result<(), InputError> {
+    // The nearest existing ancestor decides: the rest is created when the files are written.
+    let mut existing = dir;
+    while !existing.exists() {
+        match existing.parent() {
+            Some(p) if !p.as_os_str().is_empty() => existing = p,
+            _ => {
+                existing = std::path::Path::new(".");
+                break;
+            }
+        }
+    }
+    if !existing.is_dir() {
+        return Err(InputError::Path {
+            flag,
+            path: dir.to_path_buf(),
+            problem: format!(
+                "{} is not a directory; name a directory",
+                existing.display()
+            ),
+        });
+    }
+    probe_dir(flag, dir, existing)
+}
+
+/// Creates and removes a temporary file in `dir`: permissions alone do not tell (read-only
+/// mounts, ACLs, root).
+fn probe_dir(
+    flag: &'static str,
+    path: &std::path::Path,
+    dir: &std::path::Path,
+) -> Result<(), InputError> {
+    tempfile::NamedTempFile::new_in(dir)
+        .map(drop)
+        .map_err(|source| InputError::PathIo {
+            flag,
+            path: path.to_path_buf(),
+            action: format!("cannot create files in {}", dir.display()),
+            source,
+        })
+}
+
+/// Every registry output answers and accepts a push from these credentials, before building.
+fn probe_registries(targets: &[Target], registry: &RegistrySession) -> Result<(), InputError> {
+    for t in targets {
+        if let Target::Registry { reference } = t {
+            let err = |source| InputError::Registry {
+                target: t.to_string(),
+                source: Box::new(source),
+            };
+            let r = oci::Reference::parse(reference).map_err(|e| err(e.into()))?;
+            registry.probe_push(&r).map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes `--image-refs` through a temporary file beside it, so a reader never sees half a list
+/// and a failed write leaves the previous file.
+fn write_image_refs(path: &std::path::Path, refs: &str) -> Result<(), InputError> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let io = |action: &str| {
+        let action = action.to_string();
+        move |source| InputError::PathIo {
+            flag: "--image-refs",
+            path: path.to_path_buf(),
+            action,
+            source,
+        }
+    };
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(parent).map_err(io("creating a temporary file beside"))?;
+    use std::io::Write;
+    tmp.write_all(refs.as_bytes()).map_err(io("writing"))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .map_err(io("replacing"))?;
+    Ok(())
 }
 
 /// Whether a base reference names a registry image (rather than scratch or a layout).

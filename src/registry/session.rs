@@ -73,6 +73,26 @@ impl RegistrySession {
         // Callers are synchronous and take turns; should two race, one client is kept.
         Ok(self.connected.get_or_init(|| made).clone())
     }
+
+    /// Checks, before anything is built, that `reference`'s registry answers and lets this
+    /// client push to its repository: it starts a blob upload (`POST …/blobs/uploads/`, the
+    /// first request of every push, which needs push access), offered as a mount of the empty
+    /// blob so a registry that has it answers without opening a session. Nothing is uploaded;
+    /// a session left open expires on the registry like any abandoned upload.
+    pub fn probe_push(&self, reference: &crate::oci::Reference) -> Result<(), RegistryError> {
+        let connected = self.connect()?;
+        let client = connected.client();
+        client.add_push_registry(&reference.registry);
+        let access = super::Access::push(&reference.repository, &[]);
+        connected.block_on(client.mount_blob(
+            &reference.registry,
+            &reference.repository,
+            &crate::digest::Digest::of(b""),
+            &reference.repository,
+            &access,
+        ))?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

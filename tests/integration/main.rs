@@ -24,3 +24,4 @@ mod reproducible;
 mod runtime;
 mod rust;
 mod sbom;
+mod validate_first;

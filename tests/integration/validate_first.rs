@@ -1,0 +1,150 @@
+//! Inputs are checked before anything is built or pushed; several outputs are each reported
+//! and all attempted; lade.lock only records a publish that succeeded; day-one errors hint at
+//! the fix.
+
+use crate::support::TestEnv;
+use crate::support::env::write_file;
+use crate::support::lade::LadeRun;
+use crate::support::registry::{Registry, RegistryConfig, blob_puts, free_port};
+use std::path::Path;
+
+/// `lade publish -C project --platform linux/amd64` plus `args`.
+fn publish(env: &TestEnv, project: &Path, args: &[&str]) -> LadeRun {
+    env.lade()
+        .arg("publish")
+        .arg("-C")
+        .arg(project)
+        .args(["--platform", "linux/amd64"])
+        .args(args)
+        .run()
+}
+
+/// Nothing was built: no build step created its directory in the cache.
+fn assert_nothing_built(env: &TestEnv, run: &LadeRun) {
+    assert!(
+        !env.cache.join("build").exists(),
+        "a build step ran before the input was refused:\n{}",
+        run.context()
+    );
+    assert!(
+        !run.stderr.contains("lade: building") && !run.stderr.contains("layer "),
+        "progress shows a build:\n{}",
+        run.context()
+    );
+}
+
+#[test]
+fn a_bad_tag_is_refused_before_building_for_a_layout() {
+    let env = TestEnv::new();
+    let p = env.copy_example("go-hello", "go-hello");
+    let out = env.path("out");
+    let to = format!("oci:{}", out.display());
+    let run = publish(&env, &p, &["--to", &to, "--tag", "bad tag!"]);
+    run.expect_error(&["--tag", "bad tag!"]);
+    assert_nothing_built(&env, &run);
+    assert!(!out.exists(), "nothing written");
+
+    // The layout's own tag follows the same grammar.
+    let to = format!("oci:{}:bad tag!", out.display());
+    let run = publish(&env, &p, &["--to", &to]);
+    run.expect_error(&["bad tag!"]);
+    assert_nothing_built(&env, &run);
+    assert!(!out.exists(), "nothing written");
+}
+
+#[test]
+fn a_bad_tag_is_refused_before_building_for_a_registry() {
+    let env = TestEnv::new();
+    let p = env.copy_example("go-hello", "go-hello");
+    let reg = Registry::start();
+    let to = format!("{}/team/go-hello:1", reg.host);
+    let run = publish(&env, &p, &["--to", &to, "--tag", "bad tag!"]);
+    run.expect_error(&["--tag", "bad tag!"]);
+    assert_nothing_built(&env, &run);
+    assert_eq!(blob_puts(&reg.access_log()), 0, "nothing pushed");
+}
+
+#[test]
+fn image_refs_to_a_missing_directory_fails_before_building_and_pushing() {
+    let env = TestEnv::new();
+    let p = env.copy_example("go-hello", "go-hello");
+    let reg = Registry::start();
+    let to = format!("{}/team/go-hello:1", reg.host);
+    let run = publish(
+        &env,
+        &p,
+        &["--to", &to, "--image-refs", "/nonexistent-dir/refs.txt"],
+    );
+    run.expect_error(&["--image-refs", "/nonexistent-dir"]);
+    assert_nothing_built(&env, &run);
+    let log = reg.access_log();
+    assert_eq!(blob_puts(&log), 0, "nothing pushed: {log:?}");
+    assert!(
+        !log.iter().any(|a| a.path.contains("/manifests/")),
+        "no manifest touched: {log:?}"
+    );
+
+    // A directory is not a file to write.
+    let dir = env.dir("refs-dir");
+    let run = publish(
+        &env,
+        &p,
+        &["--to", &to, "--image-refs", dir.to_str().unwrap()],
+    );
+    run.expect_error(&["--image-refs", "directory"]);
+    assert_nothing_built(&env, &run);
+}
+
+#[test]
+fn sbom_and_source_date_epoch_are_checked_before_building() {
+    let env = TestEnv::new();
+    let p = env.copy_example("go-hello", "go-hello");
+    let to = format!("oci:{}", env.path("out").display());
+    write_file(&env.path("a-file"), "not a directory\n");
+    let sbom = env.path("a-file").join("sboms");
+    let run = publish(&env, &p, &["--to", &to, "--sbom", sbom.to_str().unwrap()]);
+    run.expect_error(&["--sbom", "a-file"]);
+    assert_nothing_built(&env, &run);
+
+    let run = env
+        .lade()
+        .arg("publish")
+        .arg("-C")
+        .arg(&p)
+        .args(["--platform", "linux/amd64", "--to", &to])
+        .env("SOURCE_DATE_EPOCH", "yesterday")
+        .run();
+    run.expect_error(&["SOURCE_DATE_EPOCH"]);
+    assert_nothing_built(&env, &run);
+    assert!(!env.path("out").exists(), "nothing written");
+}
+
+#[test]
+fn registry_outputs_are_probed_before_building() {
+    let env = TestEnv::new();
+    let p = env.copy_example("go-hello", "go-hello");
+
+    // Nothing listens on this port.
+    let closed = format!("127.0.0.1:{}/team/go-hello:1", free_port());
+    let run = publish(&env, &p, &["--to", &closed]);
+    run.expect_error(&["--to", "127.0.0.1"]);
+    assert_nothing_built(&env, &run);
+
+    // The registry answers but refuses a push without credentials.
+    let reg = Registry::start_with(RegistryConfig {
+        htpasswd: Some(("alice", "the-right-one")),
+        ..Default::default()
+    });
+    let to = format!("{}/team/go-hello:1", reg.host);
+    let run = env
+        .lade()
+        .arg("publish")
+        .arg("-C")
+        .arg(&p)
+        .args(["--platform", "linux/amd64", "--to", &to])
+        .env("DOCKER_CONFIG", env.dir("no-docker-config"))
+        .run();
+    run.expect_error(&["unauthorized", &reg.host]);
+    assert_nothing_built(&env, &run);
+    assert_eq!(blob_puts(&reg.access_log()), 0, "nothing pushed");
+}

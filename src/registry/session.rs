@@ -74,21 +74,20 @@ impl RegistrySession {
         Ok(self.connected.get_or_init(|| made).clone())
     }
 
-    /// Checks, before anything is built, that `reference`'s registry answers and lets this
-    /// client push to its repository: it starts a blob upload (`POST …/blobs/uploads/`, the
-    /// first request of every push, which needs push access), offered as a mount of the empty
-    /// blob so a registry that has it answers without opening a session. Nothing is uploaded;
-    /// a session left open expires on the registry like any abandoned upload.
+    /// Checks, before anything is built, that `reference`'s registry answers and that this
+    /// client is authorized to push to its repository: the ping, the credential lookup for a
+    /// push and (for token registries) a token for `pull,push` on the repository, spent on a
+    /// `HEAD` of the empty blob. It starts no upload, so it leaves nothing on the registry; a
+    /// token server that grants less than it was asked is only found out by the push itself.
     pub fn probe_push(&self, reference: &crate::oci::Reference) -> Result<(), RegistryError> {
         let connected = self.connect()?;
         let client = connected.client();
         client.add_push_registry(&reference.registry);
         let access = super::Access::push(&reference.repository, &[]);
-        connected.block_on(client.mount_blob(
+        connected.block_on(client.blob_exists(
             &reference.registry,
             &reference.repository,
             &crate::digest::Digest::of(b""),
-            &reference.repository,
             &access,
         ))?;
         Ok(())

@@ -47,7 +47,8 @@ pub struct PublishReport {
     /// Every build step, in order: what ran and what was reused, with its key.
     pub steps: Vec<build::StepRun>,
     pub layers: Vec<LayerReport>,
-    pub outputs: Vec<Published>,
+    /// Every output, in `--to` order, with whether it was written.
+    pub outputs: Vec<OutputReport>,
     /// The SPDX files written for `--sbom`, one per platform.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sboms: Vec<std::path::PathBuf>,
@@ -77,6 +78,77 @@ pub struct LayerReport {
     pub cached: bool,
 }
 
+/// One output's result.
+#[derive(Clone, Debug, Serialize)]
+pub struct OutputReport {
+    /// The `--to` value (with its tag).
+    pub target: String,
+    pub status: OutputStatus,
+    /// Digest of the root document written (absent when the output failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+    /// A reference naming what was written (`oci:./out@sha256:…`, `REPO@sha256:…`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// What a registry push transferred.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats: Option<crate::registry::PushStats>,
+    /// Why the output failed, with its causes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputStatus {
+    Ok,
+    Failed,
+}
+
+impl PublishReport {
+    /// The references of what was written, in `--to` order.
+    pub fn written(&self) -> impl Iterator<Item = &str> {
+        self.outputs.iter().filter_map(|o| o.reference.as_deref())
+    }
+}
+
+/// Some outputs of several were not written. Every output was attempted; the report says
+/// which were written (and the failures were reported as [`Event::OutputFailed`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{}", outputs_failed(.failed, .report.outputs.len()))]
+pub struct OutputsFailed {
+    pub report: Box<PublishReport>,
+    /// The targets that failed.
+    pub failed: Vec<String>,
+}
+
+fn outputs_failed(failed: &[String], total: usize) -> String {
+    let which = failed.join(", ");
+    if failed.len() == total {
+        format!("all {total} outputs failed ({which})")
+    } else {
+        format!(
+            "{} of {total} outputs failed ({which}); the others were written",
+            failed.len()
+        )
+    }
+}
+
+/// `e` with its causes, without the target it names first (the report says it beside).
+pub fn output_error(target: &str, e: &sink::SinkError) -> String {
+    let mut s = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
+    match s.strip_prefix(target).and_then(|r| r.strip_prefix(": ")) {
+        Some(rest) => rest.to_string(),
+        None => s,
+    }
+}
+
 /// Progress the command line shows while publishing.
 pub enum Event<'a> {
     Planned(&'a Plan),
@@ -88,6 +160,8 @@ pub enum Event<'a> {
     StepReused(&'a Platform, &'a BuildStep),
     Layer(&'a LayerReport),
     Output(&'a Published),
+    /// An output could not be written (target, error); the others are still attempted.
+    OutputFailed(&'a str, &'a sink::SinkError),
     /// An SBOM file was written.
     Sbom(&'a std::path::Path),
 }
@@ -112,8 +186,8 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
     };
     let sinks = targets
         .iter()
-        .map(|t| sink::open_with(t, &open))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|t| Ok((sink::open_with(t, &open)?, t.to_string())))
+        .collect::<Result<Vec<_>, sink::SinkError>>()?;
     probe_registries(&targets, &registry)?;
     let platforms: Vec<Platform> = plan.targets.iter().map(|t| t.platform.clone()).collect();
 
@@ -232,15 +306,50 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
     } else {
         Box::new(LocalBlobs)
     };
-    let outputs = write_outputs(&set, &sinks, blobs.as_ref(), &mut on)?;
+    let results = write_outputs(&set, &sinks, blobs.as_ref(), &mut on);
+    // One output: its error is the publish's, as it was said.
+    if let [Err(_)] = results.as_slice() {
+        let Some(Err(e)) = results.into_iter().next() else {
+            unreachable!("one failed result")
+        };
+        return Err(e.into());
+    }
+    let mut failed = Vec::new();
+    let outputs: Vec<OutputReport> = targets
+        .iter()
+        .zip(results)
+        .map(|(t, r)| match r {
+            Ok(p) => OutputReport {
+                target: p.target,
+                status: OutputStatus::Ok,
+                digest: Some(p.digest),
+                reference: Some(p.reference),
+                stats: p.stats,
+                error: None,
+            },
+            Err(e) => {
+                failed.push(t.to_string());
+                OutputReport {
+                    target: t.to_string(),
+                    status: OutputStatus::Failed,
+                    digest: None,
+                    reference: None,
+                    stats: None,
+                    error: Some(output_error(&t.to_string(), &e)),
+                }
+            }
+        })
+        .collect();
     if let Some(path) = &opts.image_refs {
+        // The images that were published, even when another output failed: they exist.
         let refs: String = outputs
             .iter()
-            .map(|o| format!("{}\n", o.reference))
+            .filter_map(|o| o.reference.as_deref())
+            .map(|r| format!("{r}\n"))
             .collect();
         write_image_refs(path, &refs)?;
     }
-    Ok(PublishReport {
+    let report = PublishReport {
         digest: set.root().digest(),
         platforms: platforms.iter().map(|p| p.to_string()).collect(),
         base: BaseReport {
@@ -253,7 +362,15 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         outputs,
         sboms,
         warnings: Vec::new(),
-    })
+    };
+    if !failed.is_empty() {
+        return Err(OutputsFailed {
+            report: Box::new(report),
+            failed,
+        }
+        .into());
+    }
+    Ok(report)
 }
 
 /// A publish input refused before anything is built.
@@ -473,17 +590,24 @@ fn write_sboms(
 
 fn write_outputs(
     set: &ImageSet,
-    sinks: &[Box<dyn sink::Sink>],
+    sinks: &[(Box<dyn sink::Sink>, String)],
     blobs: &dyn BlobProvider,
     on: &mut impl FnMut(Event),
-) -> anyhow::Result<Vec<Published>> {
+) -> Vec<Result<Published, sink::SinkError>> {
+    // Every output is attempted: one failing (a full disk, a registry down) must not keep the
+    // others from being written, and each result is reported.
     let mut out = Vec::new();
-    for s in sinks {
-        let p = s.write(set, blobs)?;
-        on(Event::Output(&p));
-        out.push(p);
+    for (s, target) in sinks {
+        let r = s.write(set, blobs);
+        match &r {
+            Ok(p) => on(Event::Output(p)),
+            // A single output's error is the publish's, said once.
+            Err(e) if sinks.len() > 1 => on(Event::OutputFailed(target, e)),
+            Err(_) => {}
+        }
+        out.push(r);
     }
-    Ok(out)
+    out
 }
 
 fn output_targets(opts: &PublishOptions, plan: &Plan) -> anyhow::Result<Vec<Target>> {

@@ -148,3 +148,55 @@ fn registry_outputs_are_probed_before_building() {
     assert_nothing_built(&env, &run);
     assert_eq!(blob_puts(&reg.access_log()), 0, "nothing pushed");
 }
+
+#[test]
+fn with_two_outputs_one_failing_both_are_reported_and_the_exit_is_non_zero() {
+    let env = TestEnv::new();
+    let p = env.copy_example("go-hello", "go-hello");
+    let good = env.path("good");
+    // The layout cannot be created under a regular file: that output fails when written.
+    write_file(&env.path("a-file"), "not a directory\n");
+    let bad = env.path("a-file").join("out");
+    let (good_to, bad_to) = (
+        format!("oci:{}:v1", good.display()),
+        format!("oci:{}:v1", bad.display()),
+    );
+
+    let run = publish(&env, &p, &["--json", "--to", &bad_to, "--to", &good_to]);
+    run.expect_error(&["1 of 2 outputs failed", "a-file"]);
+    let j = run.json();
+    let outputs = j["outputs"].as_array().expect("outputs");
+    assert_eq!(outputs.len(), 2, "{j}");
+    assert_eq!(outputs[0]["status"], "failed", "{j}");
+    assert!(
+        outputs[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("Not a directory")),
+        "{j}"
+    );
+    assert_eq!(outputs[1]["status"], "ok", "{j}");
+    assert_eq!(outputs[1]["digest"], j["digest"], "{j}");
+    assert!(
+        good.join("index.json").is_file(),
+        "the good output is written"
+    );
+
+    // Without --json: the written output's reference on stdout, the failure on its own line.
+    let run = publish(&env, &p, &["--to", &bad_to, "--to", &good_to]);
+    run.expect_error(&["1 of 2 outputs failed", "a-file"]);
+    let root = j["digest"].as_str().unwrap();
+    assert_eq!(
+        run.stdout.trim(),
+        format!("{good_to}@{root}"),
+        "{}",
+        run.context()
+    );
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.starts_with(&format!("lade: {bad_to}: failed:"))
+                && l.contains("Not a directory")),
+        "{}",
+        run.context()
+    );
+}

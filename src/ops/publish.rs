@@ -222,12 +222,13 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
     if let Some(d) = &pin {
         on(Event::BaseLocked(&plan.base, d));
     }
-    if from_registry
-        && let Some(d) = &base.digest
-        && lock.set(&plan.base, d)
-    {
-        lock.write(&plan.project_dir)?;
-    }
+    // lade.lock is written once the publish succeeded: a failed publish must not pin a base
+    // that no image was built on.
+    let lock_changed = from_registry
+        && base
+            .digest
+            .as_ref()
+            .is_some_and(|d| lock.set(&plan.base, d));
 
     let store_root = super::cache_dir();
     let store = BlobStore::open(&store_root)?;
@@ -363,6 +364,9 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         sboms,
         warnings: Vec::new(),
     };
+    if lock_changed && failed.is_empty() {
+        lock.write(&plan.project_dir)?;
+    }
     if !failed.is_empty() {
         return Err(OutputsFailed {
             report: Box::new(report),

@@ -3,9 +3,11 @@
 //! the fix.
 
 use crate::support::TestEnv;
+use crate::support::base_image::build_base;
 use crate::support::env::write_file;
 use crate::support::lade::LadeRun;
 use crate::support::registry::{Registry, RegistryConfig, blob_puts, free_port};
+use crate::support::tools::{run_ok, tool};
 use std::path::Path;
 
 /// `lade publish -C project --platform linux/amd64` plus `args`.
@@ -199,4 +201,40 @@ fn with_two_outputs_one_failing_both_are_reported_and_the_exit_is_non_zero() {
         "{}",
         run.context()
     );
+}
+
+#[test]
+fn lade_lock_is_not_written_when_the_publish_fails_after_the_base_resolved() {
+    let env = TestEnv::new();
+    let p = env.copy_example("go-hello", "go-hello");
+    let reg = Registry::start();
+    let base = build_base(&env.path("base"), "v1", &["amd64"], None);
+    run_ok(
+        tool("skopeo")
+            .args(["copy", "--all", "-q", "--dest-tls-verify=false"])
+            .arg(format!("oci:{}:v1", base.dir.display()))
+            .arg(format!("docker://{}/bases/static:nonroot", reg.host)),
+    );
+    let base_ref = format!("{}/bases/static:nonroot", reg.host);
+    write_file(&env.path("a-file"), "not a directory\n");
+    let bad = format!("oci:{}", env.path("a-file").join("out").display());
+
+    let run = publish(&env, &p, &["--base", &base_ref, "--to", &bad]);
+    run.expect_error(&["a-file"]);
+    assert!(
+        run.stderr.contains("resolved to"),
+        "the base resolved before the failure:\n{}",
+        run.context()
+    );
+    assert!(
+        !p.join("lade.lock").exists(),
+        "lade.lock written by a failed publish:\n{}",
+        run.context()
+    );
+
+    // A publish that succeeds pins the base.
+    let good = format!("oci:{}", env.path("good").display());
+    publish(&env, &p, &["--base", &base_ref, "--to", &good]).success();
+    let lock = std::fs::read_to_string(p.join("lade.lock")).expect("lade.lock");
+    assert!(lock.contains(&base_ref), "{lock}");
 }

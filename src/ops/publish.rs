@@ -213,9 +213,11 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
             &registry,
             pin.as_ref(),
         )
-        .map_err(|e| match checks::base_hint(&plan) {
-            Some(hint) => anyhow::Error::new(e).context(hint),
-            None => e.into(),
+        .map_err(|e| {
+            match unreachable_base_hint(&plan.base, &e).or_else(|| checks::base_hint(&plan)) {
+                Some(hint) => anyhow::Error::new(e).context(hint),
+                None => e.into(),
+            }
         })?,
     };
     on(Event::BaseResolved(&base));
@@ -396,9 +398,11 @@ pub enum InputError {
         #[source]
         source: std::io::Error,
     },
-    #[error("--to {target}: the registry cannot be pushed to (checked before building)")]
+    #[error("--to {target}: the registry cannot be pushed to (checked before building{hint})")]
     Registry {
         target: String,
+        /// Empty, or `; …` saying what the target may have meant.
+        hint: String,
         #[source]
         source: Box<crate::registry::RegistryError>,
     },
@@ -495,6 +499,7 @@ fn probe_registries(targets: &[Target], registry: &RegistrySession) -> Result<()
         if let Target::Registry { reference } = t {
             let err = |source| InputError::Registry {
                 target: t.to_string(),
+                hint: docker_hub_hint(reference),
                 source: Box::new(source),
             };
             let r = oci::Reference::parse(reference).map_err(|e| err(e.into()))?;
@@ -502,6 +507,51 @@ fn probe_registries(targets: &[Target], registry: &RegistrySession) -> Result<()
         }
     }
     Ok(())
+}
+
+/// A reference without a registry host means Docker Hub, which a relative path (`out/dir`)
+/// also reads as: when it cannot be pushed to, say what else it could have meant.
+fn docker_hub_hint(reference: &str) -> String {
+    let first = reference.split('/').next().unwrap_or_default();
+    let names_a_host = first.contains('.') || first.contains(':') || first == "localhost";
+    if names_a_host || reference.starts_with("docker://") {
+        return String::new();
+    }
+    let path = reference.split(':').next().unwrap_or(reference);
+    format!(
+        "; without a registry host this is Docker Hub, docker.io/{reference}: did you mean oci:./{path}?"
+    )
+}
+
+/// For a registry base that cannot be reached (a default distroless base with no network, a
+/// DNS failure): the ways around it, including the Debian-built equivalent when there is one.
+fn unreachable_base_hint(base: &str, e: &base::BaseError) -> Option<String> {
+    let base::BaseError::Registry { error, .. } = e else {
+        return None;
+    };
+    let crate::registry::RegistryError::Transport { registry, .. } = error.as_ref() else {
+        return None;
+    };
+    // `…/distroless/nodejs22-debian12:nonroot` → `nodejs`: the preset building the same files.
+    let image = base.rsplit('/').next().unwrap_or(base);
+    let name = image.split([':', '@']).next().unwrap_or(image);
+    let preset = crate::base_spec::PRESETS
+        .iter()
+        .map(|p| p.name())
+        .filter(|p| {
+            name.strip_suffix("-debian12")
+                .is_some_and(|n| n.starts_with(p))
+        })
+        .max_by_key(|p| p.len());
+    let debian = match preset {
+        Some(p) => {
+            format!("; or --base debian12/{p} to build an equivalent base from Debian packages")
+        }
+        None => "; or --base debian12/PRESET to build a base from Debian packages".to_string(),
+    };
+    Some(format!(
+        "the base cannot be reached (use --base with a base you can reach, oci:PATH:TAG or a registry; --registry-mirror {registry}=HOST to pull it through a mirror{debian})"
+    ))
 }
 
 /// Writes `--image-refs` through a temporary file beside it, so a reader never sees half a list

@@ -87,6 +87,14 @@ impl Target {
             });
         }
         let reference = s.strip_prefix("docker://").unwrap_or(s);
+        // A path is not a registry reference: say which transport it needs.
+        if reference == s
+            && (s == "." || s == ".." || ["./", "../", "/", "~"].iter().any(|p| s.starts_with(p)))
+        {
+            return Err(bad(&format!(
+                "a path needs a transport: did you mean oci:{s} (an OCI layout directory)?"
+            )));
+        }
         if let Some((scheme, rest)) = reference.split_once(':') {
             // `host:port/…` is a registry; any other `word:` prefix is a transport lade lacks.
             let is_port = rest.split('/').next().is_some_and(|p| {
@@ -176,10 +184,14 @@ mod tests {
             Target::parse("dir:/tmp/x"),
             Err(TargetError::UnknownTransport(..))
         ));
+        assert!(
+            matches!(Target::parse("./out"), Err(TargetError::Invalid(_, why)) if why.contains("oci:./out"))
+        );
         for bad in [
             "oci:./out:bad tag!",
             "oci-archive:a.tar:-x",
             "oci:./o:.hidden",
+            "/tmp/x",
         ] {
             assert!(
                 matches!(Target::parse(bad), Err(TargetError::Invalid(..))),

@@ -238,3 +238,45 @@ fn lade_lock_is_not_written_when_the_publish_fails_after_the_base_resolved() {
     let lock = std::fs::read_to_string(p.join("lade.lock")).expect("lade.lock");
     assert!(lock.contains(&base_ref), "{lock}");
 }
+
+#[test]
+fn day_one_mistakes_get_a_hint() {
+    let env = TestEnv::new();
+    let p = env.copy_example("go-hello", "go-hello");
+
+    // A path without a transport.
+    let run = publish(&env, &p, &["--to", "./out"]);
+    run.expect_error(&["--to", "did you mean oci:./out"]);
+    assert_nothing_built(&env, &run);
+    let run = publish(&env, &p, &["--to", "out/dir"]);
+    run.expect_error(&[
+        "--to out/dir",
+        "docker.io/out/dir",
+        "did you mean oci:./out/dir",
+    ]);
+    assert_nothing_built(&env, &run);
+
+    // A distroless base that cannot be reached: the ways around it.
+    let base = format!(
+        "127.0.0.1:{}/distroless/static-debian12:nonroot",
+        free_port()
+    );
+    let to = format!("oci:{}", env.path("out").display());
+    let run = publish(&env, &p, &["--base", &base, "--to", &to]);
+    run.expect_error(&[
+        "cannot be reached",
+        "--base",
+        "--registry-mirror 127.0.0.1",
+        "debian12/static",
+    ]);
+    assert_nothing_built(&env, &run);
+
+    // A misspelt lade.toml key: the key it resembles.
+    write_file(
+        &p.join("lade.toml"),
+        "base = \"scratch\"\nentrypont = [\"/app/go-hello\"]\n",
+    );
+    let run = publish(&env, &p, &["--to", &to]);
+    run.expect_error(&["lade.toml:2", "entrypont", "did you mean `entrypoint`"]);
+    assert!(!env.path("out").exists(), "nothing written");
+}

@@ -274,7 +274,7 @@ impl LadeConfig {
                 message,
             }
         };
-        let de_err = |e: toml::de::Error| invalid(e.span(), e.message().trim().to_string());
+        let de_err = |e: toml::de::Error| invalid(e.span(), with_suggestion(e.message().trim()));
         let root = toml::de::DeTable::parse(text).map_err(de_err)?;
         let mut value = Spanned::new(root.span(), toml::de::DeValue::Table(root.into_inner()));
         for key in keys {
@@ -442,6 +442,44 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// serde's "unknown field `entrypont`, expected one of `name`, `entrypoint`, …" with the
+/// closest known key named when one is close (a typo), so the fix is in the message.
+fn with_suggestion(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message.to_string();
+    };
+    let Some((field, expected)) = rest.split_once('`') else {
+        return message.to_string();
+    };
+    let closest = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|known| (edit_distance(field, known), known))
+        .filter(|(d, known)| *d <= 2.max(known.len() / 3))
+        .min_by_key(|(d, _)| *d);
+    match closest {
+        Some((_, known)) => format!("{message}; did you mean `{known}`?"),
+        None => message.to_string(),
+    }
+}
+
+/// Levenshtein distance, over bytes (keys are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -544,6 +582,9 @@ ldflags = ["-s", "-w"]
             e.starts_with("lade.toml:3:1: unknown field `entrypont`"),
             "{e}"
         );
+        assert!(e.ends_with("did you mean `entrypoint`?"), "{e}");
+        let e = parse("zzzzzzzzzz = 1\n").unwrap_err().to_string();
+        assert!(!e.contains("did you mean"), "nothing close: {e}");
         let e = parse("platforms = [\"linux/amd64\", \"linux/sparc\"]\n")
             .unwrap_err()
             .to_string();

@@ -74,16 +74,17 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
                 no_attach,
             };
             let (verbose, quiet) = (cli.verbose, cli.quiet);
-            let mut report = lade::ops::publish::publish(&opts, |e| progress(e, verbose, quiet))?;
-            report.warnings = warnings.said();
-            if json {
-                stdout(&serde_json::to_string_pretty(&report).context("encoding the report")?)?;
-            } else {
-                for o in &report.outputs {
-                    stdout(&o.reference)?;
-                }
+            match lade::ops::publish::publish(&opts, |e| progress(e, verbose, quiet)) {
+                Ok(mut report) => publish_result(&mut report, json, warnings),
+                // Some outputs were written: say which, as for a success, then fail.
+                Err(e) => match e.downcast::<lade::ops::publish::OutputsFailed>() {
+                    Ok(mut f) => {
+                        publish_result(&mut f.report, json, warnings)?;
+                        Err(f.into())
+                    }
+                    Err(e) => Err(e),
+                },
             }
-            Ok(())
         }
         Command::Verify {
             reference,
@@ -164,6 +165,23 @@ fn verify(
             report.reference,
             failures.len()
         );
+    }
+    Ok(())
+}
+
+/// Prints what a publish wrote: the report with `--json`, else one reference per line.
+fn publish_result(
+    report: &mut lade::ops::publish::PublishReport,
+    json: bool,
+    warnings: &lade::warnings::Warnings,
+) -> anyhow::Result<()> {
+    report.warnings = warnings.said();
+    if json {
+        stdout(&serde_json::to_string_pretty(&report).context("encoding the report")?)?;
+    } else {
+        for reference in report.written() {
+            stdout(reference)?;
+        }
     }
     Ok(())
 }
@@ -254,6 +272,14 @@ fn registry_options(r: RegistryArgs) -> anyhow::Result<lade::registry::RegistryO
 
 /// Progress goes to stderr so stdout carries only the result.
 fn progress(e: Event, verbose: bool, quiet: bool) {
+    // Said even with -q: the summary error line only names the failed outputs.
+    if let Event::OutputFailed(target, e) = &e {
+        eprintln!(
+            "lade: {target}: failed: {}",
+            lade::ops::publish::output_error(target, e)
+        );
+        return;
+    }
     if quiet {
         return;
     }
@@ -327,6 +353,8 @@ fn progress(e: Event, verbose: bool, quiet: bool) {
                 );
             }
         }
+        // Said above, whatever -q says.
+        Event::OutputFailed(..) => {}
         Event::BaseLocked(name, d) => {
             if verbose {
                 eprintln!("lade: base {name} pinned to {d} by lade.lock (--refresh-base to update)")

@@ -7,7 +7,7 @@ use crate::attach::{self, Artifact, OutputAttachments};
 use crate::oci::{ImageSet, ResolvedBase};
 use crate::plan::Plan;
 use crate::registry::RegistrySession;
-use crate::sink::{Published, Target};
+use crate::sink::Target;
 use anyhow::Context;
 
 /// What the documents are made from.
@@ -26,7 +26,7 @@ pub struct Inputs<'a> {
 pub fn attach_all(
     inputs: &Inputs,
     targets: &[Target],
-    outputs: &[Published],
+    outputs: &[String],
     registry: &RegistrySession,
 ) -> anyhow::Result<Vec<OutputAttachments>> {
     if !targets
@@ -45,19 +45,19 @@ pub fn attach_all(
                 let name = format!("{}/{}", r.registry, r.repository);
                 let mut artifacts = sboms.clone();
                 artifacts.extend(super::provenance::artifacts(inputs, &name)?);
-                attach::registry::attach(&out.target, reference, registry, &artifacts)?
+                attach::registry::attach(out, reference, registry, &artifacts)?
             }
             // `--tag` gives one layout target per tag: the artifacts go in once.
             Target::OciLayout { path, .. } if !layouts.contains(&path.as_path()) => {
                 layouts.push(path);
                 let mut artifacts = sboms.clone();
                 artifacts.extend(super::provenance::artifacts(inputs, &inputs.plan.name)?);
-                attach::layout::attach(&out.target, path, &artifacts)?
+                attach::layout::attach(out, path, &artifacts)?
             }
             _ => continue,
         };
         done.push(OutputAttachments {
-            target: out.target.clone(),
+            target: out.clone(),
             artifacts: attached,
             stats,
         });

@@ -51,7 +51,8 @@ pub struct PublishReport {
     /// Every build step, in order: what ran and what was reused, with its key.
     pub steps: Vec<build::StepRun>,
     pub layers: Vec<LayerReport>,
-    pub outputs: Vec<Published>,
+    /// Every output, in `--to` order, with whether it was written.
+    pub outputs: Vec<OutputReport>,
     /// The SPDX files written for `--sbom`, one per platform.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sboms: Vec<std::path::PathBuf>,
@@ -87,6 +88,77 @@ pub struct LayerReport {
     pub cached: bool,
 }
 
+/// One output's result.
+#[derive(Clone, Debug, Serialize)]
+pub struct OutputReport {
+    /// The `--to` value (with its tag).
+    pub target: String,
+    pub status: OutputStatus,
+    /// Digest of the root document written (absent when the output failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+    /// A reference naming what was written (`oci:./out@sha256:…`, `REPO@sha256:…`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// What a registry push transferred.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats: Option<crate::registry::PushStats>,
+    /// Why the output failed, with its causes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputStatus {
+    Ok,
+    Failed,
+}
+
+impl PublishReport {
+    /// The references of what was written, in `--to` order.
+    pub fn written(&self) -> impl Iterator<Item = &str> {
+        self.outputs.iter().filter_map(|o| o.reference.as_deref())
+    }
+}
+
+/// Some outputs of several were not written. Every output was attempted; the report says
+/// which were written (and the failures were reported as [`Event::OutputFailed`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{}", outputs_failed(.failed, .report.outputs.len()))]
+pub struct OutputsFailed {
+    pub report: Box<PublishReport>,
+    /// The targets that failed.
+    pub failed: Vec<String>,
+}
+
+fn outputs_failed(failed: &[String], total: usize) -> String {
+    let which = failed.join(", ");
+    if failed.len() == total {
+        format!("all {total} outputs failed ({which})")
+    } else {
+        format!(
+            "{} of {total} outputs failed ({which}); the others were written",
+            failed.len()
+        )
+    }
+}
+
+/// `e` with its causes, without the target it names first (the report says it beside).
+pub fn output_error(target: &str, e: &sink::SinkError) -> String {
+    let mut s = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
+    match s.strip_prefix(target).and_then(|r| r.strip_prefix(": ")) {
+        Some(rest) => rest.to_string(),
+        None => s,
+    }
+}
+
 /// Progress the command line shows while publishing.
 pub enum Event<'a> {
     Planned(&'a Plan),
@@ -98,6 +170,8 @@ pub enum Event<'a> {
     StepReused(&'a Platform, &'a BuildStep),
     Layer(&'a LayerReport),
     Output(&'a Published),
+    /// An output could not be written (target, error); the others are still attempted.
+    OutputFailed(&'a str, &'a sink::SinkError),
     /// An SBOM file was written.
     Sbom(&'a std::path::Path),
     /// A signature was attached to a registry output (or was already there).
@@ -111,6 +185,10 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
     let (mut plan, config) = plan_and_config(&opts.plan)?;
     on(Event::Planned(&plan));
     let targets = output_targets(opts, &plan)?;
+    // Every input is checked before the base is resolved or anything built: a bad flag must
+    // cost seconds, not a build, and must not leave a push behind.
+    check_inputs(opts)?;
+    let epoch = crate::git::source_date_epoch(&plan.project_dir)?;
     let mut options = opts.registry.clone();
     super::registry::apply_settings(&config.registry, &mut options, &plan.project_dir);
     super::registry::add_push_registries(&mut options, &targets);
@@ -123,8 +201,9 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
     };
     let sinks = targets
         .iter()
-        .map(|t| sink::open_with(t, &open))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|t| Ok((sink::open_with(t, &open)?, t.to_string())))
+        .collect::<Result<Vec<_>, sink::SinkError>>()?;
+    probe_registries(&targets, &registry)?;
     let platforms: Vec<Platform> = plan.targets.iter().map(|t| t.platform.clone()).collect();
 
     // Resolve the base before building: a base lacking a platform should fail in a second,
@@ -149,21 +228,24 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
             &registry,
             pin.as_ref(),
         )
-        .map_err(|e| match checks::base_hint(&plan) {
-            Some(hint) => anyhow::Error::new(e).context(hint),
-            None => e.into(),
+        .map_err(|e| {
+            match unreachable_base_hint(&plan.base, &e).or_else(|| checks::base_hint(&plan)) {
+                Some(hint) => anyhow::Error::new(e).context(hint),
+                None => e.into(),
+            }
         })?,
     };
     on(Event::BaseResolved(&base));
     if let Some(d) = &pin {
         on(Event::BaseLocked(&plan.base, d));
     }
-    if from_registry
-        && let Some(d) = &base.digest
-        && lock.set(&plan.base, d)
-    {
-        lock.write(&plan.project_dir)?;
-    }
+    // lade.lock is written once the publish succeeded: a failed publish must not pin a base
+    // that no image was built on.
+    let lock_changed = from_registry
+        && base
+            .digest
+            .as_ref()
+            .is_some_and(|d| lock.set(&plan.base, d));
 
     let store_root = super::cache_dir();
     let store = BlobStore::open(&store_root)?;
@@ -184,7 +266,6 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         super::runtime::verify(&plan, &base, trees)?;
     }
 
-    let epoch = crate::git::source_date_epoch(&plan.project_dir)?;
     let writer = LayerWriter::new(&store, epoch);
     let meta = build_meta(&plan, &base, epoch);
 
@@ -243,8 +324,48 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
     } else {
         Box::new(LocalBlobs)
     };
-    let outputs = write_outputs(&set, &sinks, blobs.as_ref(), &mut on)?;
-    let signatures = super::signing::sign_outputs(sign_key.as_ref(), &set, &targets, &registry)?;
+    let results = write_outputs(&set, &sinks, blobs.as_ref(), &mut on);
+    // One output: its error is the publish's, as it was said.
+    if let [Err(_)] = results.as_slice() {
+        let Some(Err(e)) = results.into_iter().next() else {
+            unreachable!("one failed result")
+        };
+        return Err(e.into());
+    }
+    let mut failed = Vec::new();
+    let outputs: Vec<OutputReport> = targets
+        .iter()
+        .zip(results)
+        .map(|(t, r)| match r {
+            Ok(p) => OutputReport {
+                target: p.target,
+                status: OutputStatus::Ok,
+                digest: Some(p.digest),
+                reference: Some(p.reference),
+                stats: p.stats,
+                error: None,
+            },
+            Err(e) => {
+                failed.push(t.to_string());
+                OutputReport {
+                    target: t.to_string(),
+                    status: OutputStatus::Failed,
+                    digest: None,
+                    reference: None,
+                    stats: None,
+                    error: Some(output_error(&t.to_string(), &e)),
+                }
+            }
+        })
+        .collect();
+    // Signatures and attachments go on the outputs that were written.
+    let (written, names): (Vec<Target>, Vec<String>) = targets
+        .iter()
+        .zip(&outputs)
+        .filter(|(_, o)| o.status == OutputStatus::Ok)
+        .map(|(t, o)| (t.clone(), o.target.clone()))
+        .unzip();
+    let signatures = super::signing::sign_outputs(sign_key.as_ref(), &set, &written, &registry)?;
     signatures.iter().for_each(|s| on(Event::Signed(s)));
     let attachments = match opts.no_attach {
         true => Vec::new(),
@@ -257,19 +378,20 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
                 steps: &steps,
                 options: opts,
             };
-            super::attach::attach_all(&inputs, &targets, &outputs, &registry)?
+            super::attach::attach_all(&inputs, &written, &names, &registry)?
         }
     };
     attachments.iter().for_each(|a| on(Event::Attached(a)));
     if let Some(path) = &opts.image_refs {
+        // The images that were published, even when another output failed: they exist.
         let refs: String = outputs
             .iter()
-            .map(|o| format!("{}\n", o.reference))
+            .filter_map(|o| o.reference.as_deref())
+            .map(|r| format!("{r}\n"))
             .collect();
-        std::fs::write(path, refs)
-            .with_context(|| format!("writing --image-refs {}", path.display()))?;
+        write_image_refs(path, &refs)?;
     }
-    Ok(PublishReport {
+    let report = PublishReport {
         digest: set.root().digest(),
         platforms: platforms.iter().map(|p| p.to_string()).collect(),
         base: BaseReport {
@@ -284,7 +406,219 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         signatures,
         attachments,
         warnings: Vec::new(),
-    })
+    };
+    if lock_changed && failed.is_empty() {
+        lock.write(&plan.project_dir)?;
+    }
+    if !failed.is_empty() {
+        return Err(OutputsFailed {
+            report: Box::new(report),
+            failed,
+        }
+        .into());
+    }
+    Ok(report)
+}
+
+/// A publish input refused before anything is built.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("--tag '{tag}': {}; pass a valid tag", crate::sink::TAG_GRAMMAR)]
+    Tag { tag: String },
+    #[error("{flag} {}: {problem}", path.display())]
+    Path {
+        flag: &'static str,
+        path: std::path::PathBuf,
+        problem: String,
+    },
+    #[error("{flag} {}: {action}", path.display())]
+    PathIo {
+        flag: &'static str,
+        path: std::path::PathBuf,
+        action: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("--to {target}: the registry cannot be pushed to (checked before building{hint})")]
+    Registry {
+        target: String,
+        /// Empty, or `; …` saying what the target may have meant.
+        hint: String,
+        #[source]
+        source: Box<crate::registry::RegistryError>,
+    },
+}
+
+/// The flags that name things to write, checked before building. (`SOURCE_DATE_EPOCH` is
+/// read before building too, by the caller; registries are probed by [`probe_registries`].)
+fn check_inputs(opts: &PublishOptions) -> Result<(), InputError> {
+    if let Some(tag) = opts.tags.iter().find(|t| !crate::sink::valid_tag(t)) {
+        return Err(InputError::Tag { tag: tag.clone() });
+    }
+    if let Some(path) = &opts.image_refs {
+        check_writable_file("--image-refs", path)?;
+    }
+    if let Some(dir) = &opts.sbom {
+        check_writable_dir("--sbom", dir)?;
+    }
+    Ok(())
+}
+
+/// `path` can be replaced by a file: it is not a directory, and its directory exists and
+/// takes new files (the file is written through a temporary file beside it).
+fn check_writable_file(flag: &'static str, path: &std::path::Path) -> Result<(), InputError> {
+    if path.is_dir() {
+        return Err(InputError::Path {
+            flag,
+            path: path.to_path_buf(),
+            problem: "is a directory; name a file".into(),
+        });
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(InputError::Path {
+            flag,
+            path: path.to_path_buf(),
+            problem: format!(
+                "directory {} does not exist; create it or name a file in an existing directory",
+                parent.display()
+            ),
+        });
+    }
+    probe_dir(flag, path, parent)
+}
+
+/// `dir` is, or can be created as, a directory that takes new files.
+fn check_writable_dir(flag: &'static str, dir: &std::path::Path) -> Result<(), InputError> {
+    // The nearest existing ancestor decides: the rest is created when the files are written.
+    let mut existing = dir;
+    while !existing.exists() {
+        match existing.parent() {
+            Some(p) if !p.as_os_str().is_empty() => existing = p,
+            _ => {
+                existing = std::path::Path::new(".");
+                break;
+            }
+        }
+    }
+    if !existing.is_dir() {
+        return Err(InputError::Path {
+            flag,
+            path: dir.to_path_buf(),
+            problem: format!(
+                "{} is not a directory; name a directory",
+                existing.display()
+            ),
+        });
+    }
+    probe_dir(flag, dir, existing)
+}
+
+/// Creates and removes a temporary file in `dir`: permissions alone do not tell (read-only
+/// mounts, ACLs, root).
+fn probe_dir(
+    flag: &'static str,
+    path: &std::path::Path,
+    dir: &std::path::Path,
+) -> Result<(), InputError> {
+    tempfile::NamedTempFile::new_in(dir)
+        .map(drop)
+        .map_err(|source| InputError::PathIo {
+            flag,
+            path: path.to_path_buf(),
+            action: format!("cannot create files in {}", dir.display()),
+            source,
+        })
+}
+
+/// Every registry output answers and accepts a push from these credentials, before building.
+fn probe_registries(targets: &[Target], registry: &RegistrySession) -> Result<(), InputError> {
+    for t in targets {
+        if let Target::Registry { reference } = t {
+            let err = |source| InputError::Registry {
+                target: t.to_string(),
+                hint: docker_hub_hint(reference),
+                source: Box::new(source),
+            };
+            let r = oci::Reference::parse(reference).map_err(|e| err(e.into()))?;
+            registry.probe_push(&r).map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+/// A reference without a registry host means Docker Hub, which a relative path (`out/dir`)
+/// also reads as: when it cannot be pushed to, say what else it could have meant.
+fn docker_hub_hint(reference: &str) -> String {
+    let first = reference.split('/').next().unwrap_or_default();
+    let names_a_host = first.contains('.') || first.contains(':') || first == "localhost";
+    if names_a_host || reference.starts_with("docker://") {
+        return String::new();
+    }
+    let path = reference.split(':').next().unwrap_or(reference);
+    format!(
+        "; without a registry host this is Docker Hub, docker.io/{reference}: did you mean oci:./{path}?"
+    )
+}
+
+/// For a registry base that cannot be reached (a default distroless base with no network, a
+/// DNS failure): the ways around it, including the Debian-built equivalent when there is one.
+fn unreachable_base_hint(base: &str, e: &base::BaseError) -> Option<String> {
+    let base::BaseError::Registry { error, .. } = e else {
+        return None;
+    };
+    let crate::registry::RegistryError::Transport { registry, .. } = error.as_ref() else {
+        return None;
+    };
+    // `…/distroless/nodejs22-debian12:nonroot` → `nodejs`: the preset building the same files.
+    let image = base.rsplit('/').next().unwrap_or(base);
+    let name = image.split([':', '@']).next().unwrap_or(image);
+    let preset = crate::base_spec::PRESETS
+        .iter()
+        .map(|p| p.name())
+        .filter(|p| {
+            name.strip_suffix("-debian12")
+                .is_some_and(|n| n.starts_with(p))
+        })
+        .max_by_key(|p| p.len());
+    let debian = match preset {
+        Some(p) => {
+            format!("; or --base debian12/{p} to build an equivalent base from Debian packages")
+        }
+        None => "; or --base debian12/PRESET to build a base from Debian packages".to_string(),
+    };
+    Some(format!(
+        "the base cannot be reached (use --base with a base you can reach, oci:PATH:TAG or a registry; --registry-mirror {registry}=HOST to pull it through a mirror{debian})"
+    ))
+}
+
+/// Writes `--image-refs` through a temporary file beside it, so a reader never sees half a list
+/// and a failed write leaves the previous file.
+fn write_image_refs(path: &std::path::Path, refs: &str) -> Result<(), InputError> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let io = |action: &str| {
+        let action = action.to_string();
+        move |source| InputError::PathIo {
+            flag: "--image-refs",
+            path: path.to_path_buf(),
+            action,
+            source,
+        }
+    };
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(parent).map_err(io("creating a temporary file beside"))?;
+    use std::io::Write;
+    tmp.write_all(refs.as_bytes()).map_err(io("writing"))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .map_err(io("replacing"))?;
+    Ok(())
 }
 
 /// Whether a base reference names a registry image (rather than scratch or a layout).
@@ -351,17 +685,24 @@ fn write_sboms(
 
 fn write_outputs(
     set: &ImageSet,
-    sinks: &[Box<dyn sink::Sink>],
+    sinks: &[(Box<dyn sink::Sink>, String)],
     blobs: &dyn BlobProvider,
     on: &mut impl FnMut(Event),
-) -> anyhow::Result<Vec<Published>> {
+) -> Vec<Result<Published, sink::SinkError>> {
+    // Every output is attempted: one failing (a full disk, a registry down) must not keep the
+    // others from being written, and each result is reported.
     let mut out = Vec::new();
-    for s in sinks {
-        let p = s.write(set, blobs)?;
-        on(Event::Output(&p));
-        out.push(p);
+    for (s, target) in sinks {
+        let r = s.write(set, blobs);
+        match &r {
+            Ok(p) => on(Event::Output(p)),
+            // A single output's error is the publish's, said once.
+            Err(e) if sinks.len() > 1 => on(Event::OutputFailed(target, e)),
+            Err(_) => {}
+        }
+        out.push(r);
     }
-    Ok(out)
+    out
 }
 
 fn output_targets(opts: &PublishOptions, plan: &Plan) -> anyhow::Result<Vec<Target>> {

@@ -73,6 +73,25 @@ impl RegistrySession {
         // Callers are synchronous and take turns; should two race, one client is kept.
         Ok(self.connected.get_or_init(|| made).clone())
     }
+
+    /// Checks, before anything is built, that `reference`'s registry answers and that this
+    /// client is authorized to push to its repository: the ping, the credential lookup for a
+    /// push and (for token registries) a token for `pull,push` on the repository, spent on a
+    /// `HEAD` of the tag to be pushed. It starts no upload, so it leaves nothing on the registry; a
+    /// token server that grants less than it was asked is only found out by the push itself.
+    pub fn probe_push(&self, reference: &crate::oci::Reference) -> Result<(), RegistryError> {
+        let connected = self.connect()?;
+        let client = connected.client();
+        client.add_push_registry(&reference.registry);
+        let access = super::Access::push(&reference.repository, &[]);
+        connected.block_on(client.head_manifest(
+            &reference.registry,
+            &reference.repository,
+            reference.tag_or_latest(),
+            &access,
+        ))?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ pub mod oci_layout;
 pub mod registry;
 mod target;
 
-pub use target::{Target, TargetError};
+pub use target::{TAG_GRAMMAR, Target, TargetError, valid_tag};
 
 use crate::digest::Digest;
 use crate::oci::{BlobSource, ImageSet, Layer};

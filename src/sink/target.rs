@@ -34,6 +34,16 @@ pub enum TargetError {
     Invalid(String, String),
 }
 
+/// What a tag may be (the OCI distribution and Docker grammar), for messages.
+pub const TAG_GRAMMAR: &str =
+    "a tag is 1 to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'";
+
+/// Whether `tag` may name an image in every kind of output: a tag a layout would accept but a
+/// registry would not must be refused before building, whatever the output.
+pub fn valid_tag(tag: &str) -> bool {
+    crate::oci::reference::valid_tag(tag)
+}
+
 impl Target {
     pub fn parse(s: &str) -> Result<Target, TargetError> {
         let bad = |why: &str| TargetError::Invalid(s.to_string(), why.to_string());
@@ -41,6 +51,9 @@ impl Target {
             let (path, tag) = crate::oci::reference::split_path_tag(rest);
             if path.is_empty() {
                 return Err(bad("no directory given; write oci:DIR[:TAG]"));
+            }
+            if let Some(t) = tag.filter(|t| !valid_tag(t)) {
+                return Err(bad(&format!("invalid tag '{t}': {TAG_GRAMMAR}")));
             }
             return Ok(Target::OciLayout {
                 path: path.into(),
@@ -51,6 +64,9 @@ impl Target {
             let (path, tag) = crate::oci::reference::split_path_tag(rest);
             if path.is_empty() {
                 return Err(bad("no file given; write oci-archive:FILE[:TAG]"));
+            }
+            if let Some(t) = tag.filter(|t| !valid_tag(t)) {
+                return Err(bad(&format!("invalid tag '{t}': {TAG_GRAMMAR}")));
             }
             return Ok(Target::OciArchive {
                 path: path.into(),
@@ -71,6 +87,14 @@ impl Target {
             });
         }
         let reference = s.strip_prefix("docker://").unwrap_or(s);
+        // A path is not a registry reference: say which transport it needs.
+        if reference == s
+            && (s == "." || s == ".." || ["./", "../", "/", "~"].iter().any(|p| s.starts_with(p)))
+        {
+            return Err(bad(&format!(
+                "a path needs a transport: did you mean oci:{s} (an OCI layout directory)?"
+            )));
+        }
         if let Some((scheme, rest)) = reference.split_once(':') {
             // `host:port/…` is a registry; any other `word:` prefix is a transport lade lacks.
             let is_port = rest.split('/').next().is_some_and(|p| {
@@ -160,5 +184,19 @@ mod tests {
             Target::parse("dir:/tmp/x"),
             Err(TargetError::UnknownTransport(..))
         ));
+        assert!(
+            matches!(Target::parse("./out"), Err(TargetError::Invalid(_, why)) if why.contains("oci:./out"))
+        );
+        for bad in [
+            "oci:./out:bad tag!",
+            "oci-archive:a.tar:-x",
+            "oci:./o:.hidden",
+            "/tmp/x",
+        ] {
+            assert!(
+                matches!(Target::parse(bad), Err(TargetError::Invalid(..))),
+                "{bad}"
+            );
+        }
     }
 }

@@ -26,3 +26,4 @@ mod runtime;
 mod rust;
 mod sbom;
 mod sign;
+mod validate_first;

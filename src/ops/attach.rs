@@ -19,6 +19,8 @@ pub struct Inputs<'a> {
     /// The steps the build runner ran or reused.
     pub steps: &'a [crate::build::StepRun],
     pub options: &'a super::publish::PublishOptions,
+    /// `--sign-key`: the provenance envelopes are signed with it.
+    pub key: Option<&'a crate::sign::SigningKey>,
 }
 
 /// Attaches the documents to every registry and OCI layout output in `targets` (written as

@@ -60,7 +60,10 @@ pub fn artifacts(inputs: &Inputs, name: &str) -> anyhow::Result<Vec<Artifact>> {
             resolved_dependencies: shared.clone(),
             epoch: inputs.epoch,
         });
-        let envelope = provenance::envelope(&statement);
+        let mut envelope = provenance::envelope(&statement);
+        if let Some(key) = inputs.key {
+            crate::sign::dsse::sign_envelope(key, &mut envelope);
+        }
         out.push(Artifact::new(
             attach::IN_TOTO_JSON,
             &image.manifest,

@@ -377,6 +377,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
                 epoch,
                 steps: &steps,
                 options: opts,
+                key: sign_key.as_ref(),
             };
             super::attach::attach_all(&inputs, &written, &names, &registry)?
         }

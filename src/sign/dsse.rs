@@ -1,77 +1,40 @@
-//! DSSE envelopes (in-toto attestations) signed with the keys of [`super::key`]: the signature
-//! covers the pre-authentication encoding, never the payload alone.
+//! Signing and checking DSSE envelopes (in-toto attestations, [`crate::provenance::dsse`])
+//! with the keys of [`super::key`]: the signature covers the pre-authentication encoding,
+//! never the payload alone.
 
 use super::key::{PublicKey, SigningKey, sign};
-use base64::Engine;
-use serde::{Deserialize, Serialize};
+use crate::provenance::dsse::Envelope;
+
+pub use crate::provenance::dsse::pae;
 
 pub const IN_TOTO: &str = "application/vnd.in-toto+json";
 
-/// PAE: `DSSEv1 <len(type)> <type> <len(body)> <body>`, lengths in decimal bytes.
-pub fn pae(payload_type: &str, body: &[u8]) -> Vec<u8> {
-    let mut out = format!(
-        "DSSEv1 {} {payload_type} {} ",
-        payload_type.len(),
-        body.len()
-    )
-    .into_bytes();
-    out.extend_from_slice(body);
-    out
+/// Adds `key`'s signature over the envelope's PAE (deterministic for ECDSA keys).
+pub fn sign_envelope(key: &SigningKey, envelope: &mut Envelope) {
+    let sig = sign(key, &envelope.pae());
+    envelope.add_signature(&key.keyid(), sig);
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Envelope {
-    #[serde(rename = "payloadType")]
-    pub payload_type: String,
-    /// Base64 of the body.
-    pub payload: String,
-    pub signatures: Vec<EnvelopeSignature>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EnvelopeSignature {
-    pub keyid: String,
-    /// Base64 of [`sign`] over the PAE.
-    pub sig: String,
-}
-
-/// `body` in an envelope signed by `key` (deterministic for ECDSA keys).
+/// `body` in an envelope signed by `key`.
 pub fn envelope(key: &SigningKey, payload_type: &str, body: &[u8]) -> Envelope {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    Envelope {
-        payload_type: payload_type.into(),
-        payload: b64.encode(body),
-        signatures: vec![EnvelopeSignature {
-            keyid: key.keyid(),
-            sig: b64.encode(sign(key, &pae(payload_type, body))),
-        }],
-    }
+    let mut e = Envelope::new(payload_type, body.to_vec());
+    sign_envelope(key, &mut e);
+    e
 }
 
 /// The body, if one of the envelope's signatures is `key`'s.
 pub fn verified_body(key: &PublicKey, envelope: &Envelope) -> Option<Vec<u8>> {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let body = b64.decode(&envelope.payload).ok()?;
-    let message = pae(&envelope.payload_type, &body);
+    let message = envelope.pae();
     envelope
         .signatures
         .iter()
-        .filter_map(|s| b64.decode(&s.sig).ok())
-        .any(|sig| key.verify(&message, &sig))
-        .then_some(body)
+        .any(|s| key.verify(&message, &s.sig))
+        .then(|| envelope.payload.clone())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pae_matches_the_spec_example() {
-        assert_eq!(
-            pae("http://example.com/HelloWorld", b"hello world"),
-            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world".to_vec()
-        );
-    }
 
     #[test]
     fn envelopes_verify_with_the_public_key_only() {

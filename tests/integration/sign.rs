@@ -179,6 +179,61 @@ fn openssl_verifies(dir: &Path, public: &Path, payload: &[u8], sig: &[u8]) -> St
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// The provenance attached to `subject` is a DSSE envelope whose signature over the PAE
+/// (`DSSEv1 <len> <type> <len> <payload>`) openssl accepts with the public key, and whose
+/// statement names `subject`.
+fn provenance_is_signed(reg: &Registry, repo: &str, subject: &str, public: &Path, dir: &Path) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let base = format!("http://{}/v2/{repo}", reg.host);
+    let fallback: Value = serde_json::from_slice(&curl_get(
+        &format!("{base}/manifests/{}", subject.replace(':', "-")),
+        OCI_INDEX,
+    ))
+    .unwrap();
+    let entry = fallback["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["artifactType"] == "application/vnd.in-toto+json")
+        .unwrap_or_else(|| panic!("no provenance for {subject}: {fallback}"));
+    let manifest: Value = serde_json::from_slice(&curl_get(
+        &format!("{base}/manifests/{}", entry["digest"].as_str().unwrap()),
+        "application/vnd.oci.image.manifest.v1+json",
+    ))
+    .unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let envelope: Value =
+        serde_json::from_slice(&curl_get(&format!("{base}/blobs/{layer}"), "*/*")).unwrap();
+    let payload_type = envelope["payloadType"].as_str().unwrap();
+    let payload = b64.decode(envelope["payload"].as_str().unwrap()).unwrap();
+    let statement: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(
+        format!(
+            "sha256:{}",
+            statement["subject"][0]["digest"]["sha256"]
+                .as_str()
+                .unwrap()
+        ),
+        subject
+    );
+    let sig = b64
+        .decode(envelope["signatures"][0]["sig"].as_str().unwrap())
+        .unwrap();
+    let mut pae = format!(
+        "DSSEv1 {} {payload_type} {} ",
+        payload_type.len(),
+        payload.len()
+    )
+    .into_bytes();
+    pae.extend_from_slice(&payload);
+    assert_eq!(
+        openssl_verifies(dir, public, &pae, &sig),
+        "Verified OK",
+        "the provenance of {subject}"
+    );
+}
+
 fn failed_checks(run: &LadeRun) -> Vec<&str> {
     run.stderr
         .lines()
@@ -210,6 +265,9 @@ fn signed_publish_verifies_with_openssl_and_lade_verify_catches_tampering() {
         .map(|m| m["digest"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(platform_digests.len(), 2);
+    for d in &platform_digests {
+        provenance_is_signed(&reg, repo, d, &public, &scratch);
+    }
     let subjects: Vec<String> = std::iter::once(root.clone())
         .chain(platform_digests.iter().cloned())
         .collect();

@@ -88,10 +88,15 @@ pub fn bom(image: &ImageRef, scan: &Scan) -> Bom {
                     expression: l.clone(),
                 })
                 .collect(),
-            properties: vec![Property {
+            properties: std::iter::once(Property {
                 name: "lade:source".into(),
                 value: p.source_info.clone(),
-            }],
+            })
+            .chain(p.properties.iter().map(|(name, value)| Property {
+                name: name.clone(),
+                value: value.clone(),
+            }))
+            .collect(),
         })
         .collect();
     let depends_on = components
@@ -200,6 +205,7 @@ mod tests {
                 version: "v1.0.0".into(),
                 license: Some("MIT".into()),
                 source_info: "go.mod".into(),
+                properties: Vec::new(),
             }],
             notes: Vec::new(),
         };

@@ -36,6 +36,7 @@ pub(super) fn parse_status(text: &str, path: &str) -> Result<Vec<Found>, String>
                 Some(s) => format!("{path} (source package {s})"),
                 None => path.to_string(),
             },
+            properties: Vec::new(),
         });
     }
     if out.is_empty() && !text.trim().is_empty() && !text.contains("Package:") {

@@ -1,12 +1,155 @@
-//! Go modules compiled into a binary, from the project's go.mod: the main module →
-//! `pkg:golang/<module>`, and every `require`d module (direct and `// indirect`; since Go 1.17
-//! go.mod lists every module the build needs) → `pkg:golang/<module>@<version>`. Modules a
-//! `replace` directive swaps are listed as required, with the replacement named in
-//! `sourceInfo`.
+//! Go modules compiled into the image's binaries. From each Go binary in lade's layers, its own
+//! build info ([`buildinfo`]): the Go toolchain → `pkg:golang/stdlib@<go version>` (with the
+//! build settings), the main module → `pkg:golang/<module>`, every linked module →
+//! `pkg:golang/<module>@<version>` (with its sum and replacement) — exactly what the linker
+//! took, so a module go.mod requires but nothing imports is absent.
+//!
+//! Only when a binary carries no build info (or none is found) does go.mod speak instead: its
+//! main module and every `require`d module (direct and `// indirect`), a `replace`d one named
+//! in `sourceInfo`.
+
+mod buildinfo;
 
 use super::{Found, SbomError, pct};
+use crate::plan::{EntryKind, LayerSpec};
+use buildinfo::{BuildInfo, Module};
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::Path;
+
+/// Property names: CycloneDX properties, SPDX annotations.
+const PROP_SUM: &str = "lade:go:sum";
+const PROP_REPLACE: &str = "lade:go:replace";
+const PROP_BUILD: &str = "lade:go:build:";
+
+/// The Go packages of a Go plan's image: from its binaries, else from go.mod.
+pub(super) fn packages(
+    layers: &[LayerSpec],
+    dir: &Path,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Found>, SbomError> {
+    let mut found = Vec::new();
+    let mut with_info = 0;
+    let mut without_info = 0;
+    for spec in layers {
+        for entry in &spec.entries {
+            let EntryKind::File { source } = &entry.kind else {
+                continue;
+            };
+            let Some(bytes) = read_elf(source)? else {
+                continue;
+            };
+            match buildinfo::read(&bytes) {
+                Ok(Some(info)) => {
+                    with_info += 1;
+                    found.append(&mut from_build_info(&info, &entry.target));
+                }
+                Ok(None) => {
+                    without_info += 1;
+                    notes.push(format!("{} has no Go build info", entry.target));
+                }
+                Err(detail) => {
+                    without_info += 1;
+                    notes.push(format!("{} skipped: {detail}", entry.target));
+                }
+            }
+        }
+    }
+    if with_info == 0 || without_info > 0 {
+        found.append(&mut modules(dir)?);
+    }
+    Ok(found)
+}
+
+/// The whole file when it is an ELF file, `None` otherwise.
+fn read_elf(path: &Path) -> Result<Option<Vec<u8>>, SbomError> {
+    let err = |source| SbomError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(err)?;
+    let mut magic = [0u8; 4];
+    let mut n = 0;
+    while n < magic.len() {
+        match file.read(&mut magic[n..]).map_err(err)? {
+            0 => return Ok(None),
+            k => n += k,
+        }
+    }
+    if &magic != goblin::elf::header::ELFMAG {
+        return Ok(None);
+    }
+    let mut bytes = magic.to_vec();
+    file.read_to_end(&mut bytes).map_err(err)?;
+    Ok(Some(bytes))
+}
+
+/// The packages one binary's build info lists; `target` is its path in the image.
+fn from_build_info(info: &BuildInfo, target: &str) -> Vec<Found> {
+    let source_info = format!("{target} (Go build info)");
+    let settings: Vec<(String, String)> = info
+        .settings
+        .iter()
+        .map(|(k, v)| (format!("{PROP_BUILD}{k}"), v.clone()))
+        .collect();
+    let mut found = Vec::new();
+    if !info.go_version.is_empty() {
+        found.push(Found {
+            purl: format!("pkg:golang/stdlib@{}", pct(&info.go_version)),
+            name: "stdlib".into(),
+            version: info.go_version.clone(),
+            license: None,
+            source_info: source_info.clone(),
+            // The settings describe the whole link: on the toolchain that did it.
+            properties: settings,
+        });
+    }
+    if let Some(main) = &info.main {
+        found.push(module_package(main, &source_info, true));
+    }
+    for dep in &info.deps {
+        found.push(module_package(dep, &source_info, false));
+    }
+    found
+}
+
+fn module_package(m: &Module, source_info: &str, is_main: bool) -> Found {
+    // A main module built from its source tree says `(devel)`: it has no version.
+    let version = if is_main && m.version == "(devel)" {
+        String::new()
+    } else {
+        m.version.clone()
+    };
+    let purl = if version.is_empty() {
+        format!("pkg:golang/{}", purl_path(&m.path))
+    } else {
+        format!("pkg:golang/{}@{}", purl_path(&m.path), pct(&version))
+    };
+    let mut properties = Vec::new();
+    let mut source_info = source_info.to_string();
+    // A replaced module's code, and so its sum, is the replacement's.
+    let sum = m.replace.as_ref().map_or(&m.sum, |r| &r.sum);
+    if let Some(sum) = sum {
+        properties.push((PROP_SUM.to_string(), sum.clone()));
+    }
+    if let Some(r) = &m.replace {
+        let to = if r.version.is_empty() {
+            r.path.clone()
+        } else {
+            format!("{} {}", r.path, r.version)
+        };
+        source_info = format!("{source_info}, replaced by {to}");
+        properties.push((PROP_REPLACE.to_string(), to));
+    }
+    Found {
+        purl,
+        name: m.path.clone(),
+        version,
+        license: None,
+        source_info,
+        properties,
+    }
+}
 
 pub(super) fn modules(dir: &Path) -> Result<Vec<Found>, SbomError> {
     let path = dir.join("go.mod");
@@ -28,6 +171,7 @@ pub(super) fn modules(dir: &Path) -> Result<Vec<Found>, SbomError> {
             version: String::new(),
             license: None,
             source_info: "go.mod".into(),
+            properties: Vec::new(),
         });
     }
     let replaced = directives(&text, "replace")
@@ -54,6 +198,7 @@ pub(super) fn modules(dir: &Path) -> Result<Vec<Found>, SbomError> {
             version: v.to_string(),
             license: None,
             source_info,
+            properties: Vec::new(),
         });
     }
     Ok(found)
@@ -98,6 +243,85 @@ fn directives(text: &str, keyword: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn build_info_packages_with_sums_replacements_and_settings() {
+        let module = |path: &str, version: &str, sum: Option<&str>| Module {
+            path: path.into(),
+            version: version.into(),
+            sum: sum.map(str::to_string),
+            replace: None,
+        };
+        let mut replaced = module("golang.org/x/text", "v0.14.0", None);
+        replaced.replace = Some(Box::new(module(
+            "example.com/text",
+            "v0.15.0",
+            Some("h1:r="),
+        )));
+        let info = BuildInfo {
+            go_version: "go1.19.8".into(),
+            path: "example.com/app".into(),
+            main: Some(module("example.com/app", "(devel)", None)),
+            deps: vec![
+                module("example.com/greet", "v1.2.3", Some("h1:g=")),
+                replaced,
+            ],
+            settings: vec![("GOOS".into(), "linux".into())],
+        };
+        let f = from_build_info(&info, "/app/app");
+        let purls: Vec<&str> = f.iter().map(|p| p.purl.as_str()).collect();
+        assert_eq!(
+            purls,
+            [
+                "pkg:golang/stdlib@go1.19.8",
+                "pkg:golang/example.com/app",
+                "pkg:golang/example.com/greet@v1.2.3",
+                "pkg:golang/golang.org/x/text@v0.14.0",
+            ]
+        );
+        assert_eq!(
+            f[0].properties,
+            [("lade:go:build:GOOS".into(), "linux".into())]
+        );
+        assert_eq!(f[1].version, "");
+        assert_eq!(f[2].properties, [("lade:go:sum".into(), "h1:g=".into())]);
+        assert_eq!(
+            f[3].properties,
+            [
+                ("lade:go:sum".into(), "h1:r=".into()),
+                ("lade:go:replace".into(), "example.com/text v0.15.0".into()),
+            ]
+        );
+        assert_eq!(
+            f[3].source_info,
+            "/app/app (Go build info), replaced by example.com/text v0.15.0"
+        );
+    }
+
+    #[test]
+    fn go_mod_speaks_only_for_binaries_without_build_info() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(
+            t.path().join("go.mod"),
+            "module example.com/a\n\nrequire example.com/b v1.0.0\n",
+        )
+        .unwrap();
+        // A text file is no binary: nothing was read from build info, so go.mod speaks.
+        let script = t.path().join("run.sh");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        let layer = LayerSpec {
+            name: "binary".into(),
+            entries: vec![crate::plan::FileEntry {
+                target: "/app/run.sh".into(),
+                kind: EntryKind::File { source: script },
+                mode: 0o755,
+            }],
+        };
+        let mut notes = Vec::new();
+        let f = packages(&[layer], t.path(), &mut notes).unwrap();
+        assert_eq!(f.len(), 2);
+        assert!(f.iter().all(|p| p.source_info == "go.mod"));
+    }
 
     #[test]
     fn go_main_module() {

@@ -91,6 +91,7 @@ fn coordinates_of(poms: &[Coordinates], image_path: &str) -> Vec<Found> {
                 version: c.version.clone(),
                 license: None,
                 source_info: image_path.to_string(),
+                properties: Vec::new(),
             })
             .collect();
     }
@@ -101,6 +102,7 @@ fn coordinates_of(poms: &[Coordinates], image_path: &str) -> Vec<Found> {
             version: version.to_string(),
             license: None,
             source_info: image_path.to_string(),
+            properties: Vec::new(),
         })
         .into_iter()
         .collect()

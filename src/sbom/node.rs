@@ -30,6 +30,7 @@ pub(super) fn parse_package_json(text: &str, path: &str) -> Result<Vec<Found>, S
         version: version.to_string(),
         license,
         source_info: path.to_string(),
+        properties: Vec::new(),
     }])
 }
 

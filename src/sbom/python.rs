@@ -42,6 +42,7 @@ pub(super) fn parse_metadata(text: &str, path: &str) -> Result<Vec<Found>, Strin
             .and_then(plain_license)
             .or_else(|| license.as_deref().and_then(plain_license)),
         source_info: path.to_string(),
+        properties: Vec::new(),
     }])
 }
 

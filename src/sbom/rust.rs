@@ -25,7 +25,6 @@ pub(super) fn project_packages(dir: &Path, detector: &str) -> Result<Vec<Found>,
             Some(lock) => cargo_packages(&lock),
             None => Ok(Vec::new()),
         },
-        "go" => super::go::modules(dir),
         _ => Ok(Vec::new()),
     }
 }
@@ -58,6 +57,7 @@ fn cargo_packages(path: &Path) -> Result<Vec<Found>, SbomError> {
             version: p.version,
             license: None,
             source_info: "Cargo.lock".into(),
+            properties: Vec::new(),
         })
         .collect())
 }

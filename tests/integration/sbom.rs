@@ -1,17 +1,21 @@
 //! `lade publish --sbom DIR`: the SPDX 2.3 documents of the Maven example on the shared Java
 //! base (its jars and the base's Debian packages), of the Flask example (its installed
-//! distributions) and of the Express example (its node_modules), byte-identical across
+//! distributions), of the Express example (its node_modules) and of a vendored Go module (its
+//! binary's own build info, checked against `go version -m`), byte-identical across
 //! publishes and valid for `pyspdxtools`, the SPDX project's own validator (from the PyPI
 //! package spdx-tools; scripts/install-deps.sh).
 
 use crate::support::TestEnv;
 use crate::support::arm64::host_arch;
+use crate::support::env::{copy_tree, repo_root};
 use crate::support::java_base::java_base;
+use crate::support::layout::Layout;
 use crate::support::node_base::build_node_base;
 use crate::support::python_base::python_base;
-use crate::support::tools::{run_ok, tool};
+use crate::support::tools::{run_ok, stdout_ok, tool};
 use serde_json::Value;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// Publishes `project` on `base` for linux/amd64 with `--sbom sbom`; returns the files the
@@ -197,4 +201,113 @@ fn node_express_sbom_lists_its_node_modules() {
         "/app/node_modules/express/package.json"
     );
     assert_eq!(express["licenseDeclared"], "MIT");
+}
+
+/// `tests/fixtures/go/vendored`: example.com/app imports the vendored example.com/greet
+/// v1.2.3; its go.mod also requires example.com/unused v0.4.0, which nothing imports.
+#[test]
+fn go_sbom_lists_what_the_binary_links_from_its_build_info() {
+    let env = TestEnv::new();
+    let p = env.path("go-vendored");
+    copy_tree(&repo_root().join("tests/fixtures/go/vendored"), &p);
+    let platform = format!("linux/{}", host_arch());
+    let out = env.path("out1");
+    let files = publish_for(&env, &p, &platform, "scratch", &out, &env.path("sbom1"));
+    let doc = validated(&files[0]);
+    let pkgs = packages(&doc);
+    eprintln!("Go SBOM: {pkgs:#?}");
+    assert!(
+        pkgs.contains(&(
+            "pkg:golang/example.com/greet@v1.2.3".into(),
+            "v1.2.3".into()
+        )),
+        "{pkgs:#?}"
+    );
+    assert!(
+        !pkgs
+            .iter()
+            .any(|(purl, _)| purl.contains("example.com/unused")),
+        "a module go.mod requires but nothing imports is not linked: {pkgs:#?}"
+    );
+    assert!(
+        pkgs.contains(&("pkg:golang/example.com/app".into(), String::new())),
+        "{pkgs:#?}"
+    );
+    let greet = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "example.com/greet")
+        .unwrap();
+    assert_eq!(greet["sourceInfo"], "/app/app (Go build info)");
+
+    // The binary itself, out of the image, as the Go toolchain reads it.
+    let layout = Layout::open(&out);
+    let img = layout.image("v1", host_arch());
+    let binary = img
+        .layer_digests()
+        .iter()
+        .flat_map(|d| layout.layer_entries(d))
+        .find(|e| e.path == "app/app")
+        .expect("the binary in a layer");
+    let bin_path = env.path("app");
+    fs::write(&bin_path, &binary.data).unwrap();
+    // `go version` passes over files that are not executable.
+    fs::set_permissions(&bin_path, fs::Permissions::from_mode(0o755)).unwrap();
+    let printed = stdout_ok(tool("go").args(["version", "-m"]).arg(&bin_path));
+    let mut go_version = None;
+    let mut deps = 0;
+    for line in printed.lines() {
+        let fields: Vec<&str> = line.trim().split('\t').collect();
+        match fields.as_slice() {
+            [first] if first.contains(": go") => {
+                go_version = first.split(": ").nth(1).map(str::to_string);
+            }
+            ["dep", path, version, ..] => {
+                deps += 1;
+                let purl = format!("pkg:golang/{path}@{version}");
+                assert!(
+                    pkgs.contains(&(purl.clone(), version.to_string())),
+                    "{purl} (from go version -m) in {pkgs:#?}"
+                );
+            }
+            ["build", setting] => {
+                let (key, value) = setting.split_once('=').unwrap();
+                if !value.starts_with('"') {
+                    let comment = format!("lade:go:build:{key}={value}");
+                    assert!(
+                        doc.to_string().contains(&comment),
+                        "{comment} among the annotations"
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        deps, 1,
+        "go version -m lists only the linked module:\n{printed}"
+    );
+    let go_version = go_version.unwrap_or_else(|| panic!("no Go version in\n{printed}"));
+    assert!(
+        pkgs.contains(&(
+            format!("pkg:golang/stdlib@{go_version}"),
+            go_version.clone()
+        )),
+        "{go_version} in {pkgs:#?}"
+    );
+
+    let again = publish_for(
+        &env,
+        &p,
+        &platform,
+        "scratch",
+        &env.path("out2"),
+        &env.path("sbom2"),
+    );
+    assert_eq!(
+        fs::read(&files[0]).unwrap(),
+        fs::read(&again[0]).unwrap(),
+        "two publishes of the same Go image give the same SBOM"
+    );
 }

@@ -263,6 +263,12 @@ fn registry_options(r: RegistryArgs) -> anyhow::Result<lade::registry::RegistryO
     o.mirrors = mirrors;
     o.insecure = r.insecure;
     o.cas = r.cas;
+    // Checked now: a publish to OCI layouts from a local base never connects, and would
+    // otherwise ignore a CA file that is missing or not PEM.
+    for f in &o.cas {
+        lade::registry::transport::load_pem(f)
+            .map_err(|e| anyhow::anyhow!("--registry-ca: {e}"))?;
+    }
     if r.concurrency == 0 {
         anyhow::bail!("--registry-concurrency must be at least 1");
     }

@@ -104,6 +104,13 @@ pub fn resolve_with(
     }
     if let Some(rest) = reference.strip_prefix("oci:") {
         let (path, tag) = split_path_tag(rest);
+        // An empty path would read the project directory as the layout.
+        if path.is_empty() {
+            return Err(BaseError::Other {
+                base: format!("'{reference}'"),
+                detail: "no layout directory given; write oci:DIR[:TAG]".into(),
+            });
+        }
         let path = project_dir.join(path);
         return layout::resolve(reference, &path, tag, platforms);
     }

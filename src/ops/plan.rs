@@ -32,6 +32,13 @@ pub fn plan_and_config(opts: &PlanOptions) -> anyhow::Result<(Plan, LadeConfig)>
     let dir = dir
         .canonicalize()
         .with_context(|| format!("project directory {}", dir.display()))?;
+    // A file would otherwise surface as "reading FILE/lade.toml: Not a directory".
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "project directory {}: is a file, not a directory; -C names the project's directory",
+            dir.display()
+        );
+    }
     let mut config = LadeConfig::load(&dir)?;
     // Detectors see the base the image will have (node's default binary path depends on it),
     // so `--base` goes in before detection as well as over the plan below.

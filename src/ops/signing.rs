@@ -9,7 +9,9 @@ use anyhow::Context;
 
 /// The key `--sign-key` (or `LADE_SIGN_KEY`) names, checked now so a bad key fails first.
 pub fn read_key(path: Option<&std::path::Path>) -> anyhow::Result<Option<SigningKey>> {
-    Ok(path.map(SigningKey::read).transpose()?)
+    // The flag is named: the error of a key file alone does not say where the path came from.
+    path.map(|p| SigningKey::read(p).context("--sign-key"))
+        .transpose()
 }
 
 /// Signs the root and, for an index, each platform manifest in every registry target; nothing

@@ -111,6 +111,10 @@ impl Target {
         if reference.is_empty() || reference.contains(char::is_whitespace) {
             return Err(bad("not a valid registry reference"));
         }
+        // Said now, with the flag, rather than later as a bare reference error.
+        if let Err(e) = crate::oci::Reference::parse(reference) {
+            return Err(bad(&e.reason));
+        }
         Ok(Target::Registry {
             reference: reference.to_string(),
         })

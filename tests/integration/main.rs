@@ -10,6 +10,7 @@ mod support;
 
 mod attach;
 mod bad_input;
+mod bad_inputs_table;
 mod base;
 mod bases;
 mod go_hello;

@@ -8,6 +8,7 @@
 //! - [`verify`]: fetches and checks them, and lists the referrers a fallback index names.
 
 pub mod attach;
+pub mod attestations;
 pub mod cosign;
 pub mod dsse;
 pub mod key;

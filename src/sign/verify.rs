@@ -171,6 +171,10 @@ pub async fn verify(
         c.referrers = referrers(client, reference, &digest)
             .await
             .map_err(fetch_err)?;
+        let attached = super::attestations::problems(client, reference, &digest, &c.referrers, key)
+            .await
+            .map_err(fetch_err)?;
+        c.problems.extend(attached);
         images.push(c);
     }
     Ok(VerifyReport {

@@ -368,12 +368,17 @@ fn signed_publish_verifies_with_openssl_and_lade_verify_catches_tampering() {
     let wrong = verify(&env, &target, &other_public);
     wrong.expect_error(&["not verified"]);
     let failed = failed_checks(&wrong);
-    assert_eq!(failed.len(), 3, "{}", wrong.context());
+    let (signatures, others): (Vec<&str>, Vec<&str>) = failed
+        .iter()
+        .partition(|l| l.contains("signature: does not verify"));
+    assert_eq!(signatures.len(), 3, "{}", wrong.context());
+    // The provenance still listed (the second platform's) is not signed by this key either.
+    assert_eq!(others.len(), 1, "{}", wrong.context());
     assert!(
-        failed
-            .iter()
-            .all(|l| l.contains("signature: does not verify")),
-        "{failed:?}"
+        others[0].contains(&platform_digests[1])
+            && others[0].contains("attestation:")
+            && others[0].contains("is not signed by key"),
+        "{others:?}"
     );
 
     // Republishing sends nothing new: the signature manifests are byte-identical.
@@ -443,6 +448,44 @@ fn signed_publish_verifies_with_openssl_and_lade_verify_catches_tampering() {
     // Publishing again repairs both signatures.
     publish(&env, &project, &target, &key).success();
     verify(&env, &target, &public).success();
+
+    // The second platform's attachments listed for the first: their subject check breaks.
+    let second = curl_get(
+        &format!(
+            "http://{}/v2/{repo}/manifests/{}",
+            reg.host,
+            platform_digests[1].replace(':', "-")
+        ),
+        OCI_INDEX,
+    );
+    let file = scratch.join("moved-fallback.json");
+    std::fs::write(&file, &second).unwrap();
+    run_ok(
+        tool("curl")
+            .args([
+                "-sSf",
+                "-X",
+                "PUT",
+                "-H",
+                &format!("Content-Type: {OCI_INDEX}"),
+            ])
+            .arg("--data-binary")
+            .arg(format!("@{}", file.display()))
+            .arg(format!(
+                "http://{}/v2/{repo}/manifests/{}",
+                reg.host,
+                platform_digests[0].replace(':', "-")
+            )),
+    );
+    let moved = verify(&env, &target, &public);
+    moved.expect_error(&["not verified"]);
+    let failed = failed_checks(&moved);
+    assert!(!failed.is_empty(), "{}", moved.context());
+    assert!(
+        failed.iter().all(|l| l.contains(&platform_digests[0])
+            && (l.contains("subject: artifact") || l.contains("does not name"))),
+        "{failed:?}"
+    );
 }
 
 #[test]

@@ -45,7 +45,8 @@ pub enum Command {
         /// Print the result as JSON on stdout (registry outputs include upload statistics).
         #[arg(long)]
         json: bool,
-        /// Write each output's digest reference (REPO@sha256:…) to FILE, one per line.
+        /// Write each output's digest reference (REPO@sha256:…) to FILE, one per line, then
+        /// the references of the artifacts attached to them and of their signatures.
         #[arg(long = "image-refs", value_name = "FILE")]
         image_refs: Option<PathBuf>,
         /// Resolve a registry base's tag again instead of using the digest pinned in lade.lock.

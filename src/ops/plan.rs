@@ -65,6 +65,12 @@ pub fn plan_and_config(opts: &PlanOptions) -> anyhow::Result<(Plan, LadeConfig)>
     if let Some(b) = &opts.base {
         plan.base = b.clone();
     }
+    // A FIFO, socket or device in the tree cannot go into a layer; leaving it out silently
+    // would surprise whoever put it there.
+    let special = crate::ignore::Reason::Special.to_string();
+    for e in plan.excluded.iter().filter(|e| e.reason == special) {
+        tracing::warn!(path = %e.path, "left out of the image: {special}");
+    }
     // Keys come last, from the final steps, so `lade plan` shows the ones publish compares.
     crate::build::fill_keys(&mut plan)?;
     Ok((plan, config))

@@ -384,10 +384,20 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
     };
     attachments.iter().for_each(|a| on(Event::Attached(a)));
     if let Some(path) = &opts.image_refs {
-        // The images that were published, even when another output failed: they exist.
-        let refs: String = outputs
+        // The images that were published, even when another output failed: they exist. Then
+        // what was attached to them and their signatures, so a pipeline can copy or check all
+        // of it; the images come first, one line per output, as before.
+        let images = outputs.iter().filter_map(|o| o.reference.clone());
+        let artifacts = attachments
             .iter()
-            .filter_map(|o| o.reference.as_deref())
+            .flat_map(|a| &a.artifacts)
+            .map(|a| a.reference.clone());
+        let signed = signatures
+            .iter()
+            .map(|s| format!("{}@{}", s.repository, s.signature));
+        let refs: String = images
+            .chain(artifacts)
+            .chain(signed)
             .map(|r| format!("{r}\n"))
             .collect();
         write_image_refs(path, &refs)?;

@@ -45,11 +45,14 @@ fn get_json(reg: &Registry, path: &str) -> Value {
 }
 
 fn publish(env: &TestEnv, project: &Path, to: &[String]) -> Value {
+    let refs = env.path("image-refs.txt");
     let mut lade = env.lade().arg("publish").arg("-C").arg(project).args([
         "--platform",
         "linux/amd64,linux/arm64",
         "--json",
+        "--image-refs",
     ]);
+    lade = lade.arg(&refs);
     for t in to {
         lade = lade.arg("--to").arg(t);
     }
@@ -182,6 +185,23 @@ fn sboms_attached_to_registry_and_layout_outputs_and_unchanged_on_republish() {
         let docs = referrers(&reg, repo, m);
         check_documents(&env, arch, &docs, m["digest"].as_str().unwrap());
         all_docs.push(docs);
+    }
+
+    // --image-refs lists the images, then every attached artifact.
+    let lines: Vec<String> = std::fs::read_to_string(env.path("image-refs.txt"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let outputs = first["outputs"].as_array().unwrap();
+    for (line, o) in lines.iter().zip(outputs) {
+        assert_eq!(line, o["reference"].as_str().unwrap());
+    }
+    for a in first["attachments"].as_array().unwrap() {
+        for art in a["artifacts"].as_array().unwrap() {
+            let r = art["reference"].as_str().unwrap();
+            assert!(lines.iter().any(|l| l == r), "{r} not in {lines:?}");
+        }
     }
 
     // The report lists the same artifacts per output.

@@ -331,3 +331,28 @@ fn no_step_carries_a_program() {
     }
     assert!(steps_seen > 40, "only {steps_seen} steps planned");
 }
+
+/// A FIFO in the project cannot go into a layer: it is left out with a warning naming it, not
+/// silently, and the plan still lists it as excluded.
+#[test]
+fn a_fifo_in_the_tree_is_left_out_with_a_warning() {
+    let env = TestEnv::new();
+    let p = env.copy_example("node-express", "fifo");
+    crate::support::tools::run_ok(crate::support::tools::tool("mkfifo").arg(p.join("events.pipe")));
+    let run = env.lade().args(["plan", "-C"]).arg(&p).run().success();
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("lade: warning:"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", run.context());
+    assert!(
+        warnings[0].contains("events.pipe") && warnings[0].contains("not a regular file"),
+        "{warnings:?}"
+    );
+    assert!(
+        run.stdout.contains("excluded  events.pipe"),
+        "{}",
+        run.stdout
+    );
+}

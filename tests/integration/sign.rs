@@ -103,6 +103,11 @@ fn curl_upload(reg: &Registry, repo: &str, bytes: &[u8], dir: &Path) -> String {
 }
 
 fn curl_put_manifest(reg: &Registry, repo: &str, tag: &str, bytes: &[u8], dir: &Path) {
+    curl_put(reg, repo, tag, OCI_MANIFEST, bytes, dir);
+}
+
+/// PUTs `bytes` as a manifest of `media_type` under `tag`, as another tool would.
+fn curl_put(reg: &Registry, repo: &str, tag: &str, media_type: &str, bytes: &[u8], dir: &Path) {
     let file = dir.join(format!("manifest-{tag}"));
     std::fs::write(&file, bytes).unwrap();
     run_ok(
@@ -112,7 +117,7 @@ fn curl_put_manifest(reg: &Registry, repo: &str, tag: &str, bytes: &[u8], dir: &
                 "-X",
                 "PUT",
                 "-H",
-                &format!("Content-Type: {OCI_MANIFEST}"),
+                &format!("Content-Type: {media_type}"),
             ])
             .arg("--data-binary")
             .arg(format!("@{}", file.display()))
@@ -335,24 +340,13 @@ fn signed_publish_verifies_with_openssl_and_lade_verify_catches_tampering() {
             "artifactType": "application/spdx+json",
         }],
     });
-    let file = scratch.join("fallback.json");
-    std::fs::write(&file, serde_json::to_vec(&fallback).unwrap()).unwrap();
-    run_ok(
-        tool("curl")
-            .args([
-                "-sSf",
-                "-X",
-                "PUT",
-                "-H",
-                &format!("Content-Type: {OCI_INDEX}"),
-            ])
-            .arg("--data-binary")
-            .arg(format!("@{}", file.display()))
-            .arg(format!(
-                "http://{}/v2/{repo}/manifests/{}",
-                reg.host,
-                platform_digests[0].replace(':', "-")
-            )),
+    curl_put(
+        &reg,
+        repo,
+        &platform_digests[0].replace(':', "-"),
+        OCI_INDEX,
+        &serde_json::to_vec(&fallback).unwrap(),
+        &scratch,
     );
     let with_referrer = verify(&env, &target, &public).success();
     assert!(
@@ -458,24 +452,13 @@ fn signed_publish_verifies_with_openssl_and_lade_verify_catches_tampering() {
         ),
         OCI_INDEX,
     );
-    let file = scratch.join("moved-fallback.json");
-    std::fs::write(&file, &second).unwrap();
-    run_ok(
-        tool("curl")
-            .args([
-                "-sSf",
-                "-X",
-                "PUT",
-                "-H",
-                &format!("Content-Type: {OCI_INDEX}"),
-            ])
-            .arg("--data-binary")
-            .arg(format!("@{}", file.display()))
-            .arg(format!(
-                "http://{}/v2/{repo}/manifests/{}",
-                reg.host,
-                platform_digests[0].replace(':', "-")
-            )),
+    curl_put(
+        &reg,
+        repo,
+        &platform_digests[0].replace(':', "-"),
+        OCI_INDEX,
+        &second,
+        &scratch,
     );
     let moved = verify(&env, &target, &public);
     moved.expect_error(&["not verified"]);

@@ -596,8 +596,18 @@ fn lade_repo_names_the_default_target_and_image_refs_lists_it() {
         .success();
     let reference = run.stdout.trim().to_string();
     let written = std::fs::read_to_string(&refs).unwrap();
-    assert_eq!(written.trim(), reference);
+    let lines: Vec<&str> = written.lines().collect();
+    // The image first, then what was attached to it (an SPDX, a CycloneDX and a provenance
+    // document for the one platform), all in the same repository.
+    assert_eq!(lines[0], reference, "{written}");
+    assert_eq!(lines.len(), 4, "{written}");
     let (repo, digest) = reference.split_once('@').expect("REPO@DIGEST");
+    assert!(
+        lines[1..].iter().all(|l| l
+            .split_once('@')
+            .is_some_and(|(r, d)| r == repo && d != digest)),
+        "{written}"
+    );
     assert_eq!(repo, format!("{}/team/go-hello", reg.host));
     let raw = skopeo_raw(
         &format!("{}/team/go-hello:latest", reg.host),

@@ -450,87 +450,46 @@ fn shebang(path: &Path) -> Option<Vec<String>> {
     Some(text.split_whitespace().map(str::to_string).collect())
 }
 
-/// lade's entries whose place and kind the plan already knows (files, directories, links).
+/// lade's entries whose place and kind the plan already knows (files, directories, links);
+/// build outputs are known only after the build.
 fn overlay_known(tree: &mut FileTree, plan: &Plan, platform: &Platform) {
+    let mut sources = BTreeMap::new();
     for e in entries(plan, platform) {
-        match &e.kind {
-            EntryKind::File { .. } => tree.insert(e.target.clone(), Node::File, e.mode),
-            EntryKind::Dir => tree.insert(e.target.clone(), Node::Dir, e.mode),
-            EntryKind::Symlink { link } => {
-                tree.insert(e.target.clone(), Node::Symlink(link.clone()), e.mode)
-            }
-            EntryKind::Tree { .. } => {}
-        }
+        overlay_entry(tree, &mut sources, e);
     }
 }
 
-/// Every entry of lade's layers, build outputs expanded, with the host file behind each
-/// image path (to read a script's interpreter line).
+/// Every entry of lade's layers, build outputs expanded as the layer writer expands them, with
+/// the host file behind each image path (to read a script's interpreter line).
 fn overlay_all(tree: &mut FileTree, plan: &Plan, platform: &Platform) -> BTreeMap<String, PathBuf> {
     let mut sources = BTreeMap::new();
     for e in entries(plan, platform) {
-        match &e.kind {
-            EntryKind::File { source } => {
-                tree.insert(e.target.clone(), Node::File, e.mode);
-                sources.insert(e.target.clone(), source.clone());
-            }
-            EntryKind::Dir => tree.insert(e.target.clone(), Node::Dir, e.mode),
-            EntryKind::Symlink { link } => {
-                tree.insert(e.target.clone(), Node::Symlink(link.clone()), e.mode)
-            }
-            EntryKind::Tree { source, exclude } => {
-                overlay_tree(tree, &mut sources, &e.target, source, exclude)
-            }
+        let EntryKind::Tree { source, exclude } = &e.kind else {
+            overlay_entry(tree, &mut sources, e);
+            continue;
+        };
+        // An output that cannot be read fails the layer writer next, naming it; here it
+        // only holds nothing.
+        let expanded = crate::layer::tree::expand("runtime check", &e.target, source, exclude)
+            .unwrap_or_default();
+        for x in &expanded {
+            overlay_entry(tree, &mut sources, x);
         }
     }
     sources
 }
 
-fn overlay_tree(
-    tree: &mut FileTree,
-    sources: &mut BTreeMap<String, PathBuf>,
-    target: &str,
-    source: &Path,
-    exclude: &[String],
-) {
-    use std::os::unix::fs::PermissionsExt;
-    for entry in walkdir::WalkDir::new(source)
-        .into_iter()
-        .filter_map(Result::ok)
-    {
-        let rel = entry.path().strip_prefix(source).unwrap_or(entry.path());
-        let rel = rel.to_string_lossy();
-        if exclude
-            .iter()
-            .any(|x| *rel == **x || rel.starts_with(&format!("{x}/")))
-        {
-            continue;
+fn overlay_entry(tree: &mut FileTree, sources: &mut BTreeMap<String, PathBuf>, e: &FileEntry) {
+    match &e.kind {
+        EntryKind::File { source } => {
+            tree.insert(e.target.clone(), Node::File, e.mode);
+            sources.insert(e.target.clone(), source.clone());
         }
-        let path = if rel.is_empty() {
-            target.to_string()
-        } else {
-            format!("{}/{rel}", target.trim_end_matches('/'))
-        };
-        let Ok(meta) = entry.path().symlink_metadata() else {
-            continue;
-        };
-        if meta.is_symlink() {
-            let link = std::fs::read_link(entry.path())
-                .map(|l| l.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            tree.insert(path, Node::Symlink(link), 0o777);
-        } else if meta.is_dir() {
-            tree.insert(path, Node::Dir, 0o755);
-        } else {
-            // The layer writer keeps only the executable bit: 0755 or 0644.
-            let mode = if meta.permissions().mode() & 0o111 != 0 {
-                0o755
-            } else {
-                0o644
-            };
-            tree.insert(path.clone(), Node::File, mode);
-            sources.insert(path, entry.path().to_path_buf());
+        EntryKind::Dir => tree.insert(e.target.clone(), Node::Dir, e.mode),
+        EntryKind::Symlink { link } => {
+            tree.insert(e.target.clone(), Node::Symlink(link.clone()), e.mode)
         }
+        EntryKind::Tree { .. } => {}
     }
 }
 

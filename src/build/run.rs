@@ -166,6 +166,9 @@ fn run_step(step: &BuildStep) -> Result<(), BuildError> {
         .stderr(writer)
         .spawn()
         .map_err(spawn_err)?;
+    // The command holds the pipe's write ends: dropped now, the copy below sees the end of
+    // the output when the tool exits instead of waiting out its timeout.
+    drop(command);
     // Copied on a thread: something the tool leaves running (a compiler daemon) may hold the
     // pipe open after the tool exits, and the build must not wait for it.
     let (done, ended) = std::sync::mpsc::channel();

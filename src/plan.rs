@@ -79,6 +79,26 @@ pub enum Check {
     /// Before building: the image has `path`, a program that what lade ships runs with (the
     /// Python interpreter console scripts name), checked against the base's files.
     ImageHas { path: String, what: String },
+    /// Before building: the Python the base really has (its interpreter's file name, or its
+    /// PYTHON_VERSION) satisfies what the project asks for, and is the Python `wheels_for`
+    /// names when dependencies were fetched for another platform's interpreter.
+    PythonVersion {
+        requirements: Vec<PythonRequirement>,
+        /// `3.11` when pip fetches wheels for a foreign platform: the ABI they are built for.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wheels_for: Option<String>,
+    },
+}
+
+/// A Python version a project file asks for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PythonRequirement {
+    /// The file, relative to the project directory (`pyproject.toml`).
+    pub file: String,
+    /// As written: `>=3.10`, `^3.11`, `3.11`.
+    pub spec: String,
+    /// A version to match (`.python-version`, Pipfile's `python_version`) rather than a range.
+    pub pinned: bool,
 }
 
 /// How a binary is expected to be linked.
@@ -457,6 +477,19 @@ impl Check {
                 "the base's Java is at least the bytecode's release".to_string()
             }
             Check::ImageHas { path, what } => format!("the image has {what} at {path}"),
+            Check::PythonVersion {
+                requirements,
+                wheels_for,
+            } => {
+                let mut asks: Vec<String> = requirements
+                    .iter()
+                    .map(|r| format!("{} ({})", r.spec, r.file))
+                    .collect();
+                if let Some(v) = wheels_for {
+                    asks.push(format!("{v} (the wheels fetched for this platform)"));
+                }
+                format!("the base's Python is {}", asks.join(", "))
+            }
         }
     }
 }

@@ -50,7 +50,7 @@ use facts::Deps;
 pub use entry::PYTHON;
 pub use facts::{PythonProject, locked_requirements};
 pub use locks::normalize_name;
-pub use version::BASE_PYTHON;
+pub use version::{WHEEL_PYTHON, holds as python_requirement_holds};
 
 pub struct PythonDetector;
 

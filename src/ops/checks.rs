@@ -126,7 +126,10 @@ pub fn before_build(plan: &Plan) -> Result<(), Box<CheckError>> {
                     }
                 }
                 // Checked against the base's files by `ops::runtime`.
-                Check::Linkage { .. } | Check::JavaRuntime { .. } | Check::ImageHas { .. } => {}
+                Check::Linkage { .. }
+                | Check::JavaRuntime { .. }
+                | Check::ImageHas { .. }
+                | Check::PythonVersion { .. } => {}
             }
         }
     }

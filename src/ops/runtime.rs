@@ -10,6 +10,8 @@
 //! [`verify`] after it, with the build outputs. A bare interpreter name the base keeps off
 //! PATH is taken from the base's own Entrypoint first ([`adopt_base_interpreter`]).
 
+mod python;
+
 use crate::layer::BlobStore;
 use crate::oci::tree::{FileTree, Node, layer_tar};
 use crate::oci::{BaseImage, ResolvedBase};
@@ -38,6 +40,25 @@ pub enum RuntimeError {
         "the image for {platform} cannot start: {path} is in the image but not executable (its mode has no x bit) (--no-verify skips this check)"
     )]
     NotExecutable { platform: Platform, path: String },
+    #[error(
+        "the image for {platform} cannot run the project: {file} asks for Python {spec}, but the base {base} has Python {has}; use a base with a matching Python (--base, or base in lade.toml) or change the requirement (--no-verify skips this check)"
+    )]
+    PythonVersion {
+        platform: Platform,
+        file: String,
+        spec: String,
+        base: String,
+        has: String,
+    },
+    #[error(
+        "the image for {platform} cannot run its dependencies: they are wheels for Python {wheels} (fetched for {platform}, not the host), but the base {base} has Python {has}; use a base with Python {wheels} (drop --base for the default) (--no-verify skips this check)"
+    )]
+    WheelPython {
+        platform: Platform,
+        wheels: String,
+        base: String,
+        has: String,
+    },
     #[error("the image for {platform} has no entrypoint and no cmd: set `entrypoint` in lade.toml")]
     NoCommand { platform: Platform },
     #[error("listing the files of the base {base}")]
@@ -149,7 +170,9 @@ pub fn needs_base_files(plan: &Plan) -> bool {
         return true;
     };
     plan.targets.iter().any(|t| {
-        t.checks.iter().any(|c| matches!(c, Check::ImageHas { .. }))
+        t.checks
+            .iter()
+            .any(|c| matches!(c, Check::ImageHas { .. } | Check::PythonVersion { .. }))
             || !t
                 .layers
                 .iter()
@@ -161,6 +184,7 @@ pub fn needs_base_files(plan: &Plan) -> bool {
 /// What the image will run, from the base's config with lade's over it.
 struct Command {
     argv: Vec<String>,
+    env: Vec<String>,
     path: Vec<String>,
     workdir: String,
 }
@@ -177,6 +201,7 @@ fn command(plan: &Plan, image: &BaseImage) -> Command {
         .unwrap_or(DEFAULT_PATH);
     Command {
         argv,
+        env: env.clone(),
         path: path
             .split(':')
             .filter(|d| !d.is_empty())
@@ -288,11 +313,23 @@ pub fn prepare(
         overlay_known(&mut tree, plan, &platform);
         let cmd = command(plan, image);
         for check in &plan.targets[i].checks {
-            if let Check::ImageHas { path, what } = check
-                && !tree.has_file(path)
-            {
-                let what = format!("{what} {path}");
-                return Err(missing_what(plan, &platform, &base.name, &what));
+            match check {
+                Check::ImageHas { path, what } if !tree.has_file(path) => {
+                    let what = format!("{what} {path}");
+                    return Err(missing_what(plan, &platform, &base.name, &what));
+                }
+                Check::PythonVersion {
+                    requirements,
+                    wheels_for,
+                } => check_python(
+                    &tree,
+                    &cmd,
+                    requirements,
+                    wheels_for.as_deref(),
+                    &platform,
+                    &base.name,
+                )?,
+                _ => {}
             }
         }
         let Some(program) = cmd.argv.first().cloned() else {
@@ -314,6 +351,45 @@ pub fn prepare(
             continue;
         }
         return Err(missing(plan, &platform, &base.name, &program, &cmd));
+    }
+    Ok(())
+}
+
+/// The base's real Python against what the project asks for and the wheels fetched for it.
+/// A base whose files and config name no Python version is let through with a warning: the
+/// interpreter check (`Check::ImageHas`) has already said whether there is one at all.
+fn check_python(
+    tree: &FileTree,
+    cmd: &Command,
+    requirements: &[crate::plan::PythonRequirement],
+    wheels_for: Option<&str>,
+    platform: &Platform,
+    base: &str,
+) -> Result<(), Box<RuntimeError>> {
+    let Some(found) = python::find(tree, &cmd.env) else {
+        tracing::warn!(
+            "the base {base} does not say which Python it has (no python3.X file or PYTHON_VERSION): the project's Python requirements were not checked for {platform}"
+        );
+        return Ok(());
+    };
+    if let Some(r) = python::unmet(&found, requirements) {
+        return Err(Box::new(RuntimeError::PythonVersion {
+            platform: platform.clone(),
+            file: r.file.clone(),
+            spec: r.spec.clone(),
+            base: base.to_string(),
+            has: found.to_string(),
+        }));
+    }
+    if let Some(wheels) = wheels_for
+        && !python::wheels_fit(&found, wheels)
+    {
+        return Err(Box::new(RuntimeError::WheelPython {
+            platform: platform.clone(),
+            wheels: wheels.to_string(),
+            base: base.to_string(),
+            has: found.to_string(),
+        }));
     }
     Ok(())
 }

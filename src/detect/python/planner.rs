@@ -3,18 +3,18 @@
 //! Python the project accepts.
 
 use super::facts::{Deps, PythonProject};
-use super::version::{self, BASE_PYTHON};
+use super::version::{self, WHEEL_PYTHON};
 use super::{APP_DIR, DEFAULT_BASE, DEPS_DIR, PROJECT_DIR, entry, locks, project, steps};
 use crate::detect::builder::{DirName, PlanBuilder};
 use crate::detect::{DetectError, Project};
-use crate::plan::{FileEntry, Plan, Reason};
+use crate::plan::{Check, FileEntry, Plan, PythonRequirement, Reason};
 use std::path::Path;
 
 pub fn plan(py: &PythonProject, project: &Project) -> Result<Plan, DetectError> {
     let mut b = PlanBuilder::new("python", project);
     let dir = project.dir;
     b.reason(py.marker.clone(), "Python project");
-    check_python_version(&mut b, py)?;
+    let requirements = python_requirements(&mut b, py)?;
     let name = b.name(py.name.clone(), DirName::AsIs);
     deps_reasons(&mut b, py);
     let candidates = entry::Candidates {
@@ -49,14 +49,16 @@ pub fn plan(py: &PythonProject, project: &Project) -> Result<Plan, DetectError> 
     );
     let packaged = py.packaged.then_some(&dist_name);
     b.per_platform(|p, out| {
-        Ok(steps::target(
-            p,
-            &out,
-            dir,
-            &py.deps,
-            packaged,
-            &app_entries,
-        ))
+        let mut target = steps::target(p, &out, dir, &py.deps, packaged, &app_entries);
+        let wheels_for = steps::fetches_foreign_wheels(p, &py.deps)
+            .then(|| format!("{}.{}", WHEEL_PYTHON[0], WHEEL_PYTHON[1]));
+        if !requirements.is_empty() || wheels_for.is_some() {
+            target.checks.push(Check::PythonVersion {
+                requirements: requirements.clone(),
+                wheels_for,
+            });
+        }
+        Ok(target)
     })?;
     b.config().entrypoint = choice.map(|c| c.argv);
     b.config().workdir = Some(APP_DIR.into());
@@ -115,30 +117,34 @@ fn env(b: &mut PlanBuilder, py: &PythonProject) {
     env.insert("PYTHONUNBUFFERED".into(), "1".into());
 }
 
-/// Checks every place the project states its Python version against the base's.
-fn check_python_version(b: &mut PlanBuilder, py: &PythonProject) -> Result<(), DetectError> {
+/// Every place the project states its Python version, read (a specifier lade cannot read is an
+/// error naming its file) and kept for the check against the base's real Python, which
+/// `ops::runtime` makes once the base's files are known: a detector cannot know the base.
+fn python_requirements(
+    b: &mut PlanBuilder,
+    py: &PythonProject,
+) -> Result<Vec<PythonRequirement>, DetectError> {
     let dir = b.dir();
-    let base = version::base_python_text();
+    let mut out = Vec::new();
     for v in &py.versions {
-        let ok = if v.pinned {
-            version::pinned_matches(&v.spec, &BASE_PYTHON)
-        } else {
-            version::satisfies(&v.spec, &BASE_PYTHON)
-        }
-        .map_err(|detail| DetectError::Invalid {
+        version::validate(&v.spec, v.pinned).map_err(|detail| DetectError::Invalid {
             file: dir.join(v.file),
             detail,
         })?;
-        if !ok {
-            return Err(DetectError::Unsupported(format!(
-                "{}: the project asks for Python {}, but the base image runs Python {base}; change the requirement or use a base with a matching Python",
-                dir.join(v.file).display(),
+        b.reason(
+            v.file,
+            format!(
+                "Python {} (checked against the base's Python before building)",
                 v.spec
-            )));
-        }
-        b.reason(v.file, format!("Python {} (the base has {base})", v.spec));
+            ),
+        );
+        out.push(PythonRequirement {
+            file: v.file.to_string(),
+            spec: v.spec.clone(),
+            pinned: v.pinned,
+        });
     }
-    Ok(())
+    Ok(out)
 }
 
 /// One reason per file, its findings joined, so the summary names each file once.

@@ -3,7 +3,7 @@
 //! results (see the parent module for why each step is there).
 
 use super::entry::PYTHON;
-use super::version::BASE_PYTHON;
+use super::version::WHEEL_PYTHON;
 use super::{DEPS_DIR, Deps, HOST_PYTHON, PROJECT_DIR};
 use crate::detect::builder::Target;
 use crate::plan::{
@@ -39,6 +39,12 @@ const WHEEL_SKIP: &[&str] = &[
     "*.key",
 ];
 
+/// Whether pip fetches wheels for another platform's interpreter (its ABI is then
+/// [`WHEEL_PYTHON`]'s, which the base's Python must be) rather than for the host's own.
+pub(super) fn fetches_foreign_wheels(platform: &Platform, deps: &Deps) -> bool {
+    *deps != Deps::None && !is_host(platform)
+}
+
 fn is_host(platform: &Platform) -> bool {
     Platform::host().is_some_and(|h| h.matches(platform) || platform.matches(&h))
 }
@@ -58,7 +64,7 @@ fn platform_flags(platform: &Platform, wheels_only: bool) -> Vec<String> {
         "arm" => "armv7l",
         other => other,
     };
-    let [major, minor, _] = BASE_PYTHON;
+    let [major, minor] = WHEEL_PYTHON;
     let mut flags = vec![
         "--platform".into(),
         format!("manylinux2014_{arch}"),

@@ -3,12 +3,44 @@
 //! Pipfile `python_version`). Only the release numbers matter here; pre-releases and local
 //! versions are not something a base image ships.
 
-/// The Python of the default base (Debian 12 and distroless python3-debian12 ship 3.11.2).
-pub const BASE_PYTHON: [u64; 3] = [3, 11, 2];
+/// The Python whose wheels pip fetches for a platform other than the host's: the default
+/// base's (Debian 12 and distroless python3-debian12 ship 3.11). The runtime check holds the
+/// base to it.
+pub const WHEEL_PYTHON: [u64; 2] = [3, 11];
 
-/// The base version as text, for messages.
-pub fn base_python_text() -> String {
-    BASE_PYTHON.map(|n| n.to_string()).join(".")
+/// Whether `spec` can be read at all (the check itself needs the base's Python).
+pub fn validate(spec: &str, pinned: bool) -> Result<(), String> {
+    if pinned {
+        pinned_matches(spec, &[0, 0, 0]).map(|_| ())
+    } else {
+        satisfies(spec, &[0, 0, 0]).map(|_| ())
+    }
+}
+
+/// Whether a requirement holds for a base's Python. A base's interpreter file names only
+/// major.minor (`python3.11`); with the patch release unknown, the requirement holds if some
+/// patch release of that minor satisfies it.
+pub fn holds(
+    spec: &str,
+    pinned: bool,
+    major: u64,
+    minor: u64,
+    patch: Option<u64>,
+) -> Result<bool, String> {
+    if pinned {
+        return pinned_matches(spec, &[major, minor, patch.unwrap_or(0)]);
+    }
+    match patch {
+        Some(p) => satisfies(spec, &[major, minor, p]),
+        None => {
+            for p in 0..100 {
+                if satisfies(spec, &[major, minor, p])? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+    }
 }
 
 /// Checks `spec` against `version`; `Err` says what could not be parsed.
@@ -132,7 +164,7 @@ fn clause_holds(clause: &str, version: &[u64; 3]) -> Result<bool, String> {
 mod tests {
     use super::*;
 
-    const V: [u64; 3] = BASE_PYTHON;
+    const V: [u64; 3] = [3, 11, 2];
 
     #[test]
     fn pep440_and_poetry_specifiers() {
@@ -162,6 +194,20 @@ mod tests {
             assert!(!satisfies(no, &V).unwrap(), "{no}");
         }
         assert!(satisfies(">=three", &V).is_err());
+    }
+
+    #[test]
+    fn a_base_known_only_by_its_minor() {
+        assert!(holds(">=3.11.4", false, 3, 11, None).unwrap());
+        assert!(!holds(">=3.11.4", false, 3, 11, Some(2)).unwrap());
+        assert!(holds("==3.11.2", false, 3, 11, None).unwrap());
+        assert!(!holds(">=3.12", false, 3, 11, None).unwrap());
+        assert!(holds("3.11.7", true, 3, 11, None).unwrap());
+        assert!(!holds("3.12", true, 3, 11, Some(2)).unwrap());
+        assert!(holds(">=three", false, 3, 11, None).is_err());
+        assert!(validate(">=three", false).is_err());
+        assert!(validate("pypy", true).is_err());
+        assert!(validate("^3.11", false).is_ok());
     }
 
     #[test]

@@ -8,9 +8,11 @@
 #      as verified when lade exits 0 and the tag, read from the registry directly (curl with OCI
 #      Accept headers, and skopeo inspect --raw), has the digest the --json report gives.
 #   2. kills: KILLS times, a copy of go-hello with a fresh random kodata file of KILL_MIB MiB
-#      (default 20) is published and killed with SIGKILL after a random 0.1-2 s. The tag must
-#      then be absent or name a manifest whose every blob the registry has. Publishing again
-#      must upload no more blobs than the repository was missing.
+#      (default 20) is published and killed with SIGKILL. Odd kills land at a random 0.1-3 s;
+#      even kills wait until the run's first new blob is in the repository (its upload done)
+#      and land a random 0-0.3 s later, in the middle of the upload. The tag must then be
+#      absent or name a manifest whose every blob the registry has. Publishing again must
+#      upload no more blobs than the repository was missing.
 #   3. bad inputs: the integration test table of bad inputs (tests/integration/bad_inputs_table.rs).
 # Needs: cargo, go, docker-registry, skopeo, curl, jq, python3 (scripts/install-deps.sh installs them).
 set -euo pipefail
@@ -193,15 +195,31 @@ start_registry "$work/kreg"
 killreg_pid=$REG_PID
 layers_dir=$REG_DATA/docker/registry/v2/repositories/rel/kill/_layers/sha256
 kill_rows=()
-finished_early=0 absent=0 complete_tags=0 incomplete=0 republish_ok=0 over=0 total_up=0 total_missing=0
+mid_upload=0 finished_early=0 absent=0 complete_tags=0 incomplete=0 republish_ok=0 over=0 total_up=0 total_missing=0
 for i in $(seq "$KILLS"); do
   head -c $((KILL_MIB << 20)) /dev/urandom >"$kapp/kodata/big.bin"
-  delay=$(python3 -c 'import random; print(f"{random.uniform(0.1, 2.0):.2f}")')
+  before_kill=$(ls "$layers_dir" 2>/dev/null | wc -l)
   "$LADE" publish --json -C "$kapp" --platform "$PLATFORMS" --to "$REG/rel/kill:k$i" \
     >"$work/k$i.json" 2>"$work/k$i.err" &
   lp=$!
-  sleep "$delay"
+  if [ $((i % 2)) = 1 ]; then
+    delay=$(python3 -c 'import random; print(f"{random.uniform(0.1, 3.0):.2f}")')
+    when="${delay} s"
+    sleep "$delay"
+  else
+    # Until a blob of this run is committed (60 s at most), then a little more.
+    for _ in $(seq 3000); do
+      [ "$(ls "$layers_dir" 2>/dev/null | wc -l)" -gt "$before_kill" ] && break
+      kill -0 "$lp" 2>/dev/null || break
+      sleep 0.02
+    done
+    delay=$(python3 -c 'import random; print(f"{random.uniform(0.0, 0.3):.2f}")')
+    when="first blob + ${delay} s"
+    sleep "$delay"
+  fi
   if kill -9 "$lp" 2>/dev/null; then state=killed; else state=finished; finished_early=$((finished_early + 1)); fi
+  at_kill=$(( $(ls "$layers_dir" 2>/dev/null | wc -l) - before_kill ))
+  [ "$at_kill" -gt 0 ] && mid_upload=$((mid_upload + 1))
   wait "$lp" 2>/dev/null || true
   code=$(curl -s -o /dev/null -w '%{http_code}' -H "Accept: $ACCEPT" "http://$REG/v2/rel/kill/manifests/k$i")
   if [ "$code" = 404 ]; then
@@ -231,7 +249,7 @@ for i in $(seq "$KILLS"); do
   else
     echo "kill $i: publishing again failed (exit $rc): $(tail -n 3 "$work/r$i.err")" >&2
   fi
-  kill_rows+=("| $i | ${delay} s | $state | $tagstate | $missing | $up |")
+  kill_rows+=("| $i | $when | $state | $at_kill | $tagstate | $missing | $up |")
 done
 stop "$killreg_pid"
 
@@ -256,12 +274,12 @@ command: RUNS=$RUNS KILLS=$KILLS KILL_MIB=$KILL_MIB ./scripts/reliability.sh
 |---|---|---|---|---|---|---|
 $(printf '%s\n' "${fault_rows[@]}")
 
-### SIGKILL during publish ($KILL_MIB MiB random kodata file, killed after 0.1-2 s)
-| kill | delay | lade | tag after kill | blobs missing | blobs uploaded again |
-|---|---|---|---|---|---|
+### SIGKILL during publish ($KILL_MIB MiB random kodata file; odd kills after 0.1-3 s, even ones just after the run's first blob landed)
+| kill | when | lade | blobs of the run already in the registry | tag after kill | blobs missing | blobs uploaded again |
+|---|---|---|---|---|---|---|
 $(printf '%s\n' "${kill_rows[@]}")
 
-kills: $KILLS ($finished_early finished before the signal); tags absent: $absent, complete: $complete_tags, incomplete: $incomplete
+kills: $KILLS ($finished_early finished before the signal, $mid_upload landed after some of the run's blobs were uploaded); tags absent: $absent, complete: $complete_tags, incomplete: $incomplete
 publishing again: $republish_ok/$KILLS verified; blobs uploaded $total_up, blobs missing $total_missing; runs that uploaded more than was missing: $over
 
 ### Bad inputs

@@ -404,7 +404,9 @@ fn base_build(
         debian,
     };
     let mut report = lade::ops::base::build(&opts, |e| {
-        if let Some(line) = e.describe(verbose).filter(|_| !quiet) {
+        // A failed output is said whatever -q says: the error line only counts them.
+        let always = matches!(e, lade::ops::base::BaseEvent::OutputFailed(..));
+        if let Some(line) = e.describe(verbose).filter(|_| always || !quiet) {
             eprintln!("lade: {line}");
         }
     })?;

@@ -114,6 +114,26 @@ pub struct BaseBuild {
     pub set: ImageSet,
     pub base: ResolvedBase,
     pub report: BuildReport,
+    /// The lock to write once whatever uses the base succeeded ([`BaseBuild::save_lock`]).
+    pub lock: Option<PendingLock>,
+}
+
+/// A lock resolved by a build and not yet written: a failed output or publish must not pin
+/// packages that no image was made of.
+pub struct PendingLock {
+    path: PathBuf,
+    lock: BaseLock,
+}
+
+impl BaseBuild {
+    /// Writes the lock the build resolved, if any, and says so in the report.
+    pub fn save_lock(&mut self) -> Result<(), DebianError> {
+        if let Some(p) = self.lock.take() {
+            p.lock.save(&p.path)?;
+            self.report.lock_written = Some(p.path);
+        }
+        Ok(())
+    }
 }
 
 /// Builds `spec` for each platform (linux/amd64, linux/arm64), layers into `store`.
@@ -259,21 +279,20 @@ pub fn build_base(
             .collect(),
     };
 
-    // Last, so a failed build never leaves a lock for a base that was not made.
-    let mut lock_written = None;
-    if let Some(path) = &opts.lock
-        && !from_lock
-    {
-        BaseLock {
-            version: LOCK_VERSION,
-            preset: spec.preset,
-            packages,
-            pinned: pins,
-            skipped,
-        }
-        .save(path)?;
-        lock_written = Some(path.clone());
-    }
+    // Kept for the caller to write once its outputs are written.
+    let lock = match &opts.lock {
+        Some(path) if !from_lock => Some(PendingLock {
+            path: path.clone(),
+            lock: BaseLock {
+                version: LOCK_VERSION,
+                preset: spec.preset,
+                packages,
+                pinned: pins,
+                skipped,
+            },
+        }),
+        _ => None,
+    };
     let report = BuildReport {
         name: spec.to_string(),
         digest: set.root().digest(),
@@ -281,11 +300,16 @@ pub fn build_base(
         signatures,
         suites,
         warnings,
-        lock_written,
+        lock_written: None,
         downloaded_bytes,
         platforms: platform_reports,
     };
-    Ok(BaseBuild { set, base, report })
+    Ok(BaseBuild {
+        set,
+        base,
+        report,
+        lock,
+    })
 }
 
 /// Debian's name for a platform's architecture.

@@ -1,11 +1,14 @@
 //! `lade base build`: a distroless-equivalent base from Debian packages, written to every
 //! `--to`. The work is `debian::build_base`; this adds the outputs, and checks them before
-//! anything is built so a bad `--to` fails in a second.
+//! anything is built so a bad `--to` fails in a second: every output opened, every registry
+//! probed for a push. Every output is attempted and each result reported; the lock is written
+//! only when all were.
 
 use crate::base_spec::BaseSpec;
 use crate::debian::{self, BuildReport, DebianOptions, Event};
 use crate::layer::BlobStore;
 use crate::platform::Platform;
+use crate::registry::{RegistryOptions, RegistrySession};
 use crate::sink::{self, LocalBlobs, Published, Target};
 use serde::Serialize;
 
@@ -28,19 +31,42 @@ pub struct BaseBuildReport {
 pub enum BaseEvent<'a> {
     Debian(Event<'a>),
     Output(&'a Published),
+    /// An output of several could not be written (target, error); the others are attempted.
+    OutputFailed(&'a str, &'a sink::SinkError),
+}
+
+/// Some of the outputs were not written; the others were, and were reported.
+#[derive(Debug, thiserror::Error)]
+#[error("{} of {total} outputs failed ({}); the others were written and the lock was not", .failed.len(), .failed.join(", "))]
+pub struct BaseOutputsFailed {
+    pub failed: Vec<String>,
+    pub total: usize,
 }
 
 pub fn build(
     opts: &BaseBuildOptions,
     mut on: impl FnMut(BaseEvent),
 ) -> anyhow::Result<BaseBuildReport> {
+    let registry = match opts
+        .targets
+        .iter()
+        .any(|t| matches!(t, Target::Registry { .. }))
+    {
+        true => RegistrySession::new(RegistryOptions::from_env()?),
+        false => RegistrySession::new(RegistryOptions::default()),
+    };
+    let open = sink::OpenOptions {
+        registry: registry.clone(),
+        tags: Vec::new(),
+    };
     let sinks = opts
         .targets
         .iter()
-        .map(sink::open)
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|t| Ok((sink::open_with(t, &open)?, t.to_string())))
+        .collect::<Result<Vec<_>, sink::SinkError>>()?;
+    super::publish::probe_registries(&opts.targets, &registry)?;
     let store = BlobStore::open(&opts.debian.cache_dir)?;
-    let built = debian::build_base(
+    let mut built = debian::build_base(
         &opts.spec,
         &opts.platforms,
         &store,
@@ -48,11 +74,29 @@ pub fn build(
         &mut |e| on(BaseEvent::Debian(e)),
     )?;
     let mut outputs = Vec::new();
-    for s in &sinks {
-        let p = s.write(&built.set, &LocalBlobs)?;
-        on(BaseEvent::Output(&p));
-        outputs.push(p);
+    let mut failed = Vec::new();
+    for (s, target) in &sinks {
+        match s.write(&built.set, &LocalBlobs) {
+            Ok(p) => {
+                on(BaseEvent::Output(&p));
+                outputs.push(p);
+            }
+            // One output: its error is the command's, said once.
+            Err(e) if sinks.len() == 1 => return Err(e.into()),
+            Err(e) => {
+                on(BaseEvent::OutputFailed(target, &e));
+                failed.push(target.clone());
+            }
+        }
     }
+    if !failed.is_empty() {
+        return Err(BaseOutputsFailed {
+            failed,
+            total: sinks.len(),
+        }
+        .into());
+    }
+    built.save_lock()?;
     Ok(BaseBuildReport {
         build: built.report,
         outputs,
@@ -93,6 +137,10 @@ impl BaseEvent<'_> {
                 )
             }
             BaseEvent::Output(o) => format!("wrote {} ({})", o.target, o.digest),
+            BaseEvent::OutputFailed(target, e) => format!(
+                "{target} failed: {}",
+                super::publish::output_error(target, e)
+            ),
         })
     }
 }

@@ -219,8 +219,16 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         (true, false) => lock.pinned(&plan.base).cloned(),
         _ => None,
     };
+    let mut base_lock = None;
     let base = match &debian_base {
-        Some(spec) => debian_base_for(spec, &platforms, &plan, opts.refresh_base)?,
+        Some(spec) => {
+            let built = debian_base_for(spec, &platforms, &plan, opts.refresh_base)?;
+            base_lock = Some(built);
+            base_lock
+                .as_ref()
+                .map(|b| b.base.clone())
+                .expect("just set")
+        }
         None => base::resolve_with(
             &plan.base,
             &platforms,
@@ -421,6 +429,9 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
     if lock_changed && failed.is_empty() {
         lock.write(&plan.project_dir)?;
     }
+    if let Some(built) = base_lock.as_mut().filter(|_| failed.is_empty()) {
+        built.save_lock()?;
+    }
     if !failed.is_empty() {
         return Err(OutputsFailed {
             report: Box::new(report),
@@ -546,7 +557,10 @@ fn probe_dir(
 }
 
 /// Every registry output answers and accepts a push from these credentials, before building.
-fn probe_registries(targets: &[Target], registry: &RegistrySession) -> Result<(), InputError> {
+pub(super) fn probe_registries(
+    targets: &[Target],
+    registry: &RegistrySession,
+) -> Result<(), InputError> {
     for t in targets {
         if let Target::Registry { reference } = t {
             let err = |source| InputError::Registry {
@@ -635,21 +649,21 @@ fn write_image_refs(path: &std::path::Path, refs: &str) -> Result<(), InputError
 /// Whether a base reference names a registry image (rather than scratch or a layout).
 /// A base built from Debian packages (`debian12/PRESET[+PKG…]`, or `[base] preset` in
 /// lade.toml), pinned by `lade-base.lock` in the project. Its layers use epoch 0 rather than
-/// the app's time so every app on the same package set shares them.
+/// the app's time so every app on the same package set shares them. The lock is written by the
+/// caller once the publish succeeded.
 fn debian_base_for(
     spec: &crate::base_spec::BaseSpec,
     platforms: &[Platform],
     plan: &Plan,
     refresh: bool,
-) -> anyhow::Result<ResolvedBase> {
+) -> anyhow::Result<crate::debian::BaseBuild> {
     let cache = super::cache_dir();
     let store = BlobStore::open(&cache)?;
     let mut opts = crate::debian::DebianOptions::new(cache);
     opts.lock = Some(plan.project_dir.join("lade-base.lock"));
     opts.update = refresh;
-    let built = crate::debian::build_base(spec, platforms, &store, &opts, &mut |_| {})
-        .with_context(|| format!("building base {spec}"))?;
-    Ok(built.base)
+    crate::debian::build_base(spec, platforms, &store, &opts, &mut |_| {})
+        .with_context(|| format!("building base {spec}"))
 }
 
 fn is_registry_base(base: &str) -> bool {

@@ -805,6 +805,85 @@ fn bad_inputs_fail_cleanly() {
     );
 }
 
+/// Outputs are checked before any package is fetched (a registry that does not answer costs
+/// a second, not a download), every output is attempted, each result is said, and the lock is
+/// written only when all of them were.
+#[test]
+fn outputs_are_checked_first_and_all_attempted() {
+    let work = workdir("outputs");
+    let fresh = work.join("fresh-cache");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let closed = format!("127.0.0.1:{port}/bases/static:v1");
+    fails(
+        &fresh,
+        &["static", "--platform", "linux/amd64", "--to", &closed],
+        &work.join("none"),
+        &["--to", &closed],
+    );
+    assert!(
+        !fresh.join("debian").exists(),
+        "packages were fetched before the output was checked"
+    );
+
+    let cache = shared_cache();
+    fs::write(work.join("a-file"), "not a directory\n").unwrap();
+    let bad = format!("oci:{}:v1", work.join("a-file/out").display());
+    let good_dir = work.join("good");
+    let good = format!("oci:{}:v1", good_dir.display());
+    let lock = work.join("lade-base.lock");
+    let out = lade(&cache)
+        .args([
+            "base",
+            "build",
+            "static",
+            "--platform",
+            "linux/amd64",
+            "--lock",
+        ])
+        .arg(&lock)
+        .args(["--to", &bad, "--to", &good])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("1 of 2 outputs failed"), "{stderr}");
+    assert!(
+        stderr.lines().any(
+            |l| l.starts_with(&format!("lade: {bad} failed:")) && l.contains("Not a directory")
+        ),
+        "the failed output is named with its cause:\n{stderr}"
+    );
+    assert!(
+        good_dir.join("index.json").is_file(),
+        "the good output is written"
+    );
+    assert!(
+        !lock.exists(),
+        "a lock was written for a build whose outputs failed"
+    );
+
+    let written = build(
+        &cache,
+        &[
+            "static",
+            "--platform",
+            "linux/amd64",
+            "--lock",
+            &lock.display().to_string(),
+            "--to",
+            &good,
+        ],
+    );
+    assert!(written.starts_with(&good), "{written}");
+    assert!(lock.is_file(), "the lock is written once every output is");
+}
+
 /// A base built from packages goes to a real registry through the same sink as app images:
 /// the registry holds exactly the index written to the layout, with both platforms.
 #[test]

@@ -146,6 +146,24 @@ pub enum Command {
         #[arg(long)]
         native: bool,
     },
+    /// A build step of Rust plans: lists the crates the build links, with their features,
+    /// for the SBOM (cargo's resolution for the target).
+    #[command(hide = true)]
+    CargoCrates {
+        #[arg(long)]
+        triple: String,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// A package whose binaries are built. Repeatable.
+        #[arg(long = "package", value_name = "NAME")]
+        packages: Vec<String>,
+        #[arg(long)]
+        locked: bool,
+        #[arg(long, value_name = "LIST")]
+        features: Option<String>,
+        #[arg(long)]
+        no_default_features: bool,
+    },
     /// A build step of Gradle plans: writes lade's init script (the `ladeClasspath` task).
     #[command(hide = true)]
     GradleInit {

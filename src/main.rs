@@ -130,6 +130,23 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
             native,
         )),
         Command::GradleInit { out } => step(lade::tasks::gradle_init_script(&out)),
+        Command::CargoCrates {
+            triple,
+            out,
+            packages,
+            locked,
+            features,
+            no_default_features,
+        } => step(lade::tasks::cargo::crates(
+            &lade::tasks::cargo::Selection {
+                triple,
+                packages,
+                locked,
+                features,
+                no_default_features,
+            },
+            &out,
+        )),
     }
 }
 

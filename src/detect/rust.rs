@@ -33,6 +33,7 @@ use crate::plan::Plan;
 use crate::platform::Platform;
 use std::path::PathBuf;
 
+pub use build::CRATES_FILE;
 pub use facts::RustProject;
 
 pub struct RustDetector;

@@ -135,7 +135,11 @@ pub fn scan(base: &[Layer], layers: &[LayerSpec], project: &Project) -> Result<S
     if project.detector == "go" {
         packages.append(&mut go::packages(layers, project.dir, &mut notes)?);
     } else {
-        packages.append(&mut rust::project_packages(project.dir, project.detector)?);
+        packages.append(&mut rust::project_packages(
+            project.dir,
+            project.detector,
+            layers,
+        )?);
     }
     packages.sort();
     packages.dedup();

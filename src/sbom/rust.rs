@@ -1,9 +1,18 @@
-//! Crates compiled into a Rust binary, from the project's Cargo.lock: every `[[package]]` with a
-//! `source` (registry or git crates; workspace members have none) → `pkg:cargo/<name>@<version>`.
+//! Crates compiled into a Rust binary. Exactly, from the list the plan's `lade cargo-crates`
+//! step wrote beside the binaries (cargo's own resolution for the target: only normal
+//! dependencies of the built packages, with the features they were built with); else, for a
+//! build without that list, every `[[package]]` of the project's Cargo.lock with a `source`
+//! (registry or git crates; workspace members have none). Both → `pkg:cargo/<name>@<version>`.
 
 use super::{Found, SbomError, pct};
+use crate::plan::{EntryKind, LayerSpec};
+use crate::tasks::cargo::LinkedCrate;
 use serde::Deserialize;
 use std::path::Path;
+
+/// Property names: CycloneDX properties, SPDX annotations.
+const PROP_FEATURES: &str = "lade:cargo:features";
+const PROP_SOURCE: &str = "lade:cargo:source";
 
 #[derive(Deserialize)]
 struct Lock {
@@ -18,15 +27,68 @@ struct LockPackage {
     source: Option<String>,
 }
 
-/// The packages the project's lock file lists, for the detectors that compile them in.
-pub(super) fn project_packages(dir: &Path, detector: &str) -> Result<Vec<Found>, SbomError> {
-    match detector {
-        "rust" => match cargo_lock(dir) {
-            Some(lock) => cargo_packages(&lock),
-            None => Ok(Vec::new()),
-        },
-        _ => Ok(Vec::new()),
+/// The crates a Rust plan's binaries link: from the crate lists beside the binaries of
+/// `layers`, else from the project's lock file.
+pub(super) fn project_packages(
+    dir: &Path,
+    detector: &str,
+    layers: &[LayerSpec],
+) -> Result<Vec<Found>, SbomError> {
+    if detector != "rust" {
+        return Ok(Vec::new());
     }
+    let lists: std::collections::BTreeSet<std::path::PathBuf> = layers
+        .iter()
+        .flat_map(|l| &l.entries)
+        .filter_map(|e| match &e.kind {
+            EntryKind::File { source } => {
+                Some(source.parent()?.join(crate::detect::rust::CRATES_FILE))
+            }
+            _ => None,
+        })
+        .filter(|p| p.is_file())
+        .collect();
+    if !lists.is_empty() {
+        let mut out = Vec::new();
+        for l in &lists {
+            out.append(&mut linked_crates(l)?);
+        }
+        return Ok(out);
+    }
+    match cargo_lock(dir) {
+        Some(lock) => cargo_packages(&lock),
+        None => Ok(Vec::new()),
+    }
+}
+
+fn linked_crates(path: &Path) -> Result<Vec<Found>, SbomError> {
+    let bytes = std::fs::read(path).map_err(|source| SbomError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let crates: Vec<LinkedCrate> =
+        serde_json::from_slice(&bytes).map_err(|e| SbomError::Invalid {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+    Ok(crates
+        .into_iter()
+        .map(|c| {
+            let mut properties = Vec::new();
+            if let Some(s) = &c.source {
+                properties.push((PROP_SOURCE.to_string(), s.clone()));
+            }
+            properties.push((PROP_FEATURES.to_string(), c.features.join(",")));
+            Found {
+                purl: format!("pkg:cargo/{}@{}", pct(&c.name), pct(&c.version)),
+                license: c.license.as_deref().and_then(super::plain_license),
+                name: c.name,
+                version: c.version,
+                source_info: "cargo's resolution for the build (lade cargo-crates)".into(),
+                properties,
+            }
+        })
+        .collect())
 }
 
 /// The Cargo.lock of the project directory or of the workspace above it it is a member of:
@@ -78,17 +140,17 @@ mod tests {
             "version = 4\n\n[[package]]\nname = \"app\"\nversion = \"0.1.0\"\n\n[[package]]\nname = \"serde\"\nversion = \"1.0.200\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n",
         )
         .unwrap();
-        let f = project_packages(&root.join("crates/app"), "rust").unwrap();
+        let f = project_packages(&root.join("crates/app"), "rust", &[]).unwrap();
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].purl, "pkg:cargo/serde@1.0.200");
         assert_eq!(f[0].source_info, "Cargo.lock");
         assert!(
-            project_packages(&root.join("crates/app"), "node")
+            project_packages(&root.join("crates/app"), "node", &[])
                 .unwrap()
                 .is_empty()
         );
         std::fs::write(root.join("Cargo.lock"), "[[package]]\nname = 1\n").unwrap();
-        let err = project_packages(root, "rust").unwrap_err();
+        let err = project_packages(root, "rust", &[]).unwrap_err();
         assert!(err.to_string().contains("Cargo.lock"), "{err}");
     }
 }

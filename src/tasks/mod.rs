@@ -3,6 +3,7 @@
 //! plan stays data — a program and its arguments — and `lade plan` shows every step. They
 //! touch only lade's build directory; the project tree is only read.
 
+pub mod cargo;
 pub mod node;
 pub mod python;
 pub mod stage;

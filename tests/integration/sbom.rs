@@ -311,3 +311,115 @@ fn go_sbom_lists_what_the_binary_links_from_its_build_info() {
         "two publishes of the same Go image give the same SBOM"
     );
 }
+
+/// A Rust image's SBOM lists the crates its binary links — cargo's normal dependencies for
+/// the target, not Cargo.lock's whole graph (a dev-dependency and a build-dependency are in
+/// the lock, not in the binary) — each with the features it was built with, exactly as
+/// `cargo tree -e normal --target T` reports them.
+#[test]
+fn rust_sbom_lists_the_crates_linked_with_their_features() {
+    let env = TestEnv::new();
+    let p = env.copy_example("rust-hello", "rust-sbom");
+    let manifest = fs::read_to_string(p.join("Cargo.toml")).unwrap();
+    fs::write(
+        p.join("Cargo.toml"),
+        format!("{manifest}\n[dev-dependencies]\nhex = \"0.4\"\n\n[build-dependencies]\ncfg-if = \"1\"\n"),
+    )
+    .unwrap();
+    fs::write(p.join("build.rs"), "fn main() {}\n").unwrap();
+    run_ok(tool("cargo").arg("generate-lockfile").current_dir(&p));
+    let lock = fs::read_to_string(p.join("Cargo.lock")).unwrap();
+    assert!(
+        lock.contains("name = \"hex\"") && lock.contains("name = \"cfg-if\""),
+        "the lock has the dev- and build-dependency:\n{lock}"
+    );
+
+    let arch = host_arch();
+    let triple = match arch {
+        "amd64" => "x86_64-unknown-linux-musl",
+        _ => "aarch64-unknown-linux-musl",
+    };
+    let files = publish_for(
+        &env,
+        &p,
+        &format!("linux/{arch}"),
+        "scratch",
+        &env.path("out"),
+        &env.path("sbom"),
+    );
+    let doc = validated(&files[0]);
+    let pkgs = packages(&doc);
+    let text = doc.to_string();
+
+    let tree = stdout_ok(
+        tool("cargo")
+            .args([
+                "tree", "-e", "normal", "--target", triple, "--prefix", "none",
+            ])
+            .args(["--format", "{p}|{f}", "--locked"])
+            .current_dir(&p),
+    );
+    let mut expected = Vec::new();
+    for line in tree.lines().map(|l| l.trim_end_matches(" (*)")) {
+        let (pkg, features) = line.split_once('|').unwrap();
+        let mut words = pkg.split_whitespace();
+        let (name, version) = (words.next().unwrap(), words.next().unwrap());
+        let version = version.trim_start_matches('v');
+        if name == "rust-hello"
+            || expected
+                .iter()
+                .any(|(n, _, _): &(String, String, String)| n == name)
+        {
+            continue;
+        }
+        let mut f: Vec<&str> = features.split(',').filter(|f| !f.is_empty()).collect();
+        f.sort();
+        expected.push((name.to_string(), version.to_string(), f.join(",")));
+    }
+    assert!(
+        !expected.is_empty(),
+        "cargo tree lists dependencies:\n{tree}"
+    );
+    let cargo_purls: Vec<&(String, String)> = pkgs
+        .iter()
+        .filter(|(purl, _)| purl.starts_with("pkg:cargo/"))
+        .collect();
+    assert_eq!(
+        cargo_purls.len(),
+        expected.len(),
+        "the SBOM's crates are cargo tree's: {cargo_purls:#?}\n{tree}"
+    );
+    for (name, version, features) in &expected {
+        assert!(
+            pkgs.contains(&(format!("pkg:cargo/{name}@{version}"), version.clone())),
+            "{name} {version} in {pkgs:#?}"
+        );
+        let prop = format!("lade:cargo:features={features}");
+        assert!(
+            text.contains(&prop),
+            "{prop} among the annotations of {name}"
+        );
+    }
+    assert!(
+        !has_purl(&pkgs, "pkg:cargo/hex@"),
+        "a dev-dependency is not linked: {pkgs:#?}"
+    );
+    assert!(
+        !has_purl(&pkgs, "pkg:cargo/cfg-if@"),
+        "a build-dependency is not linked: {pkgs:#?}"
+    );
+
+    let again = publish_for(
+        &env,
+        &p,
+        &format!("linux/{arch}"),
+        "scratch",
+        &env.path("out2"),
+        &env.path("sbom2"),
+    );
+    assert_eq!(
+        fs::read(&files[0]).unwrap(),
+        fs::read(&again[0]).unwrap(),
+        "two publishes of the same Rust image give the same SBOM"
+    );
+}

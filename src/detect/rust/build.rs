@@ -16,6 +16,9 @@ use crate::platform::Platform;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// The file, beside a platform's binaries, listing the crates they link.
+pub const CRATES_FILE: &str = "lade-crates.json";
+
 /// What every platform's cargo build shares.
 pub struct CargoBuild<'a> {
     rust: &'a RustProject,
@@ -124,6 +127,7 @@ impl<'a> CargoBuild<'a> {
         )
         .with_env(env);
         t.steps.push(cargo_step(step, &outputs));
+        t.steps.push(self.crates_step(platform, &triple, &out));
         Ok((t, rt.linkage))
     }
 
@@ -171,6 +175,52 @@ impl<'a> CargoBuild<'a> {
             env.insert(format!("CFLAGS_{}", triple.replace('-', "_")), flags);
         }
         (env, cc_check)
+    }
+
+    /// `lade cargo-crates`: the crates the build links, with their features, written next to
+    /// the binaries for the SBOM (`sbom::rust` reads [`CRATES_FILE`] there).
+    fn crates_step(&self, platform: &Platform, triple: &str, out: &Path) -> BuildStep {
+        let file = out.join(CRATES_FILE);
+        let mut args = vec![
+            "cargo-crates".to_string(),
+            "--triple".into(),
+            triple.to_string(),
+            "--out".into(),
+            file.to_string_lossy().into_owned(),
+        ];
+        let mut packages: Vec<&str> = Vec::new();
+        for s in self.bins {
+            if !packages.contains(&s.package.name.as_str()) {
+                packages.push(&s.package.name);
+            }
+        }
+        for p in packages {
+            args.extend(["--package".into(), p.to_string()]);
+        }
+        if self.rust.lockfile.is_some() {
+            args.push("--locked".into());
+        }
+        if !self.settings.features.is_empty() {
+            args.extend(["--features".into(), self.settings.features.join(",")]);
+        }
+        if self.settings.no_default_features {
+            args.push("--no-default-features".into());
+        }
+        BuildStep::new(
+            format!("list the crates linked for {platform}"),
+            crate::plan::LADE_PROGRAM,
+            args,
+            self.project.dir,
+        )
+        .with_input(StepInput::Tree {
+            path: self.project.dir.to_path_buf(),
+            exclude: vec!["target".into()],
+        })
+        .with_input(StepInput::Tool {
+            program: "cargo".into(),
+        })
+        .with_output(StepOutput::File { path: file })
+        .reused_when_unchanged()
     }
 
     fn args(&self, triple: &str) -> Vec<String> {

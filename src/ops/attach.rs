@@ -70,9 +70,11 @@ pub fn attach_all(
 /// An SPDX and a CycloneDX document per platform image, from one scan of its files.
 fn sbom_artifacts(inputs: &Inputs) -> anyhow::Result<Vec<Artifact>> {
     let plan = inputs.plan;
+    let cache = super::cache_dir();
     let project = crate::sbom::Project {
         dir: &plan.project_dir,
         detector: &plan.detector,
+        cache: Some(&cache),
     };
     let created = crate::image::time::rfc3339(inputs.epoch);
     let mut artifacts = Vec::new();

@@ -680,9 +680,11 @@ fn write_sboms(
     epoch: u64,
     on: &mut impl FnMut(Event),
 ) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let cache = super::cache_dir();
     let project = crate::sbom::Project {
         dir: &plan.project_dir,
         detector: &plan.detector,
+        cache: Some(&cache),
     };
     let mut written = Vec::new();
     for (t, image) in plan.targets.iter().zip(&set.images) {

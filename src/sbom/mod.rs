@@ -56,7 +56,7 @@ pub enum SbomError {
 }
 
 /// A package found in the image. Field order is the sort order: purl, name, version.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Found {
     pub purl: String,
     pub name: String,
@@ -95,11 +95,31 @@ pub struct Project<'a> {
     pub dir: &'a Path,
     /// The plan's detector (`rust`, `go`, …): which lock file counts.
     pub detector: &'a str,
+    /// lade's cache directory: what a base's layers hold is kept under `base-sbom/`, per
+    /// layer digests, so a base is read once, not on every publish. `None` reads it each time.
+    pub cache: Option<&'a Path>,
 }
 
-/// Scans one platform image: `base` layers (lowest first), then lade's `layers`, then the
-/// project's lock file.
-pub fn scan(base: &[Layer], layers: &[LayerSpec], project: &Project) -> Result<Scan, SbomError> {
+/// What a base's layers hold, by the image path of each file that lists packages, and what
+/// could not be read: the part of a scan that depends only on the base.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct BaseScan {
+    by_path: BTreeMap<String, Result<Vec<Found>, String>>,
+    notes: Vec<String>,
+}
+
+/// The file keeping the scan of `base`'s layers: a digest of lade's version (the scanner
+/// may learn new package sources) and the layers' digests.
+fn base_scan_file(cache: &Path, base: &[Layer]) -> PathBuf {
+    let mut key = format!("lade {} base sbom\n", env!("CARGO_PKG_VERSION"));
+    for l in base {
+        key.push_str(&format!("{} {}\n", l.digest(), l.descriptor.media_type()));
+    }
+    let hex = crate::digest::Digest::of(key.as_bytes()).hex().to_string();
+    cache.join("base-sbom").join(format!("{hex}.json"))
+}
+
+fn scan_base(base: &[Layer]) -> Result<BaseScan, SbomError> {
     let mut c = Collector::default();
     let mut notes = Vec::new();
     let remote = base
@@ -122,6 +142,43 @@ pub fn scan(base: &[Layer], layers: &[LayerSpec], project: &Project) -> Result<S
             }
         }
     }
+    Ok(BaseScan {
+        by_path: c.by_path,
+        notes,
+    })
+}
+
+/// [`scan_base`], kept in the cache when every layer was local (a registry-only layer may be
+/// fetched next time, and then the scan says more).
+fn cached_base_scan(base: &[Layer], cache: Option<&Path>) -> Result<BaseScan, SbomError> {
+    let all_local = base.iter().all(|l| matches!(l.source, BlobSource::File(_)));
+    let Some(file) = cache.filter(|_| all_local).map(|c| base_scan_file(c, base)) else {
+        return scan_base(base);
+    };
+    if let Ok(bytes) = std::fs::read(&file)
+        && let Ok(kept) = serde_json::from_slice::<BaseScan>(&bytes)
+    {
+        return Ok(kept);
+    }
+    let scanned = scan_base(base)?;
+    // A cache: failing to keep it costs a re-read next time, nothing more.
+    if let Some(dir) = file.parent()
+        && std::fs::create_dir_all(dir).is_ok()
+        && let Ok(json) = serde_json::to_vec(&scanned)
+    {
+        let tmp = file.with_extension(format!("tmp-{}", std::process::id()));
+        if std::fs::write(&tmp, json).is_ok() {
+            let _ = std::fs::rename(&tmp, &file);
+        }
+    }
+    Ok(scanned)
+}
+
+/// Scans one platform image: `base` layers (lowest first), then lade's `layers`, then the
+/// project's lock file.
+pub fn scan(base: &[Layer], layers: &[LayerSpec], project: &Project) -> Result<Scan, SbomError> {
+    let BaseScan { by_path, mut notes } = cached_base_scan(base, project.cache)?;
+    let mut c = Collector { by_path };
     for spec in layers {
         c.lade_layer(spec)?;
     }

@@ -147,6 +147,7 @@ fn project(t: &Path) -> Project<'_> {
     Project {
         dir: t,
         detector: "python",
+        cache: None,
     }
 }
 
@@ -294,4 +295,29 @@ fn document_shape_and_determinism() {
     assert_eq!(rels[4]["spdxElementId"], "SPDXRef-Image");
     assert_eq!(rels[4]["relationshipType"], "CONTAINS");
     assert_eq!(rels[4]["relatedSpdxElement"], "SPDXRef-Package-3");
+}
+
+#[test]
+fn a_base_is_read_once_then_from_the_cache() {
+    let t = tempfile::tempdir().unwrap();
+    let (base, layers) = fixture(t.path());
+    let cache = t.path().join("cache");
+    let cached = Project {
+        cache: Some(&cache),
+        ..project(t.path())
+    };
+    let first = scan(&base, &layers, &cached).unwrap();
+    assert_eq!(first, scan(&base, &layers, &project(t.path())).unwrap());
+    let kept: Vec<_> = std::fs::read_dir(cache.join("base-sbom"))
+        .unwrap()
+        .collect();
+    assert_eq!(kept.len(), 1, "one listing per base");
+    // The layers' bytes are no longer read: the listing answers.
+    for l in &base {
+        if let BlobSource::File(p) = &l.source {
+            std::fs::write(p, b"not a layer any more").unwrap();
+        }
+    }
+    assert_eq!(scan(&base, &layers, &cached).unwrap(), first);
+    assert!(scan(&base, &layers, &project(t.path())).is_err());
 }

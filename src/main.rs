@@ -6,7 +6,7 @@ mod cli;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::{BaseBuildArgs, BaseCommand, Cli, Command, ProjectArgs, RegistryArgs};
+use cli::{BaseBuildArgs, BaseCommand, Cli, Command, OutputArgs, ProjectArgs, RegistryArgs};
 use lade::ops::plan::PlanOptions;
 use lade::ops::publish::{Event, PublishOptions};
 use lade::sink::Target;
@@ -36,43 +36,25 @@ fn install_warnings(warnings: &lade::warnings::Warnings) {
 
 fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
     match cli.command {
-        Command::Plan { project, json } => {
-            let plan = lade::ops::plan::plan(&plan_options(project)?)?;
+        Command::Plan {
+            project,
+            output,
+            json,
+        } => {
+            let dry = lade::ops::plan::dry_run(&publish_options(project, output)?)?;
             if json {
-                stdout(&serde_json::to_string_pretty(&plan).context("encoding the plan")?)?;
+                stdout(&serde_json::to_string_pretty(&dry).context("encoding the plan")?)?;
             } else {
-                stdout(plan.render().trim_end())?;
+                stdout(dry.render().trim_end())?;
             }
             Ok(())
         }
         Command::Publish {
             project,
-            to,
-            tags,
+            output,
             json,
-            image_refs,
-            refresh_base,
-            sbom,
-            no_verify,
-            sign_key,
-            no_attach,
-            registry,
         } => {
-            let opts = PublishOptions {
-                plan: plan_options(project)?,
-                targets: to
-                    .iter()
-                    .map(|t| Target::parse(t))
-                    .collect::<Result<_, _>>()?,
-                tags,
-                registry: registry_options(registry)?,
-                refresh_base,
-                image_refs,
-                sbom,
-                no_verify,
-                sign_key,
-                no_attach,
-            };
+            let opts = publish_options(project, output)?;
             let (verbose, quiet) = (cli.verbose, cli.quiet);
             match lade::ops::publish::publish(&opts, |e| progress(e, verbose, quiet)) {
                 Ok(mut report) => publish_result(&mut report, json, warnings),
@@ -86,6 +68,16 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
                 },
             }
         }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "lade",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Man { dir } => man(dir),
         Command::Verify {
             reference,
             key,
@@ -179,8 +171,8 @@ fn publish_result(
     if json {
         stdout(&serde_json::to_string_pretty(&report).context("encoding the report")?)?;
     } else {
-        for reference in report.written() {
-            stdout(reference)?;
+        for line in report.lines() {
+            stdout(&line)?;
         }
     }
     Ok(())
@@ -235,17 +227,86 @@ fn stdout(line: &str) -> anyhow::Result<()> {
     }
 }
 
+/// The project directory, given as DIR or with -C (both only when they name the same one).
+fn project_dir(p: &ProjectArgs) -> anyhow::Result<Option<std::path::PathBuf>> {
+    match (&p.path, &p.dir) {
+        (Some(a), Some(b)) => {
+            let same =
+                a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y);
+            if !same {
+                anyhow::bail!(
+                    "the project directory is given twice, as DIR {} and as -C {}; give one of them",
+                    a.display(),
+                    b.display()
+                );
+            }
+            Ok(Some(a.clone()))
+        }
+        (a, b) => Ok(a.clone().or_else(|| b.clone())),
+    }
+}
+
 fn plan_options(p: ProjectArgs) -> anyhow::Result<PlanOptions> {
-    let platforms = match &p.platform {
-        Some(s) => Some(lade::platform::parse_list(s).context("--platform")?),
-        None => None,
+    let dir = project_dir(&p)?;
+    let (platforms, all_platforms) = match p.platform.as_deref().map(str::trim) {
+        Some("all") => (None, true),
+        Some(s) => (
+            Some(lade::platform::parse_list(s).context("--platform (or `all`)")?),
+            false,
+        ),
+        None => (None, false),
     };
+    use lade::ops::plan::parse_pairs;
     Ok(PlanOptions {
-        dir: p.dir,
+        dir,
         platforms,
+        all_platforms,
         base: p.base,
         main: p.main,
+        labels: parse_pairs("--label", &p.labels)?,
+        annotations: parse_pairs("--annotation", &p.annotations)?,
+        env: parse_pairs("--env", &p.env)?,
     })
+}
+
+/// `publish`'s options, which `plan` checks too.
+fn publish_options(project: ProjectArgs, o: OutputArgs) -> anyhow::Result<PublishOptions> {
+    Ok(PublishOptions {
+        plan: plan_options(project)?,
+        targets: o
+            .to
+            .iter()
+            .map(|t| Target::parse(t))
+            .collect::<Result<_, _>>()?,
+        tags: o.tags,
+        registry: registry_options(o.registry)?,
+        refresh_base: o.refresh_base,
+        image_refs: o.image_refs,
+        sbom: o.sbom,
+        no_verify: o.no_verify,
+        sign_key: o.sign_key,
+        no_attach: o.no_attach,
+    })
+}
+
+/// `lade man`: the page of `lade` on stdout, or with `--dir` one page per command there.
+fn man(dir: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    match dir {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("--dir {}: creating it", dir.display()))?;
+            clap_mangen::generate_to(cmd, &dir)
+                .with_context(|| format!("--dir {}: writing man pages", dir.display()))
+        }
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cmd)
+                .render(&mut page)
+                .context("rendering the man page")?;
+            stdout(String::from_utf8_lossy(&page).trim_end())
+        }
+    }
 }
 
 /// Registry settings: the environment's (credentials, LADE_REGISTRY_MIRRORS) under the flags.

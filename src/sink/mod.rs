@@ -50,7 +50,8 @@ pub struct Published {
     pub target: String,
     /// Digest of the root document (index or manifest).
     pub digest: Digest,
-    /// A reference naming what was written (`oci:./out@sha256:…`, `REPO@sha256:…`).
+    /// A reference other tools accept for what was written: `REPO@sha256:…` for a registry;
+    /// for files the target itself (`oci:./out:TAG`), whose digest is `digest`.
     pub reference: String,
     /// What a registry push transferred (uploaded, already present, mounted).
     #[serde(skip_serializing_if = "Option::is_none")]

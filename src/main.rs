@@ -481,7 +481,7 @@ fn base_build(
         }
     }
     for o in &report.outputs {
-        stdout(&o.reference)?;
+        stdout(&lade::sink::result_line(&o.reference, &o.digest))?;
     }
     Ok(())
 }

@@ -152,11 +152,10 @@ impl PublishReport {
     /// always something other tools accept.
     pub fn lines(&self) -> impl Iterator<Item = String> {
         self.outputs.iter().filter_map(|o| {
-            let r = o.reference.as_deref()?;
-            Some(match &o.digest {
-                Some(d) if !r.ends_with(&d.to_string()) => format!("{r} {d}"),
-                _ => r.to_string(),
-            })
+            Some(sink::result_line(
+                o.reference.as_deref()?,
+                o.digest.as_ref()?,
+            ))
         })
     }
 }

@@ -58,6 +58,18 @@ pub struct Published {
     pub stats: Option<PushStats>,
 }
 
+/// The line printed for an output written: its reference, then its digest when the
+/// reference does not hold it (`oci:DIR:TAG sha256:…`), so the first word is always a
+/// reference other tools accept and the digest is always there.
+pub fn result_line(reference: &str, digest: &Digest) -> String {
+    let d = digest.to_string();
+    if reference.ends_with(&format!("@{d}")) {
+        reference.to_string()
+    } else {
+        format!("{reference} {d}")
+    }
+}
+
 /// Settings sinks need beyond their target.
 #[derive(Clone, Debug, Default)]
 pub struct OpenOptions {

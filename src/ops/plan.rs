@@ -202,3 +202,22 @@ impl DryRun {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_pairs;
+
+    #[test]
+    fn pairs_split_at_the_first_equals_and_the_last_flag_wins() {
+        let v = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let m = parse_pairs("--label", &v(&["a=1", "b=x=y", "c=", "a=2"])).unwrap();
+        assert_eq!(m["a"], "2");
+        assert_eq!(m["b"], "x=y");
+        assert_eq!(m["c"], "");
+        for bad in ["novalue", "=v", "a b=1"] {
+            let e = parse_pairs("--env", &v(&[bad])).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("--env '{bad}': ")), "{e}");
+            assert!(e.contains("NAME=VALUE"), "{e}");
+        }
+    }
+}

@@ -97,6 +97,53 @@ fn publish_takes_the_directory_and_prints_a_reference_skopeo_reads() {
     assert!(!env.work.join("other").exists());
 }
 
+/// Archives are printed as their targets too, and skopeo reads each printed reference.
+#[test]
+fn archive_references_printed_are_read_by_skopeo() {
+    let env = TestEnv::new();
+    env.copy_example("go-hello", "work/go-hello");
+    let run = env
+        .lade()
+        .args(["publish", "go-hello", "--platform", "linux/amd64"])
+        .args(["--to", "oci-archive:app.tar:v1"])
+        .args(["--to", "docker-archive:docker.tar:lade.test/app:v1"])
+        .run()
+        .success();
+    let lines: Vec<(&str, &str)> = run
+        .stdout
+        .lines()
+        .map(|l| l.split_once(' ').unwrap_or_else(|| panic!("{l:?}")))
+        .collect();
+    assert_eq!(
+        lines.iter().map(|(r, _)| *r).collect::<Vec<_>>(),
+        [
+            "oci-archive:app.tar:v1",
+            "docker-archive:docker.tar:lade.test/app:v1"
+        ]
+    );
+    for (reference, digest) in &lines {
+        let inspected: Value = serde_json::from_slice(
+            &run_ok(
+                tool("skopeo")
+                    .current_dir(&env.work)
+                    .args(["inspect", reference]),
+            )
+            .stdout,
+        )
+        .unwrap_or_else(|e| panic!("{reference}: {e}"));
+        assert_eq!(inspected["Architecture"], "amd64", "{reference}");
+        crate::support::lade::assert_digest(digest);
+    }
+    // The OCI archive holds the manifest whose digest was printed.
+    let raw = run_ok(
+        tool("skopeo")
+            .current_dir(&env.work)
+            .args(["inspect", "--raw", lines[0].0]),
+    )
+    .stdout;
+    assert_eq!(lines[0].1, sha256_digest(&raw));
+}
+
 /// `lade plan` takes every publish flag: those that change the plan are applied, outputs and
 /// tags are checked as publish checks them, and nothing is written or pushed.
 #[test]

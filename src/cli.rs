@@ -8,7 +8,8 @@ use std::path::PathBuf;
 #[command(
     name = "lade",
     version,
-    about = "Build reproducible OCI images of Go, Rust, Node, Python and Java projects without a Dockerfile"
+    about = "Build reproducible OCI images of Go, Rust, Node, Python and Java projects without a Dockerfile",
+    after_help = MAIN_EXAMPLES
 )]
 pub struct Cli {
     /// Say more: excluded files, cached layers, each step's command.
@@ -23,54 +24,29 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Show what lade would do: detector and why, build steps, layers, base, entrypoint.
+    /// Show what lade would do: detector and why, build steps, layers, base, entrypoint,
+    /// outputs. Takes every flag publish takes, so a dry run is the same command line.
+    #[command(after_help = PLAN_EXAMPLES)]
     Plan {
         #[command(flatten)]
         project: ProjectArgs,
+        #[command(flatten)]
+        output: OutputArgs,
         /// Print the plan as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Build the project and write the image to every --to.
+    #[command(visible_alias = "build", after_help = PUBLISH_EXAMPLES)]
     Publish {
         #[command(flatten)]
         project: ProjectArgs,
-        /// Output: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] or
-        /// REGISTRY/REPO[:TAG]. Repeatable. Default: $LADE_REPO/NAME:latest, else oci:./lade-out:latest.
-        #[arg(long = "to", value_name = "TARGET")]
-        to: Vec<String>,
-        /// An extra tag for every output. Repeatable.
-        #[arg(long = "tag", value_name = "TAG")]
-        tags: Vec<String>,
-        /// Print the result as JSON on stdout (registry outputs include upload statistics).
+        #[command(flatten)]
+        output: OutputArgs,
+        /// Print the result as JSON on stdout: outputs with tags and digests, each platform's
+        /// manifest and sizes, the base, steps, layers and warnings.
         #[arg(long)]
         json: bool,
-        /// Write each output's digest reference (REPO@sha256:…) to FILE, one per line, then
-        /// the references of the artifacts attached to them and of their signatures.
-        #[arg(long = "image-refs", value_name = "FILE")]
-        image_refs: Option<PathBuf>,
-        /// Resolve a registry base's tag again instead of using the digest pinned in lade.lock.
-        #[arg(long = "refresh-base")]
-        refresh_base: bool,
-        /// Write an SPDX 2.3 JSON SBOM for every platform image into DIR
-        /// (NAME-OS-ARCH[-VARIANT].spdx.json): packages from the image's jars, Python and npm
-        /// packages, Debian status files and the project's Cargo.lock.
-        #[arg(long, value_name = "DIR")]
-        sbom: Option<PathBuf>,
-        /// Skip the check that the image's entrypoint (and its interpreter) is in the image
-        /// and executable; a warning says it was skipped.
-        #[arg(long = "no-verify")]
-        no_verify: bool,
-        /// Do not attach SBOMs (SPDX, CycloneDX) and provenance to registry and OCI layout
-        /// outputs (attached by default as OCI 1.1 referrers of each platform image).
-        #[arg(long = "no-attach")]
-        no_attach: bool,
-        /// Sign each registry output's index and platform manifests with this PEM PKCS#8
-        /// private key (ECDSA P-256 or Ed25519), as cosign does (`sha256-<digest>.sig` tags).
-        #[arg(long = "sign-key", value_name = "FILE", env = lade::env::LADE_SIGN_KEY.name())]
-        sign_key: Option<PathBuf>,
-        #[command(flatten)]
-        registry: RegistryArgs,
     },
     /// Check the cosign signatures of an image in a registry: the index and every platform
     /// manifest must be signed by KEY for this digest and repository. Lists attached artifacts.
@@ -86,6 +62,19 @@ pub enum Command {
         json: bool,
         #[command(flatten)]
         registry: RegistryArgs,
+    },
+    /// Print a completion script for SHELL (bash, zsh, fish, powershell, elvish) on stdout.
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions {
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print lade's man page (roff), or with --dir write one page per command into DIR.
+    #[command(hide = true)]
+    Man {
+        /// Write lade.1 and lade-COMMAND.1 pages into this directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
     /// Base images built from Debian 12 packages, without a Dockerfile or RUN.
     Base {
@@ -271,10 +260,14 @@ pub struct RegistryArgs {
 
 #[derive(Args, Debug)]
 pub struct ProjectArgs {
+    /// Project directory (default: the current directory). Same as -C.
+    #[arg(value_name = "DIR")]
+    pub path: Option<PathBuf>,
     /// Project directory.
     #[arg(short = 'C', long = "dir", value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Platforms to build, comma separated (linux/amd64,linux/arm64). Default: lade.toml's, else the host's.
+    /// Platforms to build, comma separated (linux/amd64,linux/arm64), or `all`: every platform
+    /// the base has that the project's toolchain builds. Default: lade.toml's, else the host's.
     #[arg(long, value_name = "LIST", env = lade::env::LADE_PLATFORMS.name())]
     pub platform: Option<String>,
     /// Base image: scratch, oci:PATH[:TAG] or a registry reference
@@ -284,4 +277,84 @@ pub struct ProjectArgs {
     /// The main package (Go) or binary to use as entrypoint.
     #[arg(long, value_name = "PKG")]
     pub main: Option<String>,
+    /// A label of the image config, over lade.toml's `labels`. Repeatable.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// An annotation of the manifests and index, over lade.toml's `annotations`. Repeatable.
+    #[arg(long = "annotation", value_name = "KEY=VALUE")]
+    pub annotations: Vec<String>,
+    /// An environment variable of the image, over lade.toml's `env`. Repeatable.
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
 }
+
+/// Where the image goes and what goes with it: publish's flags, which plan checks without
+/// writing anything.
+#[derive(Args, Debug)]
+pub struct OutputArgs {
+    /// Output: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] or
+    /// REGISTRY/REPO[:TAG]. Repeatable. Default: $LADE_REPO/NAME:latest, else oci:./lade-out:latest.
+    #[arg(long = "to", value_name = "TARGET")]
+    pub to: Vec<String>,
+    /// An extra tag for every output. Repeatable.
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Write each output's reference (REPO@sha256:… for registries, oci:DIR:TAG for layouts)
+    /// to FILE, one per line, then the references of the artifacts attached to them and of
+    /// their signatures.
+    #[arg(long = "image-refs", value_name = "FILE")]
+    pub image_refs: Option<PathBuf>,
+    /// Resolve a registry base's tag again instead of using the digest pinned in lade.lock.
+    #[arg(long = "refresh-base")]
+    pub refresh_base: bool,
+    /// Write an SPDX 2.3 JSON SBOM for every platform image into DIR
+    /// (NAME-OS-ARCH[-VARIANT].spdx.json): packages from the image's jars, Python and npm
+    /// packages, Debian status files and the project's Cargo.lock.
+    #[arg(long, value_name = "DIR")]
+    pub sbom: Option<PathBuf>,
+    /// Skip the check that the image's entrypoint (and its interpreter) is in the image
+    /// and executable; a warning says it was skipped.
+    #[arg(long = "no-verify")]
+    pub no_verify: bool,
+    /// Do not attach SBOMs (SPDX, CycloneDX) and provenance to registry and OCI layout
+    /// outputs (attached by default as OCI 1.1 referrers of each platform image).
+    #[arg(long = "no-attach")]
+    pub no_attach: bool,
+    /// Sign each registry output's index and platform manifests with this PEM PKCS#8
+    /// private key (ECDSA P-256 or Ed25519), as cosign does (`sha256-<digest>.sig` tags).
+    #[arg(long = "sign-key", value_name = "FILE", env = lade::env::LADE_SIGN_KEY.name())]
+    pub sign_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+const MAIN_EXAMPLES: &str = "\
+Examples:
+  lade plan                                  what would be built, without building
+  lade publish examples/go-hello             build and write oci:./lade-out:latest
+  lade publish . --to registry.example/app:v1 --platform linux/amd64,linux/arm64
+  source <(lade completions bash)            completions for this shell";
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  source <(lade completions bash)                        this bash session
+  lade completions bash > ~/.local/share/bash-completion/completions/lade
+  lade completions zsh > \"${fpath[1]}/_lade\"
+  lade completions fish > ~/.config/fish/completions/lade.fish
+  lade completions powershell >> $PROFILE";
+
+const PLAN_EXAMPLES: &str = "\
+Examples:
+  lade plan                                  the project in the current directory
+  lade plan examples/go-hello --json         as JSON, for scripts
+  lade plan . --platform all                 which platforms `all` resolves to
+  lade plan . --to registry.example/app --tag v1.2.0
+                                             check a publish's flags without building";
+
+const PUBLISH_EXAMPLES: &str = "\
+Examples:
+  lade publish                               to $LADE_REPO/NAME:latest, else oci:./lade-out:latest
+  lade publish examples/go-hello --to oci:./out:v1
+  lade publish . --platform linux/amd64,linux/arm64 --to registry.example/team/app:v1
+  lade publish . --to registry.example/app --tag $GIT_SHA --label team=payments --json
+  lade publish . --to docker-archive:app.tar:app:dev    then: docker load -i app.tar";

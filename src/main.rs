@@ -3,13 +3,14 @@
 //! raises are printed as `lade: warning: …` lines as they happen, even with `-q`.
 
 mod cli;
+mod options;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::{BaseBuildArgs, BaseCommand, Cli, Command, ProjectArgs, RegistryArgs};
-use lade::ops::plan::PlanOptions;
-use lade::ops::publish::{Event, PublishOptions};
+use cli::{BaseBuildArgs, BaseCommand, Cli, Command, RegistryArgs};
+use lade::ops::publish::Event;
 use lade::sink::Target;
+use options::{publish_options, registry_options};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -36,43 +37,25 @@ fn install_warnings(warnings: &lade::warnings::Warnings) {
 
 fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
     match cli.command {
-        Command::Plan { project, json } => {
-            let plan = lade::ops::plan::plan(&plan_options(project)?)?;
+        Command::Plan {
+            project,
+            output,
+            json,
+        } => {
+            let dry = lade::ops::plan::dry_run(&publish_options(project, output)?)?;
             if json {
-                stdout(&serde_json::to_string_pretty(&plan).context("encoding the plan")?)?;
+                stdout(&serde_json::to_string_pretty(&dry).context("encoding the plan")?)?;
             } else {
-                stdout(plan.render().trim_end())?;
+                stdout(dry.render().trim_end())?;
             }
             Ok(())
         }
         Command::Publish {
             project,
-            to,
-            tags,
+            output,
             json,
-            image_refs,
-            refresh_base,
-            sbom,
-            no_verify,
-            sign_key,
-            no_attach,
-            registry,
         } => {
-            let opts = PublishOptions {
-                plan: plan_options(project)?,
-                targets: to
-                    .iter()
-                    .map(|t| Target::parse(t))
-                    .collect::<Result<_, _>>()?,
-                tags,
-                registry: registry_options(registry)?,
-                refresh_base,
-                image_refs,
-                sbom,
-                no_verify,
-                sign_key,
-                no_attach,
-            };
+            let opts = publish_options(project, output)?;
             let (verbose, quiet) = (cli.verbose, cli.quiet);
             match lade::ops::publish::publish(&opts, |e| progress(e, verbose, quiet)) {
                 Ok(mut report) => publish_result(&mut report, json, warnings),
@@ -86,6 +69,16 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
                 },
             }
         }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "lade",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Man { dir } => man(dir),
         Command::Verify {
             reference,
             key,
@@ -196,8 +189,8 @@ fn publish_result(
     if json {
         stdout(&serde_json::to_string_pretty(&report).context("encoding the report")?)?;
     } else {
-        for reference in report.written() {
-            stdout(reference)?;
+        for line in report.lines() {
+            stdout(&line)?;
         }
     }
     Ok(())
@@ -252,45 +245,24 @@ fn stdout(line: &str) -> anyhow::Result<()> {
     }
 }
 
-fn plan_options(p: ProjectArgs) -> anyhow::Result<PlanOptions> {
-    let platforms = match &p.platform {
-        Some(s) => Some(lade::platform::parse_list(s).context("--platform")?),
-        None => None,
-    };
-    Ok(PlanOptions {
-        dir: p.dir,
-        platforms,
-        base: p.base,
-        main: p.main,
-    })
-}
-
-/// Registry settings: the environment's (credentials, LADE_REGISTRY_MIRRORS) under the flags.
-fn registry_options(r: RegistryArgs) -> anyhow::Result<lade::registry::RegistryOptions> {
-    let mut o = lade::registry::RegistryOptions::from_env()?;
-    let mut mirrors = Vec::new();
-    for m in &r.mirrors {
-        mirrors.push(
-            m.parse::<lade::oci::Mirror>()
-                .map_err(|e| anyhow::anyhow!("--registry-mirror: {e}"))?,
-        );
+/// `lade man`: the page of `lade` on stdout, or with `--dir` one page per command there.
+fn man(dir: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    match dir {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("--dir {}: creating it", dir.display()))?;
+            clap_mangen::generate_to(cmd, &dir)
+                .with_context(|| format!("--dir {}: writing man pages", dir.display()))
+        }
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cmd)
+                .render(&mut page)
+                .context("rendering the man page")?;
+            stdout(String::from_utf8_lossy(&page).trim_end())
+        }
     }
-    // Flags first: they are tried before the environment's mirrors.
-    mirrors.append(&mut o.mirrors);
-    o.mirrors = mirrors;
-    o.insecure = r.insecure;
-    o.cas = r.cas;
-    // Checked now: a publish to OCI layouts from a local base never connects, and would
-    // otherwise ignore a CA file that is missing or not PEM.
-    for f in &o.cas {
-        lade::registry::transport::load_pem(f)
-            .map_err(|e| anyhow::anyhow!("--registry-ca: {e}"))?;
-    }
-    if r.concurrency == 0 {
-        anyhow::bail!("--registry-concurrency must be at least 1");
-    }
-    o.concurrency = r.concurrency;
-    Ok(o)
 }
 
 /// Progress goes to stderr so stdout carries only the result.
@@ -439,7 +411,7 @@ fn base_build(
         }
     }
     for o in &report.outputs {
-        stdout(&o.reference)?;
+        stdout(&lade::sink::result_line(&o.reference, &o.digest))?;
     }
     Ok(())
 }

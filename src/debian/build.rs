@@ -312,6 +312,11 @@ pub fn build_base(
     })
 }
 
+/// Whether lade builds Debian bases for `p` (`--platform all` with a `debian12/…` base).
+pub fn builds_for(p: &Platform) -> bool {
+    debian_arch(p).is_ok()
+}
+
 /// Debian's name for a platform's architecture.
 fn debian_arch(p: &Platform) -> Result<String, DebianError> {
     match (p.os.as_str(), p.architecture.as_str(), p.variant.as_deref()) {

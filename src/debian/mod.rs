@@ -31,6 +31,7 @@ pub mod version;
 pub use archive::{DEFAULT_MIRROR, SuiteReport};
 pub use build::{
     BaseBuild, BuildReport, Event, PackageReport, PlatformReport, TierReport, build_base,
+    builds_for,
 };
 pub use error::DebianError;
 pub use lock::BaseLock;

@@ -10,6 +10,7 @@ mod archive;
 mod cache;
 mod entries;
 mod gzip;
+pub mod sizes;
 mod source;
 mod store;
 pub mod tree;
@@ -175,7 +176,7 @@ impl<'a> LayerWriter<'a> {
             HashingWriter::new(gz),
             &sink_err,
         )?;
-        let (gz, diff_id, _) = tar.finish();
+        let (gz, diff_id, tar_size) = tar.finish();
         let blob = gz.finish().map_err(sink_err)?;
         let (digest, size) = blob.commit().map_err(store_err)?;
         let record = cache::Record {
@@ -184,6 +185,7 @@ impl<'a> LayerWriter<'a> {
             size,
         };
         cache::save(self.store, &key, &record).map_err(store_err)?;
+        sizes::record(self.store, &record.diff_id, tar_size);
         Ok(LayerBlob {
             digest: record.digest,
             diff_id: record.diff_id,

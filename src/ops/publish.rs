@@ -47,6 +47,8 @@ pub struct PublishReport {
     /// The root digest: the index when there are several platforms, else the manifest.
     pub digest: Digest,
     pub platforms: Vec<String>,
+    /// Each platform image: manifest, config and sizes.
+    pub images: Vec<ImageReport>,
     pub base: BaseReport,
     /// Every build step, in order: what ran and what was reused, with its key.
     pub steps: Vec<build::StepRun>,
@@ -88,6 +90,26 @@ pub struct LayerReport {
     pub cached: bool,
 }
 
+/// One platform image of a publish.
+#[derive(Clone, Debug, Serialize)]
+pub struct ImageReport {
+    pub platform: String,
+    pub manifest: Digest,
+    pub config: Digest,
+    /// Bytes as stored and pushed: the (compressed) layer blobs, the config and the manifest.
+    pub compressed_size: u64,
+    /// The layers' tar bytes, what an engine unpacks; `null` when a base layer's bytes are
+    /// only in a registry (they are not downloaded to be counted).
+    pub uncompressed_size: Option<u64>,
+}
+
+/// A platform's manifest in an output.
+#[derive(Clone, Debug, Serialize)]
+pub struct PlatformManifest {
+    pub platform: String,
+    pub digest: Digest,
+}
+
 /// One output's result.
 #[derive(Clone, Debug, Serialize)]
 pub struct OutputReport {
@@ -97,9 +119,18 @@ pub struct OutputReport {
     /// Digest of the root document written (absent when the output failed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
-    /// A reference naming what was written (`oci:./out@sha256:…`, `REPO@sha256:…`).
+    /// A reference other tools accept for what was written: `REPO@sha256:…` for a registry,
+    /// the target itself (`oci:DIR:TAG`, `oci-archive:FILE:TAG`) for files, whose digest is
+    /// `digest`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    /// The tags the output names the image by (a registry's include every `--tag`).
+    pub tags: Vec<String>,
+    /// The index written, when there is one (several platforms; never in a docker-archive).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<Digest>,
+    /// Each platform's manifest in the output (empty when the output failed).
+    pub manifests: Vec<PlatformManifest>,
     /// What a registry push transferred.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stats: Option<crate::registry::PushStats>,
@@ -116,9 +147,16 @@ pub enum OutputStatus {
 }
 
 impl PublishReport {
-    /// The references of what was written, in `--to` order.
-    pub fn written(&self) -> impl Iterator<Item = &str> {
-        self.outputs.iter().filter_map(|o| o.reference.as_deref())
+    /// One line per output written, for people and scripts: the reference, then the digest
+    /// when the reference does not hold it (`oci:DIR:TAG sha256:…`), so the first word is
+    /// always something other tools accept.
+    pub fn lines(&self) -> impl Iterator<Item = String> {
+        self.outputs.iter().filter_map(|o| {
+            Some(sink::result_line(
+                o.reference.as_deref()?,
+                o.digest.as_ref()?,
+            ))
+        })
     }
 }
 
@@ -182,27 +220,15 @@ pub enum Event<'a> {
 
 pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Result<PublishReport> {
     let sign_key = super::signing::read_key(opts.sign_key.as_deref())?;
+    let opts = &super::platforms::resolve_all(opts)?;
     let (mut plan, config) = plan_and_config(&opts.plan)?;
     on(Event::Planned(&plan));
-    let targets = output_targets(opts, &plan)?;
-    // Every input is checked before the base is resolved or anything built: a bad flag must
-    // cost seconds, not a build, and must not leave a push behind.
-    check_inputs(opts)?;
+    let Outputs {
+        targets,
+        registry,
+        sinks,
+    } = open_outputs(opts, &plan, &config)?;
     let epoch = crate::git::source_date_epoch(&plan.project_dir)?;
-    let mut options = opts.registry.clone();
-    super::registry::apply_settings(&config.registry, &mut options, &plan.project_dir);
-    super::registry::add_push_registries(&mut options, &targets);
-    // One client for the whole publish: the base, every registry output and the base layers
-    // file outputs need share its connections and tokens.
-    let registry = RegistrySession::new(options);
-    let open = sink::OpenOptions {
-        registry: registry.clone(),
-        tags: opts.tags.clone(),
-    };
-    let sinks = targets
-        .iter()
-        .map(|t| Ok((sink::open_with(t, &open)?, t.to_string())))
-        .collect::<Result<Vec<_>, sink::SinkError>>()?;
     probe_registries(&targets, &registry)?;
     let platforms: Vec<Platform> = plan.targets.iter().map(|t| t.platform.clone()).collect();
 
@@ -350,6 +376,9 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
                 status: OutputStatus::Ok,
                 digest: Some(p.digest),
                 reference: Some(p.reference),
+                tags: super::report::tags(t, &opts.tags),
+                index: super::report::index(&set, t),
+                manifests: super::report::manifests(&set, t),
                 stats: p.stats,
                 error: None,
             },
@@ -360,6 +389,9 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
                     status: OutputStatus::Failed,
                     digest: None,
                     reference: None,
+                    tags: super::report::tags(t, &opts.tags),
+                    index: None,
+                    manifests: Vec::new(),
                     stats: None,
                     error: Some(output_error(&t.to_string(), &e)),
                 }
@@ -413,6 +445,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
     let report = PublishReport {
         digest: set.root().digest(),
         platforms: platforms.iter().map(|p| p.to_string()).collect(),
+        images: super::report::images(&set, &store),
         base: BaseReport {
             name: base.name.clone(),
             digest: base.digest.clone(),
@@ -440,6 +473,46 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         .into());
     }
     Ok(report)
+}
+
+/// The outputs of a publish, opened (nothing written yet).
+pub(super) struct Outputs {
+    /// `--to` (or the default), with a layout target per `--tag`.
+    pub targets: Vec<Target>,
+    /// One client for the whole publish: the base, every registry output and the base layers
+    /// file outputs need share its connections and tokens.
+    pub registry: RegistrySession,
+    /// Each target's sink with the target as written.
+    pub sinks: Vec<(Box<dyn sink::Sink>, String)>,
+}
+
+/// Checks every input that names something to write and opens the outputs, without
+/// connecting anywhere: a bad flag must cost seconds, not a build, and must not leave a push
+/// behind. `lade plan` runs this too, so a dry run refuses what the publish would.
+pub(super) fn open_outputs(
+    opts: &PublishOptions,
+    plan: &Plan,
+    config: &crate::config::LadeConfig,
+) -> anyhow::Result<Outputs> {
+    let targets = output_targets(opts, plan)?;
+    check_inputs(opts)?;
+    let mut options = opts.registry.clone();
+    super::registry::apply_settings(&config.registry, &mut options, &plan.project_dir);
+    super::registry::add_push_registries(&mut options, &targets);
+    let registry = RegistrySession::new(options);
+    let open = sink::OpenOptions {
+        registry: registry.clone(),
+        tags: opts.tags.clone(),
+    };
+    let sinks = targets
+        .iter()
+        .map(|t| Ok((sink::open_with(t, &open)?, t.to_string())))
+        .collect::<Result<Vec<_>, sink::SinkError>>()?;
+    Ok(Outputs {
+        targets,
+        registry,
+        sinks,
+    })
 }
 
 /// A publish input refused before anything is built.

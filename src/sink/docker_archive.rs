@@ -95,7 +95,7 @@ impl Sink for DockerArchiveSink {
         let digest = image.manifest.digest();
         Ok(Published {
             target: self.target.clone(),
-            reference: format!("{}@{digest}", self.target),
+            reference: self.target.clone(),
             digest,
             stats: None,
         })

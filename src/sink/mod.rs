@@ -50,11 +50,24 @@ pub struct Published {
     pub target: String,
     /// Digest of the root document (index or manifest).
     pub digest: Digest,
-    /// A reference naming what was written (`oci:./out@sha256:…`, `REPO@sha256:…`).
+    /// A reference other tools accept for what was written: `REPO@sha256:…` for a registry;
+    /// for files the target itself (`oci:./out:TAG`), whose digest is `digest`.
     pub reference: String,
     /// What a registry push transferred (uploaded, already present, mounted).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stats: Option<PushStats>,
+}
+
+/// The line printed for an output written: its reference, then its digest when the
+/// reference does not hold it (`oci:DIR:TAG sha256:…`), so the first word is always a
+/// reference other tools accept and the digest is always there.
+pub fn result_line(reference: &str, digest: &Digest) -> String {
+    let d = digest.to_string();
+    if reference.ends_with(&format!("@{d}")) {
+        reference.to_string()
+    } else {
+        format!("{reference} {d}")
+    }
 }
 
 /// Settings sinks need beyond their target.

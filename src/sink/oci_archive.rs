@@ -44,7 +44,7 @@ impl Sink for OciArchiveSink {
         let digest = root.digest();
         Ok(Published {
             target: self.target.clone(),
-            reference: format!("{}@{digest}", self.target),
+            reference: self.target.clone(),
             digest,
             stats: None,
         })
@@ -217,10 +217,7 @@ mod tests {
         let file = tmp.path().join("out/app.tar");
         let p = write(&file, "v2", &set).unwrap();
         assert_eq!(p.digest, set.index.as_ref().unwrap().digest());
-        assert_eq!(
-            p.reference,
-            format!("oci-archive:{}:v2@{}", file.display(), p.digest)
-        );
+        assert_eq!(p.reference, format!("oci-archive:{}:v2", file.display()));
         let names: Vec<String> = fs::read_dir(file.parent().unwrap())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -64,9 +64,10 @@ fn build(cache: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// The digest in `oci:DIR:TAG@sha256:…`.
-fn digest_of(reference: &str) -> String {
-    reference.trim().rsplit_once('@').unwrap().1.to_string()
+/// The digest in a printed output line: `oci:DIR:TAG sha256:…` or `REPO@sha256:…`.
+fn digest_of(line: &str) -> String {
+    let last = line.split_whitespace().last().unwrap();
+    last.rsplit_once('@').map_or(last, |(_, d)| d).to_string()
 }
 
 fn host_arch() -> &'static str {

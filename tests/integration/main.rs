@@ -13,6 +13,7 @@ mod bad_input;
 mod bad_inputs_table;
 mod base;
 mod bases;
+mod cli;
 mod go_hello;
 mod harness;
 mod java;

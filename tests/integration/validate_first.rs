@@ -189,7 +189,7 @@ fn with_two_outputs_one_failing_both_are_reported_and_the_exit_is_non_zero() {
     let root = j["digest"].as_str().unwrap();
     assert_eq!(
         run.stdout.trim(),
-        format!("{good_to}@{root}"),
+        format!("{good_to} {root}"),
         "{}",
         run.context()
     );

@@ -22,6 +22,7 @@ impl Lade {
             .env("GOPROXY", "off")
             .env("NO_COLOR", "1")
             .env_remove("SOURCE_DATE_EPOCH")
+            .env_remove("LADE_REPO")
             .env_remove("GOOS")
             .env_remove("GOARCH")
             .env_remove("GOFLAGS")

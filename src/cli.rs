@@ -87,6 +87,12 @@ pub enum Command {
         #[command(flatten)]
         registry: RegistryArgs,
     },
+    /// Write a commented lade.toml for the project in DIR (default: the current directory)
+    /// with what detection found; never overwrites one.
+    Init {
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Base images built from Debian 12 packages, without a Dockerfile or RUN.
     Base {
         #[command(subcommand)]

@@ -4,6 +4,7 @@
 pub mod attach;
 pub mod base;
 pub mod checks;
+pub mod init;
 pub mod plan;
 pub mod provenance;
 pub mod publish;

@@ -36,18 +36,15 @@ fn without_the_file(v: &Value) -> Value {
     }
 }
 
-/// A string that is the file, or an object with such a string at its top level.
+/// The file in a list of project files (`"lade.toml"`), or a layer entry that copies it
+/// (`"target": "/app/lade.toml"`). Reasons that name lade.toml are kept: they are the plan's.
 fn names_lade_toml(v: &Value) -> bool {
-    let is = |s: &str| s == "lade.toml" || s.ends_with("/lade.toml");
     match v {
-        Value::String(s) => is(s),
-        Value::Object(map) => map.values().any(|v| match v {
-            Value::String(s) => is(s),
-            Value::Object(inner) => inner.values().any(
-                |v| matches!(v, Value::Object(o) if o.values().any(|s| s.as_str().is_some_and(is))),
-            ),
-            _ => false,
-        }),
+        Value::String(s) => s == "lade.toml",
+        Value::Object(map) => map
+            .get("target")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.ends_with("/lade.toml")),
         _ => false,
     }
 }

@@ -14,6 +14,7 @@
 use super::ConfigError;
 use super::parse::Origin;
 use super::schema::{FREE_MAPS, fields};
+use std::collections::HashMap;
 use std::path::Path;
 
 /// Lifted settings: TOML text and, for each of its lines, where it came from.
@@ -107,20 +108,138 @@ pub fn package_json(text: &str, path: &Path) -> Result<Option<Lifted>, ConfigErr
     let Some(lade) = doc.get("lade") else {
         return Ok(None);
     };
+    let positions = json_key_positions(text);
+    let located = |key: &str| match positions.get(key) {
+        Some((l, c)) => format!("{}:{l}:{c}: {key}", path.display()),
+        None => format!("{}: {key}", path.display()),
+    };
     let serde_json::Value::Object(settings) = lade else {
         return Err(ConfigError::Invalid {
-            at: format!("{}: lade", path.display()),
+            at: located("lade"),
             message: "\"lade\" must be an object of lade settings, the keys of lade.toml (`\"lade\": { \"base\": \"…\" }`)".into(),
         });
     };
     let mut lifted = Lifted::default();
     json_table(&mut lifted, &mut Vec::new(), settings).map_err(|(key, message)| {
         ConfigError::Invalid {
-            at: format!("{}: {key}", path.display()),
+            at: located(&key),
             message,
         }
     })?;
+    for o in &mut lifted.origins {
+        o.at = positions.get(&o.key).copied();
+    }
     Ok(Some(lifted))
+}
+
+/// The line and column of every object key under `"lade"` in a JSON text serde_json has
+/// accepted, by dotted path (`lade.env.A`): serde_json keeps no positions.
+fn json_key_positions(text: &str) -> HashMap<String, (usize, usize)> {
+    let mut scan = JsonScan {
+        text,
+        at: 0,
+        keys: HashMap::new(),
+    };
+    scan.value("");
+    scan.keys
+}
+
+struct JsonScan<'t> {
+    text: &'t str,
+    at: usize,
+    keys: HashMap<String, (usize, usize)>,
+}
+
+impl JsonScan<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    fn blanks(&mut self) {
+        while self.peek().is_some_and(|b| b.is_ascii_whitespace()) {
+            self.at += 1;
+        }
+    }
+
+    /// Skips one value, recording the keys of the objects in it.
+    fn value(&mut self, path: &str) {
+        self.blanks();
+        match self.peek() {
+            Some(b'{') => {
+                self.at += 1;
+                loop {
+                    self.blanks();
+                    match self.peek() {
+                        Some(b'"') => {}
+                        Some(b',') => {
+                            self.at += 1;
+                            continue;
+                        }
+                        Some(_) => {
+                            self.at += 1;
+                            return;
+                        }
+                        None => return,
+                    }
+                    let start = self.at;
+                    let key = self.string();
+                    let child = if path.is_empty() {
+                        key
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    if child == "lade" || child.starts_with("lade.") {
+                        self.keys
+                            .insert(child.clone(), super::parse::line_column(self.text, start));
+                    }
+                    self.blanks();
+                    if self.peek() == Some(b':') {
+                        self.at += 1;
+                    }
+                    self.value(&child);
+                }
+            }
+            Some(b'[') => {
+                self.at += 1;
+                loop {
+                    self.blanks();
+                    match self.peek() {
+                        Some(b']') | None => {
+                            self.at += 1;
+                            return;
+                        }
+                        Some(b',') => self.at += 1,
+                        Some(_) => self.value(path),
+                    }
+                }
+            }
+            Some(b'"') => {
+                self.string();
+            }
+            Some(_) => {
+                while self.peek().is_some_and(|b| !b",]} \t\r\n".contains(&b)) {
+                    self.at += 1;
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// A string at the cursor, decoded; the cursor moves past it.
+    fn string(&mut self) -> String {
+        let start = self.at;
+        self.at += 1;
+        while let Some(b) = self.peek() {
+            self.at += 1;
+            match b {
+                b'\\' => self.at += 1,
+                b'"' => break,
+                _ => {}
+            }
+        }
+        let end = self.at.min(self.text.len());
+        serde_json::from_str(&self.text[start..end]).unwrap_or_default()
+    }
 }
 
 /// One line per value of a lade table, recursing into lade's tables and free maps so each
@@ -323,7 +442,23 @@ mod tests {
             .to_string();
         assert_eq!(
             e,
-            "package.json: lade.name: null is not a setting: remove the key or give it a value"
+            "package.json:1:11: lade.name: null is not a setting: remove the key or give it a value"
+        );
+        let text = "{\n  \"lade\": {\n    \"env\": { \"A\": \"x\\\"}\" },\n    \"ports\": [[1], {\"a\": 2}],\n    \"user\": 7\n  }\n}\n";
+        let at: Vec<_> = package_json(text, Path::new("package.json"))
+            .unwrap()
+            .unwrap()
+            .origins
+            .iter()
+            .map(|o| (o.key.clone(), o.at))
+            .collect();
+        assert_eq!(
+            at,
+            [
+                ("lade.env.A".to_string(), Some((3, 14))),
+                ("lade.ports".to_string(), Some((4, 5))),
+                ("lade.user".to_string(), Some((5, 5)))
+            ]
         );
         let e = package_json("{\n  \"lade\": [1,\n", Path::new("package.json"))
             .unwrap_err()

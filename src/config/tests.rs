@@ -203,7 +203,7 @@ fn settings_in_pyproject_package_json_pom_and_gradle_properties() {
     assert_eq!(c.node.binary.as_deref(), Some("/usr/bin/node"));
     assert!(
         w[0].ends_with(
-            "package.json: lade.node.bianry: not a lade setting, ignored; did you mean `binary`?"
+            "package.json:1:81: lade.node.bianry: not a lade setting, ignored; did you mean `binary`?"
         ),
         "{w:?}"
     );
@@ -213,9 +213,9 @@ fn settings_in_pyproject_package_json_pom_and_gradle_properties() {
         e.contains("package.json: workdir `srv` must be an absolute path"),
         "{e}"
     );
-    write("package.json", r#"{"lade": {"user": [1]}}"#);
+    write("package.json", "{\"lade\": {\n  \"user\": [1]}}");
     let e = LadeConfig::load(t.path()).unwrap_err().to_string();
-    assert!(e.contains("package.json: lade.user: "), "{e}");
+    assert!(e.contains("package.json:2:3: lade.user: "), "{e}");
     remove("package.json");
 
     write(

@@ -63,8 +63,17 @@ fn package_json_lade_object_changes_the_plan_and_warns_on_unknown_keys() {
         1,
         "one warning, for the one unknown key:\n{stderr}"
     );
+    // The key's line and column in package.json as written (pretty-printed, "lade" last).
+    let written = std::fs::read_to_string(&manifest).unwrap();
+    let line = written
+        .lines()
+        .position(|l| l.trim_start().starts_with("\"colour\""))
+        .unwrap()
+        + 1;
     assert!(
-        w[0].contains("package.json: lade.colour: not a lade setting, ignored"),
+        w[0].contains(&format!(
+            "package.json:{line}:5: lade.colour: not a lade setting, ignored"
+        )),
         "{stderr}"
     );
 
@@ -72,7 +81,7 @@ fn package_json_lade_object_changes_the_plan_and_warns_on_unknown_keys() {
     pkg["lade"] = serde_json::json!({ "ports": [70000] });
     write_file(&manifest, &serde_json::to_string_pretty(&pkg).unwrap());
     let run = env.lade().args(["plan", "-C"]).arg(&dir).run();
-    run.expect_error(&["package.json: lade.ports", "invalid port '70000'"]);
+    run.expect_error(&["package.json:", ": lade.ports: invalid port '70000'"]);
 }
 
 #[test]

@@ -90,6 +90,7 @@ pub enum Command {
     /// Write a commented lade.toml for the project in DIR (default: the current directory)
     /// with what detection found; never overwrites one.
     Init {
+        /// The project directory (default: the current directory).
         #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
     },

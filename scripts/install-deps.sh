@@ -53,6 +53,8 @@ REQUIRED=(
     "dpkg:libmaven-dependency-plugin-java libmaven-dependency-plugin-java"
     "dpkg:libsurefire-java libsurefire-java"
     "dpkg:libcommons-lang3-java libcommons-lang3-java"
+    # A YAML parser lade does not ship: tests/integration/templates.rs reads the CI templates.
+    "dpkg:python3-yaml python3-yaml"
 )
 
 # >>> registry tests: Python packages from PyPI (the registry engineer fills this in; their

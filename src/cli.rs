@@ -76,6 +76,13 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Write a commented lade.toml for the project in DIR (default: the current directory)
+    /// with what detection found; never overwrites one.
+    Init {
+        /// The project directory (default: the current directory).
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Base images built from Debian 12 packages, without a Dockerfile or RUN.
     Base {
         #[command(subcommand)]

@@ -85,6 +85,15 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
             json,
             registry,
         } => verify(reference, key, json, registry),
+        Command::Init { dir } => {
+            let done = lade::ops::init::init(dir)?;
+            stdout(&format!(
+                "wrote {} ({} project '{}'): edit it to change what lade detected",
+                done.path.display(),
+                done.plan.detector,
+                done.plan.name
+            ))
+        }
         Command::Base {
             command: BaseCommand::Build(args),
         } => base_build(args, cli.verbose, cli.quiet, warnings),

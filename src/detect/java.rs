@@ -5,11 +5,11 @@
 //! Builds run in a staged copy of the project in lade's build directory with the project's
 //! own tool (wrapper first), which also writes the runtime classpath: Maven through
 //! maven-dependency-plugin's `build-classpath`, Gradle through lade's init script
-//! (`templates/java/classpath.gradle`). So the classpath is the build's, never guessed. Then
-//! `lade java-layout` sorts it into layers as Jib does, oldest-changing first: release
-//! dependencies, snapshot dependencies, the project's other modules, resources, classes; the
-//! entrypoint is `java -cp @/app/classpath MAIN` with the argument file written beside the
-//! dependencies. A Spring Boot jar is exploded at /app in the layers its `layers.idx` names
+//! (`src/tasks/classpath.gradle`, embedded in lade, written by `lade gradle-init`). So the
+//! classpath is the build's, never guessed. Then `lade java-layout` sorts it into layers as Jib
+//! does, oldest-changing first: release dependencies, snapshot dependencies, the project's
+//! other modules, resources, classes; the entrypoint is `java -cp @/app/classpath MAIN` with
+//! the argument file written beside the dependencies. A Spring Boot jar is exploded at /app in the layers its `layers.idx` names
 //! and started with its manifest's launcher, as Paketo does.
 //!
 //! Bytecode is the same for every platform: the build and layout run once (in the first

@@ -39,6 +39,6 @@ impl TaskError {
 /// lade's Gradle init script (adds the `ladeClasspath` task), written where a Java plan's
 /// Gradle build reads it.
 pub fn gradle_init_script(out: &std::path::Path) -> Result<(), TaskError> {
-    const GRADLE_INIT: &str = include_str!("../../templates/java/classpath.gradle");
+    const GRADLE_INIT: &str = include_str!("classpath.gradle");
     std::fs::write(out, GRADLE_INIT).map_err(TaskError::io("writing the Gradle init script", out))
 }

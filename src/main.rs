@@ -3,6 +3,12 @@
 //! raises are printed as `lade: warning: …` lines as they happen, even with `-q`.
 
 mod cli;
+mod render;
+
+/// `eprintln!` for lade's own lines: written above any live progress lines.
+macro_rules! say {
+    ($($t:tt)*) => { render::line(&format!($($t)*)) };
+}
 
 use anyhow::Context;
 use clap::Parser;
@@ -14,11 +20,13 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    render::install(cli.verbose, cli.quiet);
     let warnings = lade::warnings::Warnings::new();
     install_warnings(&warnings);
     match run(cli, &warnings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            render::clear();
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
@@ -29,7 +37,7 @@ fn main() -> ExitCode {
 fn install_warnings(warnings: &lade::warnings::Warnings) {
     use tracing_subscriber::layer::SubscriberExt;
     let subscriber =
-        tracing_subscriber::registry().with(warnings.layer(|w| eprintln!("lade: warning: {w}")));
+        tracing_subscriber::registry().with(warnings.layer(|w| say!("lade: warning: {w}")));
     // Only fails when a subscriber is already installed, and nothing else installs one.
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
@@ -72,6 +80,7 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
                 no_verify,
                 sign_key,
                 no_attach,
+                progress: render::reporter(&render::install(cli.verbose, cli.quiet)),
             };
             let (verbose, quiet) = (cli.verbose, cli.quiet);
             match lade::ops::publish::publish(&opts, |e| progress(e, verbose, quiet)) {
@@ -280,7 +289,7 @@ fn registry_options(r: RegistryArgs) -> anyhow::Result<lade::registry::RegistryO
 fn progress(e: Event, verbose: bool, quiet: bool) {
     // Said even with -q: the summary error line only names the failed outputs.
     if let Event::OutputFailed(target, e) = &e {
-        eprintln!(
+        say!(
             "lade: {target}: failed: {}",
             lade::ops::publish::output_error(target, e)
         );
@@ -292,7 +301,7 @@ fn progress(e: Event, verbose: bool, quiet: bool) {
     match e {
         Event::Planned(plan) => {
             let why: Vec<&str> = plan.reasons.iter().map(|r| r.file.as_str()).collect();
-            eprintln!(
+            say!(
                 "lade: {} project '{}' ({})",
                 plan.detector,
                 plan.name,
@@ -300,38 +309,40 @@ fn progress(e: Event, verbose: bool, quiet: bool) {
             );
             if verbose {
                 for e in &plan.excluded {
-                    eprintln!("lade: excluded {} by {}", e.path, e.reason);
+                    say!("lade: excluded {} by {}", e.path, e.reason);
                 }
             }
         }
         Event::BaseResolved(b) => match &b.digest {
-            Some(d) => eprintln!("lade: base {} resolved to {d}", b.name),
-            None => eprintln!("lade: base {}", b.name),
+            Some(d) => say!("lade: base {} resolved to {d}", b.name),
+            None => say!("lade: base {}", b.name),
         },
         Event::StepReused(_, s) => {
-            eprintln!(
+            say!(
                 "lade: {}: inputs unchanged since its last run, reused",
                 s.description
             );
         }
+        // The step's live line (or timestamped lines) come from its progress task.
         Event::Step(p, s) => {
             if verbose {
-                eprintln!("lade: [{p}] {} {}", s.program, s.args.join(" "));
-            } else {
-                eprintln!("lade: {}", s.description);
+                say!("lade: [{p}] {}", render::command_line(&s.program, &s.args));
             }
         }
         Event::Layer(l) => {
             if verbose || !l.cached {
                 let how = if l.cached { "cached" } else { "written" };
-                eprintln!(
+                say!(
                     "lade: [{}] layer {} {} ({} bytes, {how})",
-                    l.platform, l.name, l.digest, l.size
+                    l.platform,
+                    l.name,
+                    l.digest,
+                    l.size
                 );
             }
         }
         Event::Output(o) => match &o.stats {
-            Some(s) => eprintln!(
+            Some(s) => say!(
                 "lade: pushed {} ({}): {} blobs uploaded ({} bytes), {} already there, {} mounted",
                 o.target,
                 o.digest,
@@ -340,18 +351,18 @@ fn progress(e: Event, verbose: bool, quiet: bool) {
                 s.blobs_present,
                 s.blobs_mounted
             ),
-            None => eprintln!("lade: wrote {} ({})", o.target, o.digest),
+            None => say!("lade: wrote {} ({})", o.target, o.digest),
         },
-        Event::Sbom(path) => eprintln!("lade: wrote SBOM {}", path.display()),
+        Event::Sbom(path) => say!("lade: wrote SBOM {}", path.display()),
         Event::Signed(s) => {
             if verbose || s.pushed {
                 let how = if s.pushed { "signed" } else { "already signed" };
-                eprintln!("lade: {how} {}@{} ({})", s.repository, s.digest, s.tag);
+                say!("lade: {how} {}@{} ({})", s.repository, s.digest, s.tag);
             }
         }
         Event::Attached(a) => {
             if verbose || a.stats.manifests_pushed > 0 {
-                eprintln!(
+                say!(
                     "lade: attached {} artifact(s) to {} ({} new)",
                     a.artifacts.len(),
                     a.target,
@@ -363,7 +374,7 @@ fn progress(e: Event, verbose: bool, quiet: bool) {
         Event::OutputFailed(..) => {}
         Event::BaseLocked(name, d) => {
             if verbose {
-                eprintln!("lade: base {name} pinned to {d} by lade.lock (--refresh-base to update)")
+                say!("lade: base {name} pinned to {d} by lade.lock (--refresh-base to update)")
             }
         }
     }
@@ -405,7 +416,7 @@ fn base_build(
     };
     let mut report = lade::ops::base::build(&opts, |e| {
         if let Some(line) = e.describe(verbose).filter(|_| !quiet) {
-            eprintln!("lade: {line}");
+            say!("lade: {line}");
         }
     })?;
     if a.json {
@@ -416,7 +427,7 @@ fn base_build(
     }
     if !quiet {
         for line in report.summary(verbose) {
-            eprintln!("lade: {line}");
+            say!("lade: {line}");
         }
     }
     for o in &report.outputs {

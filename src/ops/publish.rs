@@ -39,6 +39,8 @@ pub struct PublishOptions {
     pub sign_key: Option<std::path::PathBuf>,
     /// Do not attach SBOMs and provenance to registry and OCI layout outputs.
     pub no_attach: bool,
+    /// Where build steps, downloads, uploads and loads report their progress.
+    pub progress: crate::progress::Reporter,
 }
 
 /// What happened, for people (stderr) and for machines (`--json` on stdout).
@@ -194,7 +196,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
     super::registry::add_push_registries(&mut options, &targets);
     // One client for the whole publish: the base, every registry output and the base layers
     // file outputs need share its connections and tokens.
-    let registry = RegistrySession::new(options);
+    let registry = RegistrySession::with_progress(options, opts.progress.clone());
     let open = sink::OpenOptions {
         registry: registry.clone(),
         tags: opts.tags.clone(),
@@ -255,8 +257,12 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         super::runtime::prepare(&mut plan, &base, trees)?;
     }
     checks::before_build(&plan)?;
-    let records = build::record::Records::new(&super::cache_dir());
-    let steps = build::run(&plan.targets, &records, |e| match e {
+    let run = build::RunOptions {
+        records: build::record::Records::new(&super::cache_dir()),
+        logs: super::plan::build_dir(&plan.project_dir).join("logs"),
+        progress: opts.progress.clone(),
+    };
+    let steps = build::run(&plan.targets, &run, |e| match e {
         build::StepEvent::Started(p, s) => on(Event::Step(p, s)),
         build::StepEvent::Reused(p, s) => on(Event::StepReused(p, s)),
     })?;

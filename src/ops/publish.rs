@@ -200,6 +200,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
     let open = sink::OpenOptions {
         registry: registry.clone(),
         tags: opts.tags.clone(),
+        progress: opts.progress.clone(),
     };
     let sinks = targets
         .iter()

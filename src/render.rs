@@ -74,7 +74,12 @@ pub fn reporter(render: &Arc<Render>) -> lade::progress::Reporter {
 /// Writes one line to stderr, above any live lines.
 pub fn line(text: &str) {
     match RENDER.get().and_then(|r| r.bars.as_ref()) {
-        Some(bars) => bars.suspend(|| write_line(text)),
+        // Printed by the bars, above them, so they redraw below it rather than being torn.
+        Some(bars) => {
+            if bars.println(text).is_err() {
+                write_line(text)
+            }
+        }
         None => write_line(text),
     }
 }
@@ -150,10 +155,9 @@ impl Render {
         let verb = verb(kind);
         let bar = match (&self.bars, self.mode) {
             (Some(bars), Mode::Live) => {
-                let bar = match total {
-                    Some(n) => ProgressBar::new(n),
-                    None => ProgressBar::new_spinner(),
-                };
+                // Hidden until it joins the bars: a bar drawing on its own would leave a line
+                // behind that the bars do not know of.
+                let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::hidden());
                 let template = match (kind, total) {
                     (Kind::Step, _) => "{spinner} {prefix} {msg} [{elapsed}]",
                     (_, Some(_)) => {
@@ -191,9 +195,6 @@ impl Render {
     fn ended(&self, t: Shown, failure: Option<Failure<'_>>) {
         if let Some(b) = &t.bar {
             b.finish_and_clear();
-            if let Some(bars) = &self.bars {
-                bars.remove(b);
-            }
         }
         if !t.partial.is_empty() {
             line(&tool_line(&t.partial));

@@ -80,7 +80,7 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
                 no_verify,
                 sign_key,
                 no_attach,
-                progress: render::reporter(&render::install(cli.verbose, cli.quiet)),
+                progress: render::reporter(),
             };
             let (verbose, quiet) = (cli.verbose, cli.quiet);
             match lade::ops::publish::publish(&opts, |e| progress(e, verbose, quiet)) {

@@ -46,7 +46,7 @@ struct Shown {
 static RENDER: OnceLock<Arc<Render>> = OnceLock::new();
 
 /// Sets up rendering for this run: `-q`, `-v`, whether stderr is a terminal and `NO_COLOR`.
-pub fn install(verbose: bool, quiet: bool) -> Arc<Render> {
+pub fn install(verbose: bool, quiet: bool) {
     let terminal = std::io::stderr().is_terminal();
     let mode = match (quiet, terminal) {
         (true, _) => Mode::Quiet,
@@ -63,12 +63,15 @@ pub fn install(verbose: bool, quiet: bool) -> Arc<Render> {
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10))),
         tasks: Mutex::new(HashMap::new()),
     });
-    RENDER.get_or_init(|| render).clone()
+    let _ = RENDER.set(render);
 }
 
-/// The reporter library calls are given.
-pub fn reporter(render: &Arc<Render>) -> lade::progress::Reporter {
-    lade::progress::Reporter::new(render.clone())
+/// The reporter library calls are given: this run's rendering ([`install`]), else none.
+pub fn reporter() -> lade::progress::Reporter {
+    match RENDER.get() {
+        Some(r) => lade::progress::Reporter::new(r.clone()),
+        None => lade::progress::Reporter::default(),
+    }
 }
 
 /// Writes one line to stderr, above any live lines.

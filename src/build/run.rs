@@ -303,3 +303,52 @@ fn run_step(step: &BuildStep, log: &Path, task: &Arc<Task>) -> Result<(), BuildE
         log: log.to_path_buf(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kept_output_is_the_end_from_a_line_start() {
+        let mut t = Tail::default();
+        for i in 0..20_000 {
+            t.push(format!("line {i}\n").as_bytes());
+        }
+        let total: u64 = (0..20_000)
+            .map(|i| format!("line {i}\n").len() as u64)
+            .sum();
+        let (kept, omitted) = t.into_parts();
+        assert!(kept.len() <= KEPT_OUTPUT);
+        assert_eq!(kept.len() as u64 + omitted, total);
+        let text = String::from_utf8(kept).unwrap();
+        assert!(text.starts_with("line "), "{}", &text[..20]);
+        assert!(text.ends_with("line 19999\n"));
+        let mut short = Tail::default();
+        short.push(b"partial");
+        assert_eq!(short.into_parts(), (b"partial".to_vec(), 0));
+    }
+
+    #[test]
+    fn log_names_sort_by_platform_and_position() {
+        let step = BuildStep {
+            description: "npm ci (all dependencies, for the build)".into(),
+            program: "npm".into(),
+            args: vec![],
+            env: Default::default(),
+            dir: ".".into(),
+            inputs: vec![],
+            outputs: vec![],
+            reuse: Default::default(),
+            key: None,
+        };
+        let p: Platform = "linux/arm64".parse().unwrap();
+        assert_eq!(
+            log_name(&p, 3, &step),
+            "linux-arm64-03-npm-ci-all-dependencies-for-the-build.log"
+        );
+        assert_eq!(
+            label(&step, &p),
+            "npm ci (all dependencies, for the build) (linux/arm64)"
+        );
+    }
+}

@@ -336,3 +336,38 @@ fn find_logs(cache: &Path) -> Vec<PathBuf> {
         .map(|e| e.into_path())
         .collect()
 }
+
+/// Uploads report their bytes: in a log, one stamped line per blob sent, with its size, and
+/// as many as the push says it uploaded.
+#[test]
+fn uploads_are_reported_per_blob_with_their_size() {
+    let env = TestEnv::new();
+    let project = env.copy_example("go-hello", "go-hello");
+    let reg = crate::support::registry::Registry::start();
+    let run = env
+        .lade()
+        .args(["publish", "--json", "-C"])
+        .arg(&project)
+        .args(["--platform", "linux/amd64", "--to"])
+        .arg(format!("{}/team/go-hello:v1", reg.host))
+        .run()
+        .success();
+    let report = run.json();
+    let stats = &report["outputs"][0]["stats"];
+    let uploaded = stats["blobs_uploaded"].as_u64().unwrap();
+    assert!(uploaded >= 2, "{stats}");
+    // The image's blobs, before the push's summary (attached documents come after it).
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .take_while(|l| !l.starts_with("lade: pushed "))
+        .filter(|l| {
+            l.starts_with('[')
+                && l.contains("s] upload sha256:")
+                && l.contains(" to team/go-hello done (")
+        })
+        .collect();
+    assert_eq!(lines.len() as u64, uploaded, "{}", run.stderr);
+    // The largest blob is the binary layer: its line gives its size in MiB.
+    assert!(lines.iter().any(|l| l.contains(" MiB, ")), "{lines:?}");
+}

@@ -404,6 +404,7 @@ fn base_build(
     debian.lock = a.lock;
     debian.update = a.update;
     debian.epoch = lade::git::source_date_epoch_or_zero()?;
+    debian.progress = render::reporter();
     let opts = BaseBuildOptions {
         spec: BaseSpec::parse(&a.preset, &a.packages, a.root)?,
         platforms,

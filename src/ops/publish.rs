@@ -223,7 +223,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         _ => None,
     };
     let base = match &debian_base {
-        Some(spec) => debian_base_for(spec, &platforms, &plan, opts.refresh_base)?,
+        Some(spec) => debian_base_for(spec, &platforms, &plan, opts.refresh_base, &opts.progress)?,
         None => base::resolve_with(
             &plan.base,
             &platforms,
@@ -648,12 +648,14 @@ fn debian_base_for(
     platforms: &[Platform],
     plan: &Plan,
     refresh: bool,
+    progress: &crate::progress::Reporter,
 ) -> anyhow::Result<ResolvedBase> {
     let cache = super::cache_dir();
     let store = BlobStore::open(&cache)?;
     let mut opts = crate::debian::DebianOptions::new(cache);
     opts.lock = Some(plan.project_dir.join("lade-base.lock"));
     opts.update = refresh;
+    opts.progress = progress.clone();
     let built = crate::debian::build_base(spec, platforms, &store, &opts, &mut |_| {})
         .with_context(|| format!("building base {spec}"))?;
     Ok(built.base)

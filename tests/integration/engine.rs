@@ -181,3 +181,37 @@ fn an_engine_that_is_not_there_fails_before_building() {
         run.stderr
     );
 }
+
+/// Two platforms built: the engine gets the host's, and a warning says which was left out.
+#[test]
+fn several_platforms_load_the_hosts_with_a_warning() {
+    let env = TestEnv::new();
+    let engine = Podman::start(&env.dir("podman"));
+    let project = env.copy_example("go-hello", "go-hello");
+    let other = if host_arch() == "amd64" {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    let run = env
+        .lade()
+        .arg("publish")
+        .arg("-C")
+        .arg(&project)
+        .args(["--platform", "linux/amd64,linux/arm64"])
+        .args(["--to", "docker-daemon:lade-test/multi:v2"])
+        .env("DOCKER_HOST", engine.docker_host())
+        .run()
+        .success();
+    assert!(
+        run.stderr.lines().any(|l| l.starts_with("lade: warning: ")
+            && l.contains(&format!(
+                "loading linux/{} (the host's), not linux/{other}",
+                host_arch()
+            ))),
+        "{}",
+        run.stderr
+    );
+    let inspect = engine.get("/v1.41/images/lade-test/multi:v2/json");
+    assert_eq!(inspect["Architecture"], host_arch(), "{inspect}");
+}

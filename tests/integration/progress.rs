@@ -259,6 +259,32 @@ fn a_failing_step_shows_its_tools_output_even_with_q() {
     assert!(run.stdout.is_empty(), "{}", run.stdout);
 }
 
+/// `-v` shows each step's command line and its tool's output as it comes.
+#[test]
+fn verbose_shows_commands_and_tool_output() {
+    let env = TestEnv::new();
+    let base = build_node_base(&env.path("node-base"), "node").reference();
+    let project = talking_project(&env, "chatty", 1, false);
+    let run = publish_node(&env, &project, &base, &env.path("out"), &["-v"]).success();
+    let arch = host_arch();
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l == format!("lade: [linux/{arch}] npm run build")),
+        "{}",
+        run.stderr
+    );
+    for n in 0..10 {
+        assert!(
+            run.stderr
+                .lines()
+                .any(|l| l == format!("  compiling module {n}")),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
 /// `-q`: stdout is the one result line, stderr nothing but warnings.
 fn assert_quiet(run: &LadeRun, out: &Path) {
     let lines: Vec<&str> = run.stdout.lines().collect();

@@ -67,13 +67,21 @@ fn publish_node(env: &TestEnv, project: &Path, base: &str, out: &Path, extra: &[
         .run()
 }
 
-/// The shell line that runs the same publish inside tmux, with the test's environment.
-fn shell_line(env: &TestEnv, project: &Path, base: &str, out: &Path, done: &Path) -> String {
+/// The shell line that runs the same publish inside tmux, with the test's environment (and
+/// `NO_COLOR` as given).
+fn shell_line(
+    env: &TestEnv,
+    cache: &Path,
+    no_color: bool,
+    (project, base, out): (&Path, &str, &Path),
+    done: &Path,
+) -> String {
     let q = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
     format!(
-        "cd {work} && env -u NO_COLOR LADE_CACHE_DIR={cache} GOPROXY=off {lade} publish -C {project} --base {base} --platform linux/{arch} --to {to}; echo $? > {done}; sleep 600",
+        "cd {work} && env -u NO_COLOR {nc} LADE_CACHE_DIR={cache} GOPROXY=off {lade} publish -C {project} --base {base} --platform linux/{arch} --to {to}; echo $? > {done}; sleep 600",
         work = q(&env.work.display().to_string()),
-        cache = q(&env.cache.display().to_string()),
+        nc = if no_color { "NO_COLOR=1" } else { "" },
+        cache = q(&cache.display().to_string()),
         lade = q(env!("CARGO_BIN_EXE_lade")),
         project = q(&project.display().to_string()),
         base = q(base),
@@ -96,7 +104,39 @@ impl Tmux {
     }
 
     fn pane(&self) -> String {
-        stdout_ok(self.command().args(["capture-pane", "-p", "-t", "lade"]))
+        self.capture("lade", false)
+    }
+
+    /// The screen of `session`, with its colours as escape codes when `escapes`.
+    fn capture(&self, session: &str, escapes: bool) -> String {
+        let mut c = self.command();
+        c.args(["capture-pane", "-p", "-t", session]);
+        if escapes {
+            c.arg("-e");
+        }
+        stdout_ok(&mut c)
+    }
+
+    /// Starts `line` in a new session and returns the screen with escapes once a line shows
+    /// `what` (or panics when `done` appears first).
+    fn run_until(&self, session: &str, line: &str, what: &str, done: &Path) -> String {
+        run_ok(
+            self.command()
+                .args(["new-session", "-d", "-s", session, "-x", "160", "-y", "40"])
+                .arg(line),
+        );
+        let start = Instant::now();
+        loop {
+            let pane = self.capture(session, true);
+            if pane.contains(what) {
+                return pane;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(120) && !done.exists(),
+                "no line with {what}: {pane}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
@@ -117,24 +157,11 @@ fn publish_in_a_terminal_shows_live_progress_and_a_pipe_gets_plain_lines() {
     let tmux = Tmux {
         socket: env.path("tmux.sock"),
     };
-    run_ok(
-        tmux.command()
-            .args(["new-session", "-d", "-s", "lade", "-x", "160", "-y", "40"])
-            .arg(shell_line(&env, &project, &base, &out, &done)),
-    );
+    let what = (project.as_path(), base.as_str(), out.as_path());
+    let line = shell_line(&env, &env.cache, false, what, &done);
     // Two looks at the screen while the build runs: its line is there and has moved on.
-    let start = Instant::now();
-    let first = loop {
-        let pane = tmux.pane();
-        if pane.contains("npm run build") {
-            break pane;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120) && !done.exists(),
-            "no live line for the build step: {pane}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let coloured = tmux.run_until("lade", &line, "npm run build", &done);
+    let first = tmux.pane();
     std::thread::sleep(Duration::from_millis(1500));
     let second = tmux.pane();
     let line = |pane: &str| {
@@ -152,6 +179,10 @@ fn publish_in_a_terminal_shows_live_progress_and_a_pipe_gets_plain_lines() {
     assert!(
         !second.contains("compiling module"),
         "a tool's output stays off the screen: {second}"
+    );
+    assert!(
+        coloured.contains('\x1b'),
+        "colour on a terminal: {coloured:?}"
     );
     let start = Instant::now();
     while !done.exists() {
@@ -174,6 +205,22 @@ fn publish_in_a_terminal_shows_live_progress_and_a_pipe_gets_plain_lines() {
             .any(|l| l.starts_with("lade: build npm run build") && l.contains("done")),
         "{end}"
     );
+
+    // NO_COLOR: the same live lines without colour (a fresh cache, so the step runs again).
+    let plain_done = env.path("plain-done");
+    let line = shell_line(
+        &env,
+        &env.path("cache-nocolor"),
+        true,
+        (
+            project.as_path(),
+            base.as_str(),
+            env.path("out-nocolor").as_path(),
+        ),
+        &plain_done,
+    );
+    let plain = tmux.run_until("nocolor", &line, "npm run build", &plain_done);
+    assert!(!plain.contains('\x1b'), "NO_COLOR: {plain:?}");
 
     // The same publish into a pipe (a fresh cache, so the step runs again).
     let piped = env

@@ -227,8 +227,13 @@ impl Render {
 
     /// A failed step's output, whatever `-q` says: it is what explains the error line.
     fn step_failed(&self, t: &Shown, output: &[u8], omitted: u64, log: Option<&std::path::Path>) {
-        // `-v` showed it as it came.
-        if self.verbose && self.mode != Mode::Quiet {
+        // `-v` showed it as it came; a tool that could not start said nothing (the error
+        // line says why).
+        if self.verbose && self.mode != Mode::Quiet || output.is_empty() && log.is_none() {
+            return;
+        }
+        if output.is_empty() {
+            line(&format!("lade: {} failed without output", t.label));
             return;
         }
         let mut head = format!("lade: {} failed; its output", t.label);

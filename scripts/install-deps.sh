@@ -31,6 +31,10 @@ REQUIRED=(
     "htpasswd apache2-utils"
     "jq jq"
     "curl curl"
+    # Progress on a terminal (tests/integration/progress.rs) and a real local engine for
+    # `--to docker-daemon:` (tests/integration/engine.rs).
+    "tmux tmux"
+    "podman podman"
     "openssl openssl"
     "python3 python3"
     "dpkg:busybox-static busybox-static"

@@ -30,6 +30,8 @@
 //! | `LADE_INSECURE_REGISTRIES` | `--insecure-registry`, comma separated | the command line (clap) |
 //! | `LADE_DEBIAN_MIRROR`, `LADE_DEBIAN_SECURITY_MIRROR` | `--debian-mirror`, `--debian-security-mirror` of `base build` | the command line (clap) |
 //! | a build step's `Env` input (`GOFLAGS`) | a variable the step's tool reads from lade's environment: its value is part of the step's reuse key ([`step_input`]) | `build::key` |
+//! | `NO_COLOR` | set (to anything but empty): no colour in progress output, even on a terminal | `main` (progress rendering) |
+//! | `DOCKER_HOST` | the engine `--to docker-daemon:` loads into (`unix://PATH` or `tcp://HOST:PORT`); else the default Docker and Podman sockets | `sink::docker_daemon` |
 //! | `LADE_BENCH_DIR`, `LADE_BENCH_THREADS` | a tree to time the layer writer on, and its thread count (a test only) | `layer` tests |
 //!
 //! The values are read when needed, not once at start: lade is one command per process.
@@ -95,6 +97,8 @@ pub const LADE_PLATFORMS: Var = Var("LADE_PLATFORMS");
 pub const LADE_INSECURE_REGISTRIES: Var = Var("LADE_INSECURE_REGISTRIES");
 pub const LADE_DEBIAN_MIRROR: Var = Var("LADE_DEBIAN_MIRROR");
 pub const LADE_DEBIAN_SECURITY_MIRROR: Var = Var("LADE_DEBIAN_SECURITY_MIRROR");
+pub const NO_COLOR: Var = Var("NO_COLOR");
+pub const DOCKER_HOST: Var = Var("DOCKER_HOST");
 pub const LADE_BENCH_DIR: Var = Var("LADE_BENCH_DIR");
 pub const LADE_BENCH_THREADS: Var = Var("LADE_BENCH_THREADS");
 
@@ -179,6 +183,8 @@ mod tests {
             LADE_INSECURE_REGISTRIES,
             LADE_DEBIAN_MIRROR,
             LADE_DEBIAN_SECURITY_MIRROR,
+            NO_COLOR,
+            DOCKER_HOST,
             LADE_BENCH_DIR,
             LADE_BENCH_THREADS,
         ];

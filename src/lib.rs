@@ -27,6 +27,8 @@
 //! - [`tasks`]: lade's own build steps (`lade stage`, `lade node-finish`, …), run as steps.
 //! - [`env`]: every environment variable lade reads, read only there.
 //! - [`ops`]: one function per command; the binary only parses arguments and prints.
+//! - [`progress`]: progress events (steps, transfers, loads) the library reports and the
+//!   binary renders; a leaf.
 //! - [`warnings`]: warnings are `tracing` events; the binary installs the layer that shows
 //!   and collects them.
 //!
@@ -52,6 +54,7 @@ pub mod oci;
 pub mod ops;
 pub mod plan;
 pub mod platform;
+pub mod progress;
 pub mod provenance;
 pub mod registry;
 pub mod sbom;

@@ -4,6 +4,12 @@
 
 mod cli;
 mod options;
+mod render;
+
+/// `eprintln!` for lade's own lines: written above any live progress lines.
+macro_rules! say {
+    ($($t:tt)*) => { render::line(&format!($($t)*)) };
+}
 
 use anyhow::Context;
 use clap::Parser;
@@ -15,11 +21,13 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    render::install(cli.verbose, cli.quiet);
     let warnings = lade::warnings::Warnings::new();
     install_warnings(&warnings);
     match run(cli, &warnings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            render::clear();
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
@@ -30,7 +38,7 @@ fn main() -> ExitCode {
 fn install_warnings(warnings: &lade::warnings::Warnings) {
     use tracing_subscriber::layer::SubscriberExt;
     let subscriber =
-        tracing_subscriber::registry().with(warnings.layer(|w| eprintln!("lade: warning: {w}")));
+        tracing_subscriber::registry().with(warnings.layer(|w| say!("lade: warning: {w}")));
     // Only fails when a subscriber is already installed, and nothing else installs one.
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
@@ -55,7 +63,8 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
             output,
             json,
         } => {
-            let opts = publish_options(project, output)?;
+            let mut opts = publish_options(project, output)?;
+            opts.progress = render::reporter();
             let (verbose, quiet) = (cli.verbose, cli.quiet);
             match lade::ops::publish::publish(&opts, |e| progress(e, verbose, quiet)) {
                 Ok(mut report) => publish_result(&mut report, json, warnings),
@@ -278,7 +287,7 @@ fn man(dir: Option<std::path::PathBuf>) -> anyhow::Result<()> {
 fn progress(e: Event, verbose: bool, quiet: bool) {
     // Said even with -q: the summary error line only names the failed outputs.
     if let Event::OutputFailed(target, e) = &e {
-        eprintln!(
+        say!(
             "lade: {target}: failed: {}",
             lade::ops::publish::output_error(target, e)
         );
@@ -290,7 +299,7 @@ fn progress(e: Event, verbose: bool, quiet: bool) {
     match e {
         Event::Planned(plan) => {
             let why: Vec<&str> = plan.reasons.iter().map(|r| r.file.as_str()).collect();
-            eprintln!(
+            say!(
                 "lade: {} project '{}' ({})",
                 plan.detector,
                 plan.name,
@@ -298,38 +307,40 @@ fn progress(e: Event, verbose: bool, quiet: bool) {
             );
             if verbose {
                 for e in &plan.excluded {
-                    eprintln!("lade: excluded {} by {}", e.path, e.reason);
+                    say!("lade: excluded {} by {}", e.path, e.reason);
                 }
             }
         }
         Event::BaseResolved(b) => match &b.digest {
-            Some(d) => eprintln!("lade: base {} resolved to {d}", b.name),
-            None => eprintln!("lade: base {}", b.name),
+            Some(d) => say!("lade: base {} resolved to {d}", b.name),
+            None => say!("lade: base {}", b.name),
         },
         Event::StepReused(_, s) => {
-            eprintln!(
+            say!(
                 "lade: {}: inputs unchanged since its last run, reused",
                 s.description
             );
         }
+        // The step's live line (or timestamped lines) come from its progress task.
         Event::Step(p, s) => {
             if verbose {
-                eprintln!("lade: [{p}] {} {}", s.program, s.args.join(" "));
-            } else {
-                eprintln!("lade: {}", s.description);
+                say!("lade: [{p}] {}", render::command_line(&s.program, &s.args));
             }
         }
         Event::Layer(l) => {
             if verbose || !l.cached {
                 let how = if l.cached { "cached" } else { "written" };
-                eprintln!(
+                say!(
                     "lade: [{}] layer {} {} ({} bytes, {how})",
-                    l.platform, l.name, l.digest, l.size
+                    l.platform,
+                    l.name,
+                    l.digest,
+                    l.size
                 );
             }
         }
         Event::Output(o) => match &o.stats {
-            Some(s) => eprintln!(
+            Some(s) => say!(
                 "lade: pushed {} ({}): {} blobs uploaded ({} bytes), {} already there, {} mounted",
                 o.target,
                 o.digest,
@@ -338,18 +349,18 @@ fn progress(e: Event, verbose: bool, quiet: bool) {
                 s.blobs_present,
                 s.blobs_mounted
             ),
-            None => eprintln!("lade: wrote {} ({})", o.target, o.digest),
+            None => say!("lade: wrote {} ({})", o.target, o.digest),
         },
-        Event::Sbom(path) => eprintln!("lade: wrote SBOM {}", path.display()),
+        Event::Sbom(path) => say!("lade: wrote SBOM {}", path.display()),
         Event::Signed(s) => {
             if verbose || s.pushed {
                 let how = if s.pushed { "signed" } else { "already signed" };
-                eprintln!("lade: {how} {}@{} ({})", s.repository, s.digest, s.tag);
+                say!("lade: {how} {}@{} ({})", s.repository, s.digest, s.tag);
             }
         }
         Event::Attached(a) => {
             if verbose || a.stats.manifests_pushed > 0 {
-                eprintln!(
+                say!(
                     "lade: attached {} artifact(s) to {} ({} new)",
                     a.artifacts.len(),
                     a.target,
@@ -361,7 +372,7 @@ fn progress(e: Event, verbose: bool, quiet: bool) {
         Event::OutputFailed(..) => {}
         Event::BaseLocked(name, d) => {
             if verbose {
-                eprintln!("lade: base {name} pinned to {d} by lade.lock (--refresh-base to update)")
+                say!("lade: base {name} pinned to {d} by lade.lock (--refresh-base to update)")
             }
         }
     }
@@ -391,6 +402,7 @@ fn base_build(
     debian.lock = a.lock;
     debian.update = a.update;
     debian.epoch = lade::git::source_date_epoch_or_zero()?;
+    debian.progress = render::reporter();
     let opts = BaseBuildOptions {
         spec: BaseSpec::parse(&a.preset, &a.packages, a.root)?,
         platforms,
@@ -405,7 +417,7 @@ fn base_build(
         // A failed output is said whatever -q says: the error line only counts them.
         let always = matches!(e, lade::ops::base::BaseEvent::OutputFailed(..));
         if let Some(line) = e.describe(verbose).filter(|_| always || !quiet) {
-            eprintln!("lade: {line}");
+            say!("lade: {line}");
         }
     })?;
     if a.json {
@@ -416,7 +428,7 @@ fn base_build(
     }
     if !quiet {
         for line in report.summary(verbose) {
-            eprintln!("lade: {line}");
+            say!("lade: {line}");
         }
     }
     for o in &report.outputs {

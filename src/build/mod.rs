@@ -11,4 +11,4 @@ pub mod record;
 mod run;
 
 pub use key::{KeyError, fill_keys, reuse_key};
-pub use run::{BuildError, StepEvent, StepRun, run};
+pub use run::{BuildError, RunOptions, StepEvent, StepRun, run};

@@ -1,21 +1,33 @@
-//! The step runner. The tools' output is streamed to lade's stderr as it
-//! comes (stdout included, so lade's own stdout stays machine-readable); a failure returns one
-//! error naming the step and platform, shown under the tool's own messages.
+//! The step runner. The tools' output (stdout and stderr through one pipe, in order) goes to
+//! a log file per step under the build directory and, as it comes, to the step's progress task
+//! (the command line shows it with `-v`); the end of it is kept in memory, bounded, and handed
+//! over when the step fails, so a failure shows what the tool said and a success shows nothing.
 
 use super::record::Records;
 use crate::plan::{BuildStep, LADE_PROGRAM, Reuse, StepOutput, TargetPlan};
 use crate::platform::Platform;
+use crate::progress::{Kind, Reporter, Task};
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("{step} failed ({status}); its output is above")]
+    #[error("{step} failed ({status}); its full output is in {}", log.display())]
     Failed {
         step: String,
         status: std::process::ExitStatus,
+        log: PathBuf,
+    },
+    #[error("{step}: creating its log {}", path.display())]
+    Log {
+        step: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
     },
     #[error("{step}: cannot run `{program}`; is it installed and on PATH?")]
     Spawn {
@@ -59,16 +71,30 @@ pub struct StepRun {
     pub reused: bool,
 }
 
-/// Runs (or reuses) every step of every target in order and returns what it did. `records`
-/// keeps the keys of reusable steps' last successful runs.
+/// How much of a step's output is kept in memory for its failure: the end, where tools say
+/// what went wrong; the rest is in the log.
+const KEPT_OUTPUT: usize = 64 << 10;
+
+/// Where the runner writes and reports besides running steps.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Keeps the keys of reusable steps' last successful runs.
+    pub records: Records,
+    /// Directory of the steps' logs, one file per step, replaced at each run.
+    pub logs: PathBuf,
+    pub progress: Reporter,
+}
+
+/// Runs (or reuses) every step of every target in order and returns what it did.
 pub fn run(
     targets: &[TargetPlan],
-    records: &Records,
+    opts: &RunOptions,
     mut on: impl FnMut(StepEvent),
 ) -> Result<Vec<StepRun>, BuildError> {
+    let records = &opts.records;
     let mut ran = Vec::new();
     for t in targets {
-        for step in &t.steps {
+        for (n, step) in t.steps.iter().enumerate() {
             let key = step
                 .key
                 .as_deref()
@@ -86,7 +112,14 @@ pub fn run(
                     })?;
                 }
                 prepare_outputs(step)?;
-                run_step(step)?;
+                let log = opts.logs.join(log_name(&t.platform, n, step));
+                let task = Arc::new(opts.progress.start(
+                    Kind::Step,
+                    &label(step, &t.platform),
+                    None,
+                ));
+                run_step(step, &log, &task)?;
+                task.finish();
                 if let Some(k) = key {
                     records
                         .remember(step, k)
@@ -137,7 +170,71 @@ fn prepare_outputs(step: &BuildStep) -> Result<(), BuildError> {
     Ok(())
 }
 
-fn run_step(step: &BuildStep) -> Result<(), BuildError> {
+/// The step's description, with its platform when the description does not say it.
+fn label(step: &BuildStep, platform: &Platform) -> String {
+    let p = platform.to_string();
+    match step.description.contains(&p) {
+        true => step.description.clone(),
+        false => format!("{} ({p})", step.description),
+    }
+}
+
+/// `linux-amd64-03-go-build.log`: platform, position and description, so the logs of one
+/// publish sort in the order the steps ran.
+fn log_name(platform: &Platform, n: usize, step: &BuildStep) -> String {
+    let mut name = format!("{platform}-{n:02}-{}", step.description);
+    name = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    while name.contains("--") {
+        name = name.replace("--", "-");
+    }
+    name.truncate(100);
+    format!("{}.log", name.trim_end_matches('-'))
+}
+
+/// The end of a step's output, at most [`KEPT_OUTPUT`] bytes, and how many came before it.
+#[derive(Default)]
+struct Tail {
+    kept: VecDeque<u8>,
+    omitted: u64,
+}
+
+impl Tail {
+    fn push(&mut self, bytes: &[u8]) {
+        self.kept.extend(bytes);
+        let over = self.kept.len().saturating_sub(KEPT_OUTPUT);
+        if over > 0 {
+            self.kept.drain(..over);
+            self.omitted += over as u64;
+        }
+    }
+
+    /// The kept bytes, starting at a line when some were dropped.
+    fn into_parts(self) -> (Vec<u8>, u64) {
+        let mut kept: Vec<u8> = self.kept.into();
+        let mut omitted = self.omitted;
+        if omitted > 0
+            && let Some(nl) = kept.iter().position(|b| *b == b'\n')
+        {
+            kept.drain(..=nl);
+            omitted += nl as u64 + 1;
+        }
+        (kept, omitted)
+    }
+}
+
+fn run_step(step: &BuildStep, log: &Path, task: &Arc<Task>) -> Result<(), BuildError> {
+    let log_err = |source| BuildError::Log {
+        step: step.description.clone(),
+        path: log.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir).map_err(log_err)?;
+    }
+    let mut file = std::fs::File::create(log).map_err(log_err)?;
     let spawn_err = |source| BuildError::Spawn {
         step: step.description.clone(),
         program: step.program.clone(),
@@ -148,10 +245,8 @@ fn run_step(step: &BuildStep) -> Result<(), BuildError> {
     } else {
         step.program.clone().into()
     };
-    // The tool's stdout and stderr go, through one pipe and in the order written, to our
-    // stderr: `lade publish --json` keeps stdout for its report. Passing them through lets
-    // lade end a last line the tool left open (Debian's Maven ends with bare colour resets), so
-    // lade's own messages always start a line.
+    // The tool's stdout and stderr go through one pipe, so the log has them in the order
+    // written; lade's own stdout stays for its result.
     let (mut reader, writer) = std::io::pipe().map_err(spawn_err)?;
     let mut command = Command::new(program);
     for k in super::host::credential_vars() {
@@ -170,39 +265,90 @@ fn run_step(step: &BuildStep) -> Result<(), BuildError> {
     // the output when the tool exits instead of waiting out its timeout.
     drop(command);
     // Copied on a thread: something the tool leaves running (a compiler daemon) may hold the
-    // pipe open after the tool exits, and the build must not wait for it.
+    // pipe open after the tool exits, and the build must not wait for it. The task goes with
+    // it for `-v`'s live output.
     let (done, ended) = std::sync::mpsc::channel();
+    let copier = task.clone();
     std::thread::spawn(move || {
-        let mut last = b'\n';
+        let mut tail = Tail::default();
         let mut buf = [0u8; 8192];
-        let mut err = std::io::stderr();
         loop {
             match reader.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => {
-                    last = buf[n - 1];
-                    // A closed stderr is no reason to stop the build.
-                    let _ = err.write_all(&buf[..n]);
+                    // A log that cannot be written (a full disk) must not stop the build;
+                    // the kept end still shows a failure.
+                    let _ = file.write_all(&buf[..n]);
+                    tail.push(&buf[..n]);
+                    copier.output(&buf[..n]);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(_) => break,
             }
         }
-        let _ = done.send(last);
+        let _ = done.send(tail);
     });
     let status = child.wait().map_err(spawn_err)?;
-    let last = ended
+    let tail = ended
         .recv_timeout(std::time::Duration::from_secs(2))
-        .unwrap_or(b' ');
-    if last != b'\n' {
-        let _ = std::io::stderr().write_all(b"\n");
-    }
+        .unwrap_or_default();
     if status.success() {
-        Ok(())
-    } else {
-        Err(BuildError::Failed {
-            step: step.description.clone(),
-            status,
-        })
+        return Ok(());
+    }
+    let (output, omitted) = tail.into_parts();
+    task.fail(&output, omitted, Some(log));
+    Err(BuildError::Failed {
+        step: step.description.clone(),
+        status,
+        log: log.to_path_buf(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kept_output_is_the_end_from_a_line_start() {
+        let mut t = Tail::default();
+        for i in 0..20_000 {
+            t.push(format!("line {i}\n").as_bytes());
+        }
+        let total: u64 = (0..20_000)
+            .map(|i| format!("line {i}\n").len() as u64)
+            .sum();
+        let (kept, omitted) = t.into_parts();
+        assert!(kept.len() <= KEPT_OUTPUT);
+        assert_eq!(kept.len() as u64 + omitted, total);
+        let text = String::from_utf8(kept).unwrap();
+        assert!(text.starts_with("line "), "{}", &text[..20]);
+        assert!(text.ends_with("line 19999\n"));
+        let mut short = Tail::default();
+        short.push(b"partial");
+        assert_eq!(short.into_parts(), (b"partial".to_vec(), 0));
+    }
+
+    #[test]
+    fn log_names_sort_by_platform_and_position() {
+        let step = BuildStep {
+            description: "npm ci (all dependencies, for the build)".into(),
+            program: "npm".into(),
+            args: vec![],
+            env: Default::default(),
+            dir: ".".into(),
+            inputs: vec![],
+            outputs: vec![],
+            reuse: Default::default(),
+            key: None,
+        };
+        let p: Platform = "linux/arm64".parse().unwrap();
+        assert_eq!(
+            log_name(&p, 3, &step),
+            "linux-arm64-03-npm-ci-all-dependencies-for-the-build.log"
+        );
+        assert_eq!(
+            label(&step, &p),
+            "npm ci (all dependencies, for the build) (linux/arm64)"
+        );
     }
 }

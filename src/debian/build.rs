@@ -151,7 +151,7 @@ pub fn build_base(
     let packages = spec.normalized_packages();
     let mirrors = Mirrors::from_main(&opts.mirror, opts.security_mirror.as_deref());
     let root = opts.cache_dir.join("debian");
-    let fetcher = Fetcher::new(&root)?;
+    let fetcher = Fetcher::new(&root, opts.progress.clone())?;
     let tiers = tiers(spec);
 
     let mut warnings = Vec::new();

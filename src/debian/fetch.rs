@@ -32,11 +32,12 @@ pub struct Fetcher {
     rt: tokio::runtime::Runtime,
     client: reqwest::Client,
     root: PathBuf,
+    progress: crate::progress::Reporter,
 }
 
 impl Fetcher {
     /// `root` is lade's `cache/debian` directory.
-    pub fn new(root: &Path) -> Result<Fetcher, DebianError> {
+    pub fn new(root: &Path, progress: crate::progress::Reporter) -> Result<Fetcher, DebianError> {
         for d in [root.join("sha256"), root.join("tmp")] {
             fs::create_dir_all(&d).map_err(io_err("creating cache directory", &d))?;
         }
@@ -57,6 +58,7 @@ impl Fetcher {
             rt,
             client,
             root: root.to_path_buf(),
+            progress,
         })
     }
 
@@ -139,6 +141,9 @@ impl Fetcher {
 
     async fn download(&self, w: &Want) -> Result<(), DebianError> {
         let mut last_404 = String::new();
+        let task = self
+            .progress
+            .start(crate::progress::Kind::Download, &w.what, Some(w.size));
         for url in &w.urls {
             let Some(mut resp) = self.get(url).await? else {
                 last_404 = url.clone();
@@ -154,6 +159,7 @@ impl Fetcher {
                 out.write_all(&chunk)
                     .map_err(io_err("writing download to", &tmp_path))?;
                 got += chunk.len() as u64;
+                task.advance(chunk.len() as u64);
                 // A server sending more than the index promised is wrong already; stop reading.
                 if got > w.size {
                     break;
@@ -174,6 +180,7 @@ impl Fetcher {
             let dest = self.cached_path(&w.sha256);
             tmp.persist(&dest)
                 .map_err(|e| io_err("storing download as", &dest)(e.error))?;
+            task.finish();
             return Ok(());
         }
         Err(DebianError::Http {

@@ -61,6 +61,8 @@ pub struct DebianOptions {
     pub cache_dir: PathBuf,
     /// The present time (Unix seconds), checked against `Valid-Until` of Release files.
     pub now: u64,
+    /// Where package downloads report their bytes.
+    pub progress: crate::progress::Reporter,
 }
 
 impl DebianOptions {
@@ -77,6 +79,7 @@ impl DebianOptions {
             now: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
+            progress: Default::default(),
         }
     }
 }

@@ -52,12 +52,14 @@ pub fn build(
         .iter()
         .any(|t| matches!(t, Target::Registry { .. }))
     {
-        true => RegistrySession::new(RegistryOptions::from_env()?),
-        false => RegistrySession::new(RegistryOptions::default()),
+        true => RegistryOptions::from_env()?,
+        false => RegistryOptions::default(),
     };
+    let registry = RegistrySession::with_progress(registry, opts.debian.progress.clone());
     let open = sink::OpenOptions {
         registry: registry.clone(),
         tags: Vec::new(),
+        progress: opts.debian.progress.clone(),
     };
     let sinks = opts
         .targets

@@ -133,7 +133,7 @@ pub fn plan_and_config(opts: &PlanOptions) -> anyhow::Result<(Plan, LadeConfig)>
 
 /// Build outputs for a project live in the cache, keyed by its path, so the source tree is
 /// never written to and rebuilding reuses the previous outputs' directory.
-fn build_dir(project: &Path) -> PathBuf {
+pub(super) fn build_dir(project: &Path) -> PathBuf {
     let key = Digest::of(project.as_os_str().as_encoded_bytes());
     super::cache_dir().join("build").join(&key.hex()[..16])
 }

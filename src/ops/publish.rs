@@ -39,6 +39,8 @@ pub struct PublishOptions {
     pub sign_key: Option<std::path::PathBuf>,
     /// Do not attach SBOMs and provenance to registry and OCI layout outputs.
     pub no_attach: bool,
+    /// Where build steps, downloads, uploads and loads report their progress.
+    pub progress: crate::progress::Reporter,
 }
 
 /// What happened, for people (stderr) and for machines (`--json` on stdout).
@@ -248,7 +250,8 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
     let mut base_lock = None;
     let base = match &debian_base {
         Some(spec) => {
-            let built = debian_base_for(spec, &platforms, &plan, opts.refresh_base)?;
+            let built =
+                debian_base_for(spec, &platforms, &plan, opts.refresh_base, &opts.progress)?;
             base_lock = Some(built);
             base_lock
                 .as_ref()
@@ -289,8 +292,12 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         super::runtime::prepare(&mut plan, &base, trees)?;
     }
     checks::before_build(&plan)?;
-    let records = build::record::Records::new(&super::cache_dir());
-    let steps = build::run(&plan.targets, &records, |e| match e {
+    let run = build::RunOptions {
+        records: build::record::Records::new(&super::cache_dir()),
+        logs: super::plan::build_dir(&plan.project_dir).join("logs"),
+        progress: opts.progress.clone(),
+    };
+    let steps = build::run(&plan.targets, &run, |e| match e {
         build::StepEvent::Started(p, s) => on(Event::Step(p, s)),
         build::StepEvent::Reused(p, s) => on(Event::StepReused(p, s)),
     })?;
@@ -499,10 +506,13 @@ pub(super) fn open_outputs(
     let mut options = opts.registry.clone();
     super::registry::apply_settings(&config.registry, &mut options, &plan.project_dir);
     super::registry::add_push_registries(&mut options, &targets);
-    let registry = RegistrySession::new(options);
+    // One client for the whole publish: the base, every registry output and the base layers
+    // file outputs need share its connections and tokens.
+    let registry = RegistrySession::with_progress(options, opts.progress.clone());
     let open = sink::OpenOptions {
         registry: registry.clone(),
         tags: opts.tags.clone(),
+        progress: opts.progress.clone(),
     };
     let sinks = targets
         .iter()
@@ -729,12 +739,14 @@ fn debian_base_for(
     platforms: &[Platform],
     plan: &Plan,
     refresh: bool,
+    progress: &crate::progress::Reporter,
 ) -> anyhow::Result<crate::debian::BaseBuild> {
     let cache = super::cache_dir();
     let store = BlobStore::open(&cache)?;
     let mut opts = crate::debian::DebianOptions::new(cache);
     opts.lock = Some(plan.project_dir.join("lade-base.lock"));
     opts.update = refresh;
+    opts.progress = progress.clone();
     crate::debian::build_base(spec, platforms, &store, &opts, &mut |_| {})
         .with_context(|| format!("building base {spec}"))
 }

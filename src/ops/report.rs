@@ -39,16 +39,20 @@ fn uncompressed(i: &Image, store: &BlobStore) -> Option<u64> {
     Some(total)
 }
 
-/// The platform manifests an output holds: every image, except in a docker-archive, which
-/// holds the one image it was given.
+/// The platform manifests an output holds: every image, except in a docker-archive (the first
+/// image it was given) or an engine (the only image, else the host's).
 pub fn manifests(set: &ImageSet, target: &Target) -> Vec<PlatformManifest> {
-    let n = match target {
-        Target::DockerArchive { .. } => 1,
-        _ => set.images.len(),
+    let host = crate::platform::Platform::host();
+    let held: Vec<&Image> = match target {
+        Target::DockerArchive { .. } => set.images.iter().take(1).collect(),
+        Target::DockerDaemon { .. } if set.images.len() > 1 => set
+            .images
+            .iter()
+            .filter(|i| host.as_ref() == Some(&i.platform))
+            .collect(),
+        _ => set.images.iter().collect(),
     };
-    set.images
-        .iter()
-        .take(n)
+    held.into_iter()
         .map(|i| PlatformManifest {
             platform: i.platform.to_string(),
             digest: i.manifest.digest(),
@@ -56,10 +60,10 @@ pub fn manifests(set: &ImageSet, target: &Target) -> Vec<PlatformManifest> {
         .collect()
 }
 
-/// The index an output holds (not a docker-archive, which has no index).
+/// The index an output holds (not a docker-archive or an engine, which have no index).
 pub fn index(set: &ImageSet, target: &Target) -> Option<crate::digest::Digest> {
     match target {
-        Target::DockerArchive { .. } => None,
+        Target::DockerArchive { .. } | Target::DockerDaemon { .. } => None,
         _ => set.index.as_ref().map(|i| i.digest()),
     }
 }
@@ -71,6 +75,7 @@ pub fn tags(target: &Target, extra: &[String]) -> Vec<String> {
     match target {
         Target::OciLayout { tag, .. } | Target::OciArchive { tag, .. } => vec![tag.clone()],
         Target::DockerArchive { reference, .. } => reference.iter().cloned().collect(),
+        Target::DockerDaemon { reference } => vec![reference.clone()],
         Target::Registry { reference } => {
             let mut tags = Vec::new();
             if let Ok(r) = crate::oci::Reference::parse(reference)

@@ -146,6 +146,8 @@ struct Inner {
     clients: Mutex<HashMap<(String, bool), reqwest::Client>>,
     push_registries: Mutex<Vec<String>>,
     retries: AtomicU64,
+    /// Where downloads and uploads report their bytes.
+    progress: crate::progress::Reporter,
 }
 
 /// A registry client for any number of registries. Clones share connections, tokens and
@@ -164,6 +166,14 @@ impl std::fmt::Debug for RegistryClient {
 impl RegistryClient {
     /// Checks the CA files up front so a bad `--registry-ca` fails before any work is done.
     pub fn new(options: RegistryOptions) -> Result<Self, RegistryError> {
+        Self::with_progress(options, Default::default())
+    }
+
+    /// [`RegistryClient::new`], reporting blob downloads and uploads to `progress`.
+    pub fn with_progress(
+        options: RegistryOptions,
+        progress: crate::progress::Reporter,
+    ) -> Result<Self, RegistryError> {
         for f in &options.cas {
             transport::load_pem(f)?;
         }
@@ -175,12 +185,17 @@ impl RegistryClient {
                 clients: Mutex::new(HashMap::new()),
                 push_registries: Mutex::new(push_registries),
                 retries: AtomicU64::new(0),
+                progress,
             }),
         })
     }
 
     pub fn options(&self) -> &RegistryOptions {
         &self.inner.options
+    }
+
+    fn progress(&self) -> &crate::progress::Reporter {
+        &self.inner.progress
     }
 
     /// How many requests and uploads were retried so far.

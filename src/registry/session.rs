@@ -13,6 +13,7 @@ use std::sync::{Arc, OnceLock};
 #[derive(Clone)]
 pub struct RegistrySession {
     options: Arc<RegistryOptions>,
+    progress: crate::progress::Reporter,
     connected: Arc<OnceLock<Arc<Connected>>>,
 }
 
@@ -50,8 +51,14 @@ impl Default for RegistrySession {
 
 impl RegistrySession {
     pub fn new(options: RegistryOptions) -> Self {
+        Self::with_progress(options, Default::default())
+    }
+
+    /// A session whose blob downloads and uploads report to `progress`.
+    pub fn with_progress(options: RegistryOptions, progress: crate::progress::Reporter) -> Self {
         RegistrySession {
             options: Arc::new(options),
+            progress,
             connected: Arc::new(OnceLock::new()),
         }
     }
@@ -67,7 +74,7 @@ impl RegistrySession {
             return Ok(c.clone());
         }
         let made = Arc::new(Connected {
-            client: RegistryClient::new((*self.options).clone())?,
+            client: RegistryClient::with_progress((*self.options).clone(), self.progress.clone())?,
             runtime: runtime()?,
         });
         // Callers are synchronous and take turns; should two race, one client is kept.

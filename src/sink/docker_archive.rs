@@ -16,10 +16,11 @@
 //! The tar is deterministic in the same way as oci-archive's (see `oci_archive`).
 
 use super::oci_archive::{Entry, blob_name, layout_entries, write_tar};
-use super::oci_layout::{check_not_empty, collect_blobs, invalid, new_index, root_entry};
+use super::oci_layout::{Blob, check_not_empty, collect_blobs, invalid, new_index, root_entry};
 use super::{BlobProvider, Published, Sink, SinkError};
+use crate::digest::Digest;
 use crate::image::canonical;
-use crate::oci::{ANNOTATION_REF_NAME, ImageSet};
+use crate::oci::{ANNOTATION_REF_NAME, Image, ImageSet};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -61,35 +62,12 @@ impl Sink for DockerArchiveSink {
             ));
         }
         let name = match &self.reference {
-            Some(r) => Some(DockerName::parse(r).map_err(|why| {
-                invalid(
-                    t,
-                    format!(
-                        "'{r}' is not a valid image name: {why} (write NAME:TAG, e.g. myapp:1.0)"
-                    ),
-                )
-            })?),
+            Some(r) => Some(DockerName::parse_for(t, r)?),
             None => None,
         };
-
         let image = &set.images[0];
         let all = collect_blobs(t, std::slice::from_ref(image), None, blobs)?;
-        let mut annotations = BTreeMap::new();
-        if let Some(n) = &name {
-            annotations.insert(ANNOTATION_CONTAINERD_NAME.to_string(), n.qualified());
-            annotations.insert(ANNOTATION_REF_NAME.to_string(), n.tag.clone());
-        }
-        let index = new_index(t, root_entry(t, &image.manifest, annotations)?)?;
-        let manifest = serde_json::json!([{
-            "Config": blob_name(&image.config.digest()),
-            "RepoTags": name.iter().map(DockerName::repo_tag).collect::<Vec<_>>(),
-            "Layers": image.layers.iter().map(|l| blob_name(&l.digest())).collect::<Vec<_>>(),
-        }]);
-        let manifest = canonical::to_vec(&manifest)
-            .map_err(|e| invalid(t, format!("encoding manifest.json: {e}")))?;
-
-        let mut entries = layout_entries(&all, index);
-        entries.insert("manifest.json".to_string(), Entry::Bytes(manifest));
+        let entries = archive_entries(t, image, name.as_ref(), &all)?;
         write_tar(t, &self.path, &entries)?;
 
         let digest = image.manifest.digest();
@@ -102,16 +80,52 @@ impl Sink for DockerArchiveSink {
     }
 }
 
+/// The members of a docker-archive holding `image` (named `name`, or untagged), whose blobs
+/// are `all`: what this sink writes to a file and `docker_daemon` streams to an engine.
+pub(super) fn archive_entries<'a>(
+    t: &str,
+    image: &Image,
+    name: Option<&DockerName>,
+    all: &'a BTreeMap<Digest, Blob<'a>>,
+) -> Result<BTreeMap<String, Entry<'a>>, SinkError> {
+    let mut annotations = BTreeMap::new();
+    if let Some(n) = name {
+        annotations.insert(ANNOTATION_CONTAINERD_NAME.to_string(), n.qualified());
+        annotations.insert(ANNOTATION_REF_NAME.to_string(), n.tag.clone());
+    }
+    let index = new_index(t, root_entry(t, &image.manifest, annotations)?)?;
+    let manifest = serde_json::json!([{
+        "Config": blob_name(&image.config.digest()),
+        "RepoTags": name.iter().map(|n| n.repo_tag()).collect::<Vec<_>>(),
+        "Layers": image.layers.iter().map(|l| blob_name(&l.digest())).collect::<Vec<_>>(),
+    }]);
+    let manifest = canonical::to_vec(&manifest)
+        .map_err(|e| invalid(t, format!("encoding manifest.json: {e}")))?;
+    let mut entries = layout_entries(all, index);
+    entries.insert("manifest.json".to_string(), Entry::Bytes(manifest));
+    Ok(entries)
+}
+
 /// A Docker image name with its tag, checked against the reference grammar `docker load`
 /// applies (so a bad name fails here, not at load time).
 #[derive(Debug, PartialEq, Eq)]
-struct DockerName {
+pub(super) struct DockerName {
     /// As written: `app`, `team/app`, `registry.example:5000/team/app`.
     name: String,
     tag: String,
 }
 
 impl DockerName {
+    /// [`DockerName::parse`], with the error an output reports.
+    pub(super) fn parse_for(t: &str, r: &str) -> Result<DockerName, SinkError> {
+        DockerName::parse(r).map_err(|why| {
+            invalid(
+                t,
+                format!("'{r}' is not a valid image name: {why} (write NAME:TAG, e.g. myapp:1.0)"),
+            )
+        })
+    }
+
     fn parse(s: &str) -> Result<DockerName, String> {
         if s.contains('@') {
             return Err("a digest cannot be a tag of a loaded image".into());
@@ -157,7 +171,7 @@ impl DockerName {
         })
     }
 
-    fn repo_tag(&self) -> String {
+    pub(super) fn repo_tag(&self) -> String {
         format!("{}:{}", self.name, self.tag)
     }
 

@@ -2,6 +2,7 @@
 //! the same `ImageSet`.
 
 pub mod docker_archive;
+pub mod docker_daemon;
 pub mod layout_referrers;
 pub mod oci_archive;
 pub mod oci_layout;
@@ -78,6 +79,8 @@ pub struct OpenOptions {
     pub registry: RegistrySession,
     /// Extra tags for registry outputs (`--tag`).
     pub tags: Vec<String>,
+    /// Where loading into an engine reports its bytes.
+    pub progress: crate::progress::Reporter,
 }
 
 pub trait Sink {
@@ -126,6 +129,7 @@ pub fn open(target: &Target) -> Result<Box<dyn Sink>, SinkError> {
         &OpenOptions {
             registry: RegistrySession::new(registry),
             tags: Vec::new(),
+            progress: Default::default(),
         },
     )
 }
@@ -155,6 +159,12 @@ pub fn open_with(target: &Target, options: &OpenOptions) -> Result<Box<dyn Sink>
                 reference.clone(),
             ))
         }
+        // The engine is asked now, so one that is not running fails before anything is built.
+        Target::DockerDaemon { reference } => Box::new(docker_daemon::DockerDaemonSink::open(
+            target.to_string(),
+            reference,
+            options.progress.clone(),
+        )?),
         Target::Registry { reference } => Box::new(registry::RegistrySink::new(
             target.to_string(),
             reference,

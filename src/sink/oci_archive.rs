@@ -145,53 +145,65 @@ pub(super) fn write_tar(
     let mut tmp = TempFile::create(t, dest)?;
     {
         let (out, tmp_path) = tmp.parts();
-        let mut tar = tar::Builder::new(out);
-        for (name, entry) in entries {
-            let mut h = tar::Header::new_ustar();
-            // Names are at most `blobs/sha256/<64 hex>` (77 bytes): they fit a ustar header.
-            h.set_path(name)
-                .map_err(|e| io_err(t, "naming an entry of", tmp_path, e))?;
-            h.set_uid(0);
-            h.set_gid(0);
-            h.set_mtime(0);
-            match entry {
-                Entry::Dir => {
-                    h.set_entry_type(tar::EntryType::Directory);
-                    h.set_mode(0o755);
-                    h.set_size(0);
-                    h.set_cksum();
-                    tar.append(&h, std::io::empty())
-                        .map_err(|e| io_err(t, "writing", tmp_path, e))?;
-                }
-                Entry::Bytes(bytes) => {
-                    h.set_entry_type(tar::EntryType::Regular);
-                    h.set_mode(0o644);
-                    h.set_size(bytes.len() as u64);
-                    h.set_cksum();
-                    tar.append(&h, bytes.as_slice())
-                        .map_err(|e| io_err(t, "writing", tmp_path, e))?;
-                }
-                Entry::Blob(blob) => {
-                    h.set_entry_type(tar::EntryType::Regular);
-                    h.set_mode(0o644);
-                    h.set_size(blob.size);
-                    h.set_cksum();
-                    let out = tar.get_mut();
-                    out.write_all(h.as_bytes())
-                        .map_err(|e| io_err(t, "writing", tmp_path, e))?;
-                    // Streamed, and checked to be exactly `size` bytes with the right digest,
-                    // so the header written above is truthful (or the whole file is dropped).
-                    blob.write_to(t, out, tmp_path)?;
-                    let pad = (512 - (blob.size % 512) as usize) % 512;
-                    out.write_all(&[0u8; 512][..pad])
-                        .map_err(|e| io_err(t, "writing", tmp_path, e))?;
-                }
-            }
-        }
-        tar.finish()
-            .map_err(|e| io_err(t, "writing", tmp_path, e))?;
+        write_tar_to(t, out, tmp_path, entries)?;
     }
     tmp.commit()
+}
+
+/// Writes `entries` in order as a deterministic tar to `out`; `tmp_path` names what is behind
+/// `out` in errors.
+pub(super) fn write_tar_to(
+    t: &str,
+    out: &mut dyn Write,
+    tmp_path: &Path,
+    entries: &BTreeMap<String, Entry<'_>>,
+) -> Result<(), SinkError> {
+    let mut tar = tar::Builder::new(out);
+    for (name, entry) in entries {
+        let mut h = tar::Header::new_ustar();
+        // Names are at most `blobs/sha256/<64 hex>` (77 bytes): they fit a ustar header.
+        h.set_path(name)
+            .map_err(|e| io_err(t, "naming an entry of", tmp_path, e))?;
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        match entry {
+            Entry::Dir => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_mode(0o755);
+                h.set_size(0);
+                h.set_cksum();
+                tar.append(&h, std::io::empty())
+                    .map_err(|e| io_err(t, "writing", tmp_path, e))?;
+            }
+            Entry::Bytes(bytes) => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(0o644);
+                h.set_size(bytes.len() as u64);
+                h.set_cksum();
+                tar.append(&h, bytes.as_slice())
+                    .map_err(|e| io_err(t, "writing", tmp_path, e))?;
+            }
+            Entry::Blob(blob) => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(0o644);
+                h.set_size(blob.size);
+                h.set_cksum();
+                let out = tar.get_mut();
+                out.write_all(h.as_bytes())
+                    .map_err(|e| io_err(t, "writing", tmp_path, e))?;
+                // Streamed, and checked to be exactly `size` bytes with the right digest,
+                // so the header written above is truthful (or the whole file is dropped).
+                blob.write_to(t, out, tmp_path)?;
+                let pad = (512 - (blob.size % 512) as usize) % 512;
+                out.write_all(&[0u8; 512][..pad])
+                    .map_err(|e| io_err(t, "writing", tmp_path, e))?;
+            }
+        }
+    }
+    tar.finish()
+        .map_err(|e| io_err(t, "writing", tmp_path, e))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Parsing `--to` values: `oci:PATH[:TAG]`, `oci-archive:PATH[:TAG]`,
-//! `docker-archive:PATH[:NAME[:TAG]]`, `[docker://]REGISTRY/REPO[:TAG]`.
+//! `docker-archive:PATH[:NAME[:TAG]]`, `docker-daemon:NAME[:TAG]`,
+//! `[docker://]REGISTRY/REPO[:TAG]`.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -18,6 +19,10 @@ pub enum Target {
         path: PathBuf,
         reference: Option<String>,
     },
+    /// An image loaded into the local Docker or Podman engine, named `NAME[:TAG]`.
+    DockerDaemon {
+        reference: String,
+    },
     /// A registry reference, kept as written (without `docker://`).
     Registry {
         reference: String,
@@ -27,7 +32,7 @@ pub enum Target {
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     #[error(
-        "--to '{0}': unknown transport '{1}'; use oci:PATH[:TAG], oci-archive:PATH[:TAG], docker-archive:PATH[:NAME:TAG] or a registry reference REGISTRY/REPO[:TAG]"
+        "--to '{0}': unknown transport '{1}'; use oci:PATH[:TAG], oci-archive:PATH[:TAG], docker-archive:PATH[:NAME:TAG], docker-daemon:NAME[:TAG] or a registry reference REGISTRY/REPO[:TAG]"
     )]
     UnknownTransport(String, String),
     #[error("--to '{0}': {1}")]
@@ -86,6 +91,14 @@ impl Target {
                 reference,
             });
         }
+        if let Some(rest) = s.strip_prefix("docker-daemon:") {
+            if rest.is_empty() {
+                return Err(bad("no image name given; write docker-daemon:NAME[:TAG]"));
+            }
+            return Ok(Target::DockerDaemon {
+                reference: rest.to_string(),
+            });
+        }
         let reference = s.strip_prefix("docker://").unwrap_or(s);
         // A path is not a registry reference: say which transport it needs.
         if reference == s
@@ -138,6 +151,7 @@ impl fmt::Display for Target {
             } => {
                 write!(f, "docker-archive:{}", path.display())
             }
+            Target::DockerDaemon { reference } => write!(f, "docker-daemon:{reference}"),
             Target::Registry { reference } => f.write_str(reference),
         }
     }
@@ -181,6 +195,16 @@ mod tests {
                 "{reg}"
             );
         }
+        assert_eq!(
+            Target::parse("docker-daemon:team/app:1").unwrap(),
+            Target::DockerDaemon {
+                reference: "team/app:1".into()
+            }
+        );
+        assert!(matches!(
+            Target::parse("docker-daemon:"),
+            Err(TargetError::Invalid(..))
+        ));
         assert!(
             matches!(Target::parse("ftp:./x"), Err(TargetError::UnknownTransport(_, t)) if t == "ftp")
         );

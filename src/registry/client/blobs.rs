@@ -137,8 +137,16 @@ impl RegistryClient {
         let url_path = format!("v2/{repository}/blobs/{digest}");
         let attempts = self.inner.options.attempts.max(1);
         let mut attempt = 0;
+        let task = self.progress().start(
+            crate::progress::Kind::Download,
+            &format!("{} from {repository}", short(digest)),
+            size,
+        );
         loop {
             attempt += 1;
+            if attempt > 1 {
+                task.restart();
+            }
             let resp = self
                 .send(
                     &host,
@@ -192,6 +200,7 @@ impl RegistryClient {
                         }
                         hasher.update(&c);
                         n += c.len() as u64;
+                        task.advance(c.len() as u64);
                         file.write_all(&c).await.map_err(|e| io(&tmp_path, e))?;
                     }
                     Ok(Some(Err(e))) => {
@@ -254,6 +263,7 @@ impl RegistryClient {
                     .map_err(|e| io(&tmp_path, e))?;
             }
             tmp_path.persist(dest).map_err(|e| io(dest, e.error))?;
+            task.finish();
             return Ok(n);
         }
     }
@@ -265,4 +275,10 @@ enum Cut {
     Broken(String),
     /// Nothing arrived for the idle timeout, or the download passed its deadline.
     Stalled(transport::Stalled),
+}
+
+/// `sha256:0123456789ab`: enough of a digest to tell blobs apart in a progress line.
+pub(crate) fn short(digest: &Digest) -> String {
+    let s = digest.as_str();
+    s[..s.len().min(19)].to_string()
 }

@@ -4,6 +4,7 @@
 
 use super::{Access, BlobBody, Host, RegistryClient, Retry, UploadOutcome, join};
 use crate::digest::Digest;
+use crate::progress::{Kind, Task};
 use crate::registry::RegistryError;
 use crate::registry::transport::{self, ApiError, Progress, tracked};
 use reqwest::header;
@@ -46,6 +47,8 @@ impl RegistryClient {
         let attempts = self.inner.options.attempts.max(1);
         let mut attempt = 0;
         let mut switched = false;
+        // Started once bytes are about to go: a mounted blob moves none.
+        let mut task: Option<Arc<Task>> = None;
         loop {
             attempt += 1;
             let location = match self
@@ -55,15 +58,36 @@ impl RegistryClient {
                 Started::Mounted => return Ok(UploadOutcome::Mounted),
                 Started::At(u) => u,
             };
+            let task = match &task {
+                Some(t) => {
+                    t.restart();
+                    t.clone()
+                }
+                None => task
+                    .insert(Arc::new(self.progress().start(
+                        Kind::Upload,
+                        &format!("{} to {repository}", super::blobs::short(digest)),
+                        Some(size),
+                    )))
+                    .clone(),
+            };
+            let sent = Sent {
+                body,
+                size,
+                task: &task,
+            };
             let result = if host.chunked.load(Ordering::Relaxed) {
-                self.patch_upload(&host, location, digest, size, body, access, &action)
+                self.patch_upload(&host, location, digest, &sent, access, &action)
                     .await
             } else {
-                self.put_upload(&host, location, digest, size, body, access, &action)
+                self.put_upload(&host, location, digest, &sent, access, &action)
                     .await
             };
             match result {
-                Ok(()) => return Ok(UploadOutcome::Uploaded),
+                Ok(()) => {
+                    task.finish();
+                    return Ok(UploadOutcome::Uploaded);
+                }
                 Err(UploadFailure::NeedChunked(e)) => {
                     if switched {
                         return Err(e);
@@ -145,7 +169,7 @@ impl RegistryClient {
     /// A fresh body for one attempt.
     async fn open_body(
         &self,
-        body: &BlobBody,
+        sent: &Sent<'_>,
         digest: &Digest,
         range: Option<(u64, u64)>,
         action: &str,
@@ -153,6 +177,8 @@ impl RegistryClient {
         progress: &Arc<Progress>,
     ) -> Result<reqwest::Body, UploadFailure> {
         let progress = progress.clone();
+        let task = sent.task.clone();
+        let body = sent.body;
         match body {
             BlobBody::Bytes(b) => {
                 let part = match range {
@@ -160,7 +186,10 @@ impl RegistryClient {
                     None => b.clone(),
                 };
                 let once = futures_util::stream::iter([Ok::<_, std::io::Error>(part)]);
-                Ok(reqwest::Body::wrap_stream(tracked(once, progress)))
+                Ok(reqwest::Body::wrap_stream(tracked(
+                    counted(once, task),
+                    progress,
+                )))
             }
             BlobBody::File(path) => {
                 let io = |e: std::io::Error| {
@@ -177,15 +206,21 @@ impl RegistryClient {
                         f.seek(std::io::SeekFrom::Start(start)).await.map_err(io)?;
                         use tokio::io::AsyncReadExt;
                         reqwest::Body::wrap_stream(tracked(
-                            tokio_util::io::ReaderStream::with_capacity(
-                                f.take(len),
-                                UPLOAD_READ_BUF,
+                            counted(
+                                tokio_util::io::ReaderStream::with_capacity(
+                                    f.take(len),
+                                    UPLOAD_READ_BUF,
+                                ),
+                                task,
                             ),
                             progress,
                         ))
                     }
                     None => reqwest::Body::wrap_stream(tracked(
-                        tokio_util::io::ReaderStream::with_capacity(f, UPLOAD_READ_BUF),
+                        counted(
+                            tokio_util::io::ReaderStream::with_capacity(f, UPLOAD_READ_BUF),
+                            task,
+                        ),
                         progress,
                     )),
                 })
@@ -198,7 +233,7 @@ impl RegistryClient {
                 // timeout covers both.
                 let src = self.source_stream(src_registry, src_repo, digest).await?;
                 Ok(reqwest::Body::wrap_stream(tracked(
-                    src.bytes_stream(),
+                    counted(src.bytes_stream(), task),
                     progress,
                 )))
             }
@@ -237,22 +272,21 @@ impl RegistryClient {
         ))
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn put_upload(
         &self,
         host: &Host,
         location: Url,
         digest: &Digest,
-        size: u64,
-        body: &BlobBody,
+        sent: &Sent<'_>,
         access: &Access,
         action: &str,
     ) -> Result<(), UploadFailure> {
+        let size = sent.size;
         let mut url = location;
         url.query_pairs_mut().append_pair("digest", digest.as_str());
         let progress = Progress::new(size);
         let body = self
-            .open_body(body, digest, None, action, &host.registry, &progress)
+            .open_body(sent, digest, None, action, &host.registry, &progress)
             .await?;
         let slot = Mutex::new(Some(body));
         let resp = self
@@ -292,17 +326,16 @@ impl RegistryClient {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn patch_upload(
         &self,
         host: &Host,
         location: Url,
         digest: &Digest,
-        size: u64,
-        body: &BlobBody,
+        sent: &Sent<'_>,
         access: &Access,
         action: &str,
     ) -> Result<(), UploadFailure> {
+        let Sent { body, size, .. } = *sent;
         // Only files and bytes can be cut into ranges; a remote stream goes in one PATCH.
         let chunk = match body {
             BlobBody::Remote { .. } => size.max(1),
@@ -319,7 +352,7 @@ impl RegistryClient {
             };
             let progress = Progress::new(len);
             let b = self
-                .open_body(body, digest, range, action, &host.registry, &progress)
+                .open_body(sent, digest, range, action, &host.registry, &progress)
                 .await?;
             let slot = Mutex::new(Some(b));
             let target = url.clone();
@@ -382,6 +415,28 @@ impl RegistryClient {
 enum Started {
     Mounted,
     At(Url),
+}
+
+/// What one upload attempt sends, and the task its bytes are counted on.
+#[derive(Clone, Copy)]
+struct Sent<'a> {
+    body: &'a BlobBody,
+    size: u64,
+    task: &'a Arc<Task>,
+}
+
+/// `stream` (a request body), counting its bytes on `task` for the progress display.
+fn counted<S, T, E>(stream: S, task: Arc<Task>) -> impl futures_util::Stream<Item = Result<T, E>>
+where
+    S: futures_util::Stream<Item = Result<T, E>>,
+    T: AsRef<[u8]>,
+{
+    use futures_util::StreamExt;
+    stream.inspect(move |chunk| {
+        if let Ok(c) = chunk {
+            task.advance(c.as_ref().len() as u64);
+        }
+    })
 }
 
 /// Connection problems during an upload are worth a new session; the rest are final.

@@ -52,6 +52,12 @@ impl Lade {
         self
     }
 
+    /// Runs without `NO_COLOR` (which [`Lade::new`] sets), as a user's shell would.
+    pub fn env_remove_no_color(mut self) -> Lade {
+        self.cmd.env_remove("NO_COLOR");
+        self
+    }
+
     pub fn run(mut self) -> LadeRun {
         let cmdline = super::tools::describe(&self.cmd);
         let start = Instant::now();

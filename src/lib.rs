@@ -53,6 +53,7 @@ pub mod ops;
 pub mod plan;
 pub mod platform;
 pub mod provenance;
+pub mod rebase;
 pub mod registry;
 pub mod sbom;
 pub mod sign;

@@ -30,7 +30,8 @@ pub mod version;
 
 pub use archive::{DEFAULT_MIRROR, SuiteReport};
 pub use build::{
-    BaseBuild, BuildReport, Event, PackageReport, PlatformReport, TierReport, build_base,
+    BaseBuild, BuildReport, Event, LABEL_BASE, LABEL_PACKAGES, PackageReport, PlatformReport,
+    TierReport, build_base,
 };
 pub use error::DebianError;
 pub use lock::BaseLock;

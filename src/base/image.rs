@@ -21,6 +21,8 @@ pub struct Root {
     pub annotations: BTreeMap<String, String>,
     /// Every platform it has an image for, in its order (attestation entries left out).
     pub platforms: Vec<Platform>,
+    /// The manifest digest of each platform.
+    pub manifests: Vec<(Platform, Digest)>,
 }
 
 /// An image read whole: its root, and each platform's config and layers (layers are not read).
@@ -71,6 +73,7 @@ fn describe(reference: &str, dir: &Path, session: &RegistrySession) -> Result<Ro
     if is_index(&media_type) {
         let index: ImageIndex = serde_json::from_slice(&bytes).map_err(bad)?;
         let mut platforms: Vec<Platform> = Vec::new();
+        let mut manifests = Vec::new();
         for d in index.manifests() {
             let Some(p) = d.platform().as_ref().map(descriptor_platform) else {
                 continue;
@@ -79,21 +82,27 @@ fn describe(reference: &str, dir: &Path, session: &RegistrySession) -> Result<Ro
             if p.os == "unknown" || platforms.contains(&p) {
                 continue;
             }
+            let digest = crate::oci::base::descriptor_digest(d)
+                .map_err(|e| other(format!("index {digest}: {e}")))?;
+            manifests.push((p.clone(), digest));
             platforms.push(p);
         }
         return Ok(Root {
             digest,
             annotations: sorted(index.annotations().clone()),
             platforms,
+            manifests,
         });
     }
     let manifest: ImageManifest = serde_json::from_slice(&bytes).map_err(bad)?;
     let config_bytes = config(manifest.config())?;
     let cfg = serde_json::from_slice(&config_bytes).map_err(bad)?;
+    let platform = config_platform(&cfg);
     Ok(Root {
-        digest,
         annotations: sorted(manifest.annotations().clone()),
-        platforms: vec![config_platform(&cfg)],
+        platforms: vec![platform.clone()],
+        manifests: vec![(platform, digest.clone())],
+        digest,
     })
 }
 

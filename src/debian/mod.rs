@@ -14,6 +14,7 @@ mod archive;
 mod build;
 mod certs;
 pub(crate) mod control;
+mod current;
 mod deb;
 mod error;
 mod fetch;
@@ -34,7 +35,8 @@ pub use build::{
     TierReport, build_base,
 };
 pub use error::DebianError;
-pub use lock::BaseLock;
+pub use current::current_pins;
+pub use lock::{BaseLock, Pinned};
 pub use resolve::Skipped;
 
 use std::path::PathBuf;

@@ -4,9 +4,11 @@
 pub mod attach;
 pub mod base;
 pub mod checks;
+pub mod outdated;
 pub mod plan;
 pub mod provenance;
 pub mod publish;
+pub mod rebase;
 pub mod registry;
 pub mod runtime;
 pub mod signing;

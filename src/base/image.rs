@@ -43,12 +43,15 @@ pub fn read(
     Ok(ReadImage { root, image })
 }
 
+/// Reads a small blob (a config) of the image being described.
+type BlobReader<'a> = Box<dyn Fn(&Descriptor) -> Result<Vec<u8>, BaseError> + 'a>;
+
 fn describe(reference: &str, dir: &Path, session: &RegistrySession) -> Result<Root, BaseError> {
     let other = |detail: String| BaseError::Other {
         base: reference.to_string(),
         detail,
     };
-    let (bytes, media_type, config): (Vec<u8>, String, Box<dyn Fn(&Descriptor) -> _>) =
+    let (bytes, media_type, config): (Vec<u8>, String, BlobReader) =
         if let Some(rest) = reference.strip_prefix("oci:") {
             let (path, tag) = split_path_tag(rest);
             let path = dir.join(path);

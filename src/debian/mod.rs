@@ -34,8 +34,8 @@ pub use build::{
     BaseBuild, BuildReport, Event, LABEL_BASE, LABEL_PACKAGES, PackageReport, PlatformReport,
     TierReport, build_base,
 };
-pub use error::DebianError;
 pub use current::current_pins;
+pub use error::DebianError;
 pub use lock::{BaseLock, Pinned};
 pub use resolve::Skipped;
 

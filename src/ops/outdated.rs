@@ -194,7 +194,10 @@ mod tests {
 
     #[test]
     fn changed_pins_are_listed_per_architecture() {
-        let old = [pin("amd64", "libc6", "2.36-9"), pin("arm64", "libc6", "2.36-9")];
+        let old = [
+            pin("amd64", "libc6", "2.36-9"),
+            pin("arm64", "libc6", "2.36-9"),
+        ];
         let new = [
             pin("amd64", "libc6", "2.36-9+deb12u10"),
             pin("arm64", "libc6", "2.36-9"),

@@ -151,9 +151,8 @@ pub fn rebase(opts: &RebaseOptions) -> anyhow::Result<RebaseReport> {
 
     let restacked = restack(opts, &read, &old, &new, &new_digest)?;
     let set = restacked.set;
-    let unchanged = set.root().digest() == read.root.digest
-        && opts.to.is_none()
-        && opts.tags.is_empty();
+    let unchanged =
+        set.root().digest() == read.root.digest && opts.to.is_none() && opts.tags.is_empty();
     let (reference, stats) = if unchanged {
         (format!("{}@{}", opts.image, read.root.digest), None)
     } else {
@@ -373,7 +372,10 @@ fn blobs(
     if !remote || matches!(target, Target::Registry { .. }) {
         return Ok(Box::new(LocalBlobs));
     }
-    let b = RegistryBlobs::new(&crate::layer::BlobStore::open(&super::cache_dir())?, registry)?;
+    let b = RegistryBlobs::new(
+        &crate::layer::BlobStore::open(&super::cache_dir())?,
+        registry,
+    )?;
     b.prefetch(set)?;
     Ok(Box::new(b))
 }

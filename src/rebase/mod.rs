@@ -110,13 +110,17 @@ pub fn check_lineage(old: &Lineage, new: &Lineage) -> Result<(), Refusal> {
                 preset: p2,
             },
         ) => {
-            if r1 != r2 {
-                format!("Debian release {r1} → {r2}")
-            } else if l1 != l2 {
-                format!("libc {l1} → {l2}")
-            } else {
-                format!("preset {p1} → {p2}")
-            }
+            let parts = [
+                ("Debian release", r1.as_str(), r2.as_str()),
+                ("libc", l1, l2),
+                ("preset", p1.as_str(), p2.as_str()),
+            ];
+            parts
+                .iter()
+                .filter(|(_, a, b)| a != b)
+                .map(|(what, a, b)| format!("{what} {a} → {b}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         }
         _ => format!("{old} → {new}"),
     };

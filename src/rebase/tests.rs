@@ -180,7 +180,11 @@ fn lineage_follows_the_lade_preset_else_the_repository() {
     assert!(r.forceable);
     assert!(r.reason.contains("preset cc → python3"), "{}", r.reason);
     let r = check_lineage(&cc, &lineage("reg/a:v1", &cfg("debian12/static"))).unwrap_err();
-    assert!(r.reason.contains("libc glibc → none"), "{}", r.reason);
+    assert!(
+        r.reason.contains("libc glibc → none, preset cc → static"),
+        "{}",
+        r.reason
+    );
     let plain = ImageConfiguration::default();
     let a = lineage("registry.example/team/base:1", &plain);
     assert_eq!(a, lineage("registry.example/team/base:2", &plain));

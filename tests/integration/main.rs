@@ -21,6 +21,7 @@ mod output_safety;
 mod outputs;
 mod plan;
 mod python;
+mod rebase;
 mod registry;
 mod reproducible;
 mod runtime;

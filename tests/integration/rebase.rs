@@ -235,7 +235,7 @@ fn rebase_moves_a_two_platform_image_to_v2_without_downloading_a_layer() {
     for img in layout.images("img") {
         let arch = img.architecture().to_string();
         assert!(
-            img.cfg("config")["Labels"]["dev.lade.base"] == "debian12/static+zlib1g",
+            img.cfg("Labels")["dev.lade.base"] == "debian12/static+zlib1g",
             "{arch}: the new base's labels"
         );
         check_image(&env, &layout, &img, 65532, &arch);
@@ -316,6 +316,6 @@ fn another_preset_or_an_unrelated_base_is_refused_unless_forced() {
     assert_eq!(run.json()["new_base"]["digest"], cc.as_str());
     let layout = Layout::open(&out);
     let img = layout.image("img", host);
-    assert_eq!(img.cfg("config")["Labels"]["dev.lade.base"], "debian12/cc");
+    assert_eq!(img.cfg("Labels")["dev.lade.base"], "debian12/cc");
     check_image(&env, &layout, &img, 65532, "forced");
 }

@@ -150,6 +150,7 @@ pub fn rebase(opts: &RebaseOptions) -> anyhow::Result<RebaseReport> {
         .with_context(|| format!("rebase {}: the new base {new_name} is scratch", opts.image))?;
 
     let restacked = restack(opts, &read, &old, &new, &new_digest)?;
+    note_attachments(&opts.image, &read, &registry);
     let set = restacked.set;
     let unchanged =
         set.root().digest() == read.root.digest && opts.to.is_none() && opts.tags.is_empty();
@@ -356,6 +357,44 @@ fn manifest_digest(read: &ReadImage, image: &oci::BaseImage) -> Digest {
         .find(|(p, _)| p == &image.platform)
         .map(|(_, d)| d.clone())
         .unwrap_or_else(|| read.root.digest.clone())
+}
+
+/// Warns when the image's platform manifests have documents attached (SBOMs, provenance, as a
+/// publish attaches them): they name the old manifests, so the rebased image has none until it
+/// is published again. Looks only for the referrers tag lade writes on registries without the
+/// referrers API (one manifest HEAD per platform); a failed look is not worth failing over.
+fn note_attachments(image: &str, read: &ReadImage, registry: &RegistrySession) {
+    let Ok(r) = oci::Reference::parse(image) else {
+        return;
+    };
+    if image.starts_with("oci:") {
+        return;
+    }
+    let Ok(connected) = registry.connect() else {
+        return;
+    };
+    let access = crate::registry::Access::pull(&r.repository);
+    let with_documents = read
+        .root
+        .manifests
+        .iter()
+        .filter(|(_, d)| {
+            let tag = crate::attach::fallback_tag(d);
+            connected
+                .block_on(connected.client().head_manifest(
+                    &r.registry,
+                    &r.repository,
+                    &tag,
+                    &access,
+                ))
+                .is_ok_and(|found| found.is_some())
+        })
+        .count();
+    if with_documents > 0 {
+        tracing::warn!(
+            "{image}: {with_documents} platform image(s) have attached documents (SBOM, provenance); they describe the old image and are not carried over: publish again to attach fresh ones"
+        );
+    }
 }
 
 /// Layer bytes for a layout destination (a registry one mounts or streams them itself).

@@ -319,3 +319,50 @@ fn another_preset_or_an_unrelated_base_is_refused_unless_forced() {
     assert_eq!(img.cfg("Labels")["dev.lade.base"], "debian12/cc");
     check_image(&env, &layout, &img, 65532, "forced");
 }
+
+#[test]
+fn outdated_resolves_a_lade_base_lock_against_the_archive_again() {
+    let env = TestEnv::new();
+    let project = env.dir("project");
+    let lock = project.join("lade-base.lock");
+    env.lade_with_cache(&shared_cache())
+        .args(["base", "build", "static", "--lock"])
+        .arg(&lock)
+        .arg("--to")
+        .arg(format!("oci:{}:b", env.path("base").display()))
+        .run()
+        .success();
+    let fresh = env
+        .lade_with_cache(&shared_cache())
+        .args(["base", "outdated", "-C"])
+        .arg(&project)
+        .run()
+        .success();
+    assert!(
+        fresh.stdout.contains("debian12/static: up to date"),
+        "{}",
+        fresh.stdout
+    );
+
+    // The lock pins an older tzdata than the archive has now.
+    let text = std::fs::read_to_string(&lock).unwrap();
+    let at = text
+        .find("name = \"tzdata\"\nversion = \"")
+        .expect("tzdata pinned");
+    let start = at + "name = \"tzdata\"\nversion = \"".len();
+    let end = start + text[start..].find('"').unwrap();
+    let current = text[start..end].to_string();
+    std::fs::write(&lock, format!("{}2020a-0{}", &text[..start], &text[end..])).unwrap();
+    let stale = env
+        .lade_with_cache(&shared_cache())
+        .args(["base", "outdated", "--json", "-C"])
+        .arg(&project)
+        .run();
+    assert!(!stale.status.success(), "{}", stale.context());
+    let report = stale.json();
+    let base = &report["bases"][0];
+    assert_eq!(base["outdated"], true);
+    assert_eq!(base["packages"][0]["name"], "tzdata");
+    assert_eq!(base["packages"][0]["old"], "2020a-0");
+    assert_eq!(base["packages"][0]["new"], current.as_str());
+}

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # `lade rebase` benchmark for BENCHMARKS.md. Run: ./scripts/bench-rebase.sh
+# LADE=PATH measures that binary instead of a fresh release build.
 # (needs docker-registry and Go; ./scripts/install-deps.sh installs them, and network access to
 # the Debian archive for the two bases unless BASE_CACHE holds their packages).
 #
@@ -11,9 +12,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-9}
-target=${CARGO_TARGET_DIR:-target}
-cargo build --release --quiet
-LADE=$(cd "$target" && pwd)/release/lade
+if [ -z "${LADE:-}" ]; then
+  cargo build --release --quiet
+  LADE=$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/release/lade
+fi
 work=$(mktemp -d)
 export GOPROXY=off GOFLAGS=-modcacherw LADE_CACHE_DIR=$work/cache GOCACHE=$work/gocache
 BASE_CACHE=${BASE_CACHE:-$work/base-cache}
@@ -39,8 +41,9 @@ plat=linux/amd64,linux/arm64
 LADE_CACHE_DIR=$BASE_CACHE "$LADE" base build -q static --platform $plat --to "$reg/bases/static:v1" >/dev/null
 LADE_CACHE_DIR=$BASE_CACHE "$LADE" base build -q static --package zlib1g --platform $plat --to "$reg/bases/static:v2" >/dev/null
 cp -r examples/go-hello "$work/app"
-publish() { "$LADE" publish -q -C "$work/app" --base "$reg/bases/static:v1" --platform $plat --to "$reg/apps/hello:1" --no-attach; }
-publish >/dev/null
+publish=("$LADE" publish -q -C "$work/app" --base "$reg/bases/static:v1" --platform $plat --to "$reg/apps/publish:1" --no-attach)
+"${publish[@]}" >/dev/null
+"$LADE" publish -q -C "$work/app" --base "$reg/bases/static:v1" --platform $plat --to "$reg/apps/hello:1" --no-attach >/dev/null
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # "wall cpu" of one run of "$@" (GNU time: elapsed, user + system).
@@ -57,7 +60,7 @@ tail -n +"$((before + 1))" "$work/access.log" | grep '"GET /v2/[^ ]*/blobs/sha25
 gets=$(wc -l <"$work/gets")
 largest=$(awk '{for (i = 1; i <= NF; i++) if ($i ~ /HTTP\/1.1"$/) print $(i + 2)}' "$work/gets" | sort -n | tail -1)
 : >"$work/publish"
-for i in $(seq "$RUNS"); do measure publish >>"$work/publish"; done
+for i in $(seq "$RUNS"); do measure "${publish[@]}" >>"$work/publish"; done
 
 cat <<OUT
 machine: $(nproc) cores, $(uname -m); go-hello on lade static bases, $plat, loopback docker-registry

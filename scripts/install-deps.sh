@@ -53,6 +53,8 @@ REQUIRED=(
     "dpkg:libmaven-dependency-plugin-java libmaven-dependency-plugin-java"
     "dpkg:libsurefire-java libsurefire-java"
     "dpkg:libcommons-lang3-java libcommons-lang3-java"
+    # GNU time (`time` alone is the shell's keyword): scripts/bench-rebase.sh reads lade's CPU time.
+    "dpkg:time time"
 )
 
 # >>> registry tests: Python packages from PyPI (the registry engineer fills this in; their

@@ -288,6 +288,35 @@ fn another_preset_or_an_unrelated_base_is_refused_unless_forced() {
         .args(["--base", &other.reference()])
         .run();
     run.expect_error(&["refused", "another lineage", "repository oci:", "--force"]);
+    // A new base without the image's platform, and an image that records no base.
+    let other_arch = if host == "amd64" { "arm64" } else { "amd64" };
+    let foreign =
+        crate::support::base_image::build_base(&env.path("foreign"), "1", &[other_arch], None);
+    let run = env
+        .lade()
+        .arg("rebase")
+        .arg(&image)
+        .args(["--base", &foreign.reference()])
+        .run();
+    run.expect_error(&["new base", &format!("no image for linux/{host}")]);
+    assert_eq!(
+        blob_puts(&reg.requests_since(mark)),
+        0,
+        "nothing pushed when refused"
+    );
+    let bare = format!("{}/apps/bare:1", reg.host);
+    publish(&env, &app, "scratch", &bare, &platform);
+    let mark = reg.mark();
+    let run = env
+        .lade()
+        .arg("rebase")
+        .arg(&bare)
+        .args(["--base", &cc_tag])
+        .run();
+    run.expect_error(&[
+        "no org.opencontainers.image.base.digest annotation",
+        "apps/bare:1",
+    ]);
     assert_eq!(
         blob_puts(&reg.requests_since(mark)),
         0,

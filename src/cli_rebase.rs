@@ -49,6 +49,14 @@ pub fn outdated(a: OutdatedArgs, registry: Registry) -> anyhow::Result<()> {
         debian,
     };
     let report = lade::ops::outdated::outdated(&opts)?;
+    if report.bases.is_empty() {
+        // Only registry bases are pinned by lade.lock; a layout or scratch base never is.
+        let dirs: Vec<String> = opts.dirs.iter().map(|d| d.display().to_string()).collect();
+        eprintln!(
+            "lade: no base is pinned in lade.lock or lade-base.lock in {}",
+            dirs.join(", ")
+        );
+    }
     if a.json {
         line(&serde_json::to_string_pretty(&report).context("encoding the report")?)?;
     } else {

@@ -59,6 +59,8 @@ REQUIRED=(
     "dpkg:libcommons-lang3-java libcommons-lang3-java"
     # A YAML parser lade does not ship: tests/integration/templates.rs reads the CI templates.
     "dpkg:python3-yaml python3-yaml"
+    # GNU time (`time` alone is the shell's keyword): scripts/bench-rebase.sh reads lade's CPU time.
+    "dpkg:time time"
 )
 
 # >>> registry tests: Python packages from PyPI (the registry engineer fills this in; their

@@ -83,6 +83,9 @@ pub enum Command {
         #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Move an image to a newer base without rebuilding: lade's layers are kept byte for byte,
+    /// the base layers and config become the new base's (registry-side: nothing downloaded).
+    Rebase(RebaseArgs),
     /// Base images built from Debian 12 packages, without a Dockerfile or RUN.
     Base {
         #[command(subcommand)]
@@ -198,6 +201,54 @@ pub struct JavaLayoutArgs {
 pub enum BaseCommand {
     /// Build a distroless-equivalent base (static, cc, python3, nodejs, java) and write it to every --to.
     Build(BaseBuildArgs),
+    /// List the bases pinned in lade.lock and lade-base.lock that have newer digests or
+    /// packages; exits 1 when one has.
+    Outdated(OutdatedArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RebaseArgs {
+    /// The image: REGISTRY/REPO[:TAG] or oci:DIR[:TAG].
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// The new base. Default: the base the image records, resolved again (same tag, newer digest).
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
+    /// Where to write the rebased image (a registry or oci:DIR[:TAG]). Default: IMAGE.
+    #[arg(long = "to", value_name = "TARGET")]
+    pub to: Option<String>,
+    /// An extra tag for the destination. Repeatable.
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Rebase onto a base of another lineage (repository, Debian release, libc or preset).
+    #[arg(long)]
+    pub force: bool,
+    /// Sign the rebased index and platform manifests with this PEM PKCS#8 private key.
+    #[arg(long = "sign-key", value_name = "FILE", env = lade::env::LADE_SIGN_KEY.name())]
+    pub sign_key: Option<PathBuf>,
+    /// A project whose lade.lock pins the base: its pin moves to the new digest. Repeatable.
+    #[arg(short = 'C', long = "dir", value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct OutdatedArgs {
+    /// A project directory (its lade.lock and lade-base.lock). Repeatable. Default: `.`.
+    #[arg(short = 'C', long = "dir", value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Debian archive for bookworm and bookworm-updates (for lade-base.lock).
+    #[arg(long, value_name = "URL", env = lade::env::LADE_DEBIAN_MIRROR.name(), default_value = lade::debian::DEFAULT_MIRROR)]
+    pub debian_mirror: String,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Args, Debug)]

@@ -56,6 +56,7 @@ pub mod plan;
 pub mod platform;
 pub mod progress;
 pub mod provenance;
+pub mod rebase;
 pub mod registry;
 pub mod sbom;
 pub mod sign;

@@ -3,6 +3,7 @@
 //! raises are printed as `lade: warning: …` lines as they happen, even with `-q`.
 
 mod cli;
+mod cli_rebase;
 mod options;
 mod render;
 
@@ -106,6 +107,10 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
         Command::Base {
             command: BaseCommand::Build(args),
         } => base_build(args, cli.verbose, cli.quiet, warnings),
+        Command::Base {
+            command: BaseCommand::Outdated(args),
+        } => cli_rebase::outdated(args, registry_options),
+        Command::Rebase(args) => cli_rebase::rebase(args, cli.quiet, warnings, registry_options),
         Command::JavaLayout(args) => {
             if let Err(e) = java_layout(args) {
                 eprintln!("lade: {e:#}");

@@ -26,6 +26,7 @@ mod outputs;
 mod plan;
 mod progress;
 mod python;
+mod rebase;
 mod registry;
 mod reproducible;
 mod runtime;

@@ -45,6 +45,8 @@ pub struct LadeConfig {
     pub node: NodeSettings,
     #[serde(default)]
     pub java: JavaSettings,
+    #[serde(default)]
+    pub build: BuildSettings,
     /// Where the configuration was read from, for error messages.
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -76,6 +78,18 @@ pub struct GoSettings {
     /// Extra `go build` flags (`-tags=netgo`).
     #[serde(default)]
     pub flags: Vec<String>,
+    /// `false` builds with CGO_ENABLED=0 even when a main package imports "C" (default: cgo
+    /// when the sources use it, with zig as the C compiler).
+    pub cgo: Option<bool>,
+}
+
+/// `[build]`: tools the build uses whatever the language.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSettings {
+    /// The zig executable that compiles and links C for other platforms (a path, relative to
+    /// the project, or a name on PATH; default: `zig` on PATH, else `python3 -m ziglang`).
+    pub zig: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

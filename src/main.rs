@@ -130,6 +130,15 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
             native,
         )),
         Command::GradleInit { out } => step(lade::tasks::gradle_init_script(&out)),
+        Command::ZigWrappers { target, out, zig } => step(
+            lade::toolchain::zig::write_wrappers(&out, &target, zig.as_deref()).map_err(Into::into),
+        ),
+        Command::ZigCc {
+            zig,
+            target,
+            tool,
+            args,
+        } => Err(lade::toolchain::zig::exec(&zig, tool, &target, args).into()),
     }
 }
 

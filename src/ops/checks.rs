@@ -132,7 +132,9 @@ pub fn before_build(plan: &Plan) -> Result<(), Box<CheckError>> {
                         }));
                     }
                 }
-                Check::Zig { configured, why, .. } => {
+                Check::Zig {
+                    configured, why, ..
+                } => {
                     // Found once per plan: every platform's wrappers use the same zig.
                     if zig_found {
                         continue;

@@ -84,11 +84,11 @@ pub fn target(architecture: &str, variant: Option<&str>, libc: Libc) -> Option<S
 
 #[derive(Debug, thiserror::Error)]
 pub enum ZigError {
-    #[error(
-        "zig was not found ({tried}); {INSTALL_HINT}"
-    )]
+    #[error("zig was not found ({tried}); {INSTALL_HINT}")]
     NotFound { tried: String },
-    #[error("[build] zig in lade.toml names {program}, which is not an executable file; {INSTALL_HINT}")]
+    #[error(
+        "[build] zig in lade.toml names {program}, which is not an executable file; {INSTALL_HINT}"
+    )]
     Configured { program: String },
     #[error("{what} {path}")]
     Io {
@@ -171,6 +171,8 @@ pub fn find(configured: Option<&str>) -> Result<Zig, ZigError> {
 fn zig_exe_in_env(text: &str) -> Option<String> {
     let line = text.lines().find(|l| l.contains("zig_exe"))?;
     let rest = &line[line.find("zig_exe")? + "zig_exe".len()..];
+    // The value follows `=` (ZON) or `:` (JSON); the key's own closing quote comes before.
+    let rest = &rest[rest.find(['=', ':'])?..];
     let start = rest.find('"')? + 1;
     let end = start + rest[start..].find('"')?;
     let value = &rest[start..end];
@@ -330,7 +332,10 @@ mod tests {
             ])
         );
         let got = zig_args(Tool::Cxx, "x", args(&["-target", "y", "b.cc"]));
-        assert_eq!(got, args(&["c++", "-target", "x", "-fno-sanitize=all", "b.cc"]));
+        assert_eq!(
+            got,
+            args(&["c++", "-target", "x", "-fno-sanitize=all", "b.cc"])
+        );
         assert_eq!(
             zig_args(Tool::Ar, "x", args(&["cq", "l.a", "--target=z"])),
             args(&["ar", "cq", "l.a", "--target=z"]),

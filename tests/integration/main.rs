@@ -16,6 +16,7 @@ mod bases;
 mod go_hello;
 mod harness;
 mod java;
+mod native;
 mod node;
 mod output_safety;
 mod outputs;

@@ -9,12 +9,12 @@ use super::{APP_DIR, Host};
 use crate::config::{RustLibc, RustSettings};
 use crate::detect::builder::Target;
 use crate::detect::native::ZigTools;
-use crate::toolchain::zig::Tool;
 use crate::detect::{DetectError, Project};
 use crate::plan::{
     BuildStep, Check, EntryKind, FileEntry, LayerSpec, Linkage, StepInput, StepOutput,
 };
 use crate::platform::Platform;
+use crate::toolchain::zig::Tool;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -26,14 +26,26 @@ pub struct RustTarget {
 /// Triples for each architecture: (musl, gnu).
 fn row(p: &Platform) -> Option<(&'static str, &'static str)> {
     Some(match (p.architecture.as_str(), p.variant.as_deref()) {
-        ("amd64", _) => ("x86_64-unknown-linux-musl", "x86_64-unknown-linux-gnu",),
-        ("arm64", _) => ("aarch64-unknown-linux-musl", "aarch64-unknown-linux-gnu",),
-        ("arm", Some("v6")) => ("arm-unknown-linux-musleabihf", "arm-unknown-linux-gnueabihf",),
-        ("arm", _) => ("armv7-unknown-linux-musleabihf", "armv7-unknown-linux-gnueabihf",),
-        ("386", _) => ("i686-unknown-linux-musl", "i686-unknown-linux-gnu",),
-        ("ppc64le", _) => ("powerpc64le-unknown-linux-musl", "powerpc64le-unknown-linux-gnu",),
-        ("s390x", _) => ("s390x-unknown-linux-musl", "s390x-unknown-linux-gnu",),
-        ("riscv64", _) => ("riscv64gc-unknown-linux-musl", "riscv64gc-unknown-linux-gnu",),
+        ("amd64", _) => ("x86_64-unknown-linux-musl", "x86_64-unknown-linux-gnu"),
+        ("arm64", _) => ("aarch64-unknown-linux-musl", "aarch64-unknown-linux-gnu"),
+        ("arm", Some("v6")) => (
+            "arm-unknown-linux-musleabihf",
+            "arm-unknown-linux-gnueabihf",
+        ),
+        ("arm", _) => (
+            "armv7-unknown-linux-musleabihf",
+            "armv7-unknown-linux-gnueabihf",
+        ),
+        ("386", _) => ("i686-unknown-linux-musl", "i686-unknown-linux-gnu"),
+        ("ppc64le", _) => (
+            "powerpc64le-unknown-linux-musl",
+            "powerpc64le-unknown-linux-gnu",
+        ),
+        ("s390x", _) => ("s390x-unknown-linux-musl", "s390x-unknown-linux-gnu"),
+        ("riscv64", _) => (
+            "riscv64gc-unknown-linux-musl",
+            "riscv64gc-unknown-linux-gnu",
+        ),
         _ => return None,
     })
 }
@@ -278,46 +290,43 @@ mod tests {
             false,
         )
         .unwrap();
-        assert_eq!(cross.linker.as_deref(), Some("aarch64-linux-gnu-gcc"));
-        let Some(Check::Program { hint, .. }) = &cross.linker_check else {
-            panic!("{cross:?}")
-        };
-        assert!(hint.contains("gcc-aarch64-linux-gnu"), "{hint}");
+        assert_eq!(cross.linker, None, "the build sets zig's wrapper");
+        assert_eq!(cross.linker_check, None);
+        assert_eq!(cross.zig_link.as_deref(), Some("aarch64-linux-gnu.2.36"));
 
         let c = ["aws-lc-sys".to_string()];
-        let (cc, check) = c_compiler(
+        let native_musl = plan_target(
             &amd64,
-            &plan_target(
-                &amd64,
-                "x86_64-unknown-linux-musl",
-                Some(&amd64),
-                None,
-                false,
-            )
-            .unwrap(),
+            "x86_64-unknown-linux-musl",
             Some(&amd64),
-            &c,
+            None,
             false,
-        );
-        assert_eq!(cc.as_deref(), Some("musl-gcc"));
-        assert!(
-            matches!(check, Some(Check::Program { hint, .. }) if hint.contains("musl-tools") && hint.contains("aws-lc-sys"))
-        );
-        let (cc, check) = c_compiler(&arm64, &musl, Some(&amd64), &c, false);
-        assert_eq!(cc, None);
-        assert!(
-            matches!(check, Some(Check::Program { program, hint }) if program == "aarch64-linux-musl-gcc" && hint.contains("CC_aarch64_unknown_linux_musl"))
+        )
+        .unwrap();
+        assert_eq!(
+            c_compiler(&amd64, &native_musl, &c, false).as_deref(),
+            Some("x86_64-linux-musl"),
+            "zig for musl, on the host's architecture too"
         );
         assert_eq!(
-            c_compiler(&arm64, &musl, Some(&amd64), &c, true),
-            (None, None),
+            c_compiler(&arm64, &musl, &c, false).as_deref(),
+            Some("aarch64-linux-musl")
+        );
+        assert_eq!(
+            c_compiler(&arm64, &cross, &c, false).as_deref(),
+            Some("aarch64-linux-gnu.2.36")
+        );
+        assert_eq!(
+            c_compiler(&amd64, &native, &c, false),
+            None,
+            "the host's cc for its own glibc target"
+        );
+        assert_eq!(
+            c_compiler(&arm64, &musl, &c, true),
+            None,
             "the user's CC_<triple>"
         );
-        assert_eq!(
-            c_compiler(&arm64, &musl, Some(&amd64), &[], false),
-            (None, None),
-            "no C code"
-        );
+        assert_eq!(c_compiler(&arm64, &musl, &[], false), None, "no C code");
 
         let theirs = plan_target(
             &arm64,

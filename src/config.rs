@@ -111,7 +111,8 @@ pub struct RustSettings {
     /// Target triple per platform, over the one `libc` picks: `{ "linux/arm64" = "…" }`.
     #[serde(default)]
     pub target: BTreeMap<String, String>,
-    /// Linker for every target (default: rust-lld for musl, the cross gcc for gnu).
+    /// Linker for every target (default: rust-lld for musl, the host's cc for its own gnu
+    /// target, zig for another architecture's).
     pub linker: Option<String>,
     /// Extra rustc flags, after the project's `.cargo/config.toml` ones.
     #[serde(default)]

@@ -388,7 +388,7 @@ fn default_lib_dirs(platform: &Platform, musl: bool) -> Vec<String> {
 /// What to do about missing libraries: the Debian packages to add to the base when known.
 fn fix_for(missing: &[String], empty_base: bool) -> String {
     if empty_base {
-        return "an empty base has no C library: build static binaries ([rust] libc = \"musl\", the default) or use a cc base (--base oci:PATH:TAG)".into();
+        return "an empty base has no C library: build static binaries (Rust: [rust] libc = \"musl\", the default; Go: [go] cgo = false) or use a cc base (--base oci:PATH:TAG)".into();
     }
     let mut packages: Vec<&str> = Vec::new();
     let mut unknown: Vec<&str> = Vec::new();

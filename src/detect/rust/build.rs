@@ -4,7 +4,7 @@
 
 use super::facts::RustProject;
 use super::select::Selected;
-use super::target;
+use super::target::{self, CCompiler};
 use super::{APP_DIR, Host};
 use crate::config::{RustLibc, RustSettings};
 use crate::detect::builder::Target;
@@ -80,7 +80,7 @@ impl<'a> CargoBuild<'a> {
             self.rust.cargo_config.linker_file(&triple).is_some(),
         )
         .map_err(unsupported)?;
-        let (env, zig) = self.env(platform, &rt);
+        let (env, zig, cc_check) = self.env(platform, &rt);
         let out = self
             .target_dir
             .join(&triple)
@@ -90,6 +90,7 @@ impl<'a> CargoBuild<'a> {
             triple: triple.clone(),
         });
         t.checks.extend(rt.linker_check.clone());
+        t.checks.extend(cc_check);
         if let Some(zig) = &zig {
             t.checks.push(zig.check(self.zig_why(&rt)));
             t.steps.push(zig.step(self.project));
@@ -132,13 +133,14 @@ impl<'a> CargoBuild<'a> {
         Ok((t, rt.linkage))
     }
 
-    /// The build's environment for `rt`, and the zig wrappers it names (zig compiles the C
-    /// code of `c_crates` and links glibc binaries for another architecture).
+    /// The build's environment for `rt`, the zig wrappers it names (zig compiles the C code
+    /// of `c_crates` and links glibc binaries for another architecture) and the check for a
+    /// host C compiler it names.
     fn env(
         &self,
         platform: &Platform,
         rt: &target::RustTarget,
-    ) -> (BTreeMap<String, String>, Option<ZigTools>) {
+    ) -> (BTreeMap<String, String>, Option<ZigTools>, Option<Check>) {
         let triple = &rt.triple;
         let mut env = BTreeMap::new();
         env.insert(
@@ -160,13 +162,27 @@ impl<'a> CargoBuild<'a> {
             env.insert(target::linker_env(triple), l.clone());
         }
         let c_crates = &self.rust.c_crates;
-        let cc = target::c_compiler(platform, rt, c_crates, self.host.has_cc(triple));
-        let zig = cc
+        let cc = target::c_compiler(
+            platform,
+            rt,
+            self.host.platform.as_ref(),
+            c_crates,
+            self.host.has_cc(triple),
+        );
+        let (zig_cc, cc_check) = match cc {
+            Some(CCompiler::Zig(t)) => (Some(t), None),
+            Some(CCompiler::MuslGcc(check)) => {
+                env.insert(target::cc_env(triple), "musl-gcc".into());
+                (None, Some(check))
+            }
+            None => (None, None),
+        };
+        let zig = zig_cc
             .clone()
             .or_else(|| rt.zig_link.clone())
             .map(|t| ZigTools::new(self.project, t));
         if let Some(zig) = &zig {
-            if cc.is_some() {
+            if zig_cc.is_some() {
                 env.extend(zig.cc_rs_env(triple));
             }
             if rt.zig_link.is_some() {
@@ -179,7 +195,7 @@ impl<'a> CargoBuild<'a> {
             // C sources see their paths through __FILE__ and debug info: remap them as well.
             env.insert(format!("CFLAGS_{}", triple.replace('-', "_")), flags);
         }
-        (env, zig)
+        (env, zig, cc_check)
     }
 
     /// What zig is needed for, for the check's message.

@@ -147,23 +147,43 @@ pub fn plan_target(
     Ok(t)
 }
 
-/// zig's target when crates that compile C (`c_crates`) need zig as their C compiler: for
-/// musl targets (Debian has no musl cross gcc, and musl-gcc has no C++) and for glibc on
-/// another architecture (zig links it too). The host's own glibc target keeps the host's cc,
-/// which cc-rs finds by itself. `user_cc` says `CC_<triple>` is already set in lade's
-/// environment (then it is used as is).
+/// The C compiler lade sets for crates that compile C.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CCompiler {
+    /// zig, for this zig target.
+    Zig(String),
+    /// `musl-gcc` (Debian's musl-tools): the host's gcc building against musl, for the host's
+    /// own musl target.
+    MuslGcc(Check),
+}
+
+/// The C compiler for crates that compile C (`c_crates`), when lade sets one: on the host's
+/// own architecture the host's compiler stays (its cc for glibc, which cc-rs finds by itself;
+/// musl-gcc for musl), and zig compiles for every other architecture (Debian has no musl
+/// cross gcc, and zig links the glibc target too). `user_cc` says `CC_<triple>` is already set
+/// in lade's environment (then it is used as is).
 pub fn c_compiler(
     platform: &Platform,
     rt: &RustTarget,
+    host: Option<&Platform>,
     c_crates: &[String],
     user_cc: bool,
-) -> Option<String> {
+) -> Option<CCompiler> {
     if c_crates.is_empty() || user_cc {
         return None;
     }
+    let native = is_native(platform, &rt.triple, host);
     match rt.linkage {
-        Linkage::Static => zig_target(platform, Linkage::Static),
-        Linkage::Glibc => rt.zig_link.clone(),
+        Linkage::Static if native => Some(CCompiler::MuslGcc(Check::Program {
+            program: "musl-gcc".into(),
+            hint: format!(
+                "crates here compile C code ({}) for {}; install a musl C compiler (Debian: apt-get install musl-tools)",
+                c_crates.join(", "),
+                rt.triple
+            ),
+        })),
+        Linkage::Static => zig_target(platform, Linkage::Static).map(CCompiler::Zig),
+        Linkage::Glibc => rt.zig_link.clone().map(CCompiler::Zig),
     }
 }
 
@@ -303,30 +323,38 @@ mod tests {
             false,
         )
         .unwrap();
-        assert_eq!(
-            c_compiler(&amd64, &native_musl, &c, false).as_deref(),
-            Some("x86_64-linux-musl"),
-            "zig for musl, on the host's architecture too"
+        let host = Some(&amd64);
+        assert!(
+            matches!(
+                c_compiler(&amd64, &native_musl, host, &c, false),
+                Some(CCompiler::MuslGcc(Check::Program { program, hint }))
+                    if program == "musl-gcc" && hint.contains("musl-tools") && hint.contains("aws-lc-sys")
+            ),
+            "the host's own musl target keeps the host's compiler"
         );
         assert_eq!(
-            c_compiler(&arm64, &musl, &c, false).as_deref(),
-            Some("aarch64-linux-musl")
+            c_compiler(&arm64, &musl, host, &c, false),
+            Some(CCompiler::Zig("aarch64-linux-musl".into()))
         );
         assert_eq!(
-            c_compiler(&arm64, &cross, &c, false).as_deref(),
-            Some("aarch64-linux-gnu.2.36")
+            c_compiler(&arm64, &cross, host, &c, false),
+            Some(CCompiler::Zig("aarch64-linux-gnu.2.36".into()))
         );
         assert_eq!(
-            c_compiler(&amd64, &native, &c, false),
+            c_compiler(&amd64, &native, host, &c, false),
             None,
             "the host's cc for its own glibc target"
         );
         assert_eq!(
-            c_compiler(&arm64, &musl, &c, true),
+            c_compiler(&arm64, &musl, host, &c, true),
             None,
             "the user's CC_<triple>"
         );
-        assert_eq!(c_compiler(&arm64, &musl, &[], false), None, "no C code");
+        assert_eq!(
+            c_compiler(&arm64, &musl, host, &[], false),
+            None,
+            "no C code"
+        );
 
         let theirs = plan_target(
             &arm64,

@@ -434,18 +434,22 @@ fn crates_that_compile_c_get_zig_as_their_c_compiler() {
     )
     .unwrap()
     .unwrap();
-    for (t, triple, zig) in [
-        (
-            &plan.targets[0],
-            "x86_64_unknown_linux_musl",
-            "x86_64-linux-musl",
-        ),
-        (
+    // The host's own musl target (the test host is amd64) keeps musl-gcc; arm64 gets zig.
+    let amd = &plan.targets[0];
+    assert_eq!(amd.steps[0].env["CC_x86_64_unknown_linux_musl"], "musl-gcc");
+    assert!(amd.checks.iter().any(
+        |c| matches!(c, Check::Program { program, hint } if program == "musl-gcc" && hint.contains("(ring)"))
+    ));
+    assert!(
+        amd.steps[0].env["CFLAGS_x86_64_unknown_linux_musl"]
+            .starts_with(&format!("-ffile-prefix-map={}=/src ", t_path(&plan)))
+    );
+    {
+        let (t, triple, zig) = (
             &plan.targets[1],
             "aarch64_unknown_linux_musl",
             "aarch64-linux-musl",
-        ),
-    ] {
+        );
         let wrappers = &t.steps[0];
         assert_eq!(wrappers.program, crate::plan::LADE_PROGRAM);
         assert_eq!(wrappers.args[..3], ["zig-wrappers", "--target", zig]);

@@ -1,8 +1,8 @@
 //! From an OCI platform to a Rust target triple, and what building for it takes: the linker
 //! (rust-lld for musl, so no C cross toolchain is needed; the host's cc for its own glibc
 //! target; zig for another architecture's glibc), the C compiler for crates that compile C
-//! (zig, except for the host's own glibc target) and the checks that say what to install when
-//! something is missing.
+//! (the host's on its own architecture, zig for the other) and the checks that say what to
+//! install when something is missing.
 
 use crate::config::RustLibc;
 use crate::plan::{Check, Linkage};

@@ -163,6 +163,32 @@ pub enum Command {
         #[arg(long)]
         no_default_features: bool,
     },
+    /// A build step of native builds: finds zig and writes the cc, c++, ar and ranlib
+    /// wrappers for a zig target into a directory.
+    #[command(hide = true)]
+    ZigWrappers {
+        /// zig's target (`aarch64-linux-musl`, `x86_64-linux-gnu.2.36`).
+        #[arg(long)]
+        target: String,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// `[build] zig` from lade.toml.
+        #[arg(long)]
+        zig: Option<String>,
+    },
+    /// What the zig wrappers run: zig as the C compiler, archiver or linker for a target.
+    #[command(hide = true)]
+    ZigCc {
+        #[arg(long, value_name = "FILE")]
+        zig: PathBuf,
+        #[arg(long)]
+        target: String,
+        #[arg(long, value_enum)]
+        tool: lade::toolchain::zig::Tool,
+        /// The compiler's arguments, after `--`.
+        #[arg(last = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// A build step of Gradle plans: writes lade's init script (the `ladeClasspath` task).
     #[command(hide = true)]
     GradleInit {

@@ -163,6 +163,15 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
             },
             &out,
         )),
+        Command::ZigWrappers { target, out, zig } => step(
+            lade::toolchain::zig::write_wrappers(&out, &target, zig.as_deref()).map_err(Into::into),
+        ),
+        Command::ZigCc {
+            zig,
+            target,
+            tool,
+            args,
+        } => Err(lade::toolchain::zig::exec(&zig, tool, &target, args).into()),
     }
 }
 

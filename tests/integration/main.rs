@@ -21,6 +21,7 @@ mod harness;
 mod init;
 mod java;
 mod node;
+mod node_workspaces;
 mod output_safety;
 mod outputs;
 mod plan;

@@ -7,6 +7,8 @@ use super::app;
 use super::facts::NodeProject;
 use super::package::{self, Manager, StartSource};
 use super::steps::{self, Dirs, Runner};
+use super::workspace::Workspace;
+use super::workspace_layers;
 use crate::detect::builder::{DirName, PlanBuilder, Target};
 use crate::detect::{DetectError, Project, image_name};
 use crate::plan::{EntryKind, FileEntry, LayerSpec, Plan};
@@ -27,6 +29,13 @@ pub fn plan(node: &NodeProject, project: &Project) -> Result<Plan, DetectError> 
         );
     }
     let app = app::files(&mut b, node)?;
+    let members = match &node.workspace {
+        Some(ws) => Some(
+            workspace_checks(&mut b, node, ws)
+                .and_then(|()| workspace_layers::members(&mut b, ws))?,
+        ),
+        None => None,
+    };
     let host = Platform::host().unwrap_or_else(|| Platform::linux("amd64", None));
     let runner = runner(&mut b, node, &host);
     let dirs = Dirs::new(project.out_dir);
@@ -50,22 +59,31 @@ pub fn plan(node: &NodeProject, project: &Project) -> Result<Plan, DetectError> 
                 &runner,
                 platform,
                 &host,
-                project.dir,
+                node.install_root(project.dir),
                 &node.install_files,
                 &deps,
             );
-            t.layers.push(LayerSpec {
-                name: "node_modules".into(),
-                entries: vec![FileEntry {
-                    target: "/app/node_modules".into(),
-                    mode: 0o755,
-                    kind: EntryKind::Tree {
-                        source: deps.join("node_modules"),
-                        exclude: vec![],
-                    },
-                }],
-            });
+            if let Some(ws) = &node.workspace {
+                t.layers.push(workspace_layers::node_modules(
+                    ws,
+                    pkg.name.as_deref(),
+                    &deps,
+                ));
+            } else {
+                t.layers.push(LayerSpec {
+                    name: "node_modules".into(),
+                    entries: vec![FileEntry {
+                        target: "/app/node_modules".into(),
+                        mode: 0o755,
+                        kind: EntryKind::Tree {
+                            source: deps.join("node_modules"),
+                            exclude: vec![],
+                        },
+                    }],
+                });
+            }
         }
+        t.layers.extend(members.clone());
         t.layers.push(LayerSpec {
             name: "app".into(),
             entries: app.clone(),
@@ -79,6 +97,40 @@ pub fn plan(node: &NodeProject, project: &Project) -> Result<Plan, DetectError> 
     config.env.insert("NODE_ENV".into(), "production".into());
     let name = b.name(pkg.name.as_deref().map(image_name), DirName::ImageName);
     Ok(b.finish(name, DEFAULT_BASE))
+}
+
+/// A package in a workspace: what lade supports of it, and what the image gets.
+fn workspace_checks(
+    b: &mut PlanBuilder,
+    node: &NodeProject,
+    ws: &Workspace,
+) -> Result<(), DetectError> {
+    let root = ws.root.join("package.json");
+    if node.manager != (Manager::Npm { locked: true }) {
+        return Err(DetectError::Unsupported(format!(
+            "{}: {} is a workspace package, but lade builds workspace packages only with npm and the workspace root's package-lock.json (run `npm install` in {} to create it)",
+            root.display(),
+            ws.member,
+            ws.root.display()
+        )));
+    }
+    if node.package.scripts.contains_key("build") {
+        return Err(DetectError::Unsupported(format!(
+            "{}: scripts.build in a workspace package is not supported yet: build it before publishing and remove the script, or publish a package without one",
+            b.dir().join("package.json").display()
+        )));
+    }
+    let names: Vec<&str> = ws.deps.iter().map(|m| m.name.as_str()).collect();
+    b.reason(
+        root.display().to_string(),
+        format!(
+            "npm workspace package {}: installed with `npm ci --omit=dev --workspace {}` from the root's lockfile; workspace packages it depends on: {}",
+            ws.member,
+            ws.member,
+            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+        ),
+    );
+    Ok(())
 }
 
 /// What makes it a Node project and how its dependencies are installed.
@@ -170,6 +222,7 @@ fn runner(b: &mut PlanBuilder, node: &NodeProject, host: &Platform) -> Runner {
             .package_manager
             .clone()
             .filter(|d| d.split('@').next() == Some(manager.name()) && d.contains('@')),
+        workspace: node.workspace.as_ref().map(|w| w.member.clone()),
     };
     let foreign: Vec<String> = b
         .project()

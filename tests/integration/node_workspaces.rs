@@ -1,0 +1,142 @@
+//! npm workspaces end to end (tests/fixtures/node/npm-workspaces: apps web and api, packages
+//! shared and util, `ms` from the npm registry): each app is published from its own directory,
+//! runs under runc on a base made from the host's node, holds its workspace dependencies and
+//! nothing of the other app, and a change in one shared package changes only the image that
+//! uses it.
+
+use crate::support::TestEnv;
+use crate::support::arm64::host_arch;
+use crate::support::env::{copy_tree, repo_root};
+use crate::support::layout::{self, Layout};
+use crate::support::node_base::build_node_base;
+use crate::support::runc::Container;
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+
+fn publish(env: &TestEnv, dir: &Path, base: &str, out: &Path, tag: &str) {
+    env.lade()
+        .arg("publish")
+        .arg(dir)
+        .args(["--base", base, "--json", "--to"])
+        .arg(format!("oci:{}:{tag}", out.display()))
+        .run()
+        .success();
+}
+
+/// Every path in the image's layers above the base.
+fn own_paths(out: &Path, tag: &str) -> BTreeSet<String> {
+    let l = Layout::open(out);
+    let img = l.image(tag, host_arch());
+    img.layer_digests()[1..]
+        .iter()
+        .flat_map(|d| l.layer_entries(d))
+        .map(|e| e.path)
+        .collect()
+}
+
+fn start(env: &TestEnv, out: &Path, tag: &str) -> Container {
+    let l = Layout::open(out);
+    let img = l.image(tag, host_arch());
+    let single = env.path(&format!("single-{tag}"));
+    l.extract(&img, &single, "img");
+    layout::validate(&single, "img");
+    let bundle = env.path(&format!("bundle-{tag}"));
+    layout::unpack(&single, "img", &bundle);
+    Container::start(&bundle)
+}
+
+fn manifest_digest(out: &Path, tag: &str) -> String {
+    Layout::open(out).image(tag, host_arch()).manifest_digest
+}
+
+#[test]
+fn npm_workspace_apps_hold_their_workspace_packages_only() {
+    let env = TestEnv::new();
+    let base = build_node_base(&env.path("node-base"), "node").reference();
+    let repo = env.path("repo");
+    copy_tree(
+        &repo_root().join("tests/fixtures/node/npm-workspaces"),
+        &repo,
+    );
+    let out = env.path("out");
+    publish(&env, &repo.join("apps/web"), &base, &out, "web-1");
+    publish(&env, &repo.join("apps/api"), &base, &out, "api-1");
+
+    let web = own_paths(&out, "web-1");
+    for p in [
+        "app/server.js",
+        "app/package.json",
+        "node_modules/@demo/shared/index.js",
+        "node_modules/@demo/util/index.js",
+        "node_modules/ms/index.js",
+    ] {
+        assert!(web.contains(p), "web image lacks {p}: {web:?}");
+    }
+    let api = own_paths(&out, "api-1");
+    for p in [
+        "app/server.js",
+        "node_modules/@demo/util/index.js",
+        "node_modules/ms/index.js",
+    ] {
+        assert!(api.contains(p), "api image lacks {p}: {api:?}");
+    }
+    assert!(
+        !api.iter().any(|p| p.contains("shared")),
+        "api does not depend on shared: {api:?}"
+    );
+    for (name, paths) in [("web", &web), ("api", &api)] {
+        assert!(
+            !paths
+                .iter()
+                .any(|p| p.starts_with("apps") || p.starts_with("packages")),
+            "{name}: no workspace directories as such: {paths:?}"
+        );
+        let app: Vec<&String> = paths
+            .iter()
+            .filter(|p| p.starts_with("app/") && !p.starts_with("app/node_modules"))
+            .collect();
+        assert_eq!(
+            app,
+            ["app/package.json", "app/server.js"],
+            "{name}: its own files only, no other app's"
+        );
+        assert!(
+            !paths.iter().any(|p| p.ends_with("package-lock.json")),
+            "{name}: no lockfile in the image: {paths:?}"
+        );
+    }
+    assert!(
+        !repo.join("node_modules").exists(),
+        "the repository is never written to"
+    );
+
+    let c = start(&env, &out, "web-1");
+    assert_eq!(c.get("/").body, "web: shared v1 + util 1m\n");
+    drop(c);
+    let c = start(&env, &out, "api-1");
+    assert_eq!(c.get("/").body, "api: util 1m\n");
+    drop(c);
+
+    // A change in shared: web's image changes, api's (which does not use shared) is
+    // bit-identical.
+    fs::write(
+        repo.join("packages/shared/index.js"),
+        "const { util } = require(\"@demo/util\");\nexports.shared = () => \"shared v2 + \" + util();\n",
+    )
+    .unwrap();
+    publish(&env, &repo.join("apps/web"), &base, &out, "web-2");
+    publish(&env, &repo.join("apps/api"), &base, &out, "api-2");
+    assert_ne!(
+        manifest_digest(&out, "web-1"),
+        manifest_digest(&out, "web-2"),
+        "web uses shared"
+    );
+    assert_eq!(
+        manifest_digest(&out, "api-1"),
+        manifest_digest(&out, "api-2"),
+        "api does not use shared"
+    );
+    let c = start(&env, &out, "web-2");
+    assert_eq!(c.get("/").body, "web: shared v2 + util 1m\n");
+}

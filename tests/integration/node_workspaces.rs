@@ -2,7 +2,7 @@
 //! shared and util, `ms` from the npm registry): each app is published from its own directory,
 //! runs under runc on a base made from the host's node, holds its workspace dependencies and
 //! nothing of the other app, and a change in one shared package changes only the image that
-//! uses it.
+//! uses it. `-C ROOT --project apps/web` names the same package from the root.
 
 use crate::support::TestEnv;
 use crate::support::arm64::host_arch;
@@ -110,6 +110,28 @@ fn npm_workspace_apps_hold_their_workspace_packages_only() {
         !repo.join("node_modules").exists(),
         "the repository is never written to"
     );
+
+    // The same package named from the workspace root: the same image, bit for bit.
+    env.lade()
+        .arg("publish")
+        .arg("-C")
+        .arg(&repo)
+        .args(["--project", "apps/web", "--base", &base, "--to"])
+        .arg(format!("oci:{}:web-again", out.display()))
+        .run()
+        .success();
+    assert_eq!(
+        manifest_digest(&out, "web-1"),
+        manifest_digest(&out, "web-again"),
+        "-C ROOT --project apps/web is apps/web"
+    );
+    env.lade()
+        .arg("plan")
+        .arg("-C")
+        .arg(repo.join("apps/web"))
+        .args(["--project", "../api"])
+        .run()
+        .expect_error(&["--project ../api", "relative to the project directory"]);
 
     let c = start(&env, &out, "web-1");
     assert_eq!(c.get("/").body, "web: shared v1 + util 1m\n");

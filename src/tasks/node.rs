@@ -9,7 +9,7 @@
 //!    may still have been skipped (npm 11 runs a dependency's install scripts only when
 //!    approved): a package with no compiled .node file fails the same way, saying how to
 //!    approve it.
-//! 3. In an npm workspace, a package's own node_modules exists only when npm put something in
+//! 3. In an npm or pnpm workspace, a package's own node_modules exists only when npm put something in
 //!    it; each staged package gets one, so the plan can place it whether or not npm did.
 
 use super::TaskError;
@@ -72,13 +72,14 @@ pub fn finish(dir: &Path, platform: &str, host: &str, native: bool) -> Result<()
 }
 
 /// Creates node_modules in every staged workspace package (a directory below `dir` with a
-/// package.json), when `dir/package.json` lists workspaces.
+/// package.json), when `dir/package.json` lists workspaces or pnpm-workspace.yaml is there.
 fn workspace_modules(dir: &Path) -> Result<(), TaskError> {
     let manifest = dir.join("package.json");
     let is_workspace = std::fs::read(&manifest)
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .is_some_and(|v| !v["workspaces"].is_null());
+        .is_some_and(|v| !v["workspaces"].is_null())
+        || dir.join("pnpm-workspace.yaml").is_file();
     if !is_workspace {
         return Ok(());
     }

@@ -1,5 +1,6 @@
-//! npm workspaces end to end (tests/fixtures/node/npm-workspaces: apps web and api, packages
-//! shared and util, `ms` from the npm registry): each app is published from its own directory,
+//! npm and pnpm workspaces end to end (tests/fixtures/node/npm-workspaces and pnpm-workspaces:
+//! apps web and api, packages shared and util, `ms` from the npm registry; web → shared → util,
+//! api → util): each app is published from its own directory,
 //! runs under runc on a base made from the host's node, holds its workspace dependencies and
 //! nothing of the other app, and a change in one shared package changes only the image that
 //! uses it. `-C ROOT --project apps/web` names the same package from the root.
@@ -14,8 +15,22 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
+/// As in node.rs: corepack fetches pnpm from the npm registry, without its signature check.
+const COREPACK_ENV: &[(&str, &str)] = &[
+    ("COREPACK_INTEGRITY_KEYS", "0"),
+    ("COREPACK_NPM_REGISTRY", "https://registry.npmjs.org"),
+];
+
+fn lade(env: &TestEnv) -> crate::support::lade::Lade {
+    let mut lade = env.lade();
+    for (k, v) in COREPACK_ENV {
+        lade = lade.env(k, v);
+    }
+    lade
+}
+
 fn publish(env: &TestEnv, dir: &Path, base: &str, out: &Path, tag: &str) {
-    env.lade()
+    lade(env)
         .arg("publish")
         .arg(dir)
         .args(["--base", base, "--json", "--to"])
@@ -52,11 +67,26 @@ fn manifest_digest(out: &Path, tag: &str) -> String {
 
 #[test]
 fn npm_workspace_apps_hold_their_workspace_packages_only() {
+    // npm links workspace packages from the root's node_modules: the image has them there.
+    workspace_apps(
+        "npm-workspaces",
+        "node_modules/@demo/shared",
+        "node_modules/@demo/util",
+    );
+}
+
+#[test]
+fn pnpm_workspace_apps_hold_their_workspace_packages_only() {
+    // pnpm's relative links are kept: the packages sit at their workspace paths.
+    workspace_apps("pnpm-workspaces", "packages/shared", "packages/util");
+}
+
+fn workspace_apps(fixture: &str, shared: &str, util: &str) {
     let env = TestEnv::new();
     let base = build_node_base(&env.path("node-base"), "node").reference();
     let repo = env.path("repo");
     copy_tree(
-        &repo_root().join("tests/fixtures/node/npm-workspaces"),
+        &repo_root().join("tests/fixtures/node").join(fixture),
         &repo,
     );
     let out = env.path("out");
@@ -64,34 +94,36 @@ fn npm_workspace_apps_hold_their_workspace_packages_only() {
     publish(&env, &repo.join("apps/api"), &base, &out, "api-1");
 
     let web = own_paths(&out, "web-1");
-    for p in [
-        "app/server.js",
-        "app/package.json",
-        "node_modules/@demo/shared/index.js",
-        "node_modules/@demo/util/index.js",
-        "node_modules/ms/index.js",
-    ] {
+    let (shared_js, util_js) = (format!("{shared}/index.js"), format!("{util}/index.js"));
+    for p in ["app/server.js", "app/package.json", &shared_js, &util_js] {
         assert!(web.contains(p), "web image lacks {p}: {web:?}");
     }
+    let has_ms = |paths: &BTreeSet<String>| paths.iter().any(|p| p.ends_with("/ms/index.js"));
+    assert!(has_ms(&web), "web lacks ms: {web:?}");
     let api = own_paths(&out, "api-1");
-    for p in [
-        "app/server.js",
-        "node_modules/@demo/util/index.js",
-        "node_modules/ms/index.js",
-    ] {
+    for p in ["app/server.js", &util_js] {
         assert!(api.contains(p), "api image lacks {p}: {api:?}");
     }
+    assert!(has_ms(&api), "api lacks ms: {api:?}");
     assert!(
         !api.iter().any(|p| p.contains("shared")),
         "api does not depend on shared: {api:?}"
     );
     for (name, paths) in [("web", &web), ("api", &api)] {
         assert!(
-            !paths
-                .iter()
-                .any(|p| p.starts_with("apps") || p.starts_with("packages")),
-            "{name}: no workspace directories as such: {paths:?}"
+            !paths.iter().any(|p| p.starts_with("apps")),
+            "{name}: no app at its workspace path: {paths:?}"
         );
+        let members: BTreeSet<&str> = paths
+            .iter()
+            .filter(|p| p.contains("/@demo/") || p.starts_with("packages/"))
+            .filter_map(|p| p.strip_suffix("/index.js"))
+            .collect();
+        let want: BTreeSet<&str> = match name {
+            "web" => [shared, util].into(),
+            _ => [util].into(),
+        };
+        assert_eq!(members, want, "{name}: exactly its workspace dependencies");
         let app: Vec<&String> = paths
             .iter()
             .filter(|p| p.starts_with("app/") && !p.starts_with("app/node_modules"))
@@ -112,7 +144,7 @@ fn npm_workspace_apps_hold_their_workspace_packages_only() {
     );
 
     // The same package named from the workspace root: the same image, bit for bit.
-    env.lade()
+    lade(&env)
         .arg("publish")
         .arg("-C")
         .arg(&repo)

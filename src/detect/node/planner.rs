@@ -32,7 +32,7 @@ pub fn plan(node: &NodeProject, project: &Project) -> Result<Plan, DetectError> 
     let members = match &node.workspace {
         Some(ws) => Some(
             workspace_checks(&mut b, node, ws)
-                .and_then(|()| workspace_layers::members(&mut b, ws))?,
+                .and_then(|()| workspace_layers::members(&mut b, ws, &node.manager))?,
         ),
         None => None,
     };
@@ -66,6 +66,7 @@ pub fn plan(node: &NodeProject, project: &Project) -> Result<Plan, DetectError> 
             if let Some(ws) = &node.workspace {
                 t.layers.push(workspace_layers::node_modules(
                     ws,
+                    &node.manager,
                     pkg.name.as_deref(),
                     &deps,
                 ));
@@ -106,9 +107,9 @@ fn workspace_checks(
     ws: &Workspace,
 ) -> Result<(), DetectError> {
     let root = ws.root.join("package.json");
-    if node.manager != (Manager::Npm { locked: true }) {
+    if !matches!(node.manager, Manager::Npm { locked: true } | Manager::Pnpm) {
         return Err(DetectError::Unsupported(format!(
-            "{}: {} is a workspace package, but lade builds workspace packages only with npm and the workspace root's package-lock.json (run `npm install` in {} to create it)",
+            "{}: {} is a workspace package, but lade builds workspace packages only with npm or pnpm and the workspace root's lockfile (package-lock.json or pnpm-lock.yaml; run `npm install` in {} to create one)",
             root.display(),
             ws.member,
             ws.root.display()
@@ -124,8 +125,8 @@ fn workspace_checks(
     b.reason(
         root.display().to_string(),
         format!(
-            "npm workspace package {}: installed with `npm ci --omit=dev --workspace {}` from the root's lockfile; workspace packages it depends on: {}",
-            ws.member,
+            "{} workspace package {}: only its production dependencies and those of the workspace packages it depends on are installed, from the root's lockfile; workspace packages it depends on: {}",
+            node.manager.name(),
             ws.member,
             if names.is_empty() { "none".to_string() } else { names.join(", ") }
         ),

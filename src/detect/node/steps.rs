@@ -157,6 +157,12 @@ fn install_steps(
             if !native {
                 args.push("--ignore-scripts");
             }
+            // The package and the workspace packages it depends on (`...`), selected by
+            // directory.
+            let filter = runner.workspace.as_ref().map(|m| format!("{{{m}}}..."));
+            if let Some(f) = &filter {
+                args.extend(["--filter", f]);
+            }
             steps.push(
                 runner
                     .step(format!("pnpm install --prod {what}"), &args, dir)

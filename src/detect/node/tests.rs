@@ -463,3 +463,46 @@ fn workspace_with_another_manager_is_refused_clearly() {
         "{err}"
     );
 }
+
+#[test]
+fn pnpm_workspace_yaml_packages_list() {
+    use super::workspace::pnpm_patterns;
+    let text = "# workspace\npackages:\n  - 'apps/*'\n  - \"./packages/*/\"  # shared code\n  - '!**/test/**'\ncatalog:\n  - notme\n";
+    assert_eq!(pnpm_patterns(text), ["apps/*", "packages/*"]);
+}
+
+#[test]
+fn pnpm_workspace_package_is_filtered_and_kept_at_its_path() {
+    let t = tempfile::tempdir().unwrap();
+    npm_workspace(t.path(), "pnpm-lock.yaml");
+    write(
+        t.path(),
+        &[(
+            "pnpm-workspace.yaml",
+            "packages:\n  - apps/*\n  - packages/*\n",
+        )],
+    );
+    let plan = detect_in(&t.path().join("apps/web"), "").unwrap().unwrap();
+    let target = &plan.targets[0];
+    let cmds: Vec<String> = target.steps.iter().map(step_args).collect();
+    assert!(
+        cmds.iter()
+            .any(|c| c.contains("install --frozen-lockfile --prod")
+                && c.ends_with("--filter {apps/web}...")),
+        "{cmds:?}"
+    );
+    let members: Vec<&str> = target.layers[1]
+        .entries
+        .iter()
+        .map(|e| e.target.as_str())
+        .collect();
+    assert_eq!(
+        members,
+        [
+            "/packages/shared/index.js",
+            "/packages/shared/package.json",
+            "/packages/util/index.js",
+            "/packages/util/package.json",
+        ]
+    );
+}

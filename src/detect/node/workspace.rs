@@ -1,5 +1,6 @@
-//! npm workspaces, as the files say: the workspace root above a package (the nearest ancestor
-//! whose package.json lists `workspaces` patterns that match the package's directory), and the
+//! npm and pnpm workspaces, as the files say: the workspace root above a package (the nearest
+//! ancestor whose pnpm-workspace.yaml `packages` or package.json `workspaces` patterns match the
+//! package's directory), and the
 //! workspace packages the package depends on, directly or through each other, by name in
 //! `dependencies`/`optionalDependencies`. Only reads files.
 
@@ -37,12 +38,21 @@ impl Workspace {
             if !manifest.is_file() {
                 continue;
             }
-            // An ancestor's package.json that cannot be read as JSON names no workspaces: it is
-            // not lade's to judge (it may belong to something else entirely).
-            let Some(root_pkg) = read_json(&manifest) else {
-                continue;
+            let pnpm = root.join("pnpm-workspace.yaml");
+            let patterns = if pnpm.is_file() {
+                let text = std::fs::read_to_string(&pnpm).map_err(|source| DetectError::Read {
+                    path: pnpm.clone(),
+                    source,
+                })?;
+                pnpm_patterns(&text)
+            } else {
+                // An ancestor's package.json that cannot be read as JSON names no workspaces:
+                // it is not lade's to judge (it may belong to something else entirely).
+                let Some(root_pkg) = read_json(&manifest) else {
+                    continue;
+                };
+                patterns(&root_pkg)
             };
-            let patterns = patterns(&root_pkg);
             let Ok(rel) = dir.strip_prefix(root) else {
                 continue;
             };
@@ -81,6 +91,32 @@ fn patterns(root_pkg: &serde_json::Value) -> Vec<String> {
         .map(|p| p.trim_start_matches("./").trim_end_matches('/').to_string())
         .filter(|p| !p.is_empty())
         .collect()
+}
+
+/// The `packages` list of pnpm-workspace.yaml (a top-level key with `- PATTERN` items);
+/// exclusions (`!…`) are left out.
+pub fn pnpm_patterns(text: &str) -> Vec<String> {
+    let mut in_packages = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let t = line.split(" #").next().unwrap_or("").trim_end();
+        if t.is_empty() || t.trim_start().starts_with('#') {
+            continue;
+        }
+        if !t.starts_with([' ', '-']) {
+            in_packages = t.trim() == "packages:";
+            continue;
+        }
+        let Some(item) = t.trim_start().strip_prefix('-').filter(|_| in_packages) else {
+            continue;
+        };
+        let item = item.trim().trim_matches(['"', '\'']);
+        let item = item.trim_start_matches("./").trim_end_matches('/');
+        if !item.is_empty() && !item.starts_with('!') {
+            out.push(item.to_string());
+        }
+    }
+    out
 }
 
 /// Whether the relative directory `rel` matches `pattern`: `*` and `?` within one path

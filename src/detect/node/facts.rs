@@ -89,7 +89,7 @@ impl NodeProject {
         };
         let (manager, lockfile, manager_notes) = package::choose_manager(
             &lockfiles,
-            package.package_manager.as_deref(),
+            declared_manager(&package, workspace.as_ref()),
             &yarn_lock_head,
             install_dir.join(".yarnrc.yml").is_file(),
         );
@@ -125,10 +125,20 @@ impl NodeProject {
         }))
     }
 
+    /// `packageManager`: the workspace root's, else the package's own.
+    pub fn declared_manager(&self) -> Option<&str> {
+        declared_manager(&self.package, self.workspace.as_ref())
+    }
+
     /// Where the install runs from: the workspace root, else the project itself.
     pub fn install_root<'a>(&'a self, dir: &'a Path) -> &'a Path {
         self.workspace.as_ref().map_or(dir, |w| w.root.as_path())
     }
+}
+
+fn declared_manager<'a>(package: &'a PackageJson, ws: Option<&'a Workspace>) -> Option<&'a str> {
+    ws.and_then(|w| w.package_manager.as_deref())
+        .or(package.package_manager.as_deref())
 }
 
 fn read(path: &Path) -> Result<String, DetectError> {

@@ -219,9 +219,8 @@ fn runner(b: &mut PlanBuilder, node: &NodeProject, host: &Platform) -> Runner {
         via_corepack: !matches!(manager, Manager::Npm { .. }) && !on_path(manager.name()),
         manager: manager.clone(),
         declared: node
-            .package
-            .package_manager
-            .clone()
+            .declared_manager()
+            .map(str::to_string)
             .filter(|d| d.split('@').next() == Some(manager.name()) && d.contains('@')),
         workspace: node.workspace.as_ref().map(|w| w.member.clone()),
     };

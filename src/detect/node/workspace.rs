@@ -20,6 +20,8 @@ pub struct Workspace {
     pub member: String,
     /// Workspace packages the package needs at run time, sorted by directory.
     pub deps: Vec<Member>,
+    /// The root package.json's `packageManager` (`pnpm@10.20.0`): the workspace's manager.
+    pub package_manager: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -38,6 +40,11 @@ impl Workspace {
             if !manifest.is_file() {
                 continue;
             }
+            // An ancestor's package.json that cannot be read as JSON names no workspaces: it is
+            // not lade's to judge (it may belong to something else entirely).
+            let Some(root_pkg) = read_json(&manifest) else {
+                continue;
+            };
             let pnpm = root.join("pnpm-workspace.yaml");
             let patterns = if pnpm.is_file() {
                 let text = std::fs::read_to_string(&pnpm).map_err(|source| DetectError::Read {
@@ -46,11 +53,6 @@ impl Workspace {
                 })?;
                 pnpm_patterns(&text)
             } else {
-                // An ancestor's package.json that cannot be read as JSON names no workspaces:
-                // it is not lade's to judge (it may belong to something else entirely).
-                let Some(root_pkg) = read_json(&manifest) else {
-                    continue;
-                };
                 patterns(&root_pkg)
             };
             let Ok(rel) = dir.strip_prefix(root) else {
@@ -66,6 +68,7 @@ impl Workspace {
                 root: root.to_path_buf(),
                 member: rel,
                 deps,
+                package_manager: root_pkg["packageManager"].as_str().map(str::to_string),
             }));
         }
         Ok(None)

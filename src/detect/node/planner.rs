@@ -84,7 +84,9 @@ pub fn plan(node: &NodeProject, project: &Project) -> Result<Plan, DetectError> 
                 });
             }
         }
-        t.layers.extend(members.clone());
+        // A package that needs no workspace package gets no empty layer.
+        t.layers
+            .extend(members.clone().filter(|l| !l.entries.is_empty()));
         t.layers.push(LayerSpec {
             name: "app".into(),
             entries: app.clone(),

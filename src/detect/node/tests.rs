@@ -506,3 +506,24 @@ fn pnpm_workspace_package_is_filtered_and_kept_at_its_path() {
         ]
     );
 }
+
+#[test]
+fn workspace_package_without_dependencies_has_no_empty_layers() {
+    let t = tempfile::tempdir().unwrap();
+    npm_workspace(t.path(), "package-lock.json");
+    write(
+        t.path(),
+        &[(
+            "apps/web/package.json",
+            r#"{"name": "web", "scripts": {"start": "node server.js"}}"#,
+        )],
+    );
+    let plan = detect_in(&t.path().join("apps/web"), "").unwrap().unwrap();
+    let names: Vec<&str> = plan.targets[0]
+        .layers
+        .iter()
+        .map(|l| l.name.as_str())
+        .collect();
+    assert_eq!(names, ["app"]);
+    assert!(plan.targets[0].steps.is_empty());
+}

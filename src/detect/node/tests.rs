@@ -527,3 +527,29 @@ fn workspace_package_without_dependencies_has_no_empty_layers() {
     assert_eq!(names, ["app"]);
     assert!(plan.targets[0].steps.is_empty());
 }
+
+#[test]
+fn pnpm_package_under_a_system_directory_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    write(
+        t.path(),
+        &[
+            ("package.json", r#"{"private": true}"#),
+            ("pnpm-lock.yaml", ""),
+            ("pnpm-workspace.yaml", "packages:\n  - apps/*\n  - lib/*\n"),
+            (
+                "apps/web/package.json",
+                r#"{"name": "web", "main": "server.js", "dependencies": {"@demo/x": "workspace:*"}}"#,
+            ),
+            ("apps/web/server.js", ""),
+            ("lib/x/package.json", r#"{"name": "@demo/x"}"#),
+        ],
+    );
+    let err = detect_in(&t.path().join("apps/web"), "")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("pnpm-workspace.yaml") && err.contains("@demo/x is in `lib/`"),
+        "{err}"
+    );
+}

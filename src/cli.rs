@@ -350,6 +350,10 @@ pub struct ProjectArgs {
     /// Project directory.
     #[arg(short = 'C', long = "dir", value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// A package inside the project directory, as a path relative to it (`-C ROOT --project
+    /// apps/web`): the image is that package's; lade finds the workspace around it.
+    #[arg(long = "project", value_name = "PATH")]
+    pub project: Option<PathBuf>,
     /// Platforms to build, comma separated (linux/amd64,linux/arm64), or `all`: every platform
     /// the base has that the project's toolchain builds. Default: lade.toml's, else the host's.
     #[arg(long, value_name = "LIST", env = lade::env::LADE_PLATFORMS.name())]

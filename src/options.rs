@@ -7,8 +7,28 @@ use lade::ops::plan::PlanOptions;
 use lade::ops::publish::PublishOptions;
 use lade::sink::Target;
 
-/// The project directory, given as DIR or with -C (both only when they name the same one).
+/// The project directory, given as DIR or with -C (both only when they name the same one),
+/// and `--project`'s package inside it.
 fn project_dir(p: &ProjectArgs) -> anyhow::Result<Option<std::path::PathBuf>> {
+    let dir = root_dir(p)?;
+    let Some(sub) = &p.project else {
+        return Ok(dir);
+    };
+    if sub.is_absolute()
+        || sub
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        anyhow::bail!(
+            "--project {}: give the package's path relative to the project directory (DIR or -C), inside it, like apps/web",
+            sub.display()
+        );
+    }
+    Ok(Some(dir.unwrap_or_else(|| ".".into()).join(sub)))
+}
+
+/// DIR or -C.
+fn root_dir(p: &ProjectArgs) -> anyhow::Result<Option<std::path::PathBuf>> {
     match (&p.path, &p.dir) {
         (Some(a), Some(b)) => {
             let same =

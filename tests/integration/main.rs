@@ -22,6 +22,7 @@ mod init;
 mod java;
 mod native;
 mod node;
+mod node_workspaces;
 mod output_safety;
 mod outputs;
 mod plan;

@@ -301,6 +301,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         }
         images.push(assemble::image(base_image, layers, &plan.config, &meta)?);
     }
+    super::plan::save_stat_cache();
     let set = assemble::image_set(images, &meta)?;
     let sboms = match &opts.sbom {
         Some(dir) => write_sboms(dir, &plan, &base, &set, epoch, &mut on)?,

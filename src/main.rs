@@ -56,6 +56,7 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
             no_verify,
             sign_key,
             no_attach,
+            compression,
             registry,
         } => {
             let opts = PublishOptions {
@@ -72,6 +73,7 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
                 no_verify,
                 sign_key,
                 no_attach,
+                compression,
             };
             let (verbose, quiet) = (cli.verbose, cli.quiet);
             match lade::ops::publish::publish(&opts, |e| progress(e, verbose, quiet)) {

@@ -124,7 +124,10 @@ impl StatCache {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // The stat taken before reading describes the bytes only if the file did not change
         // meanwhile: record it only when a fresh stat still equals it.
-        if meta.is_file() && size == stat.size && std::fs::metadata(path).map(|m| Stat::of(&m)).ok() == Some(stat.clone()) {
+        if meta.is_file()
+            && size == stat.size
+            && std::fs::metadata(path).map(|m| Stat::of(&m)).ok() == Some(stat.clone())
+        {
             self.lock().insert(
                 path.to_path_buf(),
                 Entry {
@@ -283,7 +286,8 @@ mod tests {
         write_aged(&f, "one");
         let c = StatCache::in_memory().with_margin(Duration::from_millis(10));
         c.digest(&f).unwrap();
-        let mtime = filetime::FileTime::from_last_modification_time(&std::fs::metadata(&f).unwrap());
+        let mtime =
+            filetime::FileTime::from_last_modification_time(&std::fs::metadata(&f).unwrap());
         std::fs::write(&f, "two").unwrap();
         filetime::set_file_mtime(&f, mtime).unwrap();
         assert_eq!(c.digest(&f).unwrap(), (Digest::of(b"two"), 3));

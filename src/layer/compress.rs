@@ -33,7 +33,10 @@ impl Compression {
     pub(super) fn key_format(self, level: u32) -> String {
         match self {
             Compression::Gzip => {
-                format!("gzip=blocked-dict32k level={level} block={}", gzip::BLOCK_SIZE)
+                format!(
+                    "gzip=blocked-dict32k level={level} block={}",
+                    gzip::BLOCK_SIZE
+                )
             }
             Compression::Zstd => format!(
                 "zstd={} level={ZSTD_LEVEL} mt",
@@ -74,9 +77,12 @@ impl<W: Write> Encoder<W> {
     /// Starts compressing into `inner` on `threads` threads (the bytes do not depend on it).
     pub fn new(inner: W, c: Compression, gzip_level: u32, threads: usize) -> io::Result<Self> {
         Ok(match c {
-            Compression::Gzip => {
-                Encoder::Gzip(GzipWriter::new(inner, gzip_level, threads, gzip::BLOCK_SIZE)?)
-            }
+            Compression::Gzip => Encoder::Gzip(GzipWriter::new(
+                inner,
+                gzip_level,
+                threads,
+                gzip::BLOCK_SIZE,
+            )?),
             Compression::Zstd => {
                 let mut e = zstd::stream::write::Encoder::new(inner, ZSTD_LEVEL)?;
                 // Never 0 workers: the single-threaded encoder's bytes differ.

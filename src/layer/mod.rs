@@ -152,10 +152,22 @@ impl<'a> LayerWriter<'a> {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let key = match self.compression {
-            Compression::Gzip => {
-                cache::key(self.level, gzip::BLOCK_SIZE, None, self.mtime, &nodes, &contents)
-            }
-            c => cache::key(0, 0, Some(c.key_format(self.level)), self.mtime, &nodes, &contents),
+            Compression::Gzip => cache::key(
+                self.level,
+                gzip::BLOCK_SIZE,
+                None,
+                self.mtime,
+                &nodes,
+                &contents,
+            ),
+            c => cache::key(
+                0,
+                0,
+                Some(c.key_format(self.level)),
+                self.mtime,
+                &nodes,
+                &contents,
+            ),
         };
         let media_type = self.compression.media_type();
         if let Some(r) = cache::lookup(self.store, &key) {

@@ -35,7 +35,11 @@ fn logging_wrapper(env: &TestEnv, name: &str, log: &Path) -> PathBuf {
 }
 
 fn path_with(dir: &Path) -> String {
-    format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default())
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
 }
 
 fn builds_logged(log: &Path) -> usize {
@@ -89,11 +93,18 @@ fn go_publish_with_nothing_changed_runs_no_go_build() {
     let main = project.join("main.go");
     let text = fs::read_to_string(&main).unwrap();
     let changed = text.replace("hello from go-hello", "hello again from go-hello");
-    assert_ne!(text, changed, "the example still has the line this test edits");
+    assert_ne!(
+        text, changed,
+        "the example still has the line this test edits"
+    );
     fs::write(&main, changed).unwrap();
     let third = publish(&env, &project, &wrap, platforms, "v3").json();
     assert_eq!(reused(&third, "go"), [false, false], "{third}");
-    assert_eq!(builds_logged(&log), 4, "the change ran go build for each platform");
+    assert_eq!(
+        builds_logged(&log),
+        4,
+        "the change ran go build for each platform"
+    );
     assert_ne!(root_digest(&third), root_digest(&first));
 
     // A flag in the environment that changes go's output is part of the key too.
@@ -163,7 +174,10 @@ fn rust_publish_with_nothing_changed_runs_no_cargo_build_and_strips_symbols() {
     let main = project.join("src/main.rs");
     let text = fs::read_to_string(&main).unwrap();
     let changed = text.replace("rust-hello listening on", "rust-hello now listening on");
-    assert_ne!(text, changed, "the example still has the line this test edits");
+    assert_ne!(
+        text, changed,
+        "the example still has the line this test edits"
+    );
     fs::write(&main, changed).unwrap();
     let third = publish(&env, &project, &wrap, &platform, "v3").json();
     assert_eq!(reused(&third, "cargo"), [false], "{third}");

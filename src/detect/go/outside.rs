@@ -43,9 +43,8 @@ fn local_replaces(base: &Path, file: &Path) -> Vec<PathBuf> {
         .filter_map(|r| {
             let target = r.split("=>").nth(1)?.split_whitespace().next()?;
             let target = target.trim_matches('"');
-            let local = target.starts_with("./")
-                || target.starts_with("../")
-                || target.starts_with('/');
+            let local =
+                target.starts_with("./") || target.starts_with("../") || target.starts_with('/');
             local.then(|| normalize(&base.join(target)))
         })
         .collect()

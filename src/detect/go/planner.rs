@@ -275,8 +275,18 @@ impl<'a> GoBuild<'a> {
 /// `go env` and the settings it resolves (from the environment and go's own env file) that
 /// decide what `go build` writes.
 const GO_ENV_KEYS: &[&str] = &[
-    "GOVERSION", "GOROOT", "GOFLAGS", "GOEXPERIMENT", "GOAMD64", "GOARM", "GO386",
-    "GOWORK", "GOMOD", "GOINSECURE", "GONOSUMDB", "GOPRIVATE",
+    "GOVERSION",
+    "GOROOT",
+    "GOFLAGS",
+    "GOEXPERIMENT",
+    "GOAMD64",
+    "GOARM",
+    "GO386",
+    "GOWORK",
+    "GOMOD",
+    "GOINSECURE",
+    "GONOSUMDB",
+    "GOPRIVATE",
 ];
 
 fn clean_rel(p: &str) -> String {

@@ -117,13 +117,23 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let r = d.path();
         for (dir, deps) in [
-            ("ws/app", "[dependencies]\ninner = { path = \"../inner\" }\nlib = { path = \"../../lib\" }\nserde = \"1\"\n"),
+            (
+                "ws/app",
+                "[dependencies]\ninner = { path = \"../inner\" }\nlib = { path = \"../../lib\" }\nserde = \"1\"\n",
+            ),
             ("ws/inner", ""),
-            ("lib", "[target.'cfg(unix)'.dependencies]\ndeep = { path = \"../deep\" }\n"),
+            (
+                "lib",
+                "[target.'cfg(unix)'.dependencies]\ndeep = { path = \"../deep\" }\n",
+            ),
             ("deep", ""),
         ] {
             std::fs::create_dir_all(r.join(dir)).unwrap();
-            std::fs::write(r.join(dir).join("Cargo.toml"), format!("[package]\nname = \"x\"\n{deps}")).unwrap();
+            std::fs::write(
+                r.join(dir).join("Cargo.toml"),
+                format!("[package]\nname = \"x\"\n{deps}"),
+            )
+            .unwrap();
         }
         let found = outside_path_dependencies(&r.join("ws"), &[r.join("ws/app")]);
         assert_eq!(found, vec![r.join("deep"), r.join("lib")]);
@@ -135,14 +145,22 @@ mod tests {
         let cfg = CargoConfig::default();
         std::fs::write(d.path().join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
         assert!(!profile_sets_symbols(d.path(), &cfg, "release", &[]));
-        assert!(profile_sets_symbols(d.path(), &cfg, "release", &["CARGO_PROFILE_RELEASE_DEBUG".into()]));
+        assert!(profile_sets_symbols(
+            d.path(),
+            &cfg,
+            "release",
+            &["CARGO_PROFILE_RELEASE_DEBUG".into()]
+        ));
         std::fs::write(
             d.path().join("Cargo.toml"),
             "[package]\nname = \"x\"\n[profile.release]\ndebug = true\n",
         )
         .unwrap();
         assert!(profile_sets_symbols(d.path(), &cfg, "release", &[]));
-        assert!(profile_sets_symbols(d.path(), &cfg, "dist", &[]), "custom profiles inherit release");
+        assert!(
+            profile_sets_symbols(d.path(), &cfg, "dist", &[]),
+            "custom profiles inherit release"
+        );
         let cfg = CargoConfig::from_texts(&["[profile.dist]\nstrip = false\n"]);
         std::fs::write(d.path().join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
         assert!(profile_sets_symbols(d.path(), &cfg, "dist", &[]));

@@ -19,6 +19,7 @@ mod java;
 mod node;
 mod output_safety;
 mod outputs;
+mod perf_compression;
 mod perf_reuse;
 mod plan;
 mod python;

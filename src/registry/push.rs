@@ -85,9 +85,7 @@ pub async fn push(
         }
     }
 
-    let jobs = blob_jobs(set, registry, repository, &|r: &str, p: &str| {
-        client.options().pull_candidates(r, p)
-    });
+    let jobs = blob_jobs(set, registry, repository, client.options());
     let mount_from: Vec<String> = jobs.iter().filter_map(|j| j.mount_from.clone()).collect();
     let access = Access::push(repository, &mount_from);
     let retries_before = client.retries();
@@ -211,14 +209,14 @@ pub async fn push(
 
 /// Every distinct blob the set references, with where its bytes come from and, for base
 /// layers already in another repository of the target registry, where to mount it from.
-/// `sources` lists where a remote blob can be pulled from, mirrors first: a base pulled
+/// `options` say where a remote blob can be pulled from, mirrors first: a base pulled
 /// through a mirror on the destination's own registry is mounted from the mirror's
 /// repository rather than downloaded and uploaded again (a failed mount still uploads).
 fn blob_jobs(
     set: &ImageSet,
     registry: &str,
     repository: &str,
-    sources: &dyn Fn(&str, &str) -> Vec<(String, String)>,
+    options: &super::RegistryOptions,
 ) -> Vec<BlobJob> {
     let mut jobs: Vec<BlobJob> = Vec::new();
     let mut add = |job: BlobJob| {
@@ -242,7 +240,11 @@ fn blob_jobs(
                     registry: src_registry,
                     repository: src_repo,
                 } => {
-                    let mount = mount_source(sources(src_registry, src_repo), registry, repository);
+                    let mount = mount_source(
+                        options.pull_candidates(src_registry, src_repo),
+                        registry,
+                        repository,
+                    );
                     (
                         BlobBody::Remote {
                             registry: src_registry.clone(),

@@ -53,6 +53,11 @@ REQUIRED=(
     "dpkg:libmaven-dependency-plugin-java libmaven-dependency-plugin-java"
     "dpkg:libsurefire-java libsurefire-java"
     "dpkg:libcommons-lang3-java libcommons-lang3-java"
+    # readelf: tests/integration/perf_reuse.rs checks that release binaries are stripped.
+    "readelf binutils"
+    # scripts/bench-peers.sh: the layer-write peer and the peak-RSS measurement.
+    "pigz pigz"
+    "/usr/bin/time time"
 )
 
 # >>> registry tests: Python packages from PyPI (the registry engineer fills this in; their

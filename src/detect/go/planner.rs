@@ -247,8 +247,9 @@ impl<'a> GoBuild<'a> {
         .with_env(env.clone())
         .with_input(StepInput::Tree {
             path: self.dir.to_path_buf(),
-            // Git's own files change with every commit; -buildvcs=false keeps go from reading them.
-            exclude: vec![".git".into()],
+            // Git's own files change with every commit (-buildvcs=false keeps go from reading
+            // them), and lade's default output (`./lade-out`) with every publish.
+            exclude: vec![".git".into(), "lade-out".into()],
         })
         .with_input(StepInput::Env {
             name: "GOFLAGS".into(),

@@ -267,8 +267,9 @@ fn cargo_step(step: BuildStep, rust: &RustProject, binaries: &[PathBuf]) -> Buil
     let mut step = step
         .with_input(StepInput::Tree {
             path: rust.workspace.root.clone(),
-            // Git's own files change with every commit and no build reads them.
-            exclude: vec!["target".into(), ".git".into()],
+            // Git's own files change with every commit, and lade's default output
+            // (`./lade-out`) with every publish; no build reads them.
+            exclude: vec!["target".into(), ".git".into(), "lade-out".into()],
         })
         .with_inputs(rust.outside.iter().map(|p| StepInput::Tree {
             path: p.clone(),

@@ -61,6 +61,10 @@ REQUIRED=(
     "dpkg:python3-yaml python3-yaml"
     # GNU time (`time` alone is the shell's keyword): scripts/bench-rebase.sh reads lade's CPU time.
     "dpkg:time time"
+    # readelf: tests/integration/perf_reuse.rs checks that release binaries are stripped.
+    "readelf binutils"
+    # scripts/bench-peers.sh: the layer-write peer.
+    "pigz pigz"
 )
 
 # >>> registry tests: Python packages from PyPI (the registry engineer fills this in; their

@@ -408,6 +408,10 @@ pub struct OutputArgs {
     /// outputs (attached by default as OCI 1.1 referrers of each platform image).
     #[arg(long = "no-attach")]
     pub no_attach: bool,
+    /// Layer compression: gzip (read by every runtime) or zstd (smaller and much faster
+    /// to write; needs containerd ≥ 1.5 or Docker ≥ 23). Both are reproducible.
+    #[arg(long, value_name = "gzip|zstd", default_value = "gzip")]
+    pub compression: lade::layer::Compression,
     /// Sign each registry output's index and platform manifests with this PEM PKCS#8
     /// private key (ECDSA P-256 or Ed25519), as cosign does (`sha256-<digest>.sig` tags).
     #[arg(long = "sign-key", value_name = "FILE", env = lade::env::LADE_SIGN_KEY.name())]

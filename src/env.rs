@@ -24,6 +24,7 @@
 //! | `PATH` | whether the programs a plan's steps need are installed (no program is run to find out), and where zig (or python3 for `python3 -m ziglang`) is | `ops::checks`, `detect::node`, `toolchain::zig` |
 //! | `RUSTC` | the rustc whose sysroot is checked for a target's standard library (as cargo uses it) | `ops::checks` |
 //! | `CARGO_HOME` | cargo's home, for the cargo config a Rust build will see | `detect::rust` |
+//! | `CARGO_PROFILE_<NAME>_<KEY>` | a profile setting cargo takes from the environment: a `STRIP` or `DEBUG` the user set keeps lade from stripping release binaries | `detect::rust` |
 //! | `CC_<triple>`, `TARGET_CC` | a C compiler already chosen for a target, so lade does not pick one | `detect::rust` |
 //! | `LADE_PLATFORMS` | `--platform` of `plan`, `publish` and `base build` | the command line (clap) |
 //! | `LADE_SIGN_KEY` | `--sign-key` of `publish`: a PEM PKCS#8 private key that signs registry outputs | the command line (clap) |
@@ -93,6 +94,8 @@ pub const CARGO_HOME: Var = Var("CARGO_HOME");
 /// `CC_<triple>`, in either spelling of the triple (dashes or underscores).
 pub const CC_TRIPLE: Family = Family("CC_");
 pub const TARGET_CC: Var = Var("TARGET_CC");
+/// `CARGO_PROFILE_<NAME>_<KEY>`.
+pub const CARGO_PROFILE: Family = Family("CARGO_PROFILE_");
 pub const LADE_PLATFORMS: Var = Var("LADE_PLATFORMS");
 pub const LADE_INSECURE_REGISTRIES: Var = Var("LADE_INSECURE_REGISTRIES");
 pub const LADE_DEBIAN_MIRROR: Var = Var("LADE_DEBIAN_MIRROR");
@@ -191,6 +194,7 @@ mod tests {
         let names = vars.iter().map(|v| v.name().to_string()).chain(
             [
                 CC_TRIPLE,
+                CARGO_PROFILE,
                 LADE_REGISTRY_USERNAME_HOST,
                 LADE_REGISTRY_PASSWORD_HOST,
             ]
@@ -211,7 +215,7 @@ mod tests {
             .count();
         assert_eq!(
             declared,
-            vars.len() + 3,
+            vars.len() + 4,
             "a declared variable is missing above"
         );
     }

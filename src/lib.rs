@@ -63,6 +63,7 @@ pub mod registry;
 pub mod sbom;
 pub mod sign;
 pub mod sink;
+pub mod statcache;
 pub mod tasks;
 pub mod toolchain;
 pub mod warnings;

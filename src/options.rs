@@ -86,6 +86,7 @@ pub fn publish_options(project: ProjectArgs, o: OutputArgs) -> anyhow::Result<Pu
         no_verify: o.no_verify,
         sign_key: o.sign_key,
         no_attach: o.no_attach,
+        compression: o.compression,
         // The binary sets its renderer's reporter; `plan` reports nothing.
         progress: Default::default(),
     })

@@ -167,6 +167,10 @@ pub enum StepInput {
     Env { name: String },
     /// A program the step runs, identified by the bytes of the executable PATH resolves it to.
     Tool { program: String },
+    /// A toolchain identified by what `program args` prints, run in the step's directory with
+    /// its environment: rustup's `cargo` and `rustc` are one proxy binary whatever toolchain
+    /// they start, so their bytes say nothing; `rustc -vV` names the compiler and its commit.
+    ToolVersion { program: String, args: Vec<String> },
 }
 
 /// Something a step writes.
@@ -191,7 +195,7 @@ impl StepOutput {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reuse {
-    /// The step runs every time: it is cheap, or its tool keeps its own cache (go, cargo).
+    /// The step runs every time: it is cheap or idempotent.
     #[default]
     Never,
     /// The step is skipped when its key equals the key of its last successful run and its
@@ -228,6 +232,11 @@ impl BuildStep {
 
     pub fn with_input(mut self, input: StepInput) -> BuildStep {
         self.inputs.push(input);
+        self
+    }
+
+    pub fn with_inputs(mut self, inputs: impl IntoIterator<Item = StepInput>) -> BuildStep {
+        self.inputs.extend(inputs);
         self
     }
 
@@ -455,6 +464,9 @@ impl BuildStep {
                 }
                 StepInput::Env { name } => format!("${name}"),
                 StepInput::Tool { program } => format!("the {program} executable"),
+                StepInput::ToolVersion { program, args } => {
+                    format!("what `{program} {}` prints", args.join(" "))
+                }
             };
             let _ = writeln!(s, "          reads   {what}");
         }

@@ -6,7 +6,6 @@
 use crate::digest::Digest;
 use crate::plan::{BuildStep, Plan, Reuse, StepInput};
 use sha2::{Digest as _, Sha256};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +35,7 @@ pub fn fill_keys(plan: &mut Plan) -> Result<(), KeyError> {
 /// The key of `step` from the current contents of its inputs.
 pub fn reuse_key(step: &BuildStep) -> Result<Digest, KeyError> {
     let mut h = Sha256::new();
-    h.update(b"lade step key 1\n");
+    h.update(b"lade step key 2\n");
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
     h.update(b"\n");
     // serde_json writes struct fields and BTreeMap entries in a fixed order: stable bytes.
@@ -70,6 +69,12 @@ pub fn reuse_key(step: &BuildStep) -> Result<Digest, KeyError> {
             StepInput::Env { name } => {
                 let value = super::host::var(name);
                 h.update(format!("env {name}={value:?}\n").as_bytes());
+            }
+            StepInput::ToolVersion { program, args } => {
+                h.update(format!("tool version {program} {args:?}\n").as_bytes());
+                let printed = tool_version(step, program, args).map_err(err(Path::new(program)))?;
+                h.update(&printed);
+                h.update(b"\n");
             }
             StepInput::Tool { program } => {
                 h.update(format!("tool {program}\n").as_bytes());
@@ -144,19 +149,30 @@ fn hash_entry(
     Ok(())
 }
 
+/// The file's content digest, through the stat cache: an unchanged file is not read again.
 fn hash_file(h: &mut Sha256, path: &Path) -> std::io::Result<()> {
-    let mut f = std::fs::File::open(path)?;
-    let mut inner = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match f.read(&mut buf)? {
-            0 => break,
-            n => inner.update(&buf[..n]),
-        }
-    }
-    h.update(inner.finalize().as_slice());
+    let (digest, _) = crate::statcache::shared().digest(path)?;
+    h.update(digest.hex().as_bytes());
     h.update(b"\n");
     Ok(())
+}
+
+/// What `program args` prints on stdout, run as the step would run (its directory and
+/// environment: a `rust-toolchain.toml` or `RUSTUP_TOOLCHAIN` picks the compiler). A tool that
+/// cannot run gives a key of its own; the step then fails with the tool's own message.
+fn tool_version(step: &BuildStep, program: &str, args: &[String]) -> std::io::Result<Vec<u8>> {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .envs(&step.env)
+        .current_dir(&step.dir)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output();
+    Ok(match out {
+        Ok(o) if o.status.success() => o.stdout,
+        Ok(o) => format!("failed {}", o.status).into_bytes(),
+        Err(e) => format!("cannot run: {}", e.kind()).into_bytes(),
+    })
 }
 
 /// The executable `program` names: a path (relative to the step's directory) or a name

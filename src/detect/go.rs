@@ -9,6 +9,7 @@
 //! `facts` reads the project, `planner` turns it into a plan.
 
 mod facts;
+mod outside;
 mod planner;
 
 use super::{DetectError, Detector, Project};

@@ -21,6 +21,7 @@
 mod build;
 mod cargo_config;
 mod facts;
+mod inputs;
 mod lockfile;
 mod manifest;
 mod planner;
@@ -54,6 +55,8 @@ pub struct Host {
     pub platform: Option<Platform>,
     /// `CC_<triple>` variables set in lade's environment (cc-rs uses them as they are).
     pub cc_vars: Vec<String>,
+    /// `CARGO_PROFILE_*` variables set in lade's environment (profile settings cargo reads).
+    pub profile_vars: Vec<String>,
 }
 
 impl Host {
@@ -88,6 +91,10 @@ impl Host {
             cargo_home,
             platform: Platform::host(),
             cc_vars,
+            profile_vars: env::family(env::CARGO_PROFILE)
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect(),
         }
     }
 }

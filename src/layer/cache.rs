@@ -32,6 +32,9 @@ pub struct Record {
 #[derive(Serialize)]
 struct KeyDoc<'a> {
     format: &'a str,
+    /// Set for other compressions than gzip, whose keys are unchanged by its introduction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compression: Option<String>,
     gzip_level: u32,
     gzip_block: usize,
     mtime: u64,
@@ -63,6 +66,7 @@ enum KeyKind<'a> {
 pub fn key(
     level: u32,
     block: usize,
+    compression: Option<String>,
     mtime: u64,
     nodes: &[Node],
     contents: &[Option<Content>],
@@ -87,6 +91,7 @@ pub fn key(
         .collect();
     let doc = KeyDoc {
         format: FORMAT,
+        compression,
         gzip_level: level,
         gzip_block: block,
         mtime,

@@ -1,4 +1,4 @@
-//! Reproducible layers: a deterministic tar of a `LayerSpec`, gzip-compressed, with its
+//! Reproducible layers: a deterministic tar of a `LayerSpec`, gzip- (or zstd-) compressed, with its
 //! digest (compressed) and diff_id (uncompressed) computed while the bytes stream into the
 //! content-addressed store. An input-hash cache means an unchanged layer is neither re-tarred
 //! nor re-compressed.
@@ -8,6 +8,7 @@
 
 mod archive;
 mod cache;
+mod compress;
 mod entries;
 mod gzip;
 pub mod sizes;
@@ -15,6 +16,7 @@ mod source;
 mod store;
 pub mod tree;
 
+pub use compress::{Compression, GZIP_LAYER_MEDIA_TYPE, ZSTD_LAYER_MEDIA_TYPE};
 pub use gzip::GzipWriter;
 pub use store::{BlobStore, BlobWriter, StoreError, sweep_stale_temporaries, temp_owner};
 
@@ -37,9 +39,9 @@ pub struct LayerBlob {
     pub size: u64,
     /// Whether the blob came from the cache rather than being written now.
     pub cached: bool,
+    /// The layer media type, from the compression.
+    pub media_type: &'static str,
 }
-
-pub const GZIP_LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
@@ -87,6 +89,7 @@ pub struct LayerWriter<'a> {
     mtime: u64,
     threads: usize,
     level: u32,
+    compression: Compression,
 }
 
 impl<'a> LayerWriter<'a> {
@@ -99,7 +102,14 @@ impl<'a> LayerWriter<'a> {
             mtime,
             threads: cores.min(8),
             level: DEFAULT_LEVEL,
+            compression: Compression::Gzip,
         }
+    }
+
+    /// gzip (the default) or zstd. Changes the layer bytes and media type.
+    pub fn with_compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
     }
 
     /// Compression threads. The layer bytes are the same for any count; 1 compresses on the
@@ -142,13 +152,32 @@ impl<'a> LayerWriter<'a> {
                 _ => Ok(None),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let key = cache::key(self.level, gzip::BLOCK_SIZE, self.mtime, &nodes, &contents);
+        let key = match self.compression {
+            Compression::Gzip => cache::key(
+                self.level,
+                gzip::BLOCK_SIZE,
+                None,
+                self.mtime,
+                &nodes,
+                &contents,
+            ),
+            c => cache::key(
+                0,
+                0,
+                Some(c.key_format(self.level)),
+                self.mtime,
+                &nodes,
+                &contents,
+            ),
+        };
+        let media_type = self.compression.media_type();
         if let Some(r) = cache::lookup(self.store, &key) {
             return Ok(LayerBlob {
                 digest: r.digest,
                 diff_id: r.diff_id,
                 size: r.size,
                 cached: true,
+                media_type,
             });
         }
 
@@ -166,8 +195,8 @@ impl<'a> LayerWriter<'a> {
         };
         // One pass: tar bytes are hashed (diff_id) on their way into the compressor, whose
         // output the blob writer hashes (digest) on its way to disk.
-        let gz =
-            GzipWriter::new(blob, self.level, self.threads, gzip::BLOCK_SIZE).map_err(sink_err)?;
+        let gz = compress::Encoder::new(blob, self.compression, self.level, self.threads)
+            .map_err(sink_err)?;
         let tar = archive::write_tar(
             layer,
             &nodes,
@@ -191,6 +220,7 @@ impl<'a> LayerWriter<'a> {
             diff_id: record.diff_id,
             size: record.size,
             cached: false,
+            media_type,
         })
     }
 }

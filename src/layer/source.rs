@@ -2,9 +2,9 @@
 //! stream them into the tar, checking that the second read sees exactly what the first hashed.
 
 use super::LayerError;
-use crate::digest::{Digest, HashingWriter, digest_reader};
+use crate::digest::{Digest, HashingWriter};
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::Path;
 
 /// What a file held when it was fingerprinted.
@@ -33,17 +33,28 @@ fn open_regular(layer: &str, path: &Path) -> Result<(File, u64), LayerError> {
     Ok((file, meta.len()))
 }
 
-/// Size and sha256 of the file's bytes.
+/// Size and sha256 of the file's bytes, through the stat cache (an unchanged file is not read
+/// again; the tar, when it is written, still checks the bytes against this digest).
 pub fn fingerprint(layer: &str, path: &Path) -> Result<Content, LayerError> {
-    let (file, _) = open_regular(layer, path)?;
+    let meta = std::fs::metadata(path).map_err(|source| LayerError::Read {
+        layer: layer.to_string(),
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !meta.is_file() {
+        return Err(LayerError::NotRegularFile {
+            layer: layer.to_string(),
+            path: path.to_path_buf(),
+        });
+    }
     let (digest, size) =
-        digest_reader(BufReader::with_capacity(256 * 1024, file)).map_err(|source| {
-            LayerError::Read {
+        crate::statcache::shared()
+            .digest(path)
+            .map_err(|source| LayerError::Read {
                 layer: layer.to_string(),
                 path: path.to_path_buf(),
                 source,
-            }
-        })?;
+            })?;
     Ok(Content { size, digest })
 }
 

@@ -196,13 +196,17 @@ impl FileTree {
     }
 }
 
-/// The uncompressed tar of a layer blob, by its media type (gzip or plain tar); `None` for
-/// compressions lade has no decoder for (zstd).
+/// The uncompressed tar of a layer blob, by its media type (gzip, zstd or plain tar); `None`
+/// for compressions lade has no decoder for.
 pub fn layer_tar(file: std::fs::File, media_type: &str) -> Option<Box<dyn Read>> {
     if media_type.ends_with("+gzip") || media_type.ends_with(".gzip") {
         Some(Box::new(flate2::read::MultiGzDecoder::new(
             std::io::BufReader::new(file),
         )))
+    } else if media_type.ends_with("+zstd") {
+        let decoder =
+            ruzstd::decoding::StreamingDecoder::new(std::io::BufReader::new(file)).ok()?;
+        Some(Box::new(decoder))
     } else if media_type.ends_with(".tar") || media_type.ends_with("layer.v1.tar") {
         Some(Box::new(std::io::BufReader::new(file)))
     } else {

@@ -127,7 +127,10 @@ pub fn plan_and_config(opts: &PlanOptions) -> anyhow::Result<(Plan, LadeConfig)>
         tracing::warn!(path = %e.path, "left out of the image: {special}");
     }
     // Keys come last, from the final steps, so `lade plan` shows the ones publish compares.
+    // File digests come through the stat cache, so an unchanged tree is stat'ed, not read.
+    crate::statcache::init(&super::cache_dir());
     crate::build::fill_keys(&mut plan)?;
+    save_stat_cache();
     Ok((plan, config))
 }
 
@@ -146,6 +149,14 @@ pub fn base_dir(opts: &PlanOptions, plan: &Plan) -> anyhow::Result<PathBuf> {
         std::env::current_dir().context("reading the current directory")
     } else {
         Ok(plan.project_dir.clone())
+    }
+}
+
+/// Keeps what was hashed for the next command; the cache is only an optimisation, so failing
+/// to write it is a warning.
+pub(super) fn save_stat_cache() {
+    if let Err(e) = crate::statcache::save() {
+        tracing::warn!("could not save the file digest cache: {e}");
     }
 }
 

@@ -6,7 +6,7 @@ use crate::base;
 use crate::build;
 use crate::digest::Digest;
 use crate::image::assemble::{self, BuildMeta, NamedLayer};
-use crate::layer::{BlobStore, GZIP_LAYER_MEDIA_TYPE, LayerWriter};
+use crate::layer::{BlobStore, LayerWriter};
 use crate::lock::Lock;
 use crate::oci::ResolvedBase;
 use crate::oci::{self, BlobSource, ImageSet, Layer};
@@ -41,6 +41,8 @@ pub struct PublishOptions {
     pub no_attach: bool,
     /// Where build steps, downloads, uploads and loads report their progress.
     pub progress: crate::progress::Reporter,
+    /// How lade's own layers are compressed (base layers stay as they are).
+    pub compression: crate::layer::Compression,
 }
 
 /// What happened, for people (stderr) and for machines (`--json` on stdout).
@@ -307,7 +309,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         super::runtime::verify(&plan, &base, trees)?;
     }
 
-    let writer = LayerWriter::new(&store, epoch);
+    let writer = LayerWriter::new(&store, epoch).with_compression(opts.compression);
     let meta = build_meta(&plan, &base, epoch);
 
     let mut images = Vec::new();
@@ -334,7 +336,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
             layers.push(NamedLayer {
                 name: spec.name.clone(),
                 layer: Layer {
-                    descriptor: oci::descriptor(GZIP_LAYER_MEDIA_TYPE, blob.size, &blob.digest),
+                    descriptor: oci::descriptor(blob.media_type, blob.size, &blob.digest),
                     diff_id: blob.diff_id,
                     source: BlobSource::File(store.path(&blob.digest)),
                 },
@@ -342,6 +344,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         }
         images.push(assemble::image(base_image, layers, &plan.config, &meta)?);
     }
+    super::plan::save_stat_cache();
     let set = assemble::image_set(images, &meta)?;
     let sboms = match &opts.sbom {
         Some(dir) => write_sboms(dir, &plan, &base, &set, epoch, &mut on)?,

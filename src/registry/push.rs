@@ -85,7 +85,7 @@ pub async fn push(
         }
     }
 
-    let jobs = blob_jobs(set, registry, repository);
+    let jobs = blob_jobs(set, registry, repository, client.options());
     let mount_from: Vec<String> = jobs.iter().filter_map(|j| j.mount_from.clone()).collect();
     let access = Access::push(repository, &mount_from);
     let retries_before = client.retries();
@@ -209,7 +209,15 @@ pub async fn push(
 
 /// Every distinct blob the set references, with where its bytes come from and, for base
 /// layers already in another repository of the target registry, where to mount it from.
-fn blob_jobs(set: &ImageSet, registry: &str, repository: &str) -> Vec<BlobJob> {
+/// `options` say where a remote blob can be pulled from, mirrors first: a base pulled
+/// through a mirror on the destination's own registry is mounted from the mirror's
+/// repository rather than downloaded and uploaded again (a failed mount still uploads).
+fn blob_jobs(
+    set: &ImageSet,
+    registry: &str,
+    repository: &str,
+    options: &super::RegistryOptions,
+) -> Vec<BlobJob> {
     let mut jobs: Vec<BlobJob> = Vec::new();
     let mut add = |job: BlobJob| {
         if let Some(existing) = jobs.iter_mut().find(|j| j.digest == job.digest) {
@@ -232,8 +240,11 @@ fn blob_jobs(set: &ImageSet, registry: &str, repository: &str) -> Vec<BlobJob> {
                     registry: src_registry,
                     repository: src_repo,
                 } => {
-                    let same = same_registry(src_registry, registry);
-                    let mount = (same && src_repo != repository).then(|| src_repo.clone());
+                    let mount = mount_source(
+                        options.pull_candidates(src_registry, src_repo),
+                        registry,
+                        repository,
+                    );
                     (
                         BlobBody::Remote {
                             registry: src_registry.clone(),
@@ -258,4 +269,48 @@ fn blob_jobs(set: &ImageSet, registry: &str, repository: &str) -> Vec<BlobJob> {
         });
     }
     jobs
+}
+
+/// Of the places a remote blob can be pulled from, the first repository on the destination
+/// `registry` other than `repository` itself: where the registry can mount it from.
+fn mount_source(
+    candidates: Vec<(String, String)>,
+    registry: &str,
+    repository: &str,
+) -> Option<String> {
+    candidates
+        .into_iter()
+        .find(|(r, p)| same_registry(r, registry) && p != repository)
+        .map(|(_, p)| p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::mirror::parse_mirror_list;
+    use crate::registry::RegistryOptions;
+
+    #[test]
+    fn a_base_behind_a_mirror_on_the_destination_registry_is_mounted_from_the_mirror() {
+        let options = RegistryOptions {
+            mirrors: parse_mirror_list("gcr.io=localhost:5000/cache").unwrap(),
+            ..RegistryOptions::default()
+        };
+        let candidates = options.pull_candidates("gcr.io", "distroless/static");
+        assert_eq!(
+            mount_source(candidates.clone(), "localhost:5000", "app"),
+            Some("cache/distroless/static".into())
+        );
+        assert_eq!(mount_source(candidates, "other:5000", "app"), None);
+        let plain = RegistryOptions::default().pull_candidates("localhost:5000", "base");
+        assert_eq!(
+            mount_source(plain.clone(), "localhost:5000", "app"),
+            Some("base".into())
+        );
+        assert_eq!(
+            mount_source(plain, "localhost:5000", "base"),
+            None,
+            "same repository"
+        );
+    }
 }

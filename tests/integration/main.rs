@@ -25,6 +25,8 @@ mod node;
 mod node_workspaces;
 mod output_safety;
 mod outputs;
+mod perf_compression;
+mod perf_reuse;
 mod plan;
 mod progress;
 mod python;

@@ -17,6 +17,9 @@ pub struct GoProject {
     pub vendored: bool,
     /// A `kodata/` directory at the root.
     pub root_kodata: bool,
+    /// What a build reads outside the directory: an enclosing go.work, its modules, local
+    /// `replace` targets.
+    pub outside: Vec<PathBuf>,
 }
 
 /// A main package.
@@ -62,6 +65,7 @@ impl GoProject {
         Ok(Some(GoProject {
             vendored: module.is_some() && dir.join("vendor/modules.txt").is_file(),
             root_kodata: dir.join("kodata").is_dir(),
+            outside: super::outside::outside_inputs(dir),
             module,
             root_files,
             mains,

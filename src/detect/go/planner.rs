@@ -266,8 +266,11 @@ impl<'a> GoBuild<'a> {
         Ok(Some(ZigTools::new(self.project, target)))
     }
 
-    /// `go build` of the package at `rel` into `bin`. Not reused by lade: go's own build
-    /// cache makes an unchanged build cheap.
+    /// `go build` of the package at `rel` into `bin`, reused when nothing it reads changed:
+    /// even a no-op `go build` costs a few hundred milliseconds per platform (it loads and
+    /// stats every package). The key covers the project, what go reads outside it (go.work,
+    /// local replaces), the go executable and what `go env` says of the settings that change
+    /// its output (toolchain, GOFLAGS, GOEXPERIMENT, GOAMD64…, the go.work in use).
     fn step(
         &self,
         platform: &Platform,
@@ -305,15 +308,29 @@ impl<'a> GoBuild<'a> {
         .with_env(env.clone())
         .with_input(StepInput::Tree {
             path: self.dir.to_path_buf(),
-            exclude: vec![],
+            // Git's own files change with every commit (-buildvcs=false keeps go from reading
+            // them), and lade's default output (`./lade-out`) with every publish.
+            exclude: vec![".git".into(), "lade-out".into()],
         })
         .with_input(StepInput::Env {
             name: "GOFLAGS".into(),
         })
+        .with_inputs(self.go.outside.iter().map(|p| StepInput::Tree {
+            path: p.clone(),
+            exclude: vec![],
+        }))
         .with_tool_input()
+        .with_input(StepInput::ToolVersion {
+            program: "go".into(),
+            args: std::iter::once("env")
+                .chain(GO_ENV_KEYS.iter().copied())
+                .map(String::from)
+                .collect(),
+        })
         .with_output(StepOutput::File {
             path: bin.to_path_buf(),
         })
+        .reused_when_unchanged()
     }
 }
 
@@ -324,6 +341,23 @@ fn rel_name(dir: &Path, path: &Path) -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+/// `go env` and the settings it resolves (from the environment and go's own env file) that
+/// decide what `go build` writes.
+const GO_ENV_KEYS: &[&str] = &[
+    "GOVERSION",
+    "GOROOT",
+    "GOFLAGS",
+    "GOEXPERIMENT",
+    "GOAMD64",
+    "GOARM",
+    "GO386",
+    "GOWORK",
+    "GOMOD",
+    "GOINSECURE",
+    "GONOSUMDB",
+    "GOPRIVATE",
+];
 
 fn clean_rel(p: &str) -> String {
     let t = p.trim_start_matches("./").trim_end_matches('/');

@@ -32,6 +32,9 @@ pub struct CargoBuild<'a> {
     target_dir: PathBuf,
     profile: String,
     remaps: Vec<String>,
+    /// Strip symbols from the binaries: the project's profile says nothing of `strip` or
+    /// `debug`, so the smaller binary (as ko and krust ship) is the default.
+    strip: bool,
 }
 
 impl<'a> CargoBuild<'a> {
@@ -43,9 +46,18 @@ impl<'a> CargoBuild<'a> {
     ) -> Result<CargoBuild<'a>, DetectError> {
         let settings = &project.config.rust;
         let target_dir = project.out_dir.join("cargo-target");
+        let profile = settings.profile.clone().unwrap_or_else(|| "release".into());
         Ok(CargoBuild {
             overrides: target_overrides(settings)?,
-            profile: settings.profile.clone().unwrap_or_else(|| "release".into()),
+            strip: profile != "dev"
+                && profile != "test"
+                && !super::inputs::profile_sets_symbols(
+                    &rust.workspace.root,
+                    &rust.cargo_config,
+                    &profile,
+                    &host.profile_vars,
+                ),
+            profile,
             remaps: remap_flags(
                 &rust.workspace.root,
                 host.cargo_home.as_deref(),
@@ -132,7 +144,7 @@ impl<'a> CargoBuild<'a> {
             self.project.dir,
         )
         .with_env(env);
-        t.steps.push(cargo_step(step, &outputs));
+        t.steps.push(cargo_step(step, self.rust, &outputs));
         t.steps.push(self.crates_step(platform, &triple, &out));
         Ok((t, rt.linkage))
     }
@@ -162,6 +174,10 @@ impl<'a> CargoBuild<'a> {
         // The encoded form keeps flags with spaces (paths) whole, and cargo prefers it over a
         // RUSTFLAGS the user may have exported.
         env.insert("CARGO_ENCODED_RUSTFLAGS".into(), rustflags.join("\x1f"));
+        if self.strip {
+            let profile = self.profile.to_uppercase().replace('-', "_");
+            env.insert(format!("CARGO_PROFILE_{profile}_STRIP"), "symbols".into());
+        }
         if let Some(l) = &rt.linker {
             env.insert(target::linker_env(triple), l.clone());
         }
@@ -330,22 +346,65 @@ fn profile_dir(profile: &str) -> &str {
     }
 }
 
-/// The cargo build reads the project (its `target/` aside) and writes the binaries. Not
-/// reused by lade: cargo's own fingerprints in the kept target directory make an unchanged
-/// build cheap.
-fn cargo_step(step: BuildStep, binaries: &[PathBuf]) -> BuildStep {
-    let path = step.dir.clone();
+/// The cargo build reads the workspace (its `target/` aside), path dependencies outside it,
+/// cargo's config files and the toolchain, and writes the binaries. Reused when none of that
+/// changed: even a no-op cargo build spends a few hundred milliseconds checking fingerprints.
+/// The toolchain is known by `rustc -vV` (rustup's `cargo` is a proxy whose bytes do not say
+/// which compiler it starts); registry and git dependencies are pinned by Cargo.lock, in the
+/// workspace.
+fn cargo_step(step: BuildStep, rust: &RustProject, binaries: &[PathBuf]) -> BuildStep {
     let mut step = step
         .with_input(StepInput::Tree {
-            path,
-            exclude: vec!["target".into()],
+            path: rust.workspace.root.clone(),
+            // Git's own files change with every commit, and lade's default output
+            // (`./lade-out`) with every publish; no build reads them.
+            exclude: vec!["target".into(), ".git".into(), "lade-out".into()],
         })
-        .with_tool_input();
+        .with_inputs(rust.outside.iter().map(|p| StepInput::Tree {
+            path: p.clone(),
+            exclude: vec!["target".into()],
+        }))
+        .with_inputs(
+            rust.cargo_config
+                .files()
+                .filter(|f| !f.starts_with(&rust.workspace.root))
+                .map(|f| StepInput::Files {
+                    root: f.parent().unwrap_or(f).to_path_buf(),
+                    paths: vec![f.file_name().unwrap_or_default().to_string_lossy().into()],
+                }),
+        )
+        .with_inputs(CARGO_ENV_INPUTS.iter().map(|n| StepInput::Env {
+            name: n.to_string(),
+        }))
+        .with_tool_input()
+        .with_input(StepInput::ToolVersion {
+            program: "rustc".into(),
+            args: vec!["-vV".into()],
+        })
+        .reused_when_unchanged();
     for b in binaries {
         step = step.with_output(StepOutput::File { path: b.clone() });
     }
     step
 }
+
+/// Variables of lade's environment that change what cargo builds and that the step does not
+/// set itself (it sets the target directory, rustflags, linker and C compiler).
+const CARGO_ENV_INPUTS: &[&str] = &[
+    "RUSTUP_TOOLCHAIN",
+    "RUSTC",
+    "RUSTC_WRAPPER",
+    "RUSTC_WORKSPACE_WRAPPER",
+    "CARGO_HOME",
+    "CARGO_PROFILE_RELEASE_STRIP",
+    "CARGO_PROFILE_RELEASE_DEBUG",
+    "CARGO_PROFILE_RELEASE_OPT_LEVEL",
+    "CARGO_PROFILE_RELEASE_LTO",
+    "CARGO_PROFILE_RELEASE_CODEGEN_UNITS",
+    "CARGO_PROFILE_RELEASE_PANIC",
+    "CFLAGS",
+    "CC",
+];
 
 fn cargo_args(
     profile: &str,

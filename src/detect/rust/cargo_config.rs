@@ -44,6 +44,16 @@ impl CargoConfig {
         Ok(CargoConfig { files })
     }
 
+    /// The config files cargo will read, most specific first.
+    pub fn files(&self) -> impl Iterator<Item = &Path> {
+        self.files.iter().map(|(p, _)| p.as_path())
+    }
+
+    /// Their parsed contents, in the same order.
+    pub fn tables(&self) -> impl Iterator<Item = &toml::Table> {
+        self.files.iter().map(|(_, t)| t)
+    }
+
     #[cfg(test)]
     pub fn from_texts(texts: &[&str]) -> CargoConfig {
         CargoConfig {

@@ -19,6 +19,8 @@ pub struct RustProject {
     pub cargo_config: CargoConfig,
     /// An `assets/` directory in the project directory.
     pub assets: bool,
+    /// Path dependencies outside the workspace root: the build reads them too.
+    pub outside: Vec<PathBuf>,
 }
 
 impl RustProject {
@@ -34,11 +36,17 @@ impl RustProject {
             None => Vec::new(),
         };
         Ok(Some(RustProject {
-            workspace,
             lockfile,
             c_crates,
             cargo_config: CargoConfig::load(dir, cargo_home)?,
             assets: dir.join("assets").is_dir(),
+            outside: super::inputs::outside_path_dependencies(
+                &workspace.root,
+                &std::iter::once(workspace.root.clone())
+                    .chain(workspace.members.iter().cloned())
+                    .collect::<Vec<_>>(),
+            ),
+            workspace,
         }))
     }
 }

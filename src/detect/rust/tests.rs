@@ -16,6 +16,7 @@ fn host() -> Host {
         cargo_home: Some("/home/dev/.cargo".into()),
         platform: Some(Platform::linux("amd64", None)),
         cc_vars: Vec::new(),
+        profile_vars: Vec::new(),
     }
 }
 

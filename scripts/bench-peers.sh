@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# lade side by side with its peers, in one run, as ratios (BENCHMARKS.md, "Against the peers").
+# Run: ./scripts/bench-peers.sh   (RUNS=5 by default; needs go, pigz, skopeo,
+# docker-registry and /usr/bin/time: ./scripts/install-deps.sh installs them)
+#
+# Every case times lade and its peer in interleaved A/B pairs (A, B, A, B, …), so a machine
+# that gets busier or quieter during the run slows both alike; each figure is the median of RUNS.
+# The ratio is peer time / lade time: above 1, lade is faster.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-5}
+cargo build --release --quiet
+LADE=${CARGO_TARGET_DIR:-$PWD/target}/release/lade
+for t in go pigz skopeo docker-registry curl python3 /usr/bin/time; do
+  command -v "$t" >/dev/null || { echo "bench-peers: $t is missing (scripts/install-deps.sh)" >&2; exit 1; }
+done
+work=$(mktemp -d)
+registry_pid=
+cleanup() { [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+export GOPROXY=off GOFLAGS=-modcacherw GOCACHE=$work/gocache LADE_CACHE_DIR=$work/cache
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+now() { date +%s.%N; }
+# Seconds `"$@"` takes, output discarded; a failing command stops the benchmark.
+timeit() {
+  local s e
+  s=$(now)
+  "$@" >/dev/null 2>"$work/last.err" || { cat "$work/last.err" >&2; exit 1; }
+  e=$(now)
+  awk "BEGIN { printf \"%.3f\\n\", $e - $s }"
+}
+ratio() { awk "BEGIN { printf \"%.2f\", $2 / $1 }"; }
+rows=()
+row() { rows+=("$(printf '| %s | %s s | %s: %s s | %s |' "$1" "$2" "$3" "$4" "$(ratio "$2" "$4")")"); }
+
+# Runs the two timed commands RUNS times in turn (`a_cmd`, then `b_cmd`, each a shell
+# function), leaving the medians in $A and $B.
+pairs() {
+  local a=() b=()
+  for i in $(seq "$RUNS"); do
+    a+=("$(timeit "$1" "$i")")
+    b+=("$(timeit "$2" "$i")")
+  done
+  A=$(printf '%s\n' "${a[@]}" | median)
+  B=$(printf '%s\n' "${b[@]}" | median)
+}
+
+plat=linux/amd64,linux/arm64
+cp -r examples/go-hello "$work/lade-app"
+cp -r examples/go-hello "$work/go-app"
+
+# go build as lade runs it, for both platforms, in the peer's copy.
+go_builds() {
+  for p in amd64 arm64; do
+    (cd "$work/go-app" && CGO_ENABLED=0 GOOS=linux GOARCH=$p go build -trimpath -buildvcs=false \
+      -ldflags=-buildid= -o "$work/go-out/$p/go-hello" .)
+  done
+}
+lade_go() { "$LADE" publish -q -C "$work/lade-app" --platform $plat --to "oci:$work/out:go"; }
+
+# 1. Go, nothing changed: both warmed once first.
+lade_go >/dev/null 2>&1; go_builds
+noop_lade() { lade_go; }
+noop_go() { go_builds; }
+pairs noop_lade noop_go
+row "Go go-hello, 2 platforms, nothing changed" "$A" '`go build` ×2' "$B"
+
+# 2. Go, one-line change: each side gets its own edit (the same size), so neither finds the
+#    other's compile in Go's shared build cache.
+edit_lade() { sed -i "s/hello[ 0-9a-z]* from go-hello/hello $1 l from go-hello/" "$work/lade-app/main.go"; lade_go; }
+edit_go() { sed -i "s/hello[ 0-9a-z]* from go-hello/hello $1 g from go-hello/" "$work/go-app/main.go"; go_builds; }
+pairs edit_lade edit_go
+row "same, one-line change" "$A" '`go build` ×2 after the same change' "$B"
+
+# 3. Layer write: a tree of Go's sources and compiled packages as kodata, one platform, the
+#    layer cache emptied each run (the go build step stays reused). The peer is the same tree
+#    through tar, pigz -6 and sha256sum (a layer's digest).
+goroot=$(go env GOROOT)
+mkdir -p "$work/lade-app/kodata/tree"
+cp -rL "$goroot/src" "$goroot/pkg" "$work/lade-app/kodata/tree/"
+tree_mib=$(du -sm --apparent-size "$work/lade-app/kodata" | cut -f1)
+tree_files=$(find "$work/lade-app/kodata" -type f | wc -l)
+lade_layer() {
+  rm -rf "$LADE_CACHE_DIR/layers"
+  "$LADE" publish -q --no-attach -C "$work/lade-app" --platform linux/amd64 --to "oci:$work/out-layer:l" "${@:2}"
+}
+lade_gzip() { lade_layer "$1"; }
+lade_zstd() { lade_layer "$1" --compression zstd; }
+tar_pigz() { tar -cf - -C "$work/lade-app/kodata" . | pigz -6 | sha256sum; }
+lade_gzip 0 >/dev/null 2>&1
+pairs lade_gzip tar_pigz
+row "${tree_mib} MiB tree (${tree_files} files) → one gzip layer" "$A" '`tar | pigz -6 | sha256sum`' "$B"
+pairs lade_zstd tar_pigz
+row "the same, \`--compression zstd\`" "$A" '`tar | pigz -6 | sha256sum`' "$B"
+# A warm publish of that tree: the stat cache answers for every file.
+warm_tree() { "$LADE" publish -q --no-attach -C "$work/lade-app" --platform linux/amd64 --to "oci:$work/out-layer:l"; }
+tar_sha() { tar -cf - -C "$work/lade-app/kodata" . | sha256sum; }
+pairs warm_tree tar_sha
+row "the same tree, nothing changed (layer cached)" "$A" '`tar | sha256sum` (reading the tree once)' "$B"
+
+# 4. Push: the image of case 3 (layers cached) to an empty registry, against skopeo copying
+#    lade's own OCI layout of the same image. A fresh registry storage for every run.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+start_registry() {
+  [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null || true
+  rm -rf "$work/registry" && mkdir -p "$work/registry"
+  printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\nlog:\n  level: error\n' \
+    "$work/registry" "$port" >"$work/registry.yml"
+  docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+  registry_pid=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && return; sleep 0.05; done
+  echo "bench-peers: the registry did not start" >&2; exit 1
+}
+lade_push() { start_registry; "$LADE" publish -q --no-attach -C "$work/lade-app" --platform linux/amd64 --to "127.0.0.1:$port/bench/app:v1"; }
+skopeo_push() { start_registry; skopeo copy -q --dest-tls-verify=false "oci:$work/out-layer:l" "docker://127.0.0.1:$port/bench/app:v1"; }
+# The registry's start is in both timings alike (about 0.1 s).
+pairs lade_push skopeo_push
+push_mib=$(python3 - "$work/out-layer" <<'PY'
+import json, sys
+d = sys.argv[1]
+blob = lambda dg: json.load(open(f"{d}/blobs/sha256/{dg.split(':')[1]}"))
+top = [m for m in json.load(open(f"{d}/index.json"))["manifests"]
+       if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "l"][0]
+m = blob(top["digest"])
+print(round(sum(l["size"] for l in m["layers"]) / 2**20))
+PY
+)
+row "push of that image (${push_mib} MiB) to an empty registry, layers cached" "$A" '`skopeo copy` of lade'"'"'s OCI layout' "$B"
+
+# 5. Memory: lade's peak RSS writing a 1 GiB tree (one layer, empty cache).
+mkdir -p "$work/lade-app/kodata/more"
+while [ "$(du -sm --apparent-size "$work/lade-app/kodata" | cut -f1)" -lt 1024 ]; do
+  n=$(ls "$work/lade-app/kodata/more" | wc -l)
+  cp -rL "$goroot/pkg" "$work/lade-app/kodata/more/$n"
+done
+big_mib=$(du -sm --apparent-size "$work/lade-app/kodata" | cut -f1)
+rm -rf "$LADE_CACHE_DIR/layers"
+/usr/bin/time -v "$LADE" publish -q --no-attach -C "$work/lade-app" --platform linux/amd64 \
+  --to "oci:$work/out-big:b" 2>"$work/time.txt" >/dev/null
+rss_kib=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.txt")
+wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/time.txt")
+
+cat <<OUT
+machine: $(nproc) cores, $(uname -m), load average $(cut -d' ' -f1-3 /proc/loadavg), $(go version | cut -d' ' -f3)
+lade vs peers, interleaved A/B pairs, median of $RUNS; ratio = peer / lade (above 1: lade faster)
+
+| case | lade | peer | ratio |
+|---|---|---|---|
+$(printf '%s\n' "${rows[@]}")
+
+peak RSS of lade writing a ${big_mib} MiB tree into one gzip layer: $((rss_kib / 1024)) MiB (wall ${wall})
+OUT

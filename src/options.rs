@@ -7,27 +7,46 @@ use lade::ops::plan::PlanOptions;
 use lade::ops::publish::PublishOptions;
 use lade::sink::Target;
 
-/// The project directory, given as DIR or with -C (both only when they name the same one).
-fn project_dir(p: &ProjectArgs) -> anyhow::Result<Option<std::path::PathBuf>> {
-    match (&p.path, &p.dir) {
-        (Some(a), Some(b)) => {
-            let same =
-                a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y);
-            if !same {
-                anyhow::bail!(
-                    "the project directory is given twice, as DIR {} and as -C {}; give one of them",
-                    a.display(),
-                    b.display()
-                );
-            }
-            Ok(Some(a.clone()))
+/// The project directories given as DIR and with -C, in that order; one named twice (`a`
+/// and `./a/`) is one.
+pub fn project_dirs(p: &ProjectArgs) -> Vec<std::path::PathBuf> {
+    let mut dirs: Vec<std::path::PathBuf> = Vec::new();
+    for d in p.paths.iter().chain(&p.dirs) {
+        let same = |x: &std::path::PathBuf| {
+            x == d || matches!((x.canonicalize(), d.canonicalize()), (Ok(a), Ok(b)) if a == b)
+        };
+        if !dirs.iter().any(same) {
+            dirs.push(d.clone());
         }
-        (a, b) => Ok(a.clone().or_else(|| b.clone())),
+    }
+    dirs
+}
+
+/// The one project directory of a command that takes one.
+fn project_dir(p: &ProjectArgs) -> anyhow::Result<Option<std::path::PathBuf>> {
+    match project_dirs(p).as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.clone())),
+        many => {
+            let list: Vec<String> = many.iter().map(|d| d.display().to_string()).collect();
+            anyhow::bail!(
+                "several project directories are given ({}, as DIR and -C); this command takes one",
+                list.join(", ")
+            )
+        }
     }
 }
 
 pub fn plan_options(p: ProjectArgs) -> anyhow::Result<PlanOptions> {
     let dir = project_dir(&p)?;
+    plan_options_for(p, dir)
+}
+
+/// `p`'s flags for the project in `dir`.
+fn plan_options_for(
+    p: ProjectArgs,
+    dir: Option<std::path::PathBuf>,
+) -> anyhow::Result<PlanOptions> {
     let (platforms, all_platforms) = match p.platform.as_deref().map(str::trim) {
         Some("all") => (None, true),
         Some(s) => (
@@ -51,8 +70,17 @@ pub fn plan_options(p: ProjectArgs) -> anyhow::Result<PlanOptions> {
 
 /// `publish`'s options, which `plan` checks too.
 pub fn publish_options(project: ProjectArgs, o: OutputArgs) -> anyhow::Result<PublishOptions> {
+    let plan = plan_options(project)?;
     Ok(PublishOptions {
-        plan: plan_options(project)?,
+        plan,
+        ..outputs(o)?
+    })
+}
+
+/// The output flags, checked; the project's options left at their defaults.
+fn outputs(o: OutputArgs) -> anyhow::Result<PublishOptions> {
+    Ok(PublishOptions {
+        plan: Default::default(),
         targets: o
             .to
             .iter()
@@ -68,6 +96,32 @@ pub fn publish_options(project: ProjectArgs, o: OutputArgs) -> anyhow::Result<Pu
         no_attach: o.no_attach,
         // The binary sets its renderer's reporter; `plan` reports nothing.
         progress: Default::default(),
+    })
+}
+
+/// `publish` over several projects: `dirs` (from [`lade::ops::multi::projects`]), the shared
+/// flags checked as for one, `--to` kept as written to be made per project.
+pub fn multi_options(
+    project: ProjectArgs,
+    mut o: OutputArgs,
+    dirs: Vec<std::path::PathBuf>,
+    jobs: Option<usize>,
+) -> anyhow::Result<lade::ops::multi::MultiOptions> {
+    let to = std::mem::take(&mut o.to);
+    let plan = plan_options_for(project, None)?;
+    let mut publish = outputs(o)?;
+    publish.plan = plan;
+    // The toolchains spread one build over the CPUs; lade's own work per project (tar,
+    // gzip, digests, pushes) is mostly one thread, so one project per CPU keeps them busy.
+    let jobs = match jobs {
+        Some(j) => j,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    Ok(lade::ops::multi::MultiOptions {
+        dirs,
+        publish,
+        to,
+        jobs,
     })
 }
 

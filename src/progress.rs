@@ -100,9 +100,48 @@ impl Reporter {
         }
     }
 
+    /// The same reporter with each task's label prefixed by `prefix` (`api: go build`), for
+    /// tasks of several projects shown at once. Task numbers stay unique across both.
+    pub fn prefixed(&self, prefix: &str) -> Reporter {
+        Reporter {
+            observer: self.observer.clone().map(|inner| {
+                Arc::new(Prefixed {
+                    inner,
+                    prefix: prefix.to_string(),
+                }) as Arc<dyn Observer>
+            }),
+            next: self.next.clone(),
+        }
+    }
+
     fn send(&self, e: &Event<'_>) {
         if let Some(o) = &self.observer {
             o.event(e);
+        }
+    }
+}
+
+/// Passes events on, with `prefix` before each started task's label.
+struct Prefixed {
+    inner: Arc<dyn Observer>,
+    prefix: String,
+}
+
+impl Observer for Prefixed {
+    fn event(&self, e: &Event<'_>) {
+        match e {
+            Event::Started {
+                id,
+                kind,
+                label,
+                total,
+            } => self.inner.event(&Event::Started {
+                id: *id,
+                kind: *kind,
+                label: &format!("{}{label}", self.prefix),
+                total: *total,
+            }),
+            e => self.inner.event(e),
         }
     }
 }

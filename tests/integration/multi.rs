@@ -143,11 +143,21 @@ fn a_broken_project_fails_alone_and_is_named() {
         !line.contains("svc-a") && !line.contains("svc-e"),
         "only the broken one is named: {line}"
     );
-    // The compiler's own complaint is said, with the project's name.
+    // The failure is said with the project's name, and so is the compiler's own complaint.
     assert!(
         run.stderr
             .lines()
-            .any(|l| l.starts_with("lade: svc-c: failed:") && l.contains("undefinedName")),
+            .any(|l| l.starts_with("lade: svc-c: failed: go build")),
+        "{}",
+        run.context()
+    );
+    let output = run
+        .stderr
+        .split("lade: svc-c: go build . for linux/amd64 failed; its output:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no output block for svc-c:\n{}", run.context()));
+    assert!(
+        output.contains("undefined: undefinedName"),
         "{}",
         run.context()
     );

@@ -77,10 +77,8 @@ pub enum MultiError {
         #[source]
         source: crate::sink::TargetError,
     },
-    #[error(
-        "--image-refs with several projects: not supported yet; read each project's references from --json"
-    )]
-    ImageRefs,
+    #[error(transparent)]
+    Input(#[from] publish::InputError),
     #[error("-j must be at least 1")]
     Jobs,
 }
@@ -277,9 +275,8 @@ pub fn publish_all(
     if opts.jobs == 0 {
         return Err(MultiError::Jobs);
     }
-    if opts.publish.image_refs.is_some() {
-        return Err(MultiError::ImageRefs);
-    }
+    // --tag, --image-refs and --sbom once for all, before any project is built.
+    publish::check_inputs(&opts.publish)?;
     let mut slots: Vec<Result<Project, Unplanned>> =
         opts.dirs.iter().map(|d| plan_project(opts, d)).collect();
     make_outputs(opts, &mut slots)?;
@@ -307,7 +304,7 @@ pub fn publish_all(
             s.spawn(move || work(n));
         }
     });
-    let projects = results
+    let projects: Vec<ProjectReport> = results
         .into_iter()
         .map(|r| {
             r.into_inner()
@@ -315,6 +312,15 @@ pub fn publish_all(
                 .expect("every project is run")
         })
         .collect();
+    if let Some(path) = &opts.publish.image_refs {
+        // Every project's, in order: the images published exist, whoever else failed.
+        let refs: String = projects
+            .iter()
+            .filter_map(|p| p.report.as_ref())
+            .map(publish::image_refs)
+            .collect();
+        publish::write_image_refs(path, &refs)?;
+    }
     Ok(MultiReport {
         projects,
         warnings: Vec::new(),
@@ -331,6 +337,8 @@ fn plan_project(opts: &MultiOptions, dir: &Path) -> Result<Project, Unplanned> {
         Ok((plan, _)) => {
             let mut publish = opts.publish.clone();
             publish.plan = plan_opts;
+            // Written once for all projects, by `publish_all`.
+            publish.image_refs = None;
             publish.progress = opts.publish.progress.prefixed(&format!("{}: ", plan.name));
             Ok(Project {
                 dir: dir.to_path_buf(),

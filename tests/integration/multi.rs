@@ -131,12 +131,15 @@ fn a_broken_project_fails_alone_and_is_named() {
         &main.replace("func main() {", "func main() { undefinedName()"),
     );
     let out = env.path("work/out");
+    let refs = env.path("work/refs.txt");
     let run = env
         .lade()
         .arg("publish")
         .arg(&root)
         .args(["-j", "2", "--platform", "linux/amd64", "--json", "--to"])
         .arg(format!("oci:{}:{{name}}", out.display()))
+        .arg("--image-refs")
+        .arg(&refs)
         .run();
     let line = run.expect_error(&["svc-c", "1 of 5"]);
     assert!(
@@ -179,6 +182,13 @@ fn a_broken_project_fails_alone_and_is_named() {
         assert!(raw.status.success(), "{name}: {raw:?}");
         assert_eq!(sha256_digest(&raw.stdout), p["digest"].as_str().unwrap());
     }
+    // --image-refs lists the four images published, and nothing of the broken one.
+    let listed = std::fs::read_to_string(&refs).unwrap();
+    for name in SERVICES.iter().filter(|n| **n != "svc-c") {
+        let want = format!("oci:{}:{name}", out.display());
+        assert!(listed.lines().any(|l| l == want), "{want} in:\n{listed}");
+    }
+    assert!(!listed.contains("svc-c"), "{listed}");
 }
 
 #[test]

@@ -78,10 +78,9 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
                 opts.publish.progress = render::reporter();
                 return publish_many(&opts, json, (cli.verbose, cli.quiet), warnings);
             }
-            if jobs.is_some() {
-                anyhow::bail!(
-                    "-j is for several projects (several DIR/-C, or a [workspace] in lade.toml); this publishes one"
-                );
+            // -j N holds trivially for one project; a script may pass it whatever it publishes.
+            if jobs == Some(0) {
+                anyhow::bail!("-j must be at least 1");
             }
             let mut opts = publish_options(project, output)?;
             opts.progress = render::reporter();

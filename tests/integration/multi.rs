@@ -216,6 +216,13 @@ fn outputs_that_do_not_tell_projects_apart_are_refused_before_building() {
     );
     run(&["--to", &tagged]).expect_error(&["svc-a", "both named", "lade.toml"]);
     assert!(!out.exists(), "nothing is written");
+    // plan takes one project, and says which ones the workspace holds.
+    env.lade().arg("plan").arg(&root).run().expect_error(&[
+        "plan",
+        "one project",
+        "svc-a",
+        "svc-e",
+    ]);
     // A member pattern that matches nothing.
     write_file(
         &root.join("lade.toml"),

@@ -69,8 +69,11 @@ fn plan_options_for(
 }
 
 /// `publish`'s options, which `plan` checks too.
-pub fn publish_options(project: ProjectArgs, o: OutputArgs) -> anyhow::Result<PublishOptions> {
+pub fn publish_options(project: ProjectArgs, mut o: OutputArgs) -> anyhow::Result<PublishOptions> {
     let plan = plan_options(project)?;
+    for to in &mut o.to {
+        *to = lade::ops::multi::name_target(to, &plan)?;
+    }
     Ok(PublishOptions {
         plan,
         ..outputs(o)?

@@ -251,6 +251,15 @@ fn wildcard(pattern: &str, name: &str) -> bool {
     p[i..].iter().all(|c| *c == '*')
 }
 
+/// `to` with `{name}` made the name of the project `plan` plans (one project's `--to`).
+pub fn name_target(to: &str, plan: &PlanOptions) -> anyhow::Result<String> {
+    if !to.contains(NAME_PLACEHOLDER) {
+        return Ok(to.to_string());
+    }
+    let (plan, _) = plan_and_config(plan)?;
+    Ok(to.replace(NAME_PLACEHOLDER, &plan.name))
+}
+
 /// A project that could not be planned: a failed entry, named by its directory.
 struct Unplanned {
     name: String,

@@ -85,17 +85,22 @@ fn five_projects_two_at_a_time_give_the_digests_of_five_separate_runs() {
             digest,
             "{name}"
         );
-        // One project alone, with a cache of its own: the same image.
+        // One project alone, with a cache of its own: the same image ({name} works alone too).
         let cache = env.dir(&format!("cache-{name}"));
         let alone = env
             .lade_with_cache(&cache)
             .arg("publish")
             .arg(root.join("services").join(name))
             .args(["--platform", "linux/amd64", "--json", "--to"])
-            .arg(format!("{}/alone/{name}:v1", reg.host))
+            .arg(format!("{}/alone/{{name}}:v1", reg.host))
             .run()
             .success();
         assert_eq!(alone.json()["digest"], digest.as_str(), "{name}");
+        assert_eq!(
+            registry_digest(&format!("{}/alone/{name}:v1", reg.host)),
+            digest,
+            "{name} alone"
+        );
         digests.push(digest);
     }
     let mut distinct = digests.clone();

@@ -59,6 +59,8 @@ REQUIRED=(
     "dpkg:libcommons-lang3-java libcommons-lang3-java"
     # A YAML parser lade does not ship: tests/integration/templates.rs reads the CI templates.
     "dpkg:python3-yaml python3-yaml"
+    # GNU time (`time` alone is the shell's keyword): scripts/bench-rebase.sh reads lade's CPU time.
+    "dpkg:time time"
 )
 
 # >>> registry tests: Python packages from PyPI (the registry engineer fills this in; their
@@ -68,6 +70,9 @@ PIP_PACKAGES=(
     spdx-tools
     # CycloneDX's schema validator, run by tests/integration/attach.rs on attached SBOMs.
     "cyclonedx-python-lib[json-validation]"
+    # zig (`python3 -m ziglang`): the C compiler and linker lade uses for cgo and C-compiling
+    # crates on every platform (tests/integration/native.rs).
+    ziglang
 )
 # <<< registry tests
 
@@ -112,13 +117,15 @@ if [ "${#PIP_PACKAGES[@]}" -gt 0 ]; then
     echo "install-deps: pip packages present (${PIP_PACKAGES[*]})"
 fi
 
-# Rust: the musl targets lade builds static images with (rust-lld links them; musl-gcc above
-# compiles C code in crates such as aws-lc-sys for the native one). Failure is reported, not
-# fatal: the Rust tests then fail and say which target is missing.
+# Rust: the musl targets lade builds static images with (rust-lld links them; zig compiles C
+# code in crates such as zstd-sys), and the glibc targets of the cc-base tests (zig links the
+# other architecture's). Failure is reported, not fatal: the Rust tests then fail and say
+# which target is missing.
+RUST_TARGETS="x86_64-unknown-linux-musl aarch64-unknown-linux-musl x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu"
 if command -v rustup >/dev/null 2>&1; then
-    rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl >/dev/null 2>&1 \
-        && echo "install-deps: Rust musl targets present" \
-        || echo "install-deps: rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl failed" >&2
+    rustup target add $RUST_TARGETS >/dev/null 2>&1 \
+        && echo "install-deps: Rust targets present ($RUST_TARGETS)" \
+        || echo "install-deps: rustup target add $RUST_TARGETS failed" >&2
 fi
 
 # arm64 emulation through binfmt_misc. Each step may be refused (no privilege to mount, a

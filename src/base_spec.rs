@@ -27,6 +27,14 @@ pub const PRESETS: &[Preset] = &[
 ];
 
 impl Preset {
+    /// The C library its images carry: `static` has none, every other preset Debian's glibc.
+    pub fn libc(self) -> &'static str {
+        match self {
+            Preset::Static => "none",
+            _ => "glibc",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Preset::Static => "static",

@@ -87,6 +87,9 @@ pub enum Command {
         #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Move an image to a newer base without rebuilding: lade's layers are kept byte for byte,
+    /// the base layers and config become the new base's (registry-side: nothing downloaded).
+    Rebase(RebaseArgs),
     /// Base images built from Debian 12 packages, without a Dockerfile or RUN.
     Base {
         #[command(subcommand)]
@@ -164,6 +167,32 @@ pub enum Command {
         #[arg(long)]
         no_default_features: bool,
     },
+    /// A build step of native builds: finds zig and writes the cc, c++, ar and ranlib
+    /// wrappers for a zig target into a directory.
+    #[command(hide = true)]
+    ZigWrappers {
+        /// zig's target (`aarch64-linux-musl`, `x86_64-linux-gnu.2.36`).
+        #[arg(long)]
+        target: String,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// `[build] zig` from lade.toml.
+        #[arg(long)]
+        zig: Option<String>,
+    },
+    /// What the zig wrappers run: zig as the C compiler, archiver or linker for a target.
+    #[command(hide = true)]
+    ZigCc {
+        #[arg(long, value_name = "FILE")]
+        zig: PathBuf,
+        #[arg(long)]
+        target: String,
+        #[arg(long, value_enum)]
+        tool: lade::toolchain::zig::Tool,
+        /// The compiler's arguments, after `--`.
+        #[arg(last = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// A build step of Gradle plans: writes lade's init script (the `ladeClasspath` task).
     #[command(hide = true)]
     GradleInit {
@@ -202,6 +231,54 @@ pub struct JavaLayoutArgs {
 pub enum BaseCommand {
     /// Build a distroless-equivalent base (static, cc, python3, nodejs, java) and write it to every --to.
     Build(BaseBuildArgs),
+    /// List the bases pinned in lade.lock and lade-base.lock that have newer digests or
+    /// packages; exits 1 when one has.
+    Outdated(OutdatedArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RebaseArgs {
+    /// The image: REGISTRY/REPO[:TAG] or oci:DIR[:TAG].
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// The new base. Default: the base the image records, resolved again (same tag, newer digest).
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
+    /// Where to write the rebased image (a registry or oci:DIR[:TAG]). Default: IMAGE.
+    #[arg(long = "to", value_name = "TARGET")]
+    pub to: Option<String>,
+    /// An extra tag for the destination. Repeatable.
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Rebase onto a base of another lineage (repository, Debian release, libc or preset).
+    #[arg(long)]
+    pub force: bool,
+    /// Sign the rebased index and platform manifests with this PEM PKCS#8 private key.
+    #[arg(long = "sign-key", value_name = "FILE", env = lade::env::LADE_SIGN_KEY.name())]
+    pub sign_key: Option<PathBuf>,
+    /// A project whose lade.lock pins the base: its pin moves to the new digest. Repeatable.
+    #[arg(short = 'C', long = "dir", value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct OutdatedArgs {
+    /// A project directory (its lade.lock and lade-base.lock). Repeatable. Default: `.`.
+    #[arg(short = 'C', long = "dir", value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Debian archive for bookworm and bookworm-updates (for lade-base.lock).
+    #[arg(long, value_name = "URL", env = lade::env::LADE_DEBIAN_MIRROR.name(), default_value = lade::debian::DEFAULT_MIRROR)]
+    pub debian_mirror: String,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Args, Debug)]
@@ -278,6 +355,11 @@ pub struct ProjectArgs {
     /// Project directory. Repeatable, as DIR.
     #[arg(short = 'C', long = "dir", value_name = "DIR")]
     pub dirs: Vec<PathBuf>,
+    /// A package inside the project directory, as a path relative to it (`-C ROOT --project
+    /// apps/web`): the image is that package's; lade finds the workspace around it.
+    /// Repeatable: each package is a project of its own.
+    #[arg(long = "project", value_name = "PATH")]
+    pub projects: Vec<PathBuf>,
     /// Platforms to build, comma separated (linux/amd64,linux/arm64), or `all`: every platform
     /// the base has that the project's toolchain builds. Default: lade.toml's, else the host's.
     #[arg(long, value_name = "LIST", env = lade::env::LADE_PLATFORMS.name())]

@@ -136,7 +136,9 @@ pub fn machine_name(machine: u16) -> String {
 pub fn debian_package_for(soname: &str) -> Option<&'static str> {
     Some(match soname {
         "libc.so.6" | "libm.so.6" | "libdl.so.2" | "libpthread.so.0" | "librt.so.1"
-        | "libutil.so.1" => "libc6",
+        | "libutil.so.1" | "libresolv.so.2" | "libanl.so.1" | "libnss_dns.so.2"
+        | "libnss_files.so.2" => "libc6",
+        "libcrypt.so.1" => "libcrypt1",
         s if s.starts_with("ld-linux") => "libc6",
         "libgcc_s.so.1" => "libgcc-s1",
         "libstdc++.so.6" => "libstdc++6",

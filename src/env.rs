@@ -21,7 +21,7 @@
 //! | `REGISTRY_AUTH_FILE` | a containers `auth.json` to read first | `registry::credentials` |
 //! | `DOCKER_CONFIG` | the directory of Docker's `config.json` (default `~/.docker`) | `registry::credentials` |
 //! | `XDG_RUNTIME_DIR`, `XDG_CONFIG_HOME` | where containers keep `auth.json` | `registry::credentials` |
-//! | `PATH` | whether the programs a plan's steps need are installed (no program is run to find out) | `ops::checks`, `detect::node` |
+//! | `PATH` | whether the programs a plan's steps need are installed (no program is run to find out), and where zig (or python3 for `python3 -m ziglang`) is | `ops::checks`, `detect::node`, `toolchain::zig` |
 //! | `RUSTC` | the rustc whose sysroot is checked for a target's standard library (as cargo uses it) | `ops::checks` |
 //! | `CARGO_HOME` | cargo's home, for the cargo config a Rust build will see | `detect::rust` |
 //! | `CC_<triple>`, `TARGET_CC` | a C compiler already chosen for a target, so lade does not pick one | `detect::rust` |

@@ -25,6 +25,8 @@
 //!   layouts).
 //! - [`sign`]: cosign simple signing of published images, its verification, DSSE envelopes.
 //! - [`tasks`]: lade's own build steps (`lade stage`, `lade node-finish`, …), run as steps.
+//! - [`toolchain`]: zig as the C compiler and linker for any Linux target (cgo, C-compiling
+//!   crates), found before a build and run through `lade zig-cc` wrappers.
 //! - [`env`]: every environment variable lade reads, read only there.
 //! - [`ops`]: one function per command; the binary only parses arguments and prints.
 //! - [`progress`]: progress events (steps, transfers, loads) the library reports and the
@@ -56,11 +58,13 @@ pub mod plan;
 pub mod platform;
 pub mod progress;
 pub mod provenance;
+pub mod rebase;
 pub mod registry;
 pub mod sbom;
 pub mod sign;
 pub mod sink;
 pub mod tasks;
+pub mod toolchain;
 pub mod warnings;
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! raises are printed as `lade: warning: …` lines as they happen, even with `-q`.
 
 mod cli;
+mod cli_rebase;
 mod options;
 mod render;
 
@@ -50,7 +51,7 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
             output,
             json,
         } => {
-            if let Some(dirs) = lade::ops::multi::projects(&options::project_dirs(&project))? {
+            if let Some(dirs) = lade::ops::multi::projects(&options::project_dirs(&project)?)? {
                 let list: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
                 anyhow::bail!(
                     "lade plan takes one project and these are {}: {}; plan one of them (lade plan DIR)",
@@ -72,7 +73,7 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
             json,
             jobs,
         } => {
-            let dirs = options::project_dirs(&project);
+            let dirs = options::project_dirs(&project)?;
             if let Some(dirs) = lade::ops::multi::projects(&dirs)? {
                 let mut opts = options::multi_options(project, output, dirs, jobs)?;
                 opts.publish.progress = render::reporter();
@@ -125,6 +126,10 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
         Command::Base {
             command: BaseCommand::Build(args),
         } => base_build(args, cli.verbose, cli.quiet, warnings),
+        Command::Base {
+            command: BaseCommand::Outdated(args),
+        } => cli_rebase::outdated(args, registry_options),
+        Command::Rebase(args) => cli_rebase::rebase(args, cli.quiet, warnings, registry_options),
         Command::JavaLayout(args) => {
             if let Err(e) = java_layout(args) {
                 eprintln!("lade: {e:#}");
@@ -177,6 +182,15 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
             },
             &out,
         )),
+        Command::ZigWrappers { target, out, zig } => step(
+            lade::toolchain::zig::write_wrappers(&out, &target, zig.as_deref()).map_err(Into::into),
+        ),
+        Command::ZigCc {
+            zig,
+            target,
+            tool,
+            args,
+        } => Err(lade::toolchain::zig::exec(&zig, tool, &target, args).into()),
     }
 }
 

@@ -7,30 +7,62 @@ use lade::ops::plan::PlanOptions;
 use lade::ops::publish::PublishOptions;
 use lade::sink::Target;
 
-/// The project directories given as DIR and with -C, in that order; one named twice (`a`
-/// and `./a/`) is one.
-pub fn project_dirs(p: &ProjectArgs) -> Vec<std::path::PathBuf> {
-    let mut dirs: Vec<std::path::PathBuf> = Vec::new();
+/// The project directories: DIR and -C values in that order (one named twice, `a` and
+/// `./a/`, is one), or with `--project` each package inside the one DIR or -C (default `.`).
+pub fn project_dirs(p: &ProjectArgs) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let mut roots: Vec<std::path::PathBuf> = Vec::new();
     for d in p.paths.iter().chain(&p.dirs) {
         let same = |x: &std::path::PathBuf| {
             x == d || matches!((x.canonicalize(), d.canonicalize()), (Ok(a), Ok(b)) if a == b)
         };
-        if !dirs.iter().any(same) {
-            dirs.push(d.clone());
+        if !roots.iter().any(same) {
+            roots.push(d.clone());
         }
     }
-    dirs
+    if p.projects.is_empty() {
+        return Ok(roots);
+    }
+    let root = match roots.as_slice() {
+        [] => std::path::PathBuf::from("."),
+        [one] => one.clone(),
+        many => {
+            let list: Vec<String> = many.iter().map(|d| d.display().to_string()).collect();
+            anyhow::bail!(
+                "--project names packages inside one project directory, and {} are given ({}); give one DIR or -C, or the packages' own directories without --project",
+                many.len(),
+                list.join(", ")
+            )
+        }
+    };
+    let mut dirs = Vec::new();
+    for sub in &p.projects {
+        if sub.is_absolute()
+            || sub
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            anyhow::bail!(
+                "--project {}: give the package's path relative to the project directory (DIR or -C), inside it, like apps/web",
+                sub.display()
+            );
+        }
+        let dir = root.join(sub);
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    Ok(dirs)
 }
 
 /// The one project directory of a command that takes one.
 fn project_dir(p: &ProjectArgs) -> anyhow::Result<Option<std::path::PathBuf>> {
-    match project_dirs(p).as_slice() {
+    match project_dirs(p)?.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some(one.clone())),
         many => {
             let list: Vec<String> = many.iter().map(|d| d.display().to_string()).collect();
             anyhow::bail!(
-                "several project directories are given ({}, as DIR and -C); this command takes one",
+                "several projects are given ({}, as DIR, -C or --project); this command takes one",
                 list.join(", ")
             )
         }

@@ -63,6 +63,15 @@ pub enum Check {
     RustTarget { triple: String },
     /// Before building: `program` is on PATH; `hint` says how to get it.
     Program { program: String, hint: String },
+    /// Before building: zig is installed (`[build] zig` when `configured`, else zig on PATH or
+    /// the `ziglang` Python package), because it compiles C for `target` (`aarch64-linux-musl`);
+    /// `why` says what needs it.
+    Zig {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        configured: Option<String>,
+        target: String,
+        why: String,
+    },
     /// After building: `binary` is an ELF executable for the platform, and when it is
     /// dynamically linked, the base has its loader and every library it needs. This is how
     /// the base depends on the linkage: the detector picks the base it expects (`expect`),
@@ -469,6 +478,7 @@ impl Check {
         match self {
             Check::RustTarget { triple } => format!("Rust standard library for {triple}"),
             Check::Program { program, .. } => format!("{program} on PATH"),
+            Check::Zig { target, .. } => format!("zig, to compile C for {target}"),
             Check::Linkage { target, expect, .. } => match expect {
                 Linkage::Static => format!("{target} is static (else the base has its libraries)"),
                 Linkage::Glibc => format!("the base has the libraries {target} needs (glibc)"),

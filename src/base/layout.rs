@@ -16,35 +16,7 @@ pub(super) fn resolve(
 ) -> Result<ResolvedBase, BaseError> {
     let reader = LayoutReader { name, dir };
     let top: ImageIndex = reader.json(&dir.join("index.json"))?;
-    let tagged: Vec<&Descriptor> = top.manifests().iter().collect();
-    let ref_name = |d: &Descriptor| {
-        d.annotations()
-            .as_ref()
-            .and_then(|a| a.get(ANNOTATION_REF_NAME).cloned())
-    };
-    let chosen = match tag {
-        Some(t) => tagged
-            .iter()
-            .find(|d| ref_name(d).as_deref() == Some(t))
-            .copied(),
-        None if tagged.len() == 1 => Some(tagged[0]),
-        None => tagged
-            .iter()
-            .find(|d| ref_name(d).as_deref() == Some("latest"))
-            .copied(),
-    };
-    let Some(chosen) = chosen else {
-        let tags: Vec<String> = tagged.iter().filter_map(|d| ref_name(d)).collect();
-        return Err(BaseError::NoTag {
-            base: name.into(),
-            tag: tag.unwrap_or("latest").into(),
-            available: if tags.is_empty() {
-                "none".into()
-            } else {
-                tags.join(", ")
-            },
-        });
-    };
+    let chosen = choose(name, &top, tag)?;
     let digest = reader.digest(chosen)?;
     let mut images = Vec::new();
     if is_index(chosen.media_type().as_ref()) {
@@ -80,6 +52,67 @@ pub(super) fn resolve(
         name: name.into(),
         digest: Some(digest),
         images,
+    })
+}
+
+/// The descriptor `tag` names in a layout's `index.json` (the only one, or `latest`, without).
+fn choose<'a>(
+    name: &str,
+    top: &'a ImageIndex,
+    tag: Option<&str>,
+) -> Result<&'a Descriptor, BaseError> {
+    let tagged: Vec<&Descriptor> = top.manifests().iter().collect();
+    let ref_name = |d: &Descriptor| {
+        d.annotations()
+            .as_ref()
+            .and_then(|a| a.get(ANNOTATION_REF_NAME).cloned())
+    };
+    let chosen = match tag {
+        Some(t) => tagged
+            .iter()
+            .find(|d| ref_name(d).as_deref() == Some(t))
+            .copied(),
+        None if tagged.len() == 1 => Some(tagged[0]),
+        None => tagged
+            .iter()
+            .find(|d| ref_name(d).as_deref() == Some("latest"))
+            .copied(),
+    };
+    chosen.ok_or_else(|| {
+        let tags: Vec<String> = tagged.iter().filter_map(|d| ref_name(d)).collect();
+        BaseError::NoTag {
+            base: name.into(),
+            tag: tag.unwrap_or("latest").into(),
+            available: if tags.is_empty() {
+                "none".into()
+            } else {
+                tags.join(", ")
+            },
+        }
+    })
+}
+
+/// The bytes and media type of the document `tag` names in the layout at `dir`.
+pub(super) fn root(
+    name: &str,
+    dir: &Path,
+    tag: Option<&str>,
+) -> Result<(Vec<u8>, String), BaseError> {
+    let reader = LayoutReader { name, dir };
+    let top: ImageIndex = reader.json(&dir.join("index.json"))?;
+    let chosen = choose(name, &top, tag)?;
+    let bytes = blob(name, dir, chosen)?;
+    Ok((bytes, chosen.media_type().to_string()))
+}
+
+/// The bytes of a small blob (a manifest, a config) of the layout at `dir`.
+pub(super) fn blob(name: &str, dir: &Path, d: &Descriptor) -> Result<Vec<u8>, BaseError> {
+    let reader = LayoutReader { name, dir };
+    let path = reader.blob_path(&reader.digest(d)?);
+    std::fs::read(&path).map_err(|source| BaseError::Read {
+        base: name.into(),
+        path,
+        source,
     })
 }
 

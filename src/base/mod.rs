@@ -3,6 +3,7 @@
 //! bytes stay where they are until a sink needs them.
 
 pub mod files;
+pub mod image;
 mod layout;
 mod registry;
 

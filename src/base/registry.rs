@@ -125,6 +125,45 @@ async fn resolve_async(
     })
 }
 
+/// The root document `reference` names (an index or a manifest).
+pub(super) fn manifest(
+    name: &str,
+    reference: &Reference,
+    session: &RegistrySession,
+) -> Result<crate::registry::Manifest, BaseError> {
+    let wrap = |error: RegistryError| BaseError::Registry {
+        base: name.to_string(),
+        error: Box::new(error),
+    };
+    let connected = session.connect().map_err(wrap)?;
+    connected
+        .block_on(connected.client().get_manifest(reference))
+        .map_err(wrap)
+}
+
+/// The bytes of a small blob (a config) of `reference`'s repository.
+pub(super) fn blob(
+    name: &str,
+    reference: &Reference,
+    session: &RegistrySession,
+    d: &Descriptor,
+) -> Result<Vec<u8>, BaseError> {
+    let wrap = |error: RegistryError| BaseError::Registry {
+        base: name.to_string(),
+        error: Box::new(error),
+    };
+    let digest = descriptor_digest(name, d)?;
+    let connected = session.connect().map_err(wrap)?;
+    connected
+        .block_on(connected.client().fetch_blob_bytes(
+            &reference.registry,
+            &reference.repository,
+            &digest,
+            MAX_CONFIG_BYTES,
+        ))
+        .map_err(wrap)
+}
+
 /// Reads one platform's manifest and config; layers become remote blobs.
 async fn image_for(
     name: &str,

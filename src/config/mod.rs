@@ -54,6 +54,8 @@ pub struct LadeConfig {
     pub node: NodeSettings,
     #[serde(default)]
     pub java: JavaSettings,
+    #[serde(default)]
+    pub build: BuildSettings,
     /// `[workspace]`: the projects under this directory that `lade publish` of it publishes.
     /// Only read from a lade.toml; a lade.toml with only this table is not a project itself.
     pub workspace: Option<WorkspaceSettings>,
@@ -100,6 +102,18 @@ pub struct GoSettings {
     /// Extra `go build` flags (`-tags=netgo`).
     #[serde(default)]
     pub flags: Vec<String>,
+    /// `false` builds with CGO_ENABLED=0 even when a main package imports "C" (default: cgo
+    /// when the sources use it, with zig as the C compiler).
+    pub cgo: Option<bool>,
+}
+
+/// `[build]`: tools the build uses whatever the language.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSettings {
+    /// The zig executable that compiles and links C for other platforms (a path, relative to
+    /// the project, or a name on PATH; default: `zig` on PATH, else `python3 -m ziglang`).
+    pub zig: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -121,7 +135,8 @@ pub struct RustSettings {
     /// Target triple per platform, over the one `libc` picks: `{ "linux/arm64" = "…" }`.
     #[serde(default)]
     pub target: BTreeMap<String, String>,
-    /// Linker for every target (default: rust-lld for musl, the cross gcc for gnu).
+    /// Linker for every target (default: rust-lld for musl, the host's cc for its own gnu
+    /// target, zig for another architecture's).
     pub linker: Option<String>,
     /// Extra rustc flags, after the project's `.cargo/config.toml` ones.
     #[serde(default)]

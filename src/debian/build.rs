@@ -326,7 +326,7 @@ fn debian_arch(p: &Platform) -> Result<String, DebianError> {
     }
 }
 
-fn tiers(spec: &BaseSpec) -> Vec<&'static Tier> {
+pub(super) fn tiers(spec: &BaseSpec) -> Vec<&'static Tier> {
     let mut t = spec.preset.tiers();
     if !spec.packages.is_empty() {
         t.push(&EXTRAS);
@@ -334,7 +334,7 @@ fn tiers(spec: &BaseSpec) -> Vec<&'static Tier> {
     t
 }
 
-fn keyring(opts: &DebianOptions) -> Result<Option<Keyring>, DebianError> {
+pub(super) fn keyring(opts: &DebianOptions) -> Result<Option<Keyring>, DebianError> {
     if !opts.verify_signatures {
         return Ok(None);
     }
@@ -353,7 +353,7 @@ fn keyring(opts: &DebianOptions) -> Result<Option<Keyring>, DebianError> {
 }
 
 /// Resolves every tier of one architecture, each against the packages of the tiers below.
-fn resolve_arch(
+pub(super) fn resolve_arch(
     index: &Index,
     tiers: &[&'static Tier],
     extras: &[String],

@@ -14,6 +14,7 @@ mod archive;
 mod build;
 mod certs;
 pub(crate) mod control;
+mod current;
 mod deb;
 mod error;
 mod fetch;
@@ -30,11 +31,12 @@ pub mod version;
 
 pub use archive::{DEFAULT_MIRROR, SuiteReport};
 pub use build::{
-    BaseBuild, BuildReport, Event, PackageReport, PlatformReport, TierReport, build_base,
-    builds_for,
+    BaseBuild, BuildReport, Event, LABEL_BASE, LABEL_PACKAGES, PackageReport, PlatformReport,
+    TierReport, build_base, builds_for,
 };
+pub use current::current_pins;
 pub use error::DebianError;
-pub use lock::BaseLock;
+pub use lock::{BaseLock, Pinned};
 pub use resolve::Skipped;
 
 use std::path::PathBuf;

@@ -1,7 +1,8 @@
 //! Go: `go.mod` modules (stdlib-only or vendored), or loose `*.go` files with no go.mod.
-//! Builds every main package it finds (the root and `cmd/*`) with CGO disabled, trimmed paths
-//! and no build id, so the binary depends only on the source; the chosen main is the
-//! entrypoint. A `kodata/` directory beside the entrypoint's package (or at the root) goes into
+//! Builds every main package it finds (the root and `cmd/*`) with trimmed paths and no build
+//! id, so the binary depends only on the source; the chosen main is the entrypoint. CGO is
+//! off, unless a main package imports "C": then zig compiles and links the C parts for each
+//! platform against the cc base's glibc (`[go] cgo` decides either way). A `kodata/` directory beside the entrypoint's package (or at the root) goes into
 //! its own layer at /var/run/ko with KO_DATA_PATH pointing at it, as ko does, so programs
 //! written for ko work unchanged.
 //!

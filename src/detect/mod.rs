@@ -7,6 +7,7 @@ pub mod builder;
 mod files;
 pub mod go;
 pub mod java;
+mod native;
 pub mod node;
 pub mod python;
 pub mod rust;

@@ -17,6 +17,8 @@ mod facts;
 mod package;
 mod planner;
 mod steps;
+mod workspace;
+mod workspace_layers;
 
 use super::{DetectError, Detector, Project};
 use crate::plan::Plan;

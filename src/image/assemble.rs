@@ -43,8 +43,40 @@ pub fn image(
     meta: &BuildMeta,
 ) -> Result<Image, AssembleError> {
     let created = time::rfc3339(meta.created);
+    let history = layers
+        .iter()
+        .map(|l| {
+            let mut h = History::default();
+            h.set_created(Some(created.clone()));
+            h.set_created_by(Some(format!("lade: {} layer", l.name)));
+            h.set_comment(Some(format!("lade layer '{}'", l.name)));
+            h
+        })
+        .collect();
+    let own = OwnLayers {
+        layers: layers.into_iter().map(|l| l.layer).collect(),
+        history,
+    };
+    stack(base, own, patch, &created, annotations(meta))
+}
+
+/// lade's part of an image: its layers and their history entries, as written on some base.
+pub struct OwnLayers {
+    pub layers: Vec<Layer>,
+    pub history: Vec<History>,
+}
+
+/// Stacks `own` on `base` with `patch` merged over the base's config: what [`image`] does for
+/// a publish, and what a rebase does with the layers and history an image already has.
+pub fn stack(
+    base: &BaseImage,
+    own: OwnLayers,
+    patch: &ImageConfigPatch,
+    created: &str,
+    annotations: HashMap<String, String>,
+) -> Result<Image, AssembleError> {
     let mut config = base.config.clone();
-    config.set_created(Some(created.clone()));
+    config.set_created(Some(created.to_string()));
     config.set_architecture(Arch::from(base.platform.architecture.as_str()));
     config.set_os(Os::from(base.platform.os.as_str()));
     config.set_variant(base.platform.variant.clone());
@@ -54,25 +86,14 @@ pub fn image(
     )));
 
     let mut diff_ids = config.rootfs().diff_ids().clone();
+    diff_ids.extend(own.layers.iter().map(|l| l.diff_id.to_string()));
     let mut history = config.history().clone().unwrap_or_default();
-    for l in &layers {
-        diff_ids.push(l.layer.diff_id.to_string());
-        let mut h = History::default();
-        h.set_created(Some(created.clone()));
-        h.set_created_by(Some(format!("lade: {} layer", l.name)));
-        h.set_comment(Some(format!("lade layer '{}'", l.name)));
-        history.push(h);
-    }
+    history.extend(own.history);
     config.rootfs_mut().set_diff_ids(diff_ids);
     config.set_history(Some(history));
     let config = JsonBlob::new(OCI_CONFIG, canonical::to_vec(&config)?);
 
-    let all_layers: Vec<Layer> = base
-        .layers
-        .iter()
-        .cloned()
-        .chain(layers.into_iter().map(|l| l.layer))
-        .collect();
+    let all_layers: Vec<Layer> = base.layers.iter().cloned().chain(own.layers).collect();
     let manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
@@ -83,7 +104,7 @@ pub fn image(
                 .map(|l| l.descriptor.clone())
                 .collect::<Vec<_>>(),
         )
-        .annotations(annotations(meta))
+        .annotations(annotations)
         .build()?;
     let manifest = JsonBlob::new(OCI_MANIFEST, canonical::to_vec(&manifest)?);
 
@@ -97,6 +118,14 @@ pub fn image(
 
 /// One image stays a manifest; several get an index listing each with its platform.
 pub fn image_set(images: Vec<Image>, meta: &BuildMeta) -> Result<ImageSet, AssembleError> {
+    image_set_with(images, annotations(meta))
+}
+
+/// [`image_set`] with the index's annotations given as they are.
+pub fn image_set_with(
+    images: Vec<Image>,
+    annotations: HashMap<String, String>,
+) -> Result<ImageSet, AssembleError> {
     if images.len() < 2 {
         return Ok(ImageSet {
             images,
@@ -119,7 +148,7 @@ pub fn image_set(images: Vec<Image>, meta: &BuildMeta) -> Result<ImageSet, Assem
     index.set_schema_version(2);
     index.set_media_type(Some(MediaType::ImageIndex));
     index.set_manifests(manifests);
-    index.set_annotations(Some(annotations(meta)));
+    index.set_annotations(Some(annotations));
     let index = JsonBlob::new(OCI_INDEX, canonical::to_vec(&index)?);
     Ok(ImageSet {
         images,

@@ -34,6 +34,12 @@ pub enum CheckError {
         platform: Platform,
         hint: String,
     },
+    #[error("{why} ({platform}), but {cause}")]
+    Zig {
+        why: String,
+        platform: Platform,
+        cause: crate::toolchain::zig::ZigError,
+    },
     #[error("checking the built binary for {target} ({platform})")]
     Elf {
         target: String,
@@ -100,6 +106,7 @@ pub fn base_hint(plan: &Plan) -> Option<String> {
 /// Errors are boxed: they carry several paths and names, and are the rare path.
 pub fn before_build(plan: &Plan) -> Result<(), Box<CheckError>> {
     let mut sysroot: Option<PathBuf> = None;
+    let mut zig_found = false;
     for t in &plan.targets {
         for check in &t.checks {
             match check {
@@ -124,6 +131,22 @@ pub fn before_build(plan: &Plan) -> Result<(), Box<CheckError>> {
                             hint: hint.clone(),
                         }));
                     }
+                }
+                Check::Zig {
+                    configured, why, ..
+                } => {
+                    // Found once per plan: every platform's wrappers use the same zig.
+                    if zig_found {
+                        continue;
+                    }
+                    crate::toolchain::zig::find(configured.as_deref()).map_err(|cause| {
+                        Box::new(CheckError::Zig {
+                            why: why.clone(),
+                            platform: t.platform.clone(),
+                            cause,
+                        })
+                    })?;
+                    zig_found = true;
                 }
                 // Checked against the base's files by `ops::runtime`.
                 Check::Linkage { .. }
@@ -368,7 +391,7 @@ fn default_lib_dirs(platform: &Platform, musl: bool) -> Vec<String> {
 /// What to do about missing libraries: the Debian packages to add to the base when known.
 fn fix_for(missing: &[String], empty_base: bool) -> String {
     if empty_base {
-        return "an empty base has no C library: build static binaries ([rust] libc = \"musl\", the default) or use a cc base (--base oci:PATH:TAG)".into();
+        return "an empty base has no C library: build static binaries (Rust: [rust] libc = \"musl\", the default; Go: [go] cgo = false) or use a cc base (--base oci:PATH:TAG)".into();
     }
     let mut packages: Vec<&str> = Vec::new();
     let mut unknown: Vec<&str> = Vec::new();

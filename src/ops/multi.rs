@@ -45,7 +45,7 @@ pub enum MultiError {
         source: std::io::Error,
     },
     #[error(
-        "--to {to}: {count} projects are published ({names}, given as DIR/-C or [workspace] members), so every --to must name each one: put {NAME_PLACEHOLDER} in it (REGISTRY/team/{NAME_PLACEHOLDER}, oci:./out:{NAME_PLACEHOLDER}), or leave --to out for oci:./lade-out:NAME"
+        "--to {to}: {count} projects are published ({names}, given as DIR/-C, --project or [workspace] members), so every --to must name each one: put {NAME_PLACEHOLDER} in it (REGISTRY/team/{NAME_PLACEHOLDER}, oci:./out:{NAME_PLACEHOLDER}), or leave --to out for oci:./lade-out:NAME"
     )]
     NoPlaceholder {
         to: String,

@@ -24,6 +24,8 @@ pub enum TaskError {
     Refused(String),
     #[error(transparent)]
     Detect(#[from] crate::detect::DetectError),
+    #[error(transparent)]
+    Zig(#[from] crate::toolchain::zig::ZigError),
 }
 
 impl TaskError {

@@ -9,6 +9,8 @@
 //!    may still have been skipped (npm 11 runs a dependency's install scripts only when
 //!    approved): a package with no compiled .node file fails the same way, saying how to
 //!    approve it.
+//! 3. In an npm or pnpm workspace, a package's own node_modules exists only when npm put something in
+//!    it; each staged package gets one, so the plan can place it whether or not npm did.
 
 use super::TaskError;
 use std::collections::BTreeSet;
@@ -30,6 +32,7 @@ const BOOKKEEPING: &[&str] = &[
 pub fn finish(dir: &Path, platform: &str, host: &str, native: bool) -> Result<(), TaskError> {
     let root = dir.join("node_modules");
     std::fs::create_dir_all(&root).map_err(TaskError::io("creating", &root))?;
+    workspace_modules(dir)?;
     for f in BOOKKEEPING {
         let p = root.join(f);
         let gone = match std::fs::symlink_metadata(&p) {
@@ -66,6 +69,32 @@ pub fn finish(dir: &Path, platform: &str, host: &str, native: bool) -> Result<()
             "{names} {verb} native code at install time (binding.gyp) and cannot be built for {platform} on this {host} machine without emulation. Build the {platform} image on a {platform} machine, leave {platform} out of the platforms, or use a package that ships prebuilt binaries."
         )
     }))
+}
+
+/// Creates node_modules in every staged workspace package (a directory below `dir` with a
+/// package.json), when `dir/package.json` lists workspaces or pnpm-workspace.yaml is there.
+fn workspace_modules(dir: &Path) -> Result<(), TaskError> {
+    let manifest = dir.join("package.json");
+    let is_workspace = std::fs::read(&manifest)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| !v["workspaces"].is_null())
+        || dir.join("pnpm-workspace.yaml").is_file();
+    if !is_workspace {
+        return Ok(());
+    }
+    let walk = walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .into_iter()
+        .filter_entry(|e| e.file_type().is_dir() && e.file_name() != "node_modules");
+    for e in walk {
+        let e = e.map_err(|err| TaskError::io("listing", dir)(err.into()))?;
+        if e.path().join("package.json").is_file() {
+            let m = e.path().join("node_modules");
+            std::fs::create_dir_all(&m).map_err(TaskError::io("creating", &m))?;
+        }
+    }
+    Ok(())
 }
 
 struct Scan<'a> {

@@ -214,6 +214,15 @@ fn outputs_that_do_not_tell_projects_apart_are_refused_before_building() {
     // {name} only in the layout's tag, and --tag: every project would take tag v1.
     let tagged = format!("oci:{}:{{name}}", out.display());
     run(&["--to", &tagged, "--tag", "v1"]).expect_error(&["svc-a", "svc-b", "v1"]);
+    // --project, repeated, names several packages inside one directory.
+    env.lade()
+        .arg("publish")
+        .arg("-C")
+        .arg(&root)
+        .args(["--project", "services/svc-a", "--project", "services/svc-b"])
+        .args(["--to", &to])
+        .run()
+        .expect_error(&["2 projects", "svc-a", "svc-b", "{name}"]);
     // Two members with one name.
     write_file(
         &root.join("services/svc-b/go.mod"),

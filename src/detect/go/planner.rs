@@ -1,12 +1,19 @@
-//! A Go project's plan: every main package built per platform with CGO disabled, trimmed paths
-//! and no build id; the chosen main is the entrypoint and a `kodata/` becomes its own layer.
+//! A Go project's plan: every main package built per platform with trimmed paths and no build
+//! id; the chosen main is the entrypoint and a `kodata/` becomes its own layer. CGO is off
+//! unless a main package imports "C" (or `[go] cgo = true`): then zig is the C compiler and
+//! linker for each platform, against the cc base's glibc, and the cc base is the default.
 
 use super::facts::{GoPackage, GoProject, module_binary_name};
 use super::{DEFAULT_BASE, KODATA_PATH};
 use crate::detect::builder::{DirName, PlanBuilder, Target};
+use crate::detect::native::ZigTools;
+use crate::detect::rust::CC_BASE;
 use crate::detect::{DetectError, Project};
-use crate::plan::{BuildStep, EntryKind, FileEntry, LayerSpec, Plan, StepInput, StepOutput};
+use crate::plan::{
+    BuildStep, Check, EntryKind, FileEntry, LayerSpec, Linkage, Plan, StepInput, StepOutput,
+};
 use crate::platform::Platform;
+use crate::toolchain::zig::{self, GLIBC_VERSION, Libc, Tool};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -28,13 +35,23 @@ pub fn plan(go: &GoProject, project: &Project) -> Result<Plan, DetectError> {
     }
     let name = b.name(go.module.as_deref().map(module_binary_name), DirName::AsIs);
     let (mains, entry) = mains_and_entry(go, project, &name)?;
+    let cgo_file = mains.iter().find_map(|m| m.package.cgo.clone());
+    let cgo = project.config.go.cgo.unwrap_or(cgo_file.is_some());
+    match (&cgo_file, project.config.go.cgo) {
+        (Some(f), Some(false)) => b.reason(
+            rel_name(project.dir, f),
+            "imports \"C\", but [go] cgo = false: built with CGO_ENABLED=0",
+        ),
+        (Some(f), _) => b.reason(
+            rel_name(project.dir, f),
+            format!(
+                "imports \"C\": cgo, with zig compiling and linking C for each platform against glibc {GLIBC_VERSION}"
+            ),
+        ),
+        (None, Some(true)) => b.reason("lade.toml", "[go] cgo = true: cgo with zig"),
+        (None, _) => {}
+    }
     for m in &mains {
-        if let Some(file) = &m.package.cgo {
-            return Err(DetectError::Unsupported(format!(
-                "{}: imports \"C\" (cgo), but lade builds Go with CGO_ENABLED=0 for static images; remove the cgo dependency, or build the binary yourself and package it on a cc base (gcr.io/distroless/cc-debian12)",
-                file.display()
-            )));
-        }
         let file = match m.package.rel.as_str() {
             "." => "*.go".to_string(),
             rel => format!("{rel}/"),
@@ -45,15 +62,17 @@ pub fn plan(go: &GoProject, project: &Project) -> Result<Plan, DetectError> {
         b.reason("vendor/", "vendored modules: -mod=vendor");
     }
     let kodata = kodata_layer(&mut b, go, &entry.package)?;
-    let build = GoBuild::new(go, project);
-    b.per_platform(|platform, out| Ok(build.target(platform, &out, &mains, kodata.as_ref())))?;
+    let build = GoBuild::new(go, project, cgo);
+    b.per_platform(|platform, out| build.target(platform, &out, &mains, kodata.as_ref()))?;
     b.config().entrypoint = Some(vec![format!("/app/{}", entry.binary)]);
     if kodata.is_some() {
         b.config()
             .env
             .insert("KO_DATA_PATH".into(), KODATA_PATH.into());
     }
-    Ok(b.finish(name, DEFAULT_BASE))
+    // cgo binaries are linked against glibc: they need its loader and libc from the base.
+    let base = if cgo { CC_BASE } else { DEFAULT_BASE };
+    Ok(b.finish(name, base))
 }
 
 /// Every main package (the found ones, plus `--main`'s) and the entrypoint among them.
@@ -152,22 +171,26 @@ fn kodata_layer(
 /// What every platform's `go build` shares.
 struct GoBuild<'a> {
     go: &'a GoProject,
+    project: &'a Project<'a>,
     dir: &'a Path,
     ldflags: String,
     flags: &'a [String],
+    cgo: bool,
 }
 
 impl<'a> GoBuild<'a> {
-    fn new(go: &'a GoProject, project: &'a Project) -> GoBuild<'a> {
+    fn new(go: &'a GoProject, project: &'a Project, cgo: bool) -> GoBuild<'a> {
         let ldflags = std::iter::once("-buildid=".to_string())
             .chain(project.config.go.ldflags.iter().cloned())
             .collect::<Vec<_>>()
             .join(" ");
         GoBuild {
             go,
+            project,
             dir: project.dir,
             ldflags,
             flags: &project.config.go.flags,
+            cgo,
         }
     }
 
@@ -177,18 +200,38 @@ impl<'a> GoBuild<'a> {
         out: &Path,
         mains: &[Main],
         kodata: Option<&LayerSpec>,
-    ) -> Target {
+    ) -> Result<Target, DetectError> {
         let mut env = BTreeMap::new();
-        env.insert("CGO_ENABLED".into(), "0".into());
         env.insert("GOOS".into(), platform.os.clone());
         env.insert("GOARCH".into(), platform.goarch().to_string());
         if let Some(arm) = platform.goarm() {
             env.insert("GOARM".into(), arm.to_string());
         }
         let mut t = Target::default();
+        let zig = self.zig(platform)?;
+        match &zig {
+            Some(zig) => {
+                env.insert("CGO_ENABLED".into(), "1".into());
+                env.insert("CC".into(), zig.path(Tool::Cc));
+                env.insert("CXX".into(), zig.path(Tool::Cxx));
+                t.checks
+                    .push(zig.check("the Go program uses cgo, which zig compiles and links"));
+                t.steps.push(zig.step(self.project));
+            }
+            None => {
+                env.insert("CGO_ENABLED".into(), "0".into());
+            }
+        }
         let mut binaries = Vec::new();
         for m in mains {
             let bin = out.join(&m.binary);
+            if zig.is_some() {
+                t.checks.push(Check::Linkage {
+                    binary: bin.clone(),
+                    target: format!("/app/{}", m.binary),
+                    expect: Linkage::Glibc,
+                });
+            }
             t.steps
                 .push(self.step(platform, &m.package.rel, &bin, &env));
             binaries.push(FileEntry {
@@ -202,7 +245,25 @@ impl<'a> GoBuild<'a> {
             name: "binary".into(),
             entries: binaries,
         });
-        t
+        Ok(t)
+    }
+
+    /// zig's wrappers for a cgo build (glibc at the cc base's version), else `None`.
+    fn zig(&self, platform: &Platform) -> Result<Option<ZigTools>, DetectError> {
+        if !self.cgo {
+            return Ok(None);
+        }
+        let target = zig::target(
+            &platform.architecture,
+            platform.variant.as_deref(),
+            Libc::Glibc,
+        )
+        .ok_or_else(|| {
+            DetectError::Unsupported(format!(
+                "{platform}: lade has no zig target for cgo there; build without cgo ([go] cgo = false)"
+            ))
+        })?;
+        Ok(Some(ZigTools::new(self.project, target)))
     }
 
     /// `go build` of the package at `rel` into `bin`. Not reused by lade: go's own build
@@ -254,6 +315,14 @@ impl<'a> GoBuild<'a> {
             path: bin.to_path_buf(),
         })
     }
+}
+
+/// `path` relative to the project, for reasons.
+fn rel_name(dir: &Path, path: &Path) -> String {
+    path.strip_prefix(dir)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn clean_rel(p: &str) -> String {

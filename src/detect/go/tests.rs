@@ -1,5 +1,6 @@
 use super::facts::{imports_c, module_binary_name, module_path, package_clause};
 use super::*;
+use crate::plan::{Check, Linkage};
 use std::path::Path;
 
 #[test]
@@ -183,7 +184,7 @@ fn module_without_main_vendor_and_loose_files() {
 }
 
 #[test]
-fn cgo_is_refused_with_a_pointer_to_cc() {
+fn cgo_builds_with_zig_on_the_cc_base() {
     let t = tempfile::tempdir().unwrap();
     write(
         t.path(),
@@ -192,6 +193,39 @@ fn cgo_is_refused_with_a_pointer_to_cc() {
             ("main.go", "package main\nimport \"C\"\nfunc main() {}\n"),
         ],
     );
-    let err = detect_in(t.path(), None).unwrap_err().to_string();
-    assert!(err.contains("imports \"C\"") && err.contains("cc"), "{err}");
+    let plan = detect_in(t.path(), None).unwrap().unwrap();
+    assert_eq!(plan.base, crate::detect::rust::CC_BASE);
+    let target = &plan.targets[0];
+    let arch = match target.platform.architecture.as_str() {
+        "amd64" => "x86_64",
+        "arm64" => "aarch64",
+        other => other,
+    };
+    let zig = format!("{arch}-linux-gnu.2.36");
+    assert_eq!(
+        target.steps[0].args[..3],
+        ["zig-wrappers", "--target", zig.as_str()]
+    );
+    let go = &target.steps[1];
+    assert_eq!(go.env["CGO_ENABLED"], "1");
+    assert!(
+        go.env["CC"].ends_with(&format!("/zig/{zig}/cc")),
+        "{:?}",
+        go.env
+    );
+    assert!(go.args.contains(&"-trimpath".to_string()));
+    assert!(go.args.contains(&"-ldflags=-buildid=".to_string()));
+    assert!(target.checks.iter().any(|c| matches!(c, Check::Zig { .. })));
+    assert!(target.checks.iter().any(|c| matches!(
+        c,
+        Check::Linkage {
+            expect: Linkage::Glibc,
+            ..
+        }
+    )));
+    assert!(
+        plan.reasons
+            .iter()
+            .any(|r| r.file == "main.go" && r.why.contains("cgo"))
+    );
 }

@@ -3,6 +3,7 @@
 //! decides what goes into an image.
 
 use super::package::{self, Manager, PackageJson, Start};
+use super::workspace::Workspace;
 use crate::detect::DetectError;
 use std::path::Path;
 
@@ -42,8 +43,10 @@ pub struct NodeProject {
     pub manager_notes: Vec<String>,
     /// Start commands passed over, and why.
     pub start_notes: Vec<String>,
-    /// The install files (and lockfile) the project has, relative to it.
+    /// The install files (and lockfile) the project has, relative to [`NodeProject::install_root`].
     pub install_files: Vec<String>,
+    /// The npm workspace the package belongs to, when its lockfile is the workspace root's.
+    pub workspace: Option<Workspace>,
 }
 
 impl NodeProject {
@@ -63,21 +66,32 @@ impl NodeProject {
                 None => return Ok(None),
             }
         };
+        let has_lockfile = |d: &Path| package::LOCKFILES.iter().any(|l| d.join(l).is_file());
+        // A package without a lockfile of its own may be a workspace package: then the
+        // workspace root's lockfile and install files decide.
+        let workspace = match has_package_json && !has_lockfile(dir) {
+            true => Workspace::find(dir, &package)?,
+            false => None,
+        };
+        let install_dir = workspace.as_ref().map_or(dir, |w| w.root.as_path());
         let lockfiles: Vec<&str> = package::LOCKFILES
             .iter()
             .copied()
-            .filter(|l| dir.join(l).is_file())
+            .filter(|l| install_dir.join(l).is_file())
             .collect();
         let yarn_lock_head = if lockfiles.contains(&"yarn.lock") {
-            read(&dir.join("yarn.lock"))?.chars().take(2048).collect()
+            read(&install_dir.join("yarn.lock"))?
+                .chars()
+                .take(2048)
+                .collect()
         } else {
             String::new()
         };
         let (manager, lockfile, manager_notes) = package::choose_manager(
             &lockfiles,
-            package.package_manager.as_deref(),
+            declared_manager(&package, workspace.as_ref()),
             &yarn_lock_head,
-            dir.join(".yarnrc.yml").is_file(),
+            install_dir.join(".yarnrc.yml").is_file(),
         );
         let procfile = match dir.join("Procfile") {
             p if p.is_file() => Some(read(&p)?),
@@ -87,13 +101,16 @@ impl NodeProject {
             package::choose_start(procfile.as_deref(), &package, DEFAULT_FILES, |f| {
                 dir.join(f).is_file()
             });
-        let install_files = INSTALL_FILES
+        let mut install_files: Vec<String> = INSTALL_FILES
             .iter()
             .copied()
             .chain(lockfile.as_deref())
-            .filter(|f| dir.join(f).exists())
+            .filter(|f| install_dir.join(f).exists())
             .map(str::to_string)
             .collect();
+        if let Some(w) = &workspace {
+            install_files.extend(w.manifests());
+        }
         Ok(Some(NodeProject {
             package,
             has_package_json,
@@ -104,8 +121,24 @@ impl NodeProject {
             manager_notes,
             start_notes,
             install_files,
+            workspace,
         }))
     }
+
+    /// `packageManager`: the workspace root's, else the package's own.
+    pub fn declared_manager(&self) -> Option<&str> {
+        declared_manager(&self.package, self.workspace.as_ref())
+    }
+
+    /// Where the install runs from: the workspace root, else the project itself.
+    pub fn install_root<'a>(&'a self, dir: &'a Path) -> &'a Path {
+        self.workspace.as_ref().map_or(dir, |w| w.root.as_path())
+    }
+}
+
+fn declared_manager<'a>(package: &'a PackageJson, ws: Option<&'a Workspace>) -> Option<&'a str> {
+    ws.and_then(|w| w.package_manager.as_deref())
+        .or(package.package_manager.as_deref())
 }
 
 fn read(path: &Path) -> Result<String, DetectError> {

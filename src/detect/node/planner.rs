@@ -7,6 +7,8 @@ use super::app;
 use super::facts::NodeProject;
 use super::package::{self, Manager, StartSource};
 use super::steps::{self, Dirs, Runner};
+use super::workspace::Workspace;
+use super::workspace_layers;
 use crate::detect::builder::{DirName, PlanBuilder, Target};
 use crate::detect::{DetectError, Project, image_name};
 use crate::plan::{EntryKind, FileEntry, LayerSpec, Plan};
@@ -27,6 +29,13 @@ pub fn plan(node: &NodeProject, project: &Project) -> Result<Plan, DetectError> 
         );
     }
     let app = app::files(&mut b, node)?;
+    let members = match &node.workspace {
+        Some(ws) => Some(
+            workspace_checks(&mut b, node, ws)
+                .and_then(|()| workspace_layers::members(&mut b, ws, &node.manager))?,
+        ),
+        None => None,
+    };
     let host = Platform::host().unwrap_or_else(|| Platform::linux("amd64", None));
     let runner = runner(&mut b, node, &host);
     let dirs = Dirs::new(project.out_dir);
@@ -50,22 +59,34 @@ pub fn plan(node: &NodeProject, project: &Project) -> Result<Plan, DetectError> 
                 &runner,
                 platform,
                 &host,
-                project.dir,
+                node.install_root(project.dir),
                 &node.install_files,
                 &deps,
             );
-            t.layers.push(LayerSpec {
-                name: "node_modules".into(),
-                entries: vec![FileEntry {
-                    target: "/app/node_modules".into(),
-                    mode: 0o755,
-                    kind: EntryKind::Tree {
-                        source: deps.join("node_modules"),
-                        exclude: vec![],
-                    },
-                }],
-            });
+            if let Some(ws) = &node.workspace {
+                t.layers.push(workspace_layers::node_modules(
+                    ws,
+                    &node.manager,
+                    pkg.name.as_deref(),
+                    &deps,
+                ));
+            } else {
+                t.layers.push(LayerSpec {
+                    name: "node_modules".into(),
+                    entries: vec![FileEntry {
+                        target: "/app/node_modules".into(),
+                        mode: 0o755,
+                        kind: EntryKind::Tree {
+                            source: deps.join("node_modules"),
+                            exclude: vec![],
+                        },
+                    }],
+                });
+            }
         }
+        // A package that needs no workspace package gets no empty layer.
+        t.layers
+            .extend(members.clone().filter(|l| !l.entries.is_empty()));
         t.layers.push(LayerSpec {
             name: "app".into(),
             entries: app.clone(),
@@ -79,6 +100,40 @@ pub fn plan(node: &NodeProject, project: &Project) -> Result<Plan, DetectError> 
     config.env.insert("NODE_ENV".into(), "production".into());
     let name = b.name(pkg.name.as_deref().map(image_name), DirName::ImageName);
     Ok(b.finish(name, DEFAULT_BASE))
+}
+
+/// A package in a workspace: what lade supports of it, and what the image gets.
+fn workspace_checks(
+    b: &mut PlanBuilder,
+    node: &NodeProject,
+    ws: &Workspace,
+) -> Result<(), DetectError> {
+    let root = ws.root.join("package.json");
+    if !matches!(node.manager, Manager::Npm { locked: true } | Manager::Pnpm) {
+        return Err(DetectError::Unsupported(format!(
+            "{}: {} is a workspace package, but lade builds workspace packages only with npm or pnpm and the workspace root's lockfile (package-lock.json or pnpm-lock.yaml; run `npm install` in {} to create one)",
+            root.display(),
+            ws.member,
+            ws.root.display()
+        )));
+    }
+    if node.package.scripts.contains_key("build") {
+        return Err(DetectError::Unsupported(format!(
+            "{}: scripts.build in a workspace package is not supported yet: build it before publishing and remove the script, or publish a package without one",
+            b.dir().join("package.json").display()
+        )));
+    }
+    let names: Vec<&str> = ws.deps.iter().map(|m| m.name.as_str()).collect();
+    b.reason(
+        root.display().to_string(),
+        format!(
+            "{} workspace package {}: only its production dependencies and those of the workspace packages it depends on are installed, from the root's lockfile; workspace packages it depends on: {}",
+            node.manager.name(),
+            ws.member,
+            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+        ),
+    );
+    Ok(())
 }
 
 /// What makes it a Node project and how its dependencies are installed.
@@ -166,10 +221,10 @@ fn runner(b: &mut PlanBuilder, node: &NodeProject, host: &Platform) -> Runner {
         via_corepack: !matches!(manager, Manager::Npm { .. }) && !on_path(manager.name()),
         manager: manager.clone(),
         declared: node
-            .package
-            .package_manager
-            .clone()
+            .declared_manager()
+            .map(str::to_string)
             .filter(|d| d.split('@').next() == Some(manager.name()) && d.contains('@')),
+        workspace: node.workspace.as_ref().map(|w| w.member.clone()),
     };
     let foreign: Vec<String> = b
         .project()

@@ -17,6 +17,9 @@ pub struct Runner {
     pub via_corepack: bool,
     /// `packageManager` from package.json (`pnpm@10.20.0`), when it names this manager.
     pub declared: Option<String>,
+    /// npm workspaces: the package's directory relative to the workspace root (`apps/web`),
+    /// whose production dependencies alone are installed.
+    pub workspace: Option<String>,
 }
 
 impl Runner {
@@ -132,6 +135,9 @@ fn install_steps(
             if !native {
                 args.push("--ignore-scripts");
             }
+            if let Some(member) = &runner.workspace {
+                args.extend(["--workspace", member]);
+            }
             let verb = if *locked { "npm ci" } else { "npm install" };
             steps.push(
                 runner
@@ -150,6 +156,12 @@ fn install_steps(
             ];
             if !native {
                 args.push("--ignore-scripts");
+            }
+            // The package and the workspace packages it depends on (`...`), selected by
+            // directory.
+            let filter = runner.workspace.as_ref().map(|m| format!("{{{m}}}..."));
+            if let Some(f) = &filter {
+                args.extend(["--filter", f]);
             }
             steps.push(
                 runner

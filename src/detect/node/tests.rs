@@ -329,3 +329,227 @@ fn facts_of_a_pnpm_project_and_a_lone_script() {
     let empty = tempfile::tempdir().unwrap();
     assert!(NodeProject::read(empty.path()).unwrap().is_none());
 }
+
+/// A workspace root with apps/web → @demo/shared → @demo/util, and apps/api → @demo/util.
+fn npm_workspace(root: &Path, lockfile: &str) {
+    write(
+        root,
+        &[
+            (
+                "package.json",
+                r#"{"private": true, "workspaces": ["apps/*", "./packages/*/"]}"#,
+            ),
+            (lockfile, "{}"),
+            (
+                "apps/web/package.json",
+                r#"{"name": "web", "scripts": {"start": "node server.js"},
+                    "dependencies": {"@demo/shared": "1.0.0", "express": "^4"}}"#,
+            ),
+            ("apps/web/server.js", ""),
+            (
+                "apps/api/package.json",
+                r#"{"name": "api", "main": "server.js", "dependencies": {"@demo/util": "1.0.0"}}"#,
+            ),
+            ("apps/api/server.js", ""),
+            (
+                "packages/shared/package.json",
+                r#"{"name": "@demo/shared", "dependencies": {"@demo/util": "1.0.0"}}"#,
+            ),
+            ("packages/shared/index.js", ""),
+            ("packages/shared/node_modules/x/index.js", ""),
+            (
+                "packages/util/package.json",
+                r#"{"name": "@demo/util", "devDependencies": {"@demo/shared": "1.0.0"}}"#,
+            ),
+            ("packages/util/index.js", ""),
+            ("tools/package.json", r#"{"name": "@demo/tools"}"#),
+        ],
+    );
+}
+
+#[test]
+fn workspace_patterns_match_like_npm() {
+    use super::workspace::matches;
+    assert!(matches("apps/*", "apps/web"));
+    assert!(!matches("apps/*", "apps/web/x"));
+    assert!(!matches("apps/*", "packages/web"));
+    assert!(matches("packages/**", "packages/a/b"));
+    assert!(matches("pkg-?", "pkg-a"));
+    assert!(matches("apps/web", "apps/web"));
+}
+
+#[test]
+fn npm_workspace_package_gets_its_workspace_dependencies_only() {
+    let t = tempfile::tempdir().unwrap();
+    npm_workspace(t.path(), "package-lock.json");
+    let web = t.path().join("apps/web");
+    let plan = detect_in(&web, "").unwrap().unwrap();
+    assert_eq!(plan.name, "web");
+    let target = &plan.targets[0];
+    let cmds: Vec<String> = target.steps.iter().map(step_args).collect();
+    assert!(
+        cmds[0].contains(
+            "-- package.json package-lock.json apps/web/package.json packages/shared/package.json packages/util/package.json"
+        ),
+        "the root's files and the needed manifests only: {cmds:?}"
+    );
+    assert!(
+        cmds[0].contains(&format!("--from {}", t.path().display())),
+        "{cmds:?}"
+    );
+    assert!(
+        cmds[1].starts_with("npm ci --omit=dev") && cmds[1].ends_with("--workspace apps/web"),
+        "{cmds:?}"
+    );
+    let names: Vec<&str> = target.layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["node_modules", "workspace", "app"]);
+    let modules: Vec<(&str, Vec<String>)> = target.layers[0]
+        .entries
+        .iter()
+        .map(|e| match &e.kind {
+            EntryKind::Tree { exclude, .. } => (e.target.as_str(), exclude.clone()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        modules[0],
+        (
+            "/node_modules",
+            vec!["@demo/shared".into(), "@demo/util".into(), "web".into()]
+        )
+    );
+    assert_eq!(modules[1].0, "/app/node_modules");
+    let members: Vec<&str> = target.layers[1]
+        .entries
+        .iter()
+        .map(|e| e.target.as_str())
+        .collect();
+    assert_eq!(
+        members,
+        [
+            "/node_modules/@demo/shared/index.js",
+            "/node_modules/@demo/shared/package.json",
+            "/node_modules/@demo/util/index.js",
+            "/node_modules/@demo/util/package.json",
+        ],
+        "no developer node_modules, nothing of api or tools"
+    );
+
+    // api needs util only; util's devDependencies do not count.
+    let api = detect_in(&t.path().join("apps/api"), "").unwrap().unwrap();
+    let members: Vec<&str> = api.targets[0].layers[1]
+        .entries
+        .iter()
+        .map(|e| e.target.as_str())
+        .collect();
+    assert_eq!(
+        members,
+        [
+            "/node_modules/@demo/util/index.js",
+            "/node_modules/@demo/util/package.json"
+        ]
+    );
+}
+
+#[test]
+fn workspace_with_another_manager_is_refused_clearly() {
+    let t = tempfile::tempdir().unwrap();
+    npm_workspace(t.path(), "yarn.lock");
+    let err = detect_in(&t.path().join("apps/web"), "")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("apps/web is a workspace package") && err.contains("package-lock.json"),
+        "{err}"
+    );
+}
+
+#[test]
+fn pnpm_workspace_yaml_packages_list() {
+    use super::workspace::pnpm_patterns;
+    let text = "# workspace\npackages:\n  - 'apps/*'\n  - \"./packages/*/\"  # shared code\n  - '!**/test/**'\ncatalog:\n  - notme\n";
+    assert_eq!(pnpm_patterns(text), ["apps/*", "packages/*"]);
+}
+
+#[test]
+fn pnpm_workspace_package_is_filtered_and_kept_at_its_path() {
+    let t = tempfile::tempdir().unwrap();
+    npm_workspace(t.path(), "pnpm-lock.yaml");
+    write(
+        t.path(),
+        &[(
+            "pnpm-workspace.yaml",
+            "packages:\n  - apps/*\n  - packages/*\n",
+        )],
+    );
+    let plan = detect_in(&t.path().join("apps/web"), "").unwrap().unwrap();
+    let target = &plan.targets[0];
+    let cmds: Vec<String> = target.steps.iter().map(step_args).collect();
+    assert!(
+        cmds.iter()
+            .any(|c| c.contains("install --frozen-lockfile --prod")
+                && c.ends_with("--filter {apps/web}...")),
+        "{cmds:?}"
+    );
+    let members: Vec<&str> = target.layers[1]
+        .entries
+        .iter()
+        .map(|e| e.target.as_str())
+        .collect();
+    assert_eq!(
+        members,
+        [
+            "/packages/shared/index.js",
+            "/packages/shared/package.json",
+            "/packages/util/index.js",
+            "/packages/util/package.json",
+        ]
+    );
+}
+
+#[test]
+fn workspace_package_without_dependencies_has_no_empty_layers() {
+    let t = tempfile::tempdir().unwrap();
+    npm_workspace(t.path(), "package-lock.json");
+    write(
+        t.path(),
+        &[(
+            "apps/web/package.json",
+            r#"{"name": "web", "scripts": {"start": "node server.js"}}"#,
+        )],
+    );
+    let plan = detect_in(&t.path().join("apps/web"), "").unwrap().unwrap();
+    let names: Vec<&str> = plan.targets[0]
+        .layers
+        .iter()
+        .map(|l| l.name.as_str())
+        .collect();
+    assert_eq!(names, ["app"]);
+    assert!(plan.targets[0].steps.is_empty());
+}
+
+#[test]
+fn pnpm_package_under_a_system_directory_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    write(
+        t.path(),
+        &[
+            ("package.json", r#"{"private": true}"#),
+            ("pnpm-lock.yaml", ""),
+            ("pnpm-workspace.yaml", "packages:\n  - apps/*\n  - lib/*\n"),
+            (
+                "apps/web/package.json",
+                r#"{"name": "web", "main": "server.js", "dependencies": {"@demo/x": "workspace:*"}}"#,
+            ),
+            ("apps/web/server.js", ""),
+            ("lib/x/package.json", r#"{"name": "@demo/x"}"#),
+        ],
+    );
+    let err = detect_in(&t.path().join("apps/web"), "")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("pnpm-workspace.yaml") && err.contains("@demo/x is in `lib/`"),
+        "{err}"
+    );
+}

@@ -4,15 +4,17 @@
 
 use super::facts::RustProject;
 use super::select::Selected;
-use super::target;
+use super::target::{self, CCompiler};
 use super::{APP_DIR, Host};
 use crate::config::{RustLibc, RustSettings};
 use crate::detect::builder::Target;
+use crate::detect::native::ZigTools;
 use crate::detect::{DetectError, Project};
 use crate::plan::{
     BuildStep, Check, EntryKind, FileEntry, LayerSpec, Linkage, StepInput, StepOutput,
 };
 use crate::platform::Platform;
+use crate::toolchain::zig::Tool;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -81,7 +83,7 @@ impl<'a> CargoBuild<'a> {
             self.rust.cargo_config.linker_file(&triple).is_some(),
         )
         .map_err(unsupported)?;
-        let (env, cc_check) = self.env(platform, &rt);
+        let (env, zig, cc_check) = self.env(platform, &rt);
         let out = self
             .target_dir
             .join(&triple)
@@ -92,6 +94,10 @@ impl<'a> CargoBuild<'a> {
         });
         t.checks.extend(rt.linker_check.clone());
         t.checks.extend(cc_check);
+        if let Some(zig) = &zig {
+            t.checks.push(zig.check(self.zig_why(&rt)));
+            t.steps.push(zig.step(self.project));
+        }
         let mut binaries = Vec::new();
         let mut outputs = Vec::new();
         for s in self.bins {
@@ -131,12 +137,14 @@ impl<'a> CargoBuild<'a> {
         Ok((t, rt.linkage))
     }
 
-    /// The build's environment for `rt`, and the check for the C compiler it names.
+    /// The build's environment for `rt`, the zig wrappers it names (zig compiles the C code
+    /// of `c_crates` and links glibc binaries for another architecture) and the check for a
+    /// host C compiler it names.
     fn env(
         &self,
         platform: &Platform,
         rt: &target::RustTarget,
-    ) -> (BTreeMap<String, String>, Option<Check>) {
+    ) -> (BTreeMap<String, String>, Option<ZigTools>, Option<Check>) {
         let triple = &rt.triple;
         let mut env = BTreeMap::new();
         env.insert(
@@ -158,15 +166,32 @@ impl<'a> CargoBuild<'a> {
             env.insert(target::linker_env(triple), l.clone());
         }
         let c_crates = &self.rust.c_crates;
-        let (cc, cc_check) = target::c_compiler(
+        let cc = target::c_compiler(
             platform,
             rt,
             self.host.platform.as_ref(),
             c_crates,
             self.host.has_cc(triple),
         );
-        if let Some(cc) = cc {
-            env.insert(target::cc_env(triple), cc);
+        let (zig_cc, cc_check) = match cc {
+            Some(CCompiler::Zig(t)) => (Some(t), None),
+            Some(CCompiler::MuslGcc(check)) => {
+                env.insert(target::cc_env(triple), "musl-gcc".into());
+                (None, Some(check))
+            }
+            None => (None, None),
+        };
+        let zig = zig_cc
+            .clone()
+            .or_else(|| rt.zig_link.clone())
+            .map(|t| ZigTools::new(self.project, t));
+        if let Some(zig) = &zig {
+            if zig_cc.is_some() {
+                env.extend(zig.cc_rs_env(triple));
+            }
+            if rt.zig_link.is_some() {
+                env.insert(target::linker_env(triple), zig.path(Tool::Cc));
+            }
         }
         if !c_crates.is_empty()
             && let Some(flags) = c_prefix_maps(&self.remaps)
@@ -174,7 +199,21 @@ impl<'a> CargoBuild<'a> {
             // C sources see their paths through __FILE__ and debug info: remap them as well.
             env.insert(format!("CFLAGS_{}", triple.replace('-', "_")), flags);
         }
-        (env, cc_check)
+        (env, zig, cc_check)
+    }
+
+    /// What zig is needed for, for the check's message.
+    fn zig_why(&self, rt: &target::RustTarget) -> String {
+        let c_crates = &self.rust.c_crates;
+        if c_crates.is_empty() {
+            format!("zig links {} binaries", rt.triple)
+        } else {
+            format!(
+                "crates here compile C ({}), which zig compiles for {}",
+                c_crates.join(", "),
+                rt.triple
+            )
+        }
     }
 
     /// `lade cargo-crates`: the crates the build links, with their features, written next to

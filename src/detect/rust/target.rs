@@ -1,10 +1,13 @@
 //! From an OCI platform to a Rust target triple, and what building for it takes: the linker
-//! (rust-lld for musl, so no C cross toolchain is needed; the Debian cross gcc for glibc) and
-//! the checks that say what to install when something is missing.
+//! (rust-lld for musl, so no C cross toolchain is needed; the host's cc for its own glibc
+//! target; zig for another architecture's glibc), the C compiler for crates that compile C
+//! (the host's on its own architecture, zig for the other) and the checks that say what to
+//! install when something is missing.
 
 use crate::config::RustLibc;
 use crate::plan::{Check, Linkage};
 use crate::platform::Platform;
+use crate::toolchain::zig::{self, Libc};
 
 /// A Rust target for one platform and how to link for it.
 #[derive(Clone, Debug, PartialEq)]
@@ -15,58 +18,33 @@ pub struct RustTarget {
     pub linker: Option<String>,
     /// What must be on PATH before building, when something must.
     pub linker_check: Option<Check>,
+    /// zig's target when zig links (glibc for another architecture); the build sets the
+    /// linker to its wrapper.
+    pub zig_link: Option<String>,
 }
 
-/// Triples for each architecture: (musl, gnu, Debian's cross gcc, Debian's cross libc-dev).
-fn row(p: &Platform) -> Option<(&'static str, &'static str, &'static str, &'static str)> {
+/// Triples for each architecture: (musl, gnu).
+fn row(p: &Platform) -> Option<(&'static str, &'static str)> {
     Some(match (p.architecture.as_str(), p.variant.as_deref()) {
-        ("amd64", _) => (
-            "x86_64-unknown-linux-musl",
-            "x86_64-unknown-linux-gnu",
-            "x86_64-linux-gnu-gcc",
-            "gcc-x86-64-linux-gnu libc6-dev-amd64-cross",
-        ),
-        ("arm64", _) => (
-            "aarch64-unknown-linux-musl",
-            "aarch64-unknown-linux-gnu",
-            "aarch64-linux-gnu-gcc",
-            "gcc-aarch64-linux-gnu libc6-dev-arm64-cross",
-        ),
+        ("amd64", _) => ("x86_64-unknown-linux-musl", "x86_64-unknown-linux-gnu"),
+        ("arm64", _) => ("aarch64-unknown-linux-musl", "aarch64-unknown-linux-gnu"),
         ("arm", Some("v6")) => (
             "arm-unknown-linux-musleabihf",
             "arm-unknown-linux-gnueabihf",
-            "arm-linux-gnueabihf-gcc",
-            "gcc-arm-linux-gnueabihf libc6-dev-armhf-cross",
         ),
         ("arm", _) => (
             "armv7-unknown-linux-musleabihf",
             "armv7-unknown-linux-gnueabihf",
-            "arm-linux-gnueabihf-gcc",
-            "gcc-arm-linux-gnueabihf libc6-dev-armhf-cross",
         ),
-        ("386", _) => (
-            "i686-unknown-linux-musl",
-            "i686-unknown-linux-gnu",
-            "i686-linux-gnu-gcc",
-            "gcc-i686-linux-gnu libc6-dev-i386-cross",
-        ),
+        ("386", _) => ("i686-unknown-linux-musl", "i686-unknown-linux-gnu"),
         ("ppc64le", _) => (
             "powerpc64le-unknown-linux-musl",
             "powerpc64le-unknown-linux-gnu",
-            "powerpc64le-linux-gnu-gcc",
-            "gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross",
         ),
-        ("s390x", _) => (
-            "s390x-unknown-linux-musl",
-            "s390x-unknown-linux-gnu",
-            "s390x-linux-gnu-gcc",
-            "gcc-s390x-linux-gnu libc6-dev-s390x-cross",
-        ),
+        ("s390x", _) => ("s390x-unknown-linux-musl", "s390x-unknown-linux-gnu"),
         ("riscv64", _) => (
             "riscv64gc-unknown-linux-musl",
             "riscv64gc-unknown-linux-gnu",
-            "riscv64-linux-gnu-gcc",
-            "gcc-riscv64-linux-gnu libc6-dev-riscv64-cross",
         ),
         _ => return None,
     })
@@ -82,7 +60,7 @@ pub fn triple_for(
     if let Some(t) = explicit {
         return Ok(t.to_string());
     }
-    let (musl, gnu, _, _) =
+    let (musl, gnu) =
         row(platform).ok_or_else(|| format!("no Rust target known for {platform}"))?;
     Ok(match libc {
         RustLibc::Musl => musl,
@@ -133,6 +111,7 @@ pub fn plan_target(
         linkage,
         linker: None,
         linker_check: None,
+        zig_link: None,
     };
     if let Some(l) = configured {
         t.linker = Some(l.to_string());
@@ -151,70 +130,75 @@ pub fn plan_target(
         // depend on which gcc the machine has.
         Linkage::Static => t.linker = Some("rust-lld".into()),
         Linkage::Glibc => {
-            let native = host.is_some_and(|h| h.architecture == platform.architecture)
-                && triple.starts_with(native_prefix(platform));
-            if native {
+            if is_native(platform, triple, host) {
                 t.linker_check = Some(Check::Program {
                     program: "cc".into(),
                     hint: "install a C compiler to link glibc binaries (Debian: apt-get install gcc libc6-dev)".into(),
                 });
             } else {
-                let (_, _, gcc, packages) = row(platform).ok_or_else(|| {
-                    format!("no cross linker known for {platform}; set [rust] linker")
-                })?;
-                t.linker = Some(gcc.into());
-                t.linker_check = Some(Check::Program {
-                    program: gcc.into(),
-                    hint: format!(
-                        "it links {triple} binaries on this machine (Debian: apt-get install {packages})"
-                    ),
-                });
+                // zig links against its own glibc stubs at the cc base's version: no cross
+                // gcc, and the binary asks for no newer glibc than the base has.
+                t.zig_link = Some(zig_target(platform, Linkage::Glibc).ok_or_else(|| {
+                    format!("no zig target known for {platform}; set [rust] linker")
+                })?);
             }
         }
     }
     Ok(t)
 }
 
-/// A C compiler for crates that build C code (`c_crates`) on a musl target: cc-rs looks for
-/// `<arch>-linux-musl-gcc`, which Debian does not ship. For the native architecture Debian's
-/// musl-tools has `musl-gcc`, a wrapper that makes the host gcc build against musl; for another
-/// architecture only a musl cross toolchain will do. `user_cc` says `CC_<triple>` is already
-/// set in lade's environment (then it is used as is). Returns the `CC_<triple>` value lade sets
-/// and the check for the compiler.
+/// The C compiler lade sets for crates that compile C.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CCompiler {
+    /// zig, for this zig target.
+    Zig(String),
+    /// `musl-gcc` (Debian's musl-tools): the host's gcc building against musl, for the host's
+    /// own musl target.
+    MuslGcc(Check),
+}
+
+/// The C compiler for crates that compile C (`c_crates`), when lade sets one: on the host's
+/// own architecture the host's compiler stays (its cc for glibc, which cc-rs finds by itself;
+/// musl-gcc for musl), and zig compiles for every other architecture (Debian has no musl
+/// cross gcc, and zig links the glibc target too). `user_cc` says `CC_<triple>` is already set
+/// in lade's environment (then it is used as is).
 pub fn c_compiler(
     platform: &Platform,
     rt: &RustTarget,
     host: Option<&Platform>,
     c_crates: &[String],
     user_cc: bool,
-) -> (Option<String>, Option<Check>) {
-    if c_crates.is_empty() || user_cc || rt.linkage != Linkage::Static {
-        // glibc targets: cc-rs finds the same cross gcc the linker check asks for.
-        return (None, None);
+) -> Option<CCompiler> {
+    if c_crates.is_empty() || user_cc {
+        return None;
     }
-    let which = c_crates.join(", ");
-    let native = host.is_some_and(|h| h.architecture == platform.architecture)
-        && rt.triple.starts_with(native_prefix(platform));
-    if native {
-        return (
-            Some("musl-gcc".into()),
-            Some(Check::Program {
-                program: "musl-gcc".into(),
-                hint: format!(
-                    "crates here compile C code ({which}) for {}; install a musl C compiler (Debian: apt-get install musl-tools)",
-                    rt.triple
-                ),
-            }),
-        );
+    let native = is_native(platform, &rt.triple, host);
+    match rt.linkage {
+        Linkage::Static if native => Some(CCompiler::MuslGcc(Check::Program {
+            program: "musl-gcc".into(),
+            hint: format!(
+                "crates here compile C code ({}) for {}; install a musl C compiler (Debian: apt-get install musl-tools)",
+                c_crates.join(", "),
+                rt.triple
+            ),
+        })),
+        Linkage::Static => zig_target(platform, Linkage::Static).map(CCompiler::Zig),
+        Linkage::Glibc => rt.zig_link.clone().map(CCompiler::Zig),
     }
-    let arch = rt.triple.split('-').next().unwrap_or(&rt.triple);
-    let gcc = format!("{arch}-linux-musl-gcc");
-    let hint = format!(
-        "crates here compile C code ({which}) for {}; put a musl cross compiler named {gcc} on PATH or set {}, or build glibc binaries with [rust] libc = \"gnu\"",
-        rt.triple,
-        cc_env(&rt.triple)
-    );
-    (None, Some(Check::Program { program: gcc, hint }))
+}
+
+/// zig's target for a platform and linkage (glibc at the cc base's version).
+fn zig_target(platform: &Platform, linkage: Linkage) -> Option<String> {
+    let libc = match linkage {
+        Linkage::Static => Libc::Musl,
+        Linkage::Glibc => Libc::Glibc,
+    };
+    zig::target(&platform.architecture, platform.variant.as_deref(), libc)
+}
+
+fn is_native(platform: &Platform, triple: &str, host: Option<&Platform>) -> bool {
+    host.is_some_and(|h| h.architecture == platform.architecture)
+        && triple.starts_with(native_prefix(platform))
 }
 
 /// The variable cc-rs reads a target's C compiler from.
@@ -326,44 +310,49 @@ mod tests {
             false,
         )
         .unwrap();
-        assert_eq!(cross.linker.as_deref(), Some("aarch64-linux-gnu-gcc"));
-        let Some(Check::Program { hint, .. }) = &cross.linker_check else {
-            panic!("{cross:?}")
-        };
-        assert!(hint.contains("gcc-aarch64-linux-gnu"), "{hint}");
+        assert_eq!(cross.linker, None, "the build sets zig's wrapper");
+        assert_eq!(cross.linker_check, None);
+        assert_eq!(cross.zig_link.as_deref(), Some("aarch64-linux-gnu.2.36"));
 
         let c = ["aws-lc-sys".to_string()];
-        let (cc, check) = c_compiler(
+        let native_musl = plan_target(
             &amd64,
-            &plan_target(
-                &amd64,
-                "x86_64-unknown-linux-musl",
-                Some(&amd64),
-                None,
-                false,
-            )
-            .unwrap(),
+            "x86_64-unknown-linux-musl",
             Some(&amd64),
-            &c,
+            None,
             false,
-        );
-        assert_eq!(cc.as_deref(), Some("musl-gcc"));
+        )
+        .unwrap();
+        let host = Some(&amd64);
         assert!(
-            matches!(check, Some(Check::Program { hint, .. }) if hint.contains("musl-tools") && hint.contains("aws-lc-sys"))
-        );
-        let (cc, check) = c_compiler(&arm64, &musl, Some(&amd64), &c, false);
-        assert_eq!(cc, None);
-        assert!(
-            matches!(check, Some(Check::Program { program, hint }) if program == "aarch64-linux-musl-gcc" && hint.contains("CC_aarch64_unknown_linux_musl"))
+            matches!(
+                c_compiler(&amd64, &native_musl, host, &c, false),
+                Some(CCompiler::MuslGcc(Check::Program { program, hint }))
+                    if program == "musl-gcc" && hint.contains("musl-tools") && hint.contains("aws-lc-sys")
+            ),
+            "the host's own musl target keeps the host's compiler"
         );
         assert_eq!(
-            c_compiler(&arm64, &musl, Some(&amd64), &c, true),
-            (None, None),
+            c_compiler(&arm64, &musl, host, &c, false),
+            Some(CCompiler::Zig("aarch64-linux-musl".into()))
+        );
+        assert_eq!(
+            c_compiler(&arm64, &cross, host, &c, false),
+            Some(CCompiler::Zig("aarch64-linux-gnu.2.36".into()))
+        );
+        assert_eq!(
+            c_compiler(&amd64, &native, host, &c, false),
+            None,
+            "the host's cc for its own glibc target"
+        );
+        assert_eq!(
+            c_compiler(&arm64, &musl, host, &c, true),
+            None,
             "the user's CC_<triple>"
         );
         assert_eq!(
-            c_compiler(&arm64, &musl, Some(&amd64), &[], false),
-            (None, None),
+            c_compiler(&arm64, &musl, host, &[], false),
+            None,
             "no C code"
         );
 

@@ -352,13 +352,15 @@ fn glibc_needs_a_cc_base_and_a_cross_linker() {
         }
     )));
     let arm = &plan.targets[1];
-    assert_eq!(
-        arm.steps[0].env["CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER"],
-        "aarch64-linux-gnu-gcc"
+    assert_eq!(arm.steps[0].args[0], "zig-wrappers", "{:?}", arm.steps[0]);
+    assert!(
+        arm.steps[1].env["CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER"]
+            .ends_with("/zig/aarch64-linux-gnu.2.36/cc"),
+        "zig links the other architecture's glibc binaries"
     );
     assert!(arm.checks.iter().any(|c| matches!(
         c,
-        Check::Program { program, hint } if program == "aarch64-linux-gnu-gcc" && hint.contains("gcc-aarch64-linux-gnu")
+        Check::Zig { target, why, .. } if target == "aarch64-linux-gnu.2.36" && why.contains("aarch64-unknown-linux-gnu")
     )));
 
     // A per-platform triple override, and a platform key that is not one.
@@ -408,7 +410,7 @@ fn resources_are_checked() {
 }
 
 #[test]
-fn crates_that_compile_c_get_a_musl_c_compiler() {
+fn crates_that_compile_c_get_zig_as_their_c_compiler() {
     let t = tempfile::tempdir().unwrap();
     write(
         t.path(),
@@ -432,19 +434,51 @@ fn crates_that_compile_c_get_a_musl_c_compiler() {
     )
     .unwrap()
     .unwrap();
+    // The host's own musl target (the test host is amd64) keeps musl-gcc; arm64 gets zig.
     let amd = &plan.targets[0];
     assert_eq!(amd.steps[0].env["CC_x86_64_unknown_linux_musl"], "musl-gcc");
-    assert!(
-        amd.steps[0].env["CFLAGS_x86_64_unknown_linux_musl"]
-            .starts_with(&format!("-ffile-prefix-map={}=/src ", t.path().display()))
-    );
     assert!(amd.checks.iter().any(
         |c| matches!(c, Check::Program { program, hint } if program == "musl-gcc" && hint.contains("(ring)"))
     ));
-    let arm = &plan.targets[1];
-    assert!(arm.checks.iter().any(
-        |c| matches!(c, Check::Program { program, .. } if program == "aarch64-linux-musl-gcc")
-    ));
+    assert!(
+        amd.steps[0].env["CFLAGS_x86_64_unknown_linux_musl"]
+            .starts_with(&format!("-ffile-prefix-map={}=/src ", t_path(&plan)))
+    );
+    {
+        let (t, triple, zig) = (
+            &plan.targets[1],
+            "aarch64_unknown_linux_musl",
+            "aarch64-linux-musl",
+        );
+        let wrappers = &t.steps[0];
+        assert_eq!(wrappers.program, crate::plan::LADE_PROGRAM);
+        assert_eq!(wrappers.args[..3], ["zig-wrappers", "--target", zig]);
+        let cargo = &t.steps[1];
+        for var in ["CC", "CXX", "AR", "RANLIB"] {
+            let tool = match var {
+                "CC" => "cc",
+                "CXX" => "c++",
+                "AR" => "ar",
+                _ => "ranlib",
+            };
+            assert!(
+                cargo.env[&format!("{var}_{triple}")].ends_with(&format!("/zig/{zig}/{tool}")),
+                "{var}: {:?}",
+                cargo.env
+            );
+        }
+        assert!(
+            cargo.env[&format!("CFLAGS_{triple}")]
+                .starts_with(&format!("-ffile-prefix-map={}=/src ", t_path(&plan)))
+        );
+        assert!(t.checks.iter().any(
+            |c| matches!(c, Check::Zig { target, why, .. } if target == zig && why.contains("(ring)"))
+        ));
+    }
+}
+
+fn t_path(plan: &crate::plan::Plan) -> String {
+    plan.project_dir.display().to_string()
 }
 
 #[test]

@@ -225,6 +225,24 @@ mod tests {
     }
 
     #[test]
+    fn a_prefixed_reporter_labels_its_tasks_and_shares_the_numbers() {
+        let log = Arc::new(Log::default());
+        let r = Reporter::new(log.clone());
+        let api = r.prefixed("api: ");
+        api.start(Kind::Step, "go build", None).finish();
+        r.start(Kind::Step, "go build", None).finish();
+        assert_eq!(
+            *log.0.lock().unwrap(),
+            [
+                "1 start api: go build",
+                "1 done",
+                "2 start go build",
+                "2 done"
+            ]
+        );
+    }
+
+    #[test]
     fn tasks_end_once_and_a_dropped_task_failed() {
         let log = Arc::new(Log::default());
         let r = Reporter::new(log.clone());

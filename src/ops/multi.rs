@@ -460,6 +460,8 @@ fn images_written(t: &Target, tags: &[String]) -> Vec<String> {
 
 /// One project's publish; its events go to `on` with its name.
 fn run_one(p: &Project, on: &(dyn Fn(&str, Event) + Sync)) -> ProjectReport {
+    // Warnings raised on this thread say which project they are about.
+    let _in = tracing::warn_span!(crate::warnings::PROJECT_SPAN, name = %p.name).entered();
     let result = publish::publish(&p.opts, |e| on(&p.name, e));
     let (status, error, report) = match result {
         Ok(r) => (OutputStatus::Ok, None, Some(r)),

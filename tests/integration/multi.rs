@@ -145,6 +145,8 @@ fn a_broken_project_fails_alone_and_is_named() {
         .arg(format!("oci:{}:{{name}}", out.display()))
         .arg("--image-refs")
         .arg(&refs)
+        // A warning per project, to see it attributed.
+        .arg("--no-verify")
         .run();
     let line = run.expect_error(&["svc-c", "1 of 5"]);
     assert!(
@@ -186,6 +188,25 @@ fn a_broken_project_fails_alone_and_is_named() {
             .unwrap();
         assert!(raw.status.success(), "{name}: {raw:?}");
         assert_eq!(sha256_digest(&raw.stdout), p["digest"].as_str().unwrap());
+    }
+    // Each project's warning names the project, on stderr and in --json.
+    for name in SERVICES.iter().filter(|n| **n != "svc-c") {
+        let want = format!("{name}: --no-verify: the image's entrypoint is not checked");
+        assert!(
+            run.stderr
+                .lines()
+                .any(|l| l.starts_with(&format!("lade: warning: {want}"))),
+            "{want}:\n{}",
+            run.context()
+        );
+        assert!(
+            j["warnings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|w| w.as_str().unwrap().starts_with(&want)),
+            "{want}: {j}"
+        );
     }
     // --image-refs lists the four images published, and nothing of the broken one.
     let listed = std::fs::read_to_string(&refs).unwrap();

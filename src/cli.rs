@@ -44,9 +44,13 @@ pub enum Command {
         #[command(flatten)]
         output: OutputArgs,
         /// Print the result as JSON on stdout: outputs with tags and digests, each platform's
-        /// manifest and sizes, the base, steps, layers and warnings.
+        /// manifest and sizes, the base, steps, layers and warnings (with several projects,
+        /// `projects`: one such entry per project, with its name, status and error).
         #[arg(long)]
         json: bool,
+        /// With several projects: how many are built at once. Default: the number of CPUs.
+        #[arg(short = 'j', long = "jobs", value_name = "N")]
+        jobs: Option<usize>,
     },
     /// Check the cosign signatures of an image in a registry: the index and every platform
     /// manifest must be signed by KEY for this digest and repository. Lists attached artifacts.
@@ -344,16 +348,18 @@ pub struct RegistryArgs {
 
 #[derive(Args, Debug)]
 pub struct ProjectArgs {
-    /// Project directory (default: the current directory). Same as -C.
+    /// Project directory (default: the current directory). Same as -C. Several, or a
+    /// directory whose lade.toml has `[workspace] members`, publish several projects.
     #[arg(value_name = "DIR")]
-    pub path: Option<PathBuf>,
-    /// Project directory.
+    pub paths: Vec<PathBuf>,
+    /// Project directory. Repeatable, as DIR.
     #[arg(short = 'C', long = "dir", value_name = "DIR")]
-    pub dir: Option<PathBuf>,
+    pub dirs: Vec<PathBuf>,
     /// A package inside the project directory, as a path relative to it (`-C ROOT --project
     /// apps/web`): the image is that package's; lade finds the workspace around it.
+    /// Repeatable: each package is a project of its own.
     #[arg(long = "project", value_name = "PATH")]
-    pub project: Option<PathBuf>,
+    pub projects: Vec<PathBuf>,
     /// Platforms to build, comma separated (linux/amd64,linux/arm64), or `all`: every platform
     /// the base has that the project's toolchain builds. Default: lade.toml's, else the host's.
     #[arg(long, value_name = "LIST", env = lade::env::LADE_PLATFORMS.name())]
@@ -382,6 +388,8 @@ pub struct ProjectArgs {
 pub struct OutputArgs {
     /// Output: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] or
     /// REGISTRY/REPO[:TAG]. Repeatable. Default: $LADE_REPO/NAME:latest, else oci:./lade-out:latest.
+    /// `{name}` is replaced by the project's name; with several projects every --to must hold
+    /// it (REGISTRY/team/{name}, oci:./out:{name}); their default is oci:./lade-out:NAME.
     #[arg(long = "to", value_name = "TARGET")]
     pub to: Vec<String>,
     /// An extra tag for every output. Repeatable.
@@ -449,4 +457,6 @@ Examples:
   lade publish examples/go-hello --to oci:./out:v1
   lade publish . --platform linux/amd64,linux/arm64 --to registry.example/team/app:v1
   lade publish . --to registry.example/app --tag $GIT_SHA --label team=payments --json
-  lade publish . --to docker-archive:app.tar:app:dev    then: docker load -i app.tar";
+  lade publish . --to docker-archive:app.tar:app:dev    then: docker load -i app.tar
+  lade publish services/api services/web -j 2 --to registry.example/team/{name}:v1
+                                             several projects, two at a time";

@@ -51,6 +51,14 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
             output,
             json,
         } => {
+            if let Some(dirs) = lade::ops::multi::projects(&options::project_dirs(&project)?)? {
+                let list: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+                anyhow::bail!(
+                    "lade plan takes one project and these are {}: {}; plan one of them (lade plan DIR)",
+                    dirs.len(),
+                    list.join(", ")
+                );
+            }
             let dry = lade::ops::plan::dry_run(&publish_options(project, output)?)?;
             if json {
                 stdout(&serde_json::to_string_pretty(&dry).context("encoding the plan")?)?;
@@ -63,11 +71,22 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
             project,
             output,
             json,
+            jobs,
         } => {
+            let dirs = options::project_dirs(&project)?;
+            if let Some(dirs) = lade::ops::multi::projects(&dirs)? {
+                let mut opts = options::multi_options(project, output, dirs, jobs)?;
+                opts.publish.progress = render::reporter();
+                return publish_many(&opts, json, (cli.verbose, cli.quiet), warnings);
+            }
+            // -j N holds trivially for one project; a script may pass it whatever it publishes.
+            if jobs == Some(0) {
+                anyhow::bail!("-j must be at least 1");
+            }
             let mut opts = publish_options(project, output)?;
             opts.progress = render::reporter();
             let (verbose, quiet) = (cli.verbose, cli.quiet);
-            match lade::ops::publish::publish(&opts, |e| progress(e, verbose, quiet)) {
+            match lade::ops::publish::publish(&opts, |e| progress(e, verbose, quiet, "")) {
                 Ok(mut report) => publish_result(&mut report, json, warnings),
                 // Some outputs were written: say which, as for a success, then fail.
                 Err(e) => match e.downcast::<lade::ops::publish::OutputsFailed>() {
@@ -228,6 +247,47 @@ fn publish_result(
     Ok(())
 }
 
+/// Publishes several projects: one result line per image, prefixed by its project's name,
+/// or `--json`; each failed project is said on stderr and the command fails naming them all.
+fn publish_many(
+    opts: &lade::ops::multi::MultiOptions,
+    json: bool,
+    (verbose, quiet): (bool, bool),
+    warnings: &lade::warnings::Warnings,
+) -> anyhow::Result<()> {
+    let mut report = lade::ops::multi::publish_all(opts, &|name, e| {
+        progress(e, verbose, quiet, &format!("{name}: "))
+    })?;
+    report.warnings = warnings.said();
+    for p in report.failed() {
+        say!(
+            "lade: {}: failed: {}",
+            p.name,
+            p.error.as_deref().unwrap_or_default()
+        );
+    }
+    if json {
+        stdout(&serde_json::to_string_pretty(&report).context("encoding the report")?)?;
+    } else {
+        for line in report.lines() {
+            stdout(&line)?;
+        }
+    }
+    let failed: Vec<&str> = report.failed().map(|p| p.name.as_str()).collect();
+    let total = report.projects.len();
+    match failed.len() {
+        0 => Ok(()),
+        n if n == total => anyhow::bail!(
+            "all {total} projects failed: {} (each said above)",
+            failed.join(", ")
+        ),
+        n => anyhow::bail!(
+            "{n} of {total} projects failed: {} (each said above); the others were published",
+            failed.join(", ")
+        ),
+    }
+}
+
 /// The result of one of lade's own build steps. Its failure is printed as `lade: …`, not
 /// `error: …`: the publish that ran the step prints the one error line, naming the step.
 fn step(result: Result<(), lade::tasks::TaskError>) -> anyhow::Result<()> {
@@ -298,11 +358,12 @@ fn man(dir: Option<std::path::PathBuf>) -> anyhow::Result<()> {
 }
 
 /// Progress goes to stderr so stdout carries only the result.
-fn progress(e: Event, verbose: bool, quiet: bool) {
+/// `who` names the project (`api: `) when several are published.
+fn progress(e: Event, verbose: bool, quiet: bool, who: &str) {
     // Said even with -q: the summary error line only names the failed outputs.
     if let Event::OutputFailed(target, e) = &e {
         say!(
-            "lade: {target}: failed: {}",
+            "lade: {who}{target}: failed: {}",
             lade::ops::publish::output_error(target, e)
         );
         return;
@@ -314,38 +375,41 @@ fn progress(e: Event, verbose: bool, quiet: bool) {
         Event::Planned(plan) => {
             let why: Vec<&str> = plan.reasons.iter().map(|r| r.file.as_str()).collect();
             say!(
-                "lade: {} project '{}' ({})",
+                "lade: {who}{} project '{}' ({})",
                 plan.detector,
                 plan.name,
                 why.join(", ")
             );
             if verbose {
                 for e in &plan.excluded {
-                    say!("lade: excluded {} by {}", e.path, e.reason);
+                    say!("lade: {who}excluded {} by {}", e.path, e.reason);
                 }
             }
         }
         Event::BaseResolved(b) => match &b.digest {
-            Some(d) => say!("lade: base {} resolved to {d}", b.name),
-            None => say!("lade: base {}", b.name),
+            Some(d) => say!("lade: {who}base {} resolved to {d}", b.name),
+            None => say!("lade: {who}base {}", b.name),
         },
         Event::StepReused(_, s) => {
             say!(
-                "lade: {}: inputs unchanged since its last run, reused",
+                "lade: {who}{}: inputs unchanged since its last run, reused",
                 s.description
             );
         }
         // The step's live line (or timestamped lines) come from its progress task.
         Event::Step(p, s) => {
             if verbose {
-                say!("lade: [{p}] {}", render::command_line(&s.program, &s.args));
+                say!(
+                    "lade: {who}[{p}] {}",
+                    render::command_line(&s.program, &s.args)
+                );
             }
         }
         Event::Layer(l) => {
             if verbose || !l.cached {
                 let how = if l.cached { "cached" } else { "written" };
                 say!(
-                    "lade: [{}] layer {} {} ({} bytes, {how})",
+                    "lade: {who}[{}] layer {} {} ({} bytes, {how})",
                     l.platform,
                     l.name,
                     l.digest,
@@ -355,7 +419,7 @@ fn progress(e: Event, verbose: bool, quiet: bool) {
         }
         Event::Output(o) => match &o.stats {
             Some(s) => say!(
-                "lade: pushed {} ({}): {} blobs uploaded ({} bytes), {} already there, {} mounted",
+                "lade: {who}pushed {} ({}): {} blobs uploaded ({} bytes), {} already there, {} mounted",
                 o.target,
                 o.digest,
                 s.blobs_uploaded,
@@ -363,19 +427,19 @@ fn progress(e: Event, verbose: bool, quiet: bool) {
                 s.blobs_present,
                 s.blobs_mounted
             ),
-            None => say!("lade: wrote {} ({})", o.target, o.digest),
+            None => say!("lade: {who}wrote {} ({})", o.target, o.digest),
         },
-        Event::Sbom(path) => say!("lade: wrote SBOM {}", path.display()),
+        Event::Sbom(path) => say!("lade: {who}wrote SBOM {}", path.display()),
         Event::Signed(s) => {
             if verbose || s.pushed {
                 let how = if s.pushed { "signed" } else { "already signed" };
-                say!("lade: {how} {}@{} ({})", s.repository, s.digest, s.tag);
+                say!("lade: {who}{how} {}@{} ({})", s.repository, s.digest, s.tag);
             }
         }
         Event::Attached(a) => {
             if verbose || a.stats.manifests_pushed > 0 {
                 say!(
-                    "lade: attached {} artifact(s) to {} ({} new)",
+                    "lade: {who}attached {} artifact(s) to {} ({} new)",
                     a.artifacts.len(),
                     a.target,
                     a.stats.manifests_pushed
@@ -386,7 +450,7 @@ fn progress(e: Event, verbose: bool, quiet: bool) {
         Event::OutputFailed(..) => {}
         Event::BaseLocked(name, d) => {
             if verbose {
-                say!("lade: base {name} pinned to {d} by lade.lock (--refresh-base to update)")
+                say!("lade: {who}base {name} pinned to {d} by lade.lock (--refresh-base to update)")
             }
         }
     }

@@ -7,47 +7,78 @@ use lade::ops::plan::PlanOptions;
 use lade::ops::publish::PublishOptions;
 use lade::sink::Target;
 
-/// The project directory, given as DIR or with -C (both only when they name the same one),
-/// and `--project`'s package inside it.
-fn project_dir(p: &ProjectArgs) -> anyhow::Result<Option<std::path::PathBuf>> {
-    let dir = root_dir(p)?;
-    let Some(sub) = &p.project else {
-        return Ok(dir);
-    };
-    if sub.is_absolute()
-        || sub
-            .components()
-            .any(|c| matches!(c, std::path::Component::ParentDir))
-    {
-        anyhow::bail!(
-            "--project {}: give the package's path relative to the project directory (DIR or -C), inside it, like apps/web",
-            sub.display()
-        );
+/// The project directories: DIR and -C values in that order (one named twice, `a` and
+/// `./a/`, is one), or with `--project` each package inside the one DIR or -C (default `.`).
+pub fn project_dirs(p: &ProjectArgs) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let mut roots: Vec<std::path::PathBuf> = Vec::new();
+    for d in p.paths.iter().chain(&p.dirs) {
+        let same = |x: &std::path::PathBuf| {
+            x == d || matches!((x.canonicalize(), d.canonicalize()), (Ok(a), Ok(b)) if a == b)
+        };
+        if !roots.iter().any(same) {
+            roots.push(d.clone());
+        }
     }
-    Ok(Some(dir.unwrap_or_else(|| ".".into()).join(sub)))
+    if p.projects.is_empty() {
+        return Ok(roots);
+    }
+    let root = match roots.as_slice() {
+        [] => std::path::PathBuf::from("."),
+        [one] => one.clone(),
+        many => {
+            let list: Vec<String> = many.iter().map(|d| d.display().to_string()).collect();
+            anyhow::bail!(
+                "--project names packages inside one project directory, and {} are given ({}); give one DIR or -C, or the packages' own directories without --project",
+                many.len(),
+                list.join(", ")
+            )
+        }
+    };
+    let mut dirs = Vec::new();
+    for sub in &p.projects {
+        if sub.is_absolute()
+            || sub
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            anyhow::bail!(
+                "--project {}: give the package's path relative to the project directory (DIR or -C), inside it, like apps/web",
+                sub.display()
+            );
+        }
+        let dir = root.join(sub);
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    Ok(dirs)
 }
 
-/// DIR or -C.
-fn root_dir(p: &ProjectArgs) -> anyhow::Result<Option<std::path::PathBuf>> {
-    match (&p.path, &p.dir) {
-        (Some(a), Some(b)) => {
-            let same =
-                a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y);
-            if !same {
-                anyhow::bail!(
-                    "the project directory is given twice, as DIR {} and as -C {}; give one of them",
-                    a.display(),
-                    b.display()
-                );
-            }
-            Ok(Some(a.clone()))
+/// The one project directory of a command that takes one.
+fn project_dir(p: &ProjectArgs) -> anyhow::Result<Option<std::path::PathBuf>> {
+    match project_dirs(p)?.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.clone())),
+        many => {
+            let list: Vec<String> = many.iter().map(|d| d.display().to_string()).collect();
+            anyhow::bail!(
+                "several projects are given ({}, as DIR, -C or --project); this command takes one",
+                list.join(", ")
+            )
         }
-        (a, b) => Ok(a.clone().or_else(|| b.clone())),
     }
 }
 
 pub fn plan_options(p: ProjectArgs) -> anyhow::Result<PlanOptions> {
     let dir = project_dir(&p)?;
+    plan_options_for(p, dir)
+}
+
+/// `p`'s flags for the project in `dir`.
+fn plan_options_for(
+    p: ProjectArgs,
+    dir: Option<std::path::PathBuf>,
+) -> anyhow::Result<PlanOptions> {
     let (platforms, all_platforms) = match p.platform.as_deref().map(str::trim) {
         Some("all") => (None, true),
         Some(s) => (
@@ -70,9 +101,21 @@ pub fn plan_options(p: ProjectArgs) -> anyhow::Result<PlanOptions> {
 }
 
 /// `publish`'s options, which `plan` checks too.
-pub fn publish_options(project: ProjectArgs, o: OutputArgs) -> anyhow::Result<PublishOptions> {
+pub fn publish_options(project: ProjectArgs, mut o: OutputArgs) -> anyhow::Result<PublishOptions> {
+    let plan = plan_options(project)?;
+    for to in &mut o.to {
+        *to = lade::ops::multi::name_target(to, &plan)?;
+    }
     Ok(PublishOptions {
-        plan: plan_options(project)?,
+        plan,
+        ..outputs(o)?
+    })
+}
+
+/// The output flags, checked; the project's options left at their defaults.
+fn outputs(o: OutputArgs) -> anyhow::Result<PublishOptions> {
+    Ok(PublishOptions {
+        plan: Default::default(),
         targets: o
             .to
             .iter()
@@ -89,6 +132,32 @@ pub fn publish_options(project: ProjectArgs, o: OutputArgs) -> anyhow::Result<Pu
         compression: o.compression,
         // The binary sets its renderer's reporter; `plan` reports nothing.
         progress: Default::default(),
+    })
+}
+
+/// `publish` over several projects: `dirs` (from [`lade::ops::multi::projects`]), the shared
+/// flags checked as for one, `--to` kept as written to be made per project.
+pub fn multi_options(
+    project: ProjectArgs,
+    mut o: OutputArgs,
+    dirs: Vec<std::path::PathBuf>,
+    jobs: Option<usize>,
+) -> anyhow::Result<lade::ops::multi::MultiOptions> {
+    let to = std::mem::take(&mut o.to);
+    let plan = plan_options_for(project, None)?;
+    let mut publish = outputs(o)?;
+    publish.plan = plan;
+    // The toolchains spread one build over the CPUs; lade's own work per project (tar,
+    // gzip, digests, pushes) is mostly one thread, so one project per CPU keeps them busy.
+    let jobs = match jobs {
+        Some(j) => j,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    Ok(lade::ops::multi::MultiOptions {
+        dirs,
+        publish,
+        to,
+        jobs,
     })
 }
 

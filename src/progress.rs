@@ -100,9 +100,48 @@ impl Reporter {
         }
     }
 
+    /// The same reporter with each task's label prefixed by `prefix` (`api: go build`), for
+    /// tasks of several projects shown at once. Task numbers stay unique across both.
+    pub fn prefixed(&self, prefix: &str) -> Reporter {
+        Reporter {
+            observer: self.observer.clone().map(|inner| {
+                Arc::new(Prefixed {
+                    inner,
+                    prefix: prefix.to_string(),
+                }) as Arc<dyn Observer>
+            }),
+            next: self.next.clone(),
+        }
+    }
+
     fn send(&self, e: &Event<'_>) {
         if let Some(o) = &self.observer {
             o.event(e);
+        }
+    }
+}
+
+/// Passes events on, with `prefix` before each started task's label.
+struct Prefixed {
+    inner: Arc<dyn Observer>,
+    prefix: String,
+}
+
+impl Observer for Prefixed {
+    fn event(&self, e: &Event<'_>) {
+        match e {
+            Event::Started {
+                id,
+                kind,
+                label,
+                total,
+            } => self.inner.event(&Event::Started {
+                id: *id,
+                kind: *kind,
+                label: &format!("{}{label}", self.prefix),
+                total: *total,
+            }),
+            e => self.inner.event(e),
         }
     }
 }
@@ -183,6 +222,24 @@ mod tests {
             };
             self.0.lock().unwrap().push(line);
         }
+    }
+
+    #[test]
+    fn a_prefixed_reporter_labels_its_tasks_and_shares_the_numbers() {
+        let log = Arc::new(Log::default());
+        let r = Reporter::new(log.clone());
+        let api = r.prefixed("api: ");
+        api.start(Kind::Step, "go build", None).finish();
+        r.start(Kind::Step, "go build", None).finish();
+        assert_eq!(
+            *log.0.lock().unwrap(),
+            [
+                "1 start api: go build",
+                "1 done",
+                "2 start go build",
+                "2 done"
+            ]
+        );
     }
 
     #[test]

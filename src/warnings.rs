@@ -80,13 +80,46 @@ pub struct WarningLayer {
     emit: Box<dyn Fn(&str) + Send + Sync>,
 }
 
-impl<S: Subscriber> Layer<S> for WarningLayer {
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+/// The span a warning is raised in when several projects are published at once: its `name`
+/// field is the project's, said before the warning (`api: …`).
+pub const PROJECT_SPAN: &str = "project";
+
+/// A [`PROJECT_SPAN`]'s project name, kept in the span's extensions.
+struct ProjectName(String);
+
+impl<S> Layer<S> for WarningLayer
+where
+    S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: Context<'_, S>,
+    ) {
+        if attrs.metadata().name() != PROJECT_SPAN {
+            return;
+        }
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        let name = fields.subject.into_iter().find(|(k, _)| *k == "name");
+        if let (Some((_, name)), Some(span)) = (name, ctx.span(id)) {
+            span.extensions_mut().insert(ProjectName(name));
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         if !is_warning(event.metadata()) {
             return;
         }
         let mut fields = Fields::default();
         event.record(&mut fields);
+        let project = ctx.event_scope(event).and_then(|scope| {
+            scope
+                .into_iter()
+                .find_map(|s| s.extensions().get::<ProjectName>().map(|p| p.0.clone()))
+        });
+        fields.project = project;
         if let Some(line) = self.warnings.record(fields) {
             (self.emit)(&line);
         }
@@ -107,6 +140,8 @@ fn is_warning(meta: &tracing::Metadata<'_>) -> bool {
 /// An event's fields, split into its message, its subject and its details.
 #[derive(Default)]
 struct Fields {
+    /// The project the warning is about, when several are published ([`PROJECT_SPAN`]).
+    project: Option<String>,
     message: String,
     subject: Vec<(&'static str, String)>,
     details: Vec<(&'static str, String)>,
@@ -130,12 +165,13 @@ impl Fields {
                 .collect::<Vec<_>>()
         };
         let subject = pairs(&self.subject);
-        let key = format!("{}\0{}", self.message, subject.join("\0"));
+        let project = self.project.map(|p| format!("{p}: ")).unwrap_or_default();
+        let key = format!("{project}\0{}\0{}", self.message, subject.join("\0"));
         let all: Vec<String> = subject.into_iter().chain(pairs(&self.details)).collect();
         let line = if all.is_empty() {
-            self.message
+            format!("{project}{}", self.message)
         } else {
-            format!("{} ({})", self.message, all.join(", "))
+            format!("{project}{} ({})", self.message, all.join(", "))
         };
         (key, line)
     }
@@ -217,6 +253,25 @@ mod tests {
             [
                 "mirror failed (mirror: m1, error: a)",
                 "mirror failed (mirror: m2, error: c)"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_warning_in_a_project_span_names_the_project() {
+        let (emitted, _) = capture(|| {
+            for project in ["api", "web"] {
+                let _in = tracing::warn_span!(PROJECT_SPAN, name = %project).entered();
+                tracing::warn!(mirror = %"m1", "mirror failed");
+            }
+            tracing::warn!(mirror = %"m1", "mirror failed");
+        });
+        assert_eq!(
+            emitted,
+            [
+                "api: mirror failed (mirror: m1)",
+                "web: mirror failed (mirror: m1)",
+                "mirror failed (mirror: m1)"
             ]
         );
     }

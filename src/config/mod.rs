@@ -56,6 +56,9 @@ pub struct LadeConfig {
     pub java: JavaSettings,
     #[serde(default)]
     pub build: BuildSettings,
+    /// `[workspace]`: the projects under this directory that `lade publish` of it publishes.
+    /// Only read from a lade.toml; a lade.toml with only this table is not a project itself.
+    pub workspace: Option<WorkspaceSettings>,
     /// Where the configuration was read from, for error messages.
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -79,6 +82,15 @@ pub struct RegistrySettings {
     /// Extra CA certificates (PEM files, relative to the project).
     #[serde(default)]
     pub ca: Vec<PathBuf>,
+}
+
+/// `[workspace]` of a root lade.toml.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceSettings {
+    /// Project directories relative to the root; `*` and `?` match within one path element
+    /// (`services/*`); `.` is the root itself.
+    pub members: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

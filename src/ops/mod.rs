@@ -5,6 +5,7 @@ pub mod attach;
 pub mod base;
 pub mod checks;
 pub mod init;
+pub mod multi;
 pub mod outdated;
 pub mod plan;
 pub mod platforms;

@@ -433,25 +433,6 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         }
     };
     attachments.iter().for_each(|a| on(Event::Attached(a)));
-    if let Some(path) = &opts.image_refs {
-        // The images that were published, even when another output failed: they exist. Then
-        // what was attached to them and their signatures, so a pipeline can copy or check all
-        // of it; the images come first, one line per output, as before.
-        let images = outputs.iter().filter_map(|o| o.reference.clone());
-        let artifacts = attachments
-            .iter()
-            .flat_map(|a| &a.artifacts)
-            .map(|a| a.reference.clone());
-        let signed = signatures
-            .iter()
-            .map(|s| format!("{}@{}", s.repository, s.signature));
-        let refs: String = images
-            .chain(artifacts)
-            .chain(signed)
-            .map(|r| format!("{r}\n"))
-            .collect();
-        write_image_refs(path, &refs)?;
-    }
     let report = PublishReport {
         digest: set.root().digest(),
         platforms: platforms.iter().map(|p| p.to_string()).collect(),
@@ -469,6 +450,9 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         attachments,
         warnings: Vec::new(),
     };
+    if let Some(path) = &opts.image_refs {
+        write_image_refs(path, &image_refs(&report))?;
+    }
     if lock_changed && failed.is_empty() {
         lock.write(&plan.project_dir)?;
     }
@@ -483,6 +467,27 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         .into());
     }
     Ok(report)
+}
+
+/// What `--image-refs` lists, one per line: the images that were published, even when another
+/// output failed (they exist), then what was attached to them and their signatures, so a
+/// pipeline can copy or check all of it; the images come first, one line per output.
+pub(super) fn image_refs(report: &PublishReport) -> String {
+    let images = report.outputs.iter().filter_map(|o| o.reference.clone());
+    let artifacts = report
+        .attachments
+        .iter()
+        .flat_map(|a| &a.artifacts)
+        .map(|a| a.reference.clone());
+    let signed = report
+        .signatures
+        .iter()
+        .map(|s| format!("{}@{}", s.repository, s.signature));
+    images
+        .chain(artifacts)
+        .chain(signed)
+        .map(|r| format!("{r}\n"))
+        .collect()
 }
 
 /// The outputs of a publish, opened (nothing written yet).
@@ -559,7 +564,7 @@ pub enum InputError {
 
 /// The flags that name things to write, checked before building. (`SOURCE_DATE_EPOCH` is
 /// read before building too, by the caller; registries are probed by [`probe_registries`].)
-fn check_inputs(opts: &PublishOptions) -> Result<(), InputError> {
+pub(super) fn check_inputs(opts: &PublishOptions) -> Result<(), InputError> {
     if let Some(tag) = opts.tags.iter().find(|t| !crate::sink::valid_tag(t)) {
         return Err(InputError::Tag { tag: tag.clone() });
     }
@@ -708,7 +713,7 @@ fn unreachable_base_hint(base: &str, e: &base::BaseError) -> Option<String> {
 
 /// Writes `--image-refs` through a temporary file beside it, so a reader never sees half a list
 /// and a failed write leaves the previous file.
-fn write_image_refs(path: &std::path::Path, refs: &str) -> Result<(), InputError> {
+pub(super) fn write_image_refs(path: &std::path::Path, refs: &str) -> Result<(), InputError> {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => std::path::Path::new("."),

@@ -80,7 +80,8 @@ fn publish_takes_the_directory_and_prints_a_reference_skopeo_reads() {
         .success();
     assert_eq!(again.stdout.trim(), line, "same project, same image");
 
-    // Two different directories: one error line naming both, nothing built.
+    // Two different directories are two projects: a --to without {name} cannot hold both, so
+    // one error line names both, before anything is built.
     env.copy_example("rust-hello", "work/rust-hello");
     let twice = env
         .lade()

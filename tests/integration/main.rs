@@ -20,6 +20,7 @@ mod go_hello;
 mod harness;
 mod init;
 mod java;
+mod multi;
 mod native;
 mod node;
 mod node_workspaces;

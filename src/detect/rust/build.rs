@@ -269,7 +269,7 @@ impl<'a> CargoBuild<'a> {
         )
         .with_input(StepInput::Tree {
             path: self.project.dir.to_path_buf(),
-            exclude: vec!["target".into()],
+            exclude: vec!["target".into(), ".git".into(), "lade-out".into()],
         })
         .with_input(StepInput::Tool {
             program: "cargo".into(),

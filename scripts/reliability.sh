@@ -8,7 +8,8 @@
 #      as verified when lade exits 0 and the tag, read from the registry directly (curl with OCI
 #      Accept headers, and skopeo inspect --raw), has the digest the --json report gives.
 #   2. kills: KILLS times, a copy of go-hello with a fresh random kodata file of KILL_MIB MiB
-#      (default 20) is published and killed with SIGKILL. Odd kills land at a random 0.1-3 s;
+#      (default 20) is published through the fault proxy adding KILL_LATENCY ms (default 150) to
+#      every request, so the push lasts seconds, and killed with SIGKILL. Odd kills land at a random 0.1-3 s;
 #      even kills wait until the run's first new blob is in the repository (its upload done)
 #      and land a random 0-0.3 s later, in the middle of the upload. The tag must then be
 #      absent or name a manifest whose every blob the registry has. Publishing again must
@@ -18,8 +19,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-10}
+# Which parts run (all by default): SECTIONS="kills" measures only the kills.
+SECTIONS=${SECTIONS:-faults kills bad}
+want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 KILLS=${KILLS:-10}
 KILL_MIB=${KILL_MIB:-20}
+KILL_LATENCY=${KILL_LATENCY:-150}
 PLATFORMS=linux/amd64,linux/arm64
 
 for tool in cargo go docker-registry skopeo curl jq python3 sha256sum; do
@@ -139,6 +144,8 @@ app=$work/app
 cp -r examples/go-hello "$app"
 "$LADE" publish -q -C "$app" --platform "$PLATFORMS" --to "oci:$work/warm" >/dev/null
 
+fault_rows=()
+if want faults; then
 # --- 1. faults -------------------------------------------------------------------------------
 # name|proxy flags|extra environment
 faults=(
@@ -187,19 +194,30 @@ for f in "${faults[@]}"; do
   fault_rows+=("| $name | $RUNS | $fired | $ok | $good | $retries | ${t} s |")
 done
 
+fi
+
+kill_rows=()
+mid_upload=0 finished_early=0 absent=0 complete_tags=0 incomplete=0 republish_ok=0 over=0 total_up=0 total_missing=0
+if want kills; then
 # --- 2. kills --------------------------------------------------------------------------------
 kapp=$work/kill-app
 cp -r examples/go-hello "$kapp"
 mkdir -p "$work/kreg"
 start_registry "$work/kreg"
 killreg_pid=$REG_PID
+# The killed publishes go through the proxy with KILL_LATENCY ms added to every request, so a
+# push lasts seconds and a kill lands in it; tags are read and the republish made directly.
+start_proxy "$work/kreg" --latency "$KILL_LATENCY"
+killpx_pid=$PX_PID
 layers_dir=$REG_DATA/docker/registry/v2/repositories/rel/kill/_layers/sha256
+# Blobs the repository has (none before its first push: ls fails, which pipefail would end the script on).
+count_blobs() { { ls "$layers_dir" 2>/dev/null || true; } | wc -l; }
 kill_rows=()
 mid_upload=0 finished_early=0 absent=0 complete_tags=0 incomplete=0 republish_ok=0 over=0 total_up=0 total_missing=0
 for i in $(seq "$KILLS"); do
   head -c $((KILL_MIB << 20)) /dev/urandom >"$kapp/kodata/big.bin"
-  before_kill=$(ls "$layers_dir" 2>/dev/null | wc -l)
-  "$LADE" publish --json -C "$kapp" --platform "$PLATFORMS" --to "$REG/rel/kill:k$i" \
+  before_kill=$(count_blobs)
+  "$LADE" publish --json -C "$kapp" --platform "$PLATFORMS" --to "$PX/rel/kill:k$i" \
     >"$work/k$i.json" 2>"$work/k$i.err" &
   lp=$!
   if [ $((i % 2)) = 1 ]; then
@@ -209,7 +227,7 @@ for i in $(seq "$KILLS"); do
   else
     # Until a blob of this run is committed (60 s at most), then a little more.
     for _ in $(seq 3000); do
-      [ "$(ls "$layers_dir" 2>/dev/null | wc -l)" -gt "$before_kill" ] && break
+      [ "$(count_blobs)" -gt "$before_kill" ] && break
       kill -0 "$lp" 2>/dev/null || break
       sleep 0.02
     done
@@ -218,7 +236,7 @@ for i in $(seq "$KILLS"); do
     sleep "$delay"
   fi
   if kill -9 "$lp" 2>/dev/null; then state=killed; else state=finished; finished_early=$((finished_early + 1)); fi
-  at_kill=$(( $(ls "$layers_dir" 2>/dev/null | wc -l) - before_kill ))
+  at_kill=$(( $(count_blobs) - before_kill ))
   [ "$at_kill" -gt 0 ] && mid_upload=$((mid_upload + 1))
   wait "$lp" 2>/dev/null || true
   code=$(curl -s -o /dev/null -w '%{http_code}' -H "Accept: $ACCEPT" "http://$REG/v2/rel/kill/manifests/k$i")
@@ -251,8 +269,13 @@ for i in $(seq "$KILLS"); do
   fi
   kill_rows+=("| $i | $when | $state | $at_kill | $tagstate | $missing | $up |")
 done
+stop "$killpx_pid"
 stop "$killreg_pid"
 
+fi
+
+rows=0 bad=skipped bad_tests=
+if want bad; then
 # --- 3. bad inputs ---------------------------------------------------------------------------
 table=tests/integration/bad_inputs_table.rs
 rows=$(sed -n '/let rows: Vec<Row> = vec!\[/,/^    \];/p' "$table" | grep -oE '(Row::new|publish|publish_to)\(' | wc -l)
@@ -264,24 +287,38 @@ else
 fi
 bad_tests=$(grep -oE 'test result: [a-z]+\. [0-9]+ passed; [0-9]+ failed' "$work/bad.log" | head -n1 || true)
 
+fi
+
 # --- report ----------------------------------------------------------------------------------
 cat <<OUT
 machine: $(nproc) cores, $(uname -m); $(date -u +%Y-%m-%d); lade $("$LADE" --version | cut -d' ' -f2)
-command: RUNS=$RUNS KILLS=$KILLS KILL_MIB=$KILL_MIB ./scripts/reliability.sh
+command: SECTIONS="$SECTIONS" RUNS=$RUNS KILLS=$KILLS KILL_MIB=$KILL_MIB KILL_LATENCY=$KILL_LATENCY ./scripts/reliability.sh
+OUT
+if want faults; then
+cat <<OUT
 
 ### Faults (go-hello, $PLATFORMS, warm cache, fresh registry and proxy per run)
 | fault | runs | fault injected | exit 0 | digest verified | retries reported | median time |
 |---|---|---|---|---|---|---|
 $(printf '%s\n' "${fault_rows[@]}")
+OUT
+fi
+if want kills; then
+cat <<OUT
 
-### SIGKILL during publish ($KILL_MIB MiB random kodata file; odd kills after 0.1-3 s, even ones just after the run's first blob landed)
+### SIGKILL during publish ($KILL_MIB MiB random kodata file, $KILL_LATENCY ms per request; odd kills after 0.1-3 s, even ones just after the run's first blob landed)
 | kill | when | lade | blobs of the run already in the registry | tag after kill | blobs missing | blobs uploaded again |
 |---|---|---|---|---|---|---|
 $(printf '%s\n' "${kill_rows[@]}")
 
 kills: $KILLS ($finished_early finished before the signal, $mid_upload landed after some of the run's blobs were uploaded); tags absent: $absent, complete: $complete_tags, incomplete: $incomplete
 publishing again: $republish_ok/$KILLS verified; blobs uploaded $total_up, blobs missing $total_missing; runs that uploaded more than was missing: $over
+OUT
+fi
+if want bad; then
+cat <<OUT
 
 ### Bad inputs
 cargo test --release --test integration bad_inputs_table: $rows rows, $bad ($bad_tests)
 OUT
+fi

@@ -4,7 +4,7 @@
 use super::DetectError;
 use crate::ignore::{self, Filter};
 use crate::plan::{EntryKind, Excluded, FileEntry};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Entries for everything under `project_dir/sub` that `filter` keeps, placed under
 /// `target_root`, plus what it left out. Files keep an executable bit if the source has one
@@ -104,4 +104,20 @@ pub fn dir_names(
     }
     names.sort();
     Ok(names)
+}
+
+/// `a/b/../c` → `a/c` without touching the file system (the path may not exist yet): the
+/// directories a go.work, a `replace` or a Cargo path dependency name, as inputs of a step.
+pub(crate) fn lexical_normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }

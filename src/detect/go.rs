@@ -9,6 +9,7 @@
 //! `facts` reads the project, `planner` turns it into a plan.
 
 mod facts;
+mod gomod;
 mod outside;
 mod planner;
 
@@ -16,6 +17,7 @@ use super::{DetectError, Detector, Project};
 use crate::plan::Plan;
 
 pub use facts::{GoPackage, GoProject};
+pub use gomod::directives;
 
 pub struct GoDetector;
 

@@ -174,7 +174,7 @@ pub(super) fn modules(dir: &Path) -> Result<Vec<Found>, SbomError> {
             properties: Vec::new(),
         });
     }
-    let replaced = directives(&text, "replace")
+    let replaced = crate::detect::go::directives(&text, "replace")
         .into_iter()
         .filter_map(|d| {
             let (from, to) = d.split_once("=>")?;
@@ -182,7 +182,7 @@ pub(super) fn modules(dir: &Path) -> Result<Vec<Found>, SbomError> {
             Some((from, to.trim().to_string()))
         })
         .collect::<BTreeMap<_, _>>();
-    for req in directives(&text, "require") {
+    for req in crate::detect::go::directives(&text, "require") {
         let mut words = req.split_whitespace();
         let (Some(m), Some(v)) = (words.next(), words.next()) else {
             continue;
@@ -207,37 +207,6 @@ pub(super) fn modules(dir: &Path) -> Result<Vec<Found>, SbomError> {
 /// A module path as a purl's namespace/name: each segment percent-encoded.
 fn purl_path(m: &str) -> String {
     m.split('/').map(pct).collect::<Vec<_>>().join("/")
-}
-
-/// The bodies of `keyword` directives, one per line: `keyword X` lines and the lines of
-/// `keyword ( … )` blocks, comments removed.
-fn directives(text: &str, keyword: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut in_block = false;
-    for line in text.lines() {
-        let line = line.split("//").next().unwrap_or("").trim();
-        if in_block {
-            if line == ")" {
-                in_block = false;
-            } else if !line.is_empty() {
-                out.push(line.to_string());
-            }
-            continue;
-        }
-        let Some(rest) = line.strip_prefix(keyword) else {
-            continue;
-        };
-        if !rest.starts_with([' ', '\t', '(']) {
-            continue;
-        }
-        let rest = rest.trim();
-        if rest == "(" {
-            in_block = true;
-        } else if !rest.is_empty() {
-            out.push(rest.to_string());
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod cli;
 mod config_sources;
 mod engine;
 mod go_hello;
+mod go_workspace;
 mod harness;
 mod init;
 mod java;

@@ -14,7 +14,7 @@ pub fn outside_inputs(dir: &Path) -> Vec<PathBuf> {
         found.push(root.join("go.work.sum"));
         let text = std::fs::read_to_string(&work).unwrap_or_default();
         for used in directive_args(&text, "use") {
-            let module = normalize(&root.join(used));
+            let module = crate::detect::files::lexical_normalize(&root.join(used));
             found.extend(local_replaces(&module, &module.join("go.mod")));
             found.push(module);
         }
@@ -45,52 +45,17 @@ fn local_replaces(base: &Path, file: &Path) -> Vec<PathBuf> {
             let target = target.trim_matches('"');
             let local =
                 target.starts_with("./") || target.starts_with("../") || target.starts_with('/');
-            local.then(|| normalize(&base.join(target)))
+            local.then(|| crate::detect::files::lexical_normalize(&base.join(target)))
         })
         .collect()
 }
 
-/// The arguments of each `name` directive, in its one-line (`use ./a`) and block
-/// (`use (\n ./a\n)`) forms, comments removed.
+/// The arguments of each `name` directive, quotes removed.
 fn directive_args(text: &str, name: &str) -> Vec<String> {
-    let mut args = Vec::new();
-    let mut in_block = false;
-    for line in text.lines() {
-        let line = line.split("//").next().unwrap_or("").trim();
-        if in_block {
-            if line == ")" {
-                in_block = false;
-            } else if !line.is_empty() {
-                args.push(line.trim_matches('"').to_string());
-            }
-            continue;
-        }
-        let Some(rest) = line.strip_prefix(name) else {
-            continue;
-        };
-        let rest = rest.trim();
-        if rest == "(" {
-            in_block = true;
-        } else if !rest.is_empty() && line.as_bytes()[name.len()].is_ascii_whitespace() {
-            args.push(rest.trim_matches('"').to_string());
-        }
-    }
-    args
-}
-
-/// `a/b/../c` → `a/c` without touching the file system (the path may not exist yet).
-fn normalize(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
+    super::gomod::directives(text, name)
+        .into_iter()
+        .map(|a| a.trim_matches('"').to_string())
+        .collect()
 }
 
 #[cfg(test)]

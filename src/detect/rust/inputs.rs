@@ -51,7 +51,7 @@ fn path_dependencies(dir: &Path) -> Vec<PathBuf> {
         .iter()
         .flat_map(|t| t.values())
         .filter_map(|d| d.get("path")?.as_str())
-        .map(|p| normalize(&dir.join(p)))
+        .map(|p| crate::detect::files::lexical_normalize(&dir.join(p)))
         .collect()
 }
 
@@ -91,21 +91,6 @@ pub fn profile_sets_symbols(
             .any(|v| v == &format!("{prefix}STRIP") || v == &format!("{prefix}DEBUG"))
     });
     sets(&manifest) || config.tables().any(sets) || from_env
-}
-
-/// `a/b/../c` → `a/c` without touching the file system.
-fn normalize(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -162,9 +162,14 @@ pub fn run_to_end(bundle: &Path, args: &[&str]) -> Output {
     v["process"]["terminal"] = json!(false);
     v["process"]["args"] = json!(args);
     fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    // Tests run in parallel and two may unpack bundles of the same name: a counter keeps each
+    // container's ID its own (runc refuses a second container under one ID, and the first
+    // test's `delete -f` would kill the other's).
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let id = format!(
-        "lade-it-run-{}-{}",
+        "lade-it-run-{}-{}-{}",
         std::process::id(),
+        RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         bundle.file_name().unwrap().to_string_lossy()
     );
     let out = run(Command::new(&runc)

@@ -50,6 +50,7 @@ pub mod git;
 pub mod ignore;
 pub mod image;
 pub mod java;
+pub mod kept;
 pub mod layer;
 pub mod lock;
 pub mod oci;

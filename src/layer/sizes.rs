@@ -22,17 +22,7 @@ pub fn recorded(store: &BlobStore, diff_id: &Digest) -> Option<u64> {
 /// Records a tar size. Best effort: the size only feeds a report, and a missing record is
 /// counted again the next time.
 pub fn record(store: &BlobStore, diff_id: &Digest, size: u64) {
-    let path = size_path(store, diff_id);
-    let Some(dir) = path.parent() else { return };
-    if std::fs::create_dir_all(dir).is_err() {
-        return;
-    }
-    if let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) {
-        use std::io::Write;
-        if tmp.write_all(size.to_string().as_bytes()).is_ok() {
-            let _ = tmp.persist(&path);
-        }
-    }
+    crate::kept::keep(&size_path(store, diff_id), size.to_string().as_bytes());
 }
 
 /// The tar size of the layer whose compressed blob is `blob` (of `media_type`): recorded, or

@@ -122,9 +122,7 @@ fn listing(
         .root()
         .join("base-trees")
         .join(format!("{}.json", key.hex()));
-    if let Ok(bytes) = std::fs::read(&cached)
-        && let Ok(tree) = serde_json::from_slice::<FileTree>(&bytes)
-    {
+    if let Some(tree) = crate::kept::read_json::<FileTree>(&cached) {
         return Ok(Some(tree));
     }
     let mut tree = FileTree::default();
@@ -142,16 +140,7 @@ fn listing(
         };
         tree.apply_layer(reader).map_err(read_err)?;
     }
-    let json = serde_json::to_vec(&tree).expect("a file tree serializes");
-    // The listing is a cache: failing to keep it costs a re-read next time, nothing more.
-    if let Some(dir) = cached.parent()
-        && std::fs::create_dir_all(dir).is_ok()
-    {
-        let tmp = cached.with_extension(format!("tmp-{}", std::process::id()));
-        if std::fs::write(&tmp, json).is_ok() {
-            let _ = std::fs::rename(&tmp, &cached);
-        }
-    }
+    crate::kept::keep_json(&cached, &tree);
     Ok(Some(tree))
 }
 

@@ -155,22 +155,11 @@ fn cached_base_scan(base: &[Layer], cache: Option<&Path>) -> Result<BaseScan, Sb
     let Some(file) = cache.filter(|_| all_local).map(|c| base_scan_file(c, base)) else {
         return scan_base(base);
     };
-    if let Ok(bytes) = std::fs::read(&file)
-        && let Ok(kept) = serde_json::from_slice::<BaseScan>(&bytes)
-    {
+    if let Some(kept) = crate::kept::read_json::<BaseScan>(&file) {
         return Ok(kept);
     }
     let scanned = scan_base(base)?;
-    // A cache: failing to keep it costs a re-read next time, nothing more.
-    if let Some(dir) = file.parent()
-        && std::fs::create_dir_all(dir).is_ok()
-        && let Ok(json) = serde_json::to_vec(&scanned)
-    {
-        let tmp = file.with_extension(format!("tmp-{}", std::process::id()));
-        if std::fs::write(&tmp, json).is_ok() {
-            let _ = std::fs::rename(&tmp, &file);
-        }
-    }
+    crate::kept::keep_json(&file, &scanned);
     Ok(scanned)
 }
 

@@ -350,22 +350,25 @@ fn assert_quiet(run: &LadeRun, out: &Path) {
     }
 }
 
-#[test]
-fn quiet_python_example_prints_only_the_result_line() {
-    let env = TestEnv::new();
-    let project = env.copy_example("python-flask", "python-flask");
+/// `lade publish -q` of an example on `base`, checked to print only its result line.
+fn quiet_publish(env: &TestEnv, example: &str, base: &str) {
+    let project = env.copy_example(example, example);
     let out = env.path("out");
     let run = env
         .lade()
         .args(["publish", "-q", "-C"])
         .arg(&project)
-        .args(["--platform", "linux/amd64", "--base"])
-        .arg(python_base())
-        .arg("--to")
+        .args(["--platform", "linux/amd64", "--base", base, "--to"])
         .arg(format!("oci:{}:v1", out.display()))
         .run()
         .success();
     assert_quiet(&run, &out);
+}
+
+#[test]
+fn quiet_python_example_prints_only_the_result_line() {
+    let env = TestEnv::new();
+    quiet_publish(&env, "python-flask", &python_base());
     // pip ran and said things; they went to its log.
     assert!(
         find_logs(&env.cache).iter().any(|l| fs::read_to_string(l)
@@ -379,19 +382,7 @@ fn quiet_python_example_prints_only_the_result_line() {
 #[test]
 fn quiet_java_example_prints_only_the_result_line() {
     let env = TestEnv::new();
-    let project = env.copy_example("java-maven", "java-maven");
-    let out = env.path("out");
-    let run = env
-        .lade()
-        .args(["publish", "-q", "-C"])
-        .arg(&project)
-        .args(["--platform", "linux/amd64", "--base"])
-        .arg(java_base())
-        .arg("--to")
-        .arg(format!("oci:{}:v1", out.display()))
-        .run()
-        .success();
-    assert_quiet(&run, &out);
+    quiet_publish(&env, "java-maven", &java_base());
     assert!(
         find_logs(&env.cache)
             .iter()

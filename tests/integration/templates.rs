@@ -121,6 +121,28 @@ fn registry() -> Registry {
     })
 }
 
+/// The lade variables a template sets (cache directory, registry login), with the CI
+/// system's own variables in them replaced as its runner would.
+fn lade_vars(
+    block: &serde_json::Map<String, serde_json::Value>,
+    ci: &BTreeMap<&str, String>,
+    who: &str,
+) -> BTreeMap<String, String> {
+    [
+        "LADE_CACHE_DIR",
+        "LADE_REGISTRY_USERNAME",
+        "LADE_REGISTRY_PASSWORD",
+    ]
+    .iter()
+    .map(|k| {
+        let v = block[*k]
+            .as_str()
+            .unwrap_or_else(|| panic!("{who} sets {k}"));
+        (k.to_string(), resolve(v, ci))
+    })
+    .collect()
+}
+
 #[test]
 fn github_actions_workflow_publishes_with_its_own_command_line() {
     let wf = yaml("templates/github-actions/lade-publish.yml");
@@ -162,19 +184,7 @@ fn github_actions_workflow_publishes_with_its_own_command_line() {
         ("${{ secrets.GITHUB_TOKEN }}", PASSWORD.to_string()),
     ]
     .into();
-    let mut vars: BTreeMap<String, String> = [
-        "LADE_CACHE_DIR",
-        "LADE_REGISTRY_USERNAME",
-        "LADE_REGISTRY_PASSWORD",
-    ]
-    .iter()
-    .map(|k| {
-        let v = env_block[*k]
-            .as_str()
-            .unwrap_or_else(|| panic!("the workflow sets {k}"));
-        (k.to_string(), resolve(v, &ci))
-    })
-    .collect();
+    let mut vars = lade_vars(env_block, &ci, "the workflow");
     // What the runner and the "Image name" step set.
     vars.insert("IMAGE".into(), image.clone());
     vars.insert(
@@ -234,19 +244,7 @@ fn gitlab_ci_job_publishes_with_its_own_command_line() {
         ("$CI_REGISTRY_PASSWORD", PASSWORD.to_string()),
     ]
     .into();
-    let mut vars: BTreeMap<String, String> = [
-        "LADE_CACHE_DIR",
-        "LADE_REGISTRY_USERNAME",
-        "LADE_REGISTRY_PASSWORD",
-    ]
-    .iter()
-    .map(|k| {
-        let v = variables[*k]
-            .as_str()
-            .unwrap_or_else(|| panic!("the job sets {k}"));
-        (k.to_string(), resolve(v, &ci))
-    })
-    .collect();
+    let mut vars = lade_vars(variables, &ci, "the job");
     // What GitLab sets for every job.
     vars.insert("CI_REGISTRY_IMAGE".into(), image.clone());
     vars.insert("CI_COMMIT_SHORT_SHA".into(), "0123abcd".into());

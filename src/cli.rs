@@ -259,6 +259,14 @@ pub struct RebaseArgs {
     /// A project whose lade.lock pins the base: its pin moves to the new digest. Repeatable.
     #[arg(short = 'C', long = "dir", value_name = "DIR")]
     pub dirs: Vec<PathBuf>,
+    /// Attach fresh SBOMs (SPDX, CycloneDX) and provenance to the rebased images even when
+    /// the image had none attached (lade's packages come from its attached SBOM). Default:
+    /// when the image had them.
+    #[arg(long, conflicts_with = "no_attach")]
+    pub attach: bool,
+    /// Attach no SBOMs or provenance to the rebased images, even when the image had them.
+    #[arg(long)]
+    pub no_attach: bool,
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,

@@ -22,6 +22,11 @@ pub fn rebase(
         registry: registry(a.registry)?,
         sign_key: a.sign_key,
         lock_dirs: a.dirs,
+        attach: match (a.attach, a.no_attach) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
     };
     let mut report = lade::ops::rebase::rebase(&opts)?;
     report.warnings = warnings.said();

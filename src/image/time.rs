@@ -13,6 +13,34 @@ pub fn rfc3339(epoch: u64) -> String {
     )
 }
 
+/// Unix seconds of a UTC RFC 3339 time (`2023-11-14T22:13:20Z`, fractions ignored), as an
+/// image's `created` says it; `None` for another form or a time before 1970.
+pub fn parse_rfc3339(s: &str) -> Option<u64> {
+    let (date, time) = s.strip_suffix('Z')?.split_once('T')?;
+    let num = |t: &str| t.parse::<i64>().ok();
+    let mut d = date.splitn(3, '-').map(num);
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let time = time.split('.').next()?;
+    let mut t = time.splitn(3, ':').map(num);
+    let (h, min, sec) = (t.next()??, t.next()??, t.next()??);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    let days = days_from_civil(y, m as u32, day as u32);
+    u64::try_from(days * 86_400 + h * 3600 + min * 60 + sec).ok()
+}
+
+/// The inverse of [`civil_from_days`] (Howard Hinnant's days-from-civil).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (i64::from(m) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -34,5 +62,18 @@ mod tests {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(super::rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn parses_what_it_writes() {
+        for epoch in [0, 951_782_400, 1_700_000_000, 4_102_444_799] {
+            assert_eq!(super::parse_rfc3339(&super::rfc3339(epoch)), Some(epoch));
+        }
+        assert_eq!(
+            super::parse_rfc3339("2023-11-14T22:13:20.5Z"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(super::parse_rfc3339("2023-11-14 22:13:20"), None);
+        assert_eq!(super::parse_rfc3339("1969-12-31T23:59:59Z"), None);
     }
 }

@@ -12,6 +12,7 @@ pub mod platforms;
 pub mod provenance;
 pub mod publish;
 pub mod rebase;
+mod rebase_attach;
 pub mod registry;
 pub mod report;
 pub mod runtime;

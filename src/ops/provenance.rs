@@ -53,6 +53,7 @@ pub fn artifacts(inputs: &Inputs, name: &str) -> anyhow::Result<Vec<Artifact>> {
             })
             .collect();
         let statement = provenance::statement(&Build {
+            build_type: provenance::BUILD_TYPE,
             name,
             subject: &image.manifest.digest(),
             external_parameters: external_parameters(inputs),

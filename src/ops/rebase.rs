@@ -5,6 +5,7 @@
 //! settings merged as a publish merges them; the image goes out through the usual sinks, so a
 //! registry destination mounts or finds every layer instead of downloading it.
 
+use super::rebase_attach;
 use crate::base::{self, image::ReadImage};
 use crate::digest::Digest;
 use crate::image::assemble;
@@ -35,6 +36,9 @@ pub struct RebaseOptions {
     pub sign_key: Option<PathBuf>,
     /// Projects whose lade.lock pins the base: updated to the new digest once written.
     pub lock_dirs: Vec<PathBuf>,
+    /// Attach fresh SBOMs and provenance (`Some(true)`, `--attach`), or not (`--no-attach`);
+    /// `None`: when the image had documents attached.
+    pub attach: Option<bool>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -77,6 +81,9 @@ pub struct RebaseReport {
     pub stats: Option<PushStats>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub signatures: Vec<crate::sign::Signed>,
+    /// The fresh SBOMs and provenance attached to the rebased platform manifests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachments: Option<crate::attach::OutputAttachments>,
     /// lade.lock files updated to the new base digest.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub locks_updated: Vec<PathBuf>,
@@ -151,10 +158,32 @@ pub fn rebase(opts: &RebaseOptions) -> anyhow::Result<RebaseReport> {
         .with_context(|| format!("rebase {}: the new base {new_name} is scratch", opts.image))?;
 
     let restacked = restack(opts, &read, &old, &new, &new_digest)?;
-    note_attachments(&opts.image, &read, &registry);
     let set = restacked.set;
     let unchanged =
         set.root().digest() == read.root.digest && opts.to.is_none() && opts.tags.is_empty();
+    // The documents are made before anything is written, so a rebase that cannot make them
+    // writes nothing.
+    let artifacts = match unchanged {
+        true => None,
+        false => {
+            let docs = rebase_attach::old_documents(&opts.image, &cwd, &read, &registry)?;
+            match rebase_attach::prepare(opts, &read, &docs)? {
+                None => None,
+                Some(prepared) => {
+                    let rebased = rebase_attach::Rebased {
+                        opts,
+                        read: &read,
+                        old_base: (&old_name, &old_digest),
+                        new_base: (&new, &new_digest),
+                        key: key.as_ref(),
+                    };
+                    Some(rebase_attach::artifacts(
+                        &prepared, &set, &rebased, &target, &registry,
+                    )?)
+                }
+            }
+        }
+    };
     let (reference, stats) = if unchanged {
         (format!("{}@{}", opts.image, read.root.digest), None)
     } else {
@@ -169,6 +198,10 @@ pub fn rebase(opts: &RebaseOptions) -> anyhow::Result<RebaseReport> {
             std::slice::from_ref(&target),
             &registry,
         )?,
+    };
+    let attachments = match &artifacts {
+        Some(a) => Some(rebase_attach::attach_to(&target, a, &registry)?),
+        None => None,
     };
     let locks_updated = match new_name == old_name {
         true => update_locks(&opts.lock_dirs, &old_name, &new_digest)?,
@@ -193,6 +226,7 @@ pub fn rebase(opts: &RebaseOptions) -> anyhow::Result<RebaseReport> {
         forced: restacked.forced,
         stats,
         signatures,
+        attachments,
         locks_updated,
         warnings: Vec::new(),
     })
@@ -360,44 +394,6 @@ fn manifest_digest(read: &ReadImage, image: &oci::BaseImage) -> Digest {
         .unwrap_or_else(|| read.root.digest.clone())
 }
 
-/// Warns when the image's platform manifests have documents attached (SBOMs, provenance, as a
-/// publish attaches them): they name the old manifests, so the rebased image has none until it
-/// is published again. Looks only for the referrers tag lade writes on registries without the
-/// referrers API (one manifest HEAD per platform); a failed look is not worth failing over.
-fn note_attachments(image: &str, read: &ReadImage, registry: &RegistrySession) {
-    let Ok(r) = oci::Reference::parse(image) else {
-        return;
-    };
-    if image.starts_with("oci:") {
-        return;
-    }
-    let Ok(connected) = registry.connect() else {
-        return;
-    };
-    let access = crate::registry::Access::pull(&r.repository);
-    let with_documents = read
-        .root
-        .manifests
-        .iter()
-        .filter(|(_, d)| {
-            let tag = crate::attach::fallback_tag(d);
-            connected
-                .block_on(connected.client().head_manifest(
-                    &r.registry,
-                    &r.repository,
-                    &tag,
-                    &access,
-                ))
-                .is_ok_and(|found| found.is_some())
-        })
-        .count();
-    if with_documents > 0 {
-        tracing::warn!(
-            "{image}: {with_documents} platform image(s) have attached documents (SBOM, provenance); they describe the old image and are not carried over: publish again to attach fresh ones"
-        );
-    }
-}
-
 /// Layer bytes for a layout destination (a registry one mounts or streams them itself).
 fn blobs(
     set: &ImageSet,
@@ -476,6 +472,7 @@ impl RebaseReport {
                 false => out.push(format!("[{}] package {}", c.platform, c.change)),
             }
         }
+        out.extend(rebase_attach::summary(self));
         for l in &self.locks_updated {
             out.push(format!("updated {}", l.display()));
         }

@@ -17,6 +17,8 @@ pub const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";
 pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 /// What a lade publish is, as SLSA's `buildType`: the parameters below are read this way.
 pub const BUILD_TYPE: &str = "https://lade.invalid/buildtypes/publish/v1";
+/// What a `lade rebase` is: an image's base layers swapped, lade's layers kept, no build.
+pub const REBASE_BUILD_TYPE: &str = "https://lade.invalid/buildtypes/rebase/v1";
 
 /// An artifact the build read or made: `name`, `uri` and `digest` (algorithm → hex) as
 /// in-toto's ResourceDescriptor.
@@ -32,6 +34,8 @@ pub struct Resource {
 
 /// What the statement says about one platform image.
 pub struct Build<'a> {
+    /// How to read the parameters: [`BUILD_TYPE`] or [`REBASE_BUILD_TYPE`].
+    pub build_type: &'static str,
     /// The repository (or image name) the subject is published as.
     pub name: &'a str,
     /// The platform manifest.
@@ -61,7 +65,7 @@ pub fn statement(build: &Build) -> Statement {
     let version = env!("CARGO_PKG_VERSION");
     let predicate = serde_json::json!({
         "buildDefinition": {
-            "buildType": BUILD_TYPE,
+            "buildType": build.build_type,
             "externalParameters": build.external_parameters,
             "internalParameters": build.internal_parameters,
             "resolvedDependencies": build.resolved_dependencies,
@@ -105,6 +109,7 @@ mod tests {
     fn statement_names_the_subject_and_decodes_from_the_envelope() {
         let d = Digest::of(b"manifest");
         let s = statement(&Build {
+            build_type: BUILD_TYPE,
             name: "localhost:5000/app",
             subject: &d,
             external_parameters: serde_json::json!({"platforms": ["linux/amd64"]}),

@@ -169,6 +169,56 @@ fn serial_number(hex: &str) -> String {
     )
 }
 
+/// What a BOM lade wrote says: the image's name and the scan it was made from (each
+/// component back to the package it was, the notes), so a rebase can carry lade's packages
+/// over without reading lade's layers.
+pub fn read(bytes: &[u8]) -> Result<(String, Scan), String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+    if v["bomFormat"] != "CycloneDX" {
+        return Err("not a CycloneDX document".into());
+    }
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+    let pairs = |v: &serde_json::Value| -> Vec<(String, String)> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| Some((text(&p["name"])?, text(&p["value"])?)))
+            .collect()
+    };
+    let name =
+        text(&v["metadata"]["component"]["name"]).ok_or("its metadata names no image component")?;
+    let notes = pairs(&v["metadata"]["properties"])
+        .into_iter()
+        .filter(|(k, _)| k == "lade:note")
+        .map(|(_, n)| n)
+        .collect();
+    let mut packages = Vec::new();
+    for c in v["components"].as_array().into_iter().flatten() {
+        let (Some(name), Some(purl)) = (text(&c["name"]), text(&c["purl"])) else {
+            return Err(format!("component {c} has no name or purl"));
+        };
+        let mut source_info = String::new();
+        let mut properties = Vec::new();
+        for (k, value) in pairs(&c["properties"]) {
+            match k.as_str() {
+                "lade:source" => source_info = value,
+                _ => properties.push((k, value)),
+            }
+        }
+        packages.push(super::Found {
+            purl,
+            name,
+            version: text(&c["version"]).unwrap_or_default(),
+            license: text(&c["licenses"][0]["expression"]),
+            source_info,
+            properties,
+        });
+    }
+    packages.sort();
+    Ok((name, Scan { packages, notes }))
+}
+
 /// The BOM's bytes: canonical JSON, as attached and pushed.
 pub fn to_bytes(bom: &Bom) -> Vec<u8> {
     crate::image::canonical::to_vec(bom).expect("a CycloneDX document serializes")
@@ -214,5 +264,43 @@ mod tests {
         assert_eq!(v["metadata"]["timestamp"], "1970-01-01T00:00:00Z");
         assert_eq!(v["components"][0]["licenses"][0]["expression"], "MIT");
         assert_eq!(v["dependencies"][0]["dependsOn"][0], "package-0");
+    }
+
+    #[test]
+    fn read_gives_back_the_scan_a_bom_was_made_from() {
+        let manifest = Digest::of(b"m");
+        let platform: crate::platform::Platform = "linux/arm64".parse().unwrap();
+        let image = ImageRef {
+            name: "registry.example/app",
+            platform: &platform,
+            manifest: &manifest,
+            epoch: 7,
+        };
+        let found = |purl: &str, license: Option<&str>, props: &[(&str, &str)]| Found {
+            purl: purl.into(),
+            name: purl.rsplit('/').next().unwrap().into(),
+            version: String::new(),
+            license: license.map(Into::into),
+            source_info: "/var/lib/dpkg/status.d/x (source package y)".into(),
+            properties: props
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let scan = Scan {
+            packages: vec![
+                found("pkg:deb/debian/a", None, &[("lade:layer", "base")]),
+                found(
+                    "pkg:golang/b",
+                    Some("MIT OR Apache-2.0"),
+                    &[("go:sum", "h1:x=")],
+                ),
+            ],
+            notes: vec!["one".into(), "two".into()],
+        };
+        let (name, back) = read(&to_bytes(&bom(&image, &scan))).unwrap();
+        assert_eq!(name, "registry.example/app");
+        assert_eq!(back, scan);
+        assert!(read(b"{}").is_err());
     }
 }

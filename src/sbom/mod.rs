@@ -163,21 +163,107 @@ fn cached_base_scan(base: &[Layer], cache: Option<&Path>) -> Result<BaseScan, Sb
     Ok(scanned)
 }
 
-/// Scans one platform image: `base` layers (lowest first), then lade's `layers`, then the
-/// project's lock file.
-pub fn scan(base: &[Layer], layers: &[LayerSpec], project: &Project) -> Result<Scan, SbomError> {
-    let BaseScan { by_path, mut notes } = cached_base_scan(base, project.cache)?;
-    let mut c = Collector { by_path };
-    for spec in layers {
-        c.lade_layer(spec)?;
-    }
+/// The property a package found in the base's layers carries (CycloneDX property, SPDX
+/// annotation): what a rebase replaces with the new base's packages, keeping the rest.
+pub const LAYER_PROPERTY: &str = "lade:layer";
+pub const LAYER_BASE: &str = "base";
+/// How the note of a base file that did not parse goes on: `PATH skipped: in the base: …`.
+const BASE_SKIP: &str = "in the base: ";
+
+/// The base's findings marked as the base's: packages get [`LAYER_PROPERTY`], files that did
+/// not parse say so in their note.
+fn mark_base(
+    by_path: BTreeMap<String, Result<Vec<Found>, String>>,
+) -> BTreeMap<String, Result<Vec<Found>, String>> {
+    by_path
+        .into_iter()
+        .map(|(path, found)| {
+            let found = match found {
+                Ok(list) => Ok(list
+                    .into_iter()
+                    .map(|mut f| {
+                        f.properties
+                            .push((LAYER_PROPERTY.to_string(), LAYER_BASE.to_string()));
+                        f
+                    })
+                    .collect()),
+                Err(detail) => Err(format!("{BASE_SKIP}{detail}")),
+            };
+            (path, found)
+        })
+        .collect()
+}
+
+/// Whether a scan's note is about the base: its layers not scanned, or one of its files.
+fn base_note(note: &str) -> bool {
+    note.starts_with("base layer ")
+        || note.contains(" base layer(s) ")
+        || note.contains(&format!(" skipped: {BASE_SKIP}"))
+}
+
+/// The packages and notes of what the layers left at each path.
+fn findings(
+    by_path: BTreeMap<String, Result<Vec<Found>, String>>,
+    notes: &mut Vec<String>,
+) -> Vec<Found> {
     let mut packages = Vec::new();
-    for (path, found) in c.by_path {
+    for (path, found) in by_path {
         match found {
             Ok(mut p) => packages.append(&mut p),
             Err(detail) => notes.push(format!("{path} skipped: {detail}")),
         }
     }
+    packages
+}
+
+/// What of `scan` is not the base's: lade's own packages and notes, which a rebase carries
+/// over unchanged since lade's layers are.
+pub fn without_base(scan: Scan) -> Scan {
+    let is_base = |f: &Found| {
+        f.properties
+            .iter()
+            .any(|(k, v)| k == LAYER_PROPERTY && v == LAYER_BASE)
+    };
+    Scan {
+        packages: scan.packages.into_iter().filter(|f| !is_base(f)).collect(),
+        notes: scan.notes.into_iter().filter(|n| !base_note(n)).collect(),
+    }
+}
+
+/// Whether the scan of `base`'s layers is kept in `cache`: then [`on_base`] reads no layer.
+pub fn base_scan_kept(cache: &Path, base: &[Layer]) -> bool {
+    crate::kept::read_json::<BaseScan>(&base_scan_file(cache, base)).is_some()
+}
+
+/// A rebased image's scan: `base`'s packages (scanned, or kept in `cache`) under lade's own
+/// (`own`, as [`without_base`] gave them from the image's SBOM before the rebase). A file of
+/// lade's at a path the base also has hides the base's, as in the image.
+pub fn on_base(base: &[Layer], own: Scan, cache: Option<&Path>) -> Result<Scan, SbomError> {
+    let BaseScan { by_path, mut notes } = cached_base_scan(base, cache)?;
+    let mut by_path = mark_base(by_path);
+    for f in &own.packages {
+        let path = f.source_info.split(" (").next().unwrap_or_default();
+        by_path.remove(path);
+    }
+    let mut packages = findings(by_path, &mut notes);
+    packages.extend(own.packages);
+    notes.extend(own.notes);
+    packages.sort();
+    packages.dedup();
+    Ok(Scan { packages, notes })
+}
+
+/// Scans one platform image: `base` layers (lowest first), then lade's `layers`, then the
+/// project's lock file.
+pub fn scan(base: &[Layer], layers: &[LayerSpec], project: &Project) -> Result<Scan, SbomError> {
+    let BaseScan { by_path, mut notes } = cached_base_scan(base, project.cache)?;
+    let mut c = Collector {
+        by_path: mark_base(by_path),
+    };
+    for spec in layers {
+        c.lade_layer(spec)?;
+    }
+    let mut packages = findings(c.by_path, &mut notes);
     if project.detector == "go" {
         packages.append(&mut go::packages(layers, project.dir, &mut notes)?);
     } else {

@@ -239,7 +239,13 @@ pub fn base_scan_kept(cache: &Path, base: &[Layer]) -> bool {
 /// (`own`, as [`without_base`] gave them from the image's SBOM before the rebase). A file of
 /// lade's at a path the base also has hides the base's, as in the image.
 pub fn on_base(base: &[Layer], own: Scan, cache: Option<&Path>) -> Result<Scan, SbomError> {
-    let BaseScan { by_path, mut notes } = cached_base_scan(base, cache)?;
+    // A kept scan stands for the layers wherever their bytes are: the caller fetched them
+    // only when there was none.
+    let kept = cache.and_then(|c| crate::kept::read_json::<BaseScan>(&base_scan_file(c, base)));
+    let BaseScan { by_path, mut notes } = match kept {
+        Some(k) => k,
+        None => cached_base_scan(base, cache)?,
+    };
     let mut by_path = mark_base(by_path);
     for f in &own.packages {
         let path = f.source_info.split(" (").next().unwrap_or_default();

@@ -61,7 +61,7 @@ fn publish(env: &TestEnv, project: &Path, to: &[String]) -> Value {
 
 /// The documents attached to `manifest` (artifact type → bytes), found through its fallback
 /// tag; each artifact manifest is checked for the OCI 1.1 shape and its subject.
-fn referrers(reg: &Registry, repo: &str, manifest: &Value) -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn referrers(reg: &Registry, repo: &str, manifest: &Value) -> BTreeMap<String, Vec<u8>> {
     let subject = manifest["digest"].as_str().unwrap();
     let tag = subject.replace(':', "-");
     let index = get_json(reg, &format!("{repo}/manifests/{tag}"));
@@ -90,13 +90,13 @@ fn referrers(reg: &Registry, repo: &str, manifest: &Value) -> BTreeMap<String, V
     docs
 }
 
-fn validate_spdx(env: &TestEnv, name: &str, doc: &[u8]) {
+pub(crate) fn validate_spdx(env: &TestEnv, name: &str, doc: &[u8]) {
     let path = env.path(&format!("{name}.spdx.json"));
     std::fs::write(&path, doc).unwrap();
     run_ok(tool("pyspdxtools").arg("-i").arg(&path));
 }
 
-fn validate_cyclonedx(env: &TestEnv, name: &str, doc: &[u8]) {
+pub(crate) fn validate_cyclonedx(env: &TestEnv, name: &str, doc: &[u8]) {
     let path = env.path(&format!("{name}.cdx.json"));
     std::fs::write(&path, doc).unwrap();
     let script = "import sys\n\

@@ -33,6 +33,7 @@ mod plan;
 mod progress;
 mod python;
 mod rebase;
+mod rebase_attach;
 mod registry;
 mod reproducible;
 mod runtime;

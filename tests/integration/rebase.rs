@@ -18,12 +18,12 @@ use std::process::Command;
 
 const BOTH: &str = "linux/amd64,linux/arm64";
 
-fn shared_cache() -> PathBuf {
+pub(crate) fn shared_cache() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("lade-bases-cache")
 }
 
 /// `lade base build ARGS… --to TO`; returns the digest written.
-fn base_build(env: &TestEnv, to: &str, args: &[&str]) -> String {
+pub(crate) fn base_build(env: &TestEnv, to: &str, args: &[&str]) -> String {
     let run = env
         .lade_with_cache(&shared_cache())
         .args(["base", "build"])
@@ -34,12 +34,12 @@ fn base_build(env: &TestEnv, to: &str, args: &[&str]) -> String {
     run.stdout.trim().rsplit_once('@').unwrap().1.to_string()
 }
 
-fn raw(reference: &str) -> Value {
+pub(crate) fn raw(reference: &str) -> Value {
     serde_json::from_slice(&skopeo_raw(reference, &["--tls-verify=false"])).unwrap()
 }
 
 /// Per architecture, the manifest of `repo@digest` (an index or one manifest).
-fn manifests(reg: &Registry, repo: &str, digest: &str) -> Vec<(String, Value)> {
+pub(crate) fn manifests(reg: &Registry, repo: &str, digest: &str) -> Vec<(String, Value)> {
     let root = raw(&format!("{}/{repo}@{digest}", reg.host));
     match root["manifests"].as_array() {
         Some(list) => list
@@ -60,7 +60,7 @@ fn manifests(reg: &Registry, repo: &str, digest: &str) -> Vec<(String, Value)> {
     }
 }
 
-fn layer_digests(manifest: &Value) -> Vec<String> {
+pub(crate) fn layer_digests(manifest: &Value) -> Vec<String> {
     manifest["layers"]
         .as_array()
         .unwrap()
@@ -103,7 +103,7 @@ fn pull(env: &TestEnv, reference: &str, label: &str) -> Layout {
     Layout::open(&dir)
 }
 
-fn blob_gets(log: &[Access]) -> Vec<String> {
+pub(crate) fn blob_gets(log: &[Access]) -> Vec<String> {
     log.iter()
         .filter(|a| a.method == "GET" && a.path.contains("/blobs/sha256:"))
         .map(|a| a.path.rsplit('/').next().unwrap().to_string())

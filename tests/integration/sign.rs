@@ -15,7 +15,7 @@ const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const SIG_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 
 /// A P-256 key pair made by openssl: (private PKCS#8 PEM, public SPKI PEM).
-fn keypair(env: &TestEnv, name: &str) -> (PathBuf, PathBuf) {
+pub(crate) fn keypair(env: &TestEnv, name: &str) -> (PathBuf, PathBuf) {
     let key = env.path(&format!("{name}.pem"));
     let public = env.path(&format!("{name}.pub.pem"));
     run_ok(
@@ -45,7 +45,7 @@ fn publish(env: &TestEnv, project: &Path, target: &str, key: &Path) -> LadeRun {
         .run()
 }
 
-fn verify(env: &TestEnv, reference: &str, public: &Path) -> LadeRun {
+pub(crate) fn verify(env: &TestEnv, reference: &str, public: &Path) -> LadeRun {
     env.lade()
         .args(["verify", reference, "--key"])
         .arg(public)
@@ -187,7 +187,13 @@ fn openssl_verifies(dir: &Path, public: &Path, payload: &[u8], sig: &[u8]) -> St
 /// The provenance attached to `subject` is a DSSE envelope whose signature over the PAE
 /// (`DSSEv1 <len> <type> <len> <payload>`) openssl accepts with the public key, and whose
 /// statement names `subject`.
-fn provenance_is_signed(reg: &Registry, repo: &str, subject: &str, public: &Path, dir: &Path) {
+pub(crate) fn provenance_is_signed(
+    reg: &Registry,
+    repo: &str,
+    subject: &str,
+    public: &Path,
+    dir: &Path,
+) {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
     let base = format!("http://{}/v2/{repo}", reg.host);

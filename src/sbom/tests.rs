@@ -321,3 +321,73 @@ fn a_base_is_read_once_then_from_the_cache() {
     assert_eq!(scan(&base, &layers, &cached).unwrap(), first);
     assert!(scan(&base, &layers, &project(t.path())).is_err());
 }
+
+/// A rebase's scan: the image's SBOM without the base's part, on another base, is what
+/// scanning the image on that base gives.
+#[test]
+fn without_base_then_on_base_equals_a_scan_on_the_new_base() {
+    let t = tempfile::tempdir().unwrap();
+    let (base, layers) = fixture(t.path());
+    let old = scan(&base, &layers, &project(t.path())).unwrap();
+    let marked: Vec<&str> = old
+        .packages
+        .iter()
+        .filter(|p| {
+            p.properties
+                .contains(&(LAYER_PROPERTY.into(), LAYER_BASE.into()))
+        })
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(marked, ["libc6", "tool"], "the base's packages are marked");
+    let own = without_base(old.clone());
+    assert_eq!(own.packages.len(), 2);
+    assert_eq!(own.notes, old.notes, "the broken package.json is lade's");
+
+    // The new base: zlib1g is back, and a file that does not parse says it is the base's.
+    let new_base = vec![gz_tar(
+        &t.path().join("n1"),
+        &[
+            ("./var/lib/dpkg/status.d/libc6", LIBC.as_bytes()),
+            ("./var/lib/dpkg/status.d/zlib1g", ZLIB.as_bytes()),
+            ("./usr/lib/node_modules/bad/package.json", b"{"),
+        ],
+    )];
+    let cache = t.path().join("cache");
+    let rebased = on_base(&new_base, own.clone(), Some(&cache)).unwrap();
+    let fresh = scan(
+        &new_base,
+        &layers,
+        &Project {
+            cache: Some(&cache),
+            ..project(t.path())
+        },
+    )
+    .unwrap();
+    let mut fresh_notes = fresh.notes.clone();
+    fresh_notes.sort();
+    let mut rebased_notes = rebased.notes.clone();
+    rebased_notes.sort();
+    assert_eq!(rebased.packages, fresh.packages);
+    assert_eq!(rebased_notes, fresh_notes);
+    assert!(
+        rebased
+            .notes
+            .iter()
+            .any(|n| n.contains("bad/package.json skipped: in the base: ")),
+        "{:?}",
+        rebased.notes
+    );
+    assert!(base_scan_kept(&cache, &new_base));
+    // The kept scan stands for the layers once their bytes are gone.
+    let mut remote = new_base.clone();
+    remote[0].source = BlobSource::Remote {
+        registry: "r".into(),
+        repository: "x".into(),
+    };
+    assert_eq!(
+        on_base(&remote, own.clone(), Some(&cache)).unwrap(),
+        rebased
+    );
+    // Without the base's part again, only lade's is left.
+    assert_eq!(without_base(rebased), own);
+}

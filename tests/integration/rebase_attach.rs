@@ -9,7 +9,7 @@ use crate::attach::{referrers, validate_cyclonedx, validate_spdx};
 use crate::rebase::{base_build, blob_gets, layer_digests, manifests};
 use crate::sign::{keypair, provenance_is_signed, verify};
 use crate::support::TestEnv;
-use crate::support::registry::{Registry, skopeo_raw};
+use crate::support::registry::{Registry, blob_puts, skopeo_raw};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -292,4 +292,75 @@ fn a_rebased_image_gets_fresh_signed_documents_with_the_new_base_packages() {
             "layer {g} read by the second rebase"
         );
     }
+}
+
+/// Manifests written (PUT) among `log`.
+fn manifest_puts(log: &[crate::support::registry::Access]) -> Vec<String> {
+    log.iter()
+        .filter(|a| a.method == "PUT" && a.path.contains("/manifests/"))
+        .map(|a| a.path.clone())
+        .collect()
+}
+
+#[test]
+fn attach_needs_the_images_sbom_and_no_attach_says_what_is_left_behind() {
+    let env = TestEnv::new();
+    let reg = Registry::start();
+    let platform = format!("linux/{}", crate::support::arm64::host_arch());
+    let base_tag = format!("{}/bases/static:stable", reg.host);
+    base_build(&env, &base_tag, &["static", "--platform", &platform]);
+    let app = env.copy_example("go-hello", "app");
+    let publish = |to: &str, extra: &[&str]| {
+        env.lade()
+            .arg("publish")
+            .arg("-C")
+            .arg(&app)
+            .args(["--base", &base_tag, "--platform", &platform, "--to", to])
+            .args(extra)
+            .run()
+            .success();
+    };
+    let bare = format!("{}/apps/bare:1", reg.host);
+    publish(&bare, &["--no-attach"]);
+    let with_docs = format!("{}/apps/docs:1", reg.host);
+    publish(&with_docs, &[]);
+    base_build(
+        &env,
+        &base_tag,
+        &["static", "--package", "zlib1g", "--platform", &platform],
+    );
+
+    // --attach on an image without an SBOM: refused before anything is written.
+    let mark = reg.mark();
+    env.lade()
+        .args(["rebase", &bare, "--attach"])
+        .run()
+        .expect_error(&["apps/bare:1", "no CycloneDX SBOM attached", "--no-attach"]);
+    let log = reg.requests_since(mark);
+    assert_eq!(blob_puts(&log), 0, "{log:?}");
+    assert_eq!(manifest_puts(&log), Vec::<String>::new());
+
+    // Without the flag, an image that had no documents gets none, and no warning.
+    let plain = env.lade().args(["rebase", &bare, "--json"]).run().success();
+    assert!(plain.json()["attachments"].is_null(), "{}", plain.stdout);
+    assert!(!plain.stderr.contains("warning"), "{}", plain.stderr);
+
+    // --no-attach on an image that had documents: none written, and a warning says so.
+    let mark = reg.mark();
+    let run = env
+        .lade()
+        .args(["rebase", &with_docs, "--no-attach", "--json"])
+        .run()
+        .success();
+    assert!(
+        run.stderr.contains("lade: warning:") && run.stderr.contains("not carried over"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.json()["attachments"].is_null());
+    let puts = manifest_puts(&reg.requests_since(mark));
+    assert!(
+        puts.iter().all(|p| !p.contains("/manifests/sha256-")),
+        "no referrers index written: {puts:?}"
+    );
 }

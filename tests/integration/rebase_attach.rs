@@ -9,6 +9,7 @@ use crate::attach::{referrers, validate_cyclonedx, validate_spdx};
 use crate::rebase::{base_build, blob_gets, layer_digests, manifests};
 use crate::sign::{keypair, provenance_is_signed, verify};
 use crate::support::TestEnv;
+use crate::support::layout::Layout;
 use crate::support::registry::{Registry, blob_puts, skopeo_raw};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -363,4 +364,85 @@ fn attach_needs_the_images_sbom_and_no_attach_says_what_is_left_behind() {
         puts.iter().all(|p| !p.contains("/manifests/sha256-")),
         "no referrers index written: {puts:?}"
     );
+}
+
+/// The documents a layout lists for `subject` (artifact type → bytes), by their manifests'
+/// `subject`.
+fn layout_documents(layout: &Layout, subject: &str) -> BTreeMap<String, Vec<u8>> {
+    let mut docs = BTreeMap::new();
+    for entry in layout.index()["manifests"].as_array().unwrap() {
+        let Some(t) = entry["artifactType"].as_str() else {
+            continue;
+        };
+        let m = layout.json(entry["digest"].as_str().unwrap());
+        if m["subject"]["digest"] == subject {
+            let doc = layout.blob(m["layers"][0]["digest"].as_str().unwrap());
+            assert!(
+                docs.insert(t.to_string(), doc).is_none(),
+                "{t} listed twice"
+            );
+        }
+    }
+    docs
+}
+
+#[test]
+fn an_image_in_a_layout_is_rebased_into_a_layout_with_its_documents() {
+    let env = TestEnv::new();
+    let reg = Registry::start();
+    let arch = crate::support::arm64::host_arch();
+    let platform = format!("linux/{arch}");
+    let base_tag = format!("{}/bases/static:stable", reg.host);
+    base_build(&env, &base_tag, &["static", "--platform", &platform]);
+    let app = env.copy_example("go-hello", "app");
+    let source = env.path("source");
+    env.lade()
+        .arg("publish")
+        .arg("-C")
+        .arg(&app)
+        .args(["--base", &base_tag, "--platform", &platform, "--to"])
+        .arg(format!("oci:{}:app", source.display()))
+        .run()
+        .success();
+    let old = Layout::open(&source).image("app", arch);
+    let old_docs = layout_documents(&Layout::open(&source), &old.manifest_digest);
+    assert_eq!(old_docs.len(), 3, "published with its documents");
+    let (_, app_packages) = purls(&old_docs[CYCLONEDX]);
+    base_build(
+        &env,
+        &base_tag,
+        &["static", "--package", "zlib1g", "--platform", &platform],
+    );
+
+    let dest = env.path("dest");
+    let run = env
+        .lade()
+        .arg("rebase")
+        .arg(format!("oci:{}:app", source.display()))
+        .arg("--to")
+        .arg(format!("oci:{}:img", dest.display()))
+        .arg("--json")
+        .run()
+        .success();
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    let layout = Layout::open(&dest);
+    layout.verify_blobs();
+    let img = layout.image("img", arch);
+    let docs = layout_documents(&layout, &img.manifest_digest);
+    assert_eq!(
+        docs.keys().collect::<Vec<_>>(),
+        [SPDX, CYCLONEDX, IN_TOTO],
+        "{}",
+        run.stdout
+    );
+    validate_spdx(&env, "layout", &docs[SPDX]);
+    validate_cyclonedx(&env, "layout", &docs[CYCLONEDX]);
+    let (base, own) = purls(&docs[CYCLONEDX]);
+    assert!(
+        base.iter().any(|p| p.starts_with("pkg:deb/debian/zlib1g@")),
+        "{base:?}"
+    );
+    assert_eq!(own, app_packages);
+    let cdx: Value = serde_json::from_slice(&docs[CYCLONEDX]).unwrap();
+    assert_eq!(cdx["metadata"]["component"]["version"], img.manifest_digest);
 }

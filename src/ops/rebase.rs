@@ -3,7 +3,8 @@
 //! `base::resolve_with`); `rebase` decides which layers are lade's and what lade set, and checks
 //! the new base; `image::assemble::stack` stacks lade's layers on the new base with lade's
 //! settings merged as a publish merges them; the image goes out through the usual sinks, so a
-//! registry destination mounts or finds every layer instead of downloading it.
+//! registry destination mounts or finds every layer instead of downloading it. Fresh SBOMs and
+//! provenance for the rebased manifests are `rebase_attach`'s.
 
 use super::rebase_attach;
 use crate::base::{self, image::ReadImage};
@@ -166,7 +167,7 @@ pub fn rebase(opts: &RebaseOptions) -> anyhow::Result<RebaseReport> {
     let artifacts = match unchanged {
         true => None,
         false => {
-            let docs = rebase_attach::old_documents(&opts.image, &cwd, &read, &registry)?;
+            let docs = rebase_attach::old_documents(opts, &cwd, &read, &registry)?;
             match rebase_attach::prepare(opts, &read, &docs)? {
                 None => None,
                 Some(prepared) => {

@@ -85,21 +85,23 @@ fn documents(t: &Option<String>) -> bool {
 
 /// The documents attached to each platform manifest of the image: listed in the
 /// `sha256-<hex>` fallback index on a registry (the tag lade writes where there is no
-/// referrers API), or in `index.json` of a layout with their `subject`. Only manifests and
-/// the CycloneDX documents are read.
+/// referrers API), or in `index.json` of a layout with their `subject`. Only manifests and,
+/// unless `--no-attach` says they are not wanted, the CycloneDX documents are read.
 pub fn old_documents(
-    image: &str,
+    opts: &RebaseOptions,
     cwd: &Path,
     read: &ReadImage,
     registry: &RegistrySession,
 ) -> anyhow::Result<Vec<OldDocuments>> {
+    let image = opts.image.as_str();
+    let sbom = opts.attach != Some(false);
     let context = || format!("rebase {image}: reading the documents attached to it");
     match image.strip_prefix("oci:") {
         Some(rest) => {
             let dir = cwd.join(split_path_tag(rest).0);
             layout_documents(&dir, read).with_context(context)
         }
-        None => registry_documents(image, read, registry)
+        None => registry_documents(image, read, registry, sbom)
             .map_err(anyhow::Error::from)
             .with_context(context),
     }
@@ -109,6 +111,7 @@ fn registry_documents(
     image: &str,
     read: &ReadImage,
     registry: &RegistrySession,
+    sbom: bool,
 ) -> Result<Vec<OldDocuments>, RegistryError> {
     let r = Reference::parse(image)?;
     let connected = registry.connect()?;
@@ -138,6 +141,7 @@ fn registry_documents(
             if let Some(e) = entries
                 .iter()
                 .find(|e| e.artifact_type.as_deref() == Some(attach::CYCLONEDX_JSON))
+                .filter(|_| sbom)
             {
                 let m = client
                     .get_manifest_at(&r.registry, &r.repository, e.digest.as_str())

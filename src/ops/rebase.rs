@@ -129,6 +129,27 @@ pub enum RebaseError {
         "rebase {image}: it names a digest, which cannot be written again; pass --to REPO[:TAG]"
     )]
     DigestDestination { image: String },
+    #[error(
+        "rebase {image}: {platform} ({manifest}) has no CycloneDX SBOM attached to carry lade's packages over from; publish the image again to attach one, or rebase with --no-attach"
+    )]
+    NoSbom {
+        image: String,
+        platform: String,
+        manifest: Digest,
+    },
+    #[error(
+        "rebase {image}: the CycloneDX SBOM attached to {platform} ({manifest}) is not one lade wrote ({detail}); publish the image again, or rebase with --no-attach"
+    )]
+    ForeignSbom {
+        image: String,
+        platform: String,
+        manifest: Digest,
+        detail: String,
+    },
+    #[error(
+        "rebase {image}: its created time '{created}' is not an RFC 3339 UTC time, which the attached documents need; rebase with --no-attach"
+    )]
+    Created { image: String, created: String },
 }
 
 pub fn rebase(opts: &RebaseOptions) -> anyhow::Result<RebaseReport> {

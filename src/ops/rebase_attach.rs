@@ -11,7 +11,7 @@
 //! bases; it is signed (DSSE) with `--sign-key`. Documents carry the image's own `created`
 //! time, so rebasing the same image the same way gives the same bytes.
 
-use super::rebase::{RebaseOptions, RebaseReport};
+use super::rebase::{RebaseError, RebaseOptions, RebaseReport};
 use crate::attach::{self, Artifact, OutputAttachments};
 use crate::base::image::ReadImage;
 use crate::digest::Digest;
@@ -243,29 +243,26 @@ pub fn prepare(
         .first()
         .and_then(|i| i.config.created().clone())
         .unwrap_or_default();
-    let epoch = crate::image::time::parse_rfc3339(&created).with_context(|| {
-        format!(
-            "rebase {}: its created time '{created}' is not an RFC 3339 UTC time, which the documents need",
-            opts.image
-        )
-    })?;
+    let epoch =
+        crate::image::time::parse_rfc3339(&created).ok_or_else(|| RebaseError::Created {
+            image: opts.image.clone(),
+            created: created.clone(),
+        })?;
     let mut name = None;
     let mut own = Vec::new();
     for o in old {
-        let bytes = o.cyclonedx.as_deref().with_context(|| {
-            format!(
-                "rebase {}: {} ({}) has no CycloneDX SBOM attached to carry lade's packages over from; publish the image again to attach one, or rebase with --no-attach",
-                opts.image, o.platform, o.manifest
-            )
+        let bytes = o.cyclonedx.as_deref().ok_or_else(|| RebaseError::NoSbom {
+            image: opts.image.clone(),
+            platform: o.platform.to_string(),
+            manifest: o.manifest.clone(),
         })?;
-        let (n, scan) = sbom::cyclonedx::read(bytes).map_err(|e| {
-            anyhow::anyhow!(
-                "rebase {}: the CycloneDX SBOM attached to {} ({}) is not one lade wrote: {e}; publish the image again, or rebase with --no-attach",
-                opts.image,
-                o.platform,
-                o.manifest
-            )
-        })?;
+        let (n, scan) =
+            sbom::cyclonedx::read(bytes).map_err(|detail| RebaseError::ForeignSbom {
+                image: opts.image.clone(),
+                platform: o.platform.to_string(),
+                manifest: o.manifest.clone(),
+                detail,
+            })?;
         name.get_or_insert(n);
         own.push((o.platform.clone(), sbom::without_base(scan)));
     }

@@ -28,7 +28,14 @@
 //! commands and the requirements' text equals that of the last finished install for the
 //! platform (a requirements file that includes others with `-r`/`-c` always installs).
 //!
-//! Layers: dependencies (/app/.deps) below the application, so a source change leaves the
+//! - Packages a lock takes from directories — members of a uv workspace (the project is found
+//!   to be one by looking upward for a pyproject.toml whose `[tool.uv.workspace]` lists it; the
+//!   root's uv.lock then locks it) and uv or poetry path dependencies — are each copied out of
+//!   the tree, built with `pip wheel --no-deps` and installed to `<out>/local`; their own
+//!   dependencies come from the lock like the project's. Nothing of a workspace member the
+//!   project does not need is read.
+//!
+//! Layers: dependencies (/app/.deps), then local packages (/app/.workspace), below the application, so a source change leaves the
 //! dependency layer byte-identical and the layer cache reuses it.
 
 //!
@@ -42,6 +49,7 @@ mod planner;
 mod project;
 mod steps;
 mod version;
+mod workspace;
 
 use super::{DetectError, Detector, Project};
 use crate::plan::Plan;
@@ -60,6 +68,9 @@ pub const DEFAULT_BASE: &str = "gcr.io/distroless/python3-debian12:nonroot";
 pub const APP_DIR: &str = "/app";
 /// site-packages of the dependencies.
 pub const DEPS_DIR: &str = "/app/.deps";
+/// site-packages of the packages built from directories: uv workspace members and path
+/// dependencies the project needs.
+pub const LOCAL_DIR: &str = "/app/.workspace";
 /// site-packages holding the project's own wheel, for packaged projects.
 pub const PROJECT_DIR: &str = "/app/.project";
 /// The host interpreter that runs pip.

@@ -10,6 +10,7 @@
 
 use crate::support::TestEnv;
 use crate::support::env::{copy_tree, repo_root, write_file};
+use crate::support::lade::Lade;
 use crate::support::layout::{self, Layout};
 use crate::support::python_base::python_base;
 use crate::support::registry::{Registry, require_tool, skopeo_raw};
@@ -28,7 +29,11 @@ fn fixture(env: &TestEnv, name: &str) -> PathBuf {
 
 /// Publishes to `REG/REPO:TAG` and returns the image's digest (one platform: the manifest's).
 fn publish(env: &TestEnv, args: &[&Path], reg: &Registry, repo_tag: &str) -> String {
-    let mut lade = env.lade().arg("publish");
+    publish_with(env.lade(), args, reg, repo_tag)
+}
+
+fn publish_with(lade: Lade, args: &[&Path], reg: &Registry, repo_tag: &str) -> String {
+    let mut lade = lade.arg("publish");
     for a in args {
         lade = lade.arg(a);
     }
@@ -163,9 +168,10 @@ fn uv_workspace_apps_hold_their_workspace_packages_only() {
         "api: shared v1 (six 1.16.0) from /app/.workspace/shared/__init__.py xn--bcher-kva.example"
     );
 
-    // Named from the workspace root: the same image, bit for bit.
-    let again = publish(
-        &env,
+    // Named from the workspace root, with a cache of its own (every step runs again): the same
+    // image, bit for bit.
+    let again = publish_with(
+        env.lade_with_cache(&env.dir("cache-again")),
         &[
             Path::new("-C"),
             &root,
@@ -222,8 +228,16 @@ fn poetry_path_dependency_is_built_into_the_image() {
         run_once(&env, &l, "path"),
         "path-app: greeting v1 (six 1.16.0) from /app/.workspace/greeting/__init__.py"
     );
-    let again = publish(&env, &[&app], &reg, "path/app:again");
-    assert_eq!(again, first, "the same sources, the same image");
+    let again = publish_with(
+        env.lade_with_cache(&env.dir("cache-again")),
+        &[&app],
+        &reg,
+        "path/app:again",
+    );
+    assert_eq!(
+        again, first,
+        "the same sources, built again, the same image"
+    );
     let init = root.join("lib/greeting/__init__.py");
     let text = fs::read_to_string(&init).unwrap();
     fs::write(&init, text.replace("greeting v1", "greeting v2")).unwrap();

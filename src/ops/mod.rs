@@ -15,6 +15,7 @@ pub mod rebase;
 pub mod registry;
 pub mod report;
 pub mod runtime;
+pub mod shared;
 pub mod signing;
 pub mod verify;
 

@@ -288,6 +288,11 @@ pub fn publish_all(
     publish::check_inputs(&opts.publish)?;
     let mut slots: Vec<Result<Project, Unplanned>> =
         opts.dirs.iter().map(|d| plan_project(opts, d)).collect();
+    // One registry client for the run, and each base resolved once.
+    let shared = super::shared::Shared::default();
+    for p in slots.iter_mut().filter_map(|s| s.as_mut().ok()) {
+        p.opts.shared = Some(shared.clone());
+    }
     make_outputs(opts, &mut slots)?;
 
     let results: Vec<Mutex<Option<ProjectReport>>> =

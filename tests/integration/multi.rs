@@ -2,9 +2,11 @@
 //! gives the images five separate runs give; a broken service fails alone and is named.
 
 use crate::support::TestEnv;
+use crate::support::base_image::build_base;
 use crate::support::env::write_file;
 use crate::support::layout::sha256_digest;
-use crate::support::registry::{Registry, require_tool, skopeo_raw};
+use crate::support::registry::{Access, Registry, require_tool, skopeo_raw};
+use crate::support::tools::{run_ok, tool};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -265,4 +267,67 @@ fn outputs_that_do_not_tell_projects_apart_are_refused_before_building() {
     );
     run(&[]).expect_error(&["lade.toml", "apps/*", "matches no directory"]);
     assert!(!Path::new(&env.work.join("lade-out")).exists());
+}
+
+/// Requests for the base's manifests (index, then the platform's) in `log`.
+fn base_manifest_requests(log: &[Access]) -> usize {
+    log.iter()
+        .filter(|a| a.path.starts_with("/v2/bases/static/manifests/"))
+        .count()
+}
+
+#[test]
+fn projects_of_one_run_resolve_a_shared_base_once() {
+    let env = TestEnv::new();
+    let root = monorepo(&env);
+    let reg = Registry::start();
+    let base = build_base(&env.path("base"), "v1", &["amd64"], None);
+    run_ok(
+        tool("skopeo")
+            .args(["copy", "--all", "-q", "--dest-tls-verify=false"])
+            .arg(format!("oci:{}:v1", base.dir.display()))
+            .arg(format!("docker://{}/bases/static:nonroot", reg.host)),
+    );
+    let base_ref = format!("{}/bases/static:nonroot", reg.host);
+    let publish = |lade: crate::support::lade::Lade, dir: &Path, to: &str| {
+        lade.arg("publish")
+            .arg(dir)
+            .args(["--platform", "linux/amd64", "--base", &base_ref, "--json"])
+            .args(["-j", "2", "--to", to])
+            .run()
+            .success()
+    };
+
+    // One project alone: how many manifest requests resolving the base takes.
+    let alone = env.dir("alone");
+    crate::support::env::copy_tree(&root.join("services/svc-a"), &alone.join("svc-a"));
+    let mark = reg.mark();
+    publish(
+        env.lade_with_cache(&env.dir("cache-alone")),
+        &alone.join("svc-a"),
+        &format!("{}/alone/{{name}}:v1", reg.host),
+    );
+    let one = base_manifest_requests(&reg.requests_since(mark));
+    assert!(one > 0, "the base is read from the registry");
+
+    // Five projects, two at a time: the base is resolved once for all of them.
+    let mark = reg.mark();
+    let together = publish(env.lade(), &root, &format!("{}/mono/{{name}}:v1", reg.host));
+    let five = base_manifest_requests(&reg.requests_since(mark));
+    let j = together.json();
+    let projects = by_name(&j);
+    assert_eq!(projects.len(), 5, "{j}");
+    for (name, p) in &projects {
+        assert_eq!(p["status"], "ok", "{name}: {p}");
+        assert_eq!(
+            registry_digest(&format!("{}/mono/{name}:v1", reg.host)),
+            p["digest"].as_str().unwrap(),
+            "{name}"
+        );
+    }
+    eprintln!("base manifest requests: {one} for one project, {five} for five in one run");
+    assert_eq!(
+        five, one,
+        "five projects on one base resolve it as one project does"
+    );
 }

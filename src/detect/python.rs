@@ -175,4 +175,69 @@ mod tests {
         let empty = tempfile::tempdir().unwrap();
         assert!(PythonProject::read(empty.path()).unwrap().is_none());
     }
+
+    /// A uv workspace member without a lock of its own is locked by the root's uv.lock, from
+    /// its own entry; a uv path dependency of the root project is a local package too.
+    #[test]
+    fn facts_of_a_uv_workspace_member_and_a_path_dependency() {
+        let t = tempfile::tempdir().unwrap();
+        let write = |f: &str, text: &str| {
+            let p = t.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        let pkg = |name: &str, source: &str, deps: &str| {
+            format!(
+                "[[package]]\nname = \"{name}\"\nversion = \"1\"\nsource = {source}\ndependencies = [{deps}]\n"
+            )
+        };
+        write(
+            "ws/pyproject.toml",
+            "[project]\nname = \"root\"\ndependencies = [\"tool\"]\n[tool.uv.workspace]\nmembers = [\"apps/*\", \"libs/*\"]\n[tool.uv.sources]\ntool = { path = \"../tool\" }\n",
+        );
+        write("ws/main.py", "");
+        write("ws/apps/web/pyproject.toml", "[project]\nname = \"web\"\n");
+        write("ws/apps/web/main.py", "");
+        write(
+            "ws/libs/core/pyproject.toml",
+            "[project]\nname = \"core\"\n",
+        );
+        let lock = [
+            pkg("root", "{ virtual = \".\" }", "{ name = \"tool\" }"),
+            pkg("tool", "{ directory = \"../tool\" }", ""),
+            pkg("web", "{ virtual = \"apps/web\" }", "{ name = \"core\" }"),
+            pkg("core", "{ editable = \"libs/core\" }", ""),
+        ]
+        .concat();
+        write("ws/uv.lock", &format!("version = 1\n{lock}"));
+
+        let web = PythonProject::read(&t.path().join("ws/apps/web"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(web.workspace.as_ref().unwrap().member, "apps/web");
+        assert_eq!(web.deps, Deps::None, "nothing from the index");
+        let local = |py: &PythonProject| -> Vec<(String, std::path::PathBuf)> {
+            py.local
+                .iter()
+                .map(|l| (l.name.clone(), l.dir.clone()))
+                .collect()
+        };
+        assert_eq!(
+            local(&web),
+            [("core".into(), t.path().join("ws/libs/core"))]
+        );
+
+        // The root's path dependency has nothing to build from: the lock and path are named.
+        let e = PythonProject::read(&t.path().join("ws"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("uv.lock") && e.contains("'tool'") && e.contains("../tool"),
+            "{e}"
+        );
+        write("tool/setup.py", "");
+        let root = PythonProject::read(&t.path().join("ws")).unwrap().unwrap();
+        assert_eq!(root.workspace, None, "the root locks itself");
+        assert_eq!(local(&root), [("tool".into(), t.path().join("tool"))]);
+    }
 }

@@ -352,12 +352,13 @@ fn uv_source_dir(p: &toml::Table) -> Option<(&'static str, String)> {
 /// Why `member` has no entry in the lock: a workspace root without a project of its own
 /// names its members; otherwise the lock is older than the member.
 fn uv_no_root(lock: &toml::Table, packages: &[&toml::Table], member: &str) -> String {
-    let members: Vec<String> = packages
+    let mut members: Vec<String> = packages
         .iter()
         .filter_map(|p| uv_source_dir(p))
         .filter(|(kind, _)| *kind != "directory")
         .map(|(_, path)| path)
         .collect();
+    members.sort();
     if member == "." && lock.contains_key("manifest") && !members.is_empty() {
         return format!(
             "the workspace root has no project of its own; publish a member with `-C ROOT --project MEMBER` or from its directory (members: {})",

@@ -261,7 +261,8 @@ fn uv_workspace_members_get_their_own_closure() {
     );
     let e = uv(&lock, ".").unwrap_err();
     assert!(
-        e.contains("no project of its own") && e.contains("apps/api, packages/shared"),
+        e.contains("no project of its own")
+            && e.contains("apps/api, apps/web, packages/shared, packages/util"),
         "{e}"
     );
     let e = uv(&lock, "apps/new").unwrap_err();

@@ -15,7 +15,7 @@ use crate::support::layout::{self, Layout};
 use crate::support::python_base::python_base;
 use crate::support::registry::{Registry, require_tool, skopeo_raw};
 use crate::support::tools::{run_ok, tool};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -29,32 +29,53 @@ fn fixture(env: &TestEnv, name: &str) -> PathBuf {
 
 /// Publishes to `REG/REPO:TAG` and returns the image's digest (one platform: the manifest's).
 fn publish(env: &TestEnv, args: &[&Path], reg: &Registry, repo_tag: &str) -> String {
-    publish_with(env.lade(), args, reg, repo_tag)
+    digest(&publish_with(env.lade(), args, reg, repo_tag))
 }
 
-fn publish_with(lade: Lade, args: &[&Path], reg: &Registry, repo_tag: &str) -> String {
+fn digest(report: &Value) -> String {
+    report["digest"].as_str().unwrap().to_string()
+}
+
+/// Publishes with `lade` and returns the `--json` report.
+fn publish_with(lade: Lade, args: &[&Path], reg: &Registry, repo_tag: &str) -> Value {
     let mut lade = lade.arg("publish");
     for a in args {
         lade = lade.arg(a);
     }
-    let run = lade
+    let report = lade
         .args(["--platform", "linux/amd64", "--json", "--base"])
         .arg(python_base())
         .arg("--to")
         .arg(format!("{}/{repo_tag}", reg.host))
         .run()
-        .success();
-    let digest = run.json()["digest"].as_str().unwrap().to_string();
+        .success()
+        .json();
     // What the registry serves under the tag is that image, as skopeo reads it.
     assert_eq!(
         layout::sha256_digest(&skopeo_raw(
             &format!("{}/{repo_tag}", reg.host),
             &["--tls-verify=false"]
         )),
-        digest,
+        digest(&report),
         "{repo_tag}"
     );
-    digest
+    report
+}
+
+/// The pip steps of a `--json` report: (description, reused).
+fn pip_steps(report: &Value) -> Vec<(String, bool)> {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["program"] == "python3")
+        .map(|s| {
+            (
+                s["description"].as_str().unwrap_or_default().to_string(),
+                s["reused"] == true,
+            )
+        })
+        .collect()
 }
 
 /// Copies the image out of the registry with skopeo into a layout tagged `img`.
@@ -181,23 +202,46 @@ fn uv_workspace_apps_hold_their_workspace_packages_only() {
         &reg,
         "ws/web:again",
     );
-    assert_eq!(again, web1, "-C ROOT --project apps/web is apps/web");
+    assert_eq!(
+        digest(&again),
+        web1,
+        "-C ROOT --project apps/web is apps/web"
+    );
 
     // A change in api (its code and its dependencies) leaves web's image as it was.
     write_file(
         &api_dir.join("main.py"),
         "import shared\nimport util\n\nprint(shared.greet(\"api v2\"), util.host(\"b\u{fc}cher.example\"))\n",
     );
-    let web2 = publish(&env, &[&web_dir], &reg, "ws/web:2");
+    let web2_report = publish_with(env.lade(), &[&web_dir], &reg, "ws/web:2");
+    let web2 = digest(&web2_report);
     let api2 = publish(&env, &[&api_dir], &reg, "ws/api:2");
     assert_eq!(web2, web1, "web does not use api");
+    let pip = pip_steps(&web2_report);
+    assert!(
+        pip.iter().any(|(d, _)| d.starts_with("pip wheel shared"))
+            && pip.iter().all(|(_, reused)| *reused),
+        "nothing web uses changed: pip ran for none of it: {pip:?}"
+    );
     assert_ne!(api2, api1, "api changed");
 
     // A change in shared changes both.
     let init = root.join("packages/shared/shared/__init__.py");
     let text = fs::read_to_string(&init).unwrap();
     fs::write(&init, text.replace("shared v1", "shared v2")).unwrap();
-    let web3 = publish(&env, &[&web_dir], &reg, "ws/web:3");
+    let web3_report = publish_with(env.lade(), &[&web_dir], &reg, "ws/web:3");
+    let web3 = digest(&web3_report);
+    let rebuilt: Vec<(String, bool)> = pip_steps(&web3_report)
+        .into_iter()
+        .filter(|(_, reused)| !reused)
+        .collect();
+    assert!(
+        rebuilt
+            .iter()
+            .any(|(d, _)| d.starts_with("pip wheel shared"))
+            && !rebuilt.iter().any(|(d, _)| d.contains("dependencies")),
+        "shared is built again, the locked dependencies are kept: {rebuilt:?}"
+    );
     let api3 = publish(&env, &[&api_dir], &reg, "ws/api:3");
     assert_ne!(web3, web2, "web uses shared");
     assert_ne!(api3, api2, "api uses shared");
@@ -235,7 +279,8 @@ fn poetry_path_dependency_is_built_into_the_image() {
         "path/app:again",
     );
     assert_eq!(
-        again, first,
+        digest(&again),
+        first,
         "the same sources, built again, the same image"
     );
     let init = root.join("lib/greeting/__init__.py");

@@ -338,6 +338,20 @@ fn local_steps(
     let wheels = out.join("local-wheels");
     let dest = out.join("local");
     let names: Vec<String> = local.iter().map(|l| l.name.clone()).collect();
+    // Each step is keyed by the packages' sources (not by the copy, whose key would be
+    // computed before it is made): while they are unchanged, the copies, wheels and install
+    // are kept.
+    let sources: Vec<StepInput> = local
+        .iter()
+        .map(|l| StepInput::Tree {
+            path: l.dir.clone(),
+            exclude: WHEEL_SKIP
+                .iter()
+                .filter(|s| !s.contains('*'))
+                .map(|s| s.to_string())
+                .collect(),
+        })
+        .collect();
     let mut steps = Vec::new();
     let mut wheel = vec![
         "wheel".to_string(),
@@ -345,7 +359,7 @@ fn local_steps(
         "-w".into(),
         s(&wheels),
     ];
-    for l in local {
+    for (l, source) in local.iter().zip(&sources) {
         let to = src.join(&l.name);
         steps.push(
             lade_step(
@@ -353,7 +367,9 @@ fn local_steps(
                 stage_args(&l.dir, &to),
                 dir,
             )
-            .with_output(StepOutput::Dir { path: to.clone() }),
+            .with_input(source.clone())
+            .with_output(StepOutput::Dir { path: to.clone() })
+            .reused_when_unchanged(),
         );
         wheel.push(s(&to));
     }
@@ -363,9 +379,11 @@ fn local_steps(
             wheel,
             dir,
         )
+        .with_inputs(sources.clone())
         .with_output(StepOutput::Dir {
             path: wheels.clone(),
-        }),
+        })
+        .reused_when_unchanged(),
     );
     let mut install = install_args(platform, &dest, true);
     install.extend([
@@ -381,7 +399,9 @@ fn local_steps(
             install,
             dir,
         )
-        .with_output(StepOutput::Dir { path: dest.clone() }),
+        .with_inputs(sources)
+        .with_output(StepOutput::Dir { path: dest.clone() })
+        .reused_when_unchanged(),
     );
     steps.extend(after_install_steps(platform, &dest, dir, "local packages"));
     steps

@@ -4,7 +4,8 @@
 //! Everything a command line can get wrong is checked before the first build: every project is
 //! planned (detectors only read files), every `--to` is made for every project and parsed, and
 //! no two projects may write the same image. A project that fails to plan or build is one
-//! failed entry of the report; the others still run.
+//! failed entry of the report; the others still run. The projects share a registry client and
+//! the bases they name alike ([`super::shared`]), never anything that decides an image.
 
 use super::plan::{PlanOptions, plan_and_config};
 use super::publish::{self, Event, OutputStatus, PublishOptions, PublishReport};

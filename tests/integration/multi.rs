@@ -1,5 +1,6 @@
 //! Many images in one run: a monorepo of five Go services, published together two at a time,
-//! gives the images five separate runs give; a broken service fails alone and is named.
+//! gives the images five separate runs give; a broken service fails alone and is named; the run
+//! resolves their common base once and talks to the registry through one client.
 
 use crate::support::TestEnv;
 use crate::support::base_image::build_base;

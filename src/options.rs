@@ -132,6 +132,8 @@ fn outputs(o: OutputArgs) -> anyhow::Result<PublishOptions> {
         compression: o.compression,
         // The binary sets its renderer's reporter; `plan` reports nothing.
         progress: Default::default(),
+        // Set by `ops::multi` for the projects of one run.
+        shared: None,
     })
 }
 

@@ -28,7 +28,14 @@
 //! commands and the requirements' text equals that of the last finished install for the
 //! platform (a requirements file that includes others with `-r`/`-c` always installs).
 //!
-//! Layers: dependencies (/app/.deps) below the application, so a source change leaves the
+//! - Packages a lock takes from directories — members of a uv workspace (the project is found
+//!   to be one by looking upward for a pyproject.toml whose `[tool.uv.workspace]` lists it; the
+//!   root's uv.lock then locks it) and uv or poetry path dependencies — are each copied out of
+//!   the tree, built with `pip wheel --no-deps` and installed to `<out>/local`; their own
+//!   dependencies come from the lock like the project's. Nothing of a workspace member the
+//!   project does not need is read.
+//!
+//! Layers: dependencies (/app/.deps), then local packages (/app/.workspace), below the application, so a source change leaves the
 //! dependency layer byte-identical and the layer cache reuses it.
 
 //!
@@ -42,6 +49,7 @@ mod planner;
 mod project;
 mod steps;
 mod version;
+mod workspace;
 
 use super::{DetectError, Detector, Project};
 use crate::plan::Plan;
@@ -60,6 +68,9 @@ pub const DEFAULT_BASE: &str = "gcr.io/distroless/python3-debian12:nonroot";
 pub const APP_DIR: &str = "/app";
 /// site-packages of the dependencies.
 pub const DEPS_DIR: &str = "/app/.deps";
+/// site-packages of the packages built from directories: uv workspace members and path
+/// dependencies the project needs.
+pub const LOCAL_DIR: &str = "/app/.workspace";
 /// site-packages holding the project's own wheel, for packaged projects.
 pub const PROJECT_DIR: &str = "/app/.project";
 /// The host interpreter that runs pip.
@@ -163,5 +174,70 @@ mod tests {
         assert_eq!(py.entry.main_package.as_deref(), Some("web"));
         let empty = tempfile::tempdir().unwrap();
         assert!(PythonProject::read(empty.path()).unwrap().is_none());
+    }
+
+    /// A uv workspace member without a lock of its own is locked by the root's uv.lock, from
+    /// its own entry; a uv path dependency of the root project is a local package too.
+    #[test]
+    fn facts_of_a_uv_workspace_member_and_a_path_dependency() {
+        let t = tempfile::tempdir().unwrap();
+        let write = |f: &str, text: &str| {
+            let p = t.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        let pkg = |name: &str, source: &str, deps: &str| {
+            format!(
+                "[[package]]\nname = \"{name}\"\nversion = \"1\"\nsource = {source}\ndependencies = [{deps}]\n"
+            )
+        };
+        write(
+            "ws/pyproject.toml",
+            "[project]\nname = \"root\"\ndependencies = [\"tool\"]\n[tool.uv.workspace]\nmembers = [\"apps/*\", \"libs/*\"]\n[tool.uv.sources]\ntool = { path = \"../tool\" }\n",
+        );
+        write("ws/main.py", "");
+        write("ws/apps/web/pyproject.toml", "[project]\nname = \"web\"\n");
+        write("ws/apps/web/main.py", "");
+        write(
+            "ws/libs/core/pyproject.toml",
+            "[project]\nname = \"core\"\n",
+        );
+        let lock = [
+            pkg("root", "{ virtual = \".\" }", "{ name = \"tool\" }"),
+            pkg("tool", "{ directory = \"../tool\" }", ""),
+            pkg("web", "{ virtual = \"apps/web\" }", "{ name = \"core\" }"),
+            pkg("core", "{ editable = \"libs/core\" }", ""),
+        ]
+        .concat();
+        write("ws/uv.lock", &format!("version = 1\n{lock}"));
+
+        let web = PythonProject::read(&t.path().join("ws/apps/web"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(web.workspace.as_ref().unwrap().member, "apps/web");
+        assert_eq!(web.deps, Deps::None, "nothing from the index");
+        let local = |py: &PythonProject| -> Vec<(String, std::path::PathBuf)> {
+            py.local
+                .iter()
+                .map(|l| (l.name.clone(), l.dir.clone()))
+                .collect()
+        };
+        assert_eq!(
+            local(&web),
+            [("core".into(), t.path().join("ws/libs/core"))]
+        );
+
+        // The root's path dependency has nothing to build from: the lock and path are named.
+        let e = PythonProject::read(&t.path().join("ws"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("uv.lock") && e.contains("'tool'") && e.contains("../tool"),
+            "{e}"
+        );
+        write("tool/setup.py", "");
+        let root = PythonProject::read(&t.path().join("ws")).unwrap().unwrap();
+        assert_eq!(root.workspace, None, "the root locks itself");
+        assert_eq!(local(&root), [("tool".into(), t.path().join("tool"))]);
     }
 }

@@ -16,6 +16,7 @@ mod rebase_attach;
 pub mod registry;
 pub mod report;
 pub mod runtime;
+pub mod shared;
 pub mod signing;
 pub mod verify;
 

@@ -4,7 +4,8 @@
 //! Everything a command line can get wrong is checked before the first build: every project is
 //! planned (detectors only read files), every `--to` is made for every project and parsed, and
 //! no two projects may write the same image. A project that fails to plan or build is one
-//! failed entry of the report; the others still run.
+//! failed entry of the report; the others still run. The projects share a registry client and
+//! the bases they name alike ([`super::shared`]), never anything that decides an image.
 
 use super::plan::{PlanOptions, plan_and_config};
 use super::publish::{self, Event, OutputStatus, PublishOptions, PublishReport};
@@ -288,6 +289,11 @@ pub fn publish_all(
     publish::check_inputs(&opts.publish)?;
     let mut slots: Vec<Result<Project, Unplanned>> =
         opts.dirs.iter().map(|d| plan_project(opts, d)).collect();
+    // One registry client for the run, and each base resolved once.
+    let shared = super::shared::Shared::default();
+    for p in slots.iter_mut().filter_map(|s| s.as_mut().ok()) {
+        p.opts.shared = Some(shared.clone());
+    }
     make_outputs(opts, &mut slots)?;
 
     let results: Vec<Mutex<Option<ProjectReport>>> =

@@ -43,6 +43,8 @@ pub struct PublishOptions {
     pub progress: crate::progress::Reporter,
     /// How lade's own layers are compressed (base layers stay as they are).
     pub compression: crate::layer::Compression,
+    /// With several projects in one run: the registry client and resolved bases they share.
+    pub shared: Option<super::shared::Shared>,
 }
 
 /// What happened, for people (stderr) and for machines (`--json` on stdout).
@@ -260,13 +262,15 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
                 .map(|b| b.base.clone())
                 .expect("just set")
         }
-        None => base::resolve_with(
-            &plan.base,
-            &platforms,
-            &super::plan::base_dir(&opts.plan, &plan)?,
-            &registry,
-            pin.as_ref(),
-        )
+        None => {
+            let dir = super::plan::base_dir(&opts.plan, &plan)?;
+            let resolve =
+                || base::resolve_with(&plan.base, &platforms, &dir, &registry, pin.as_ref());
+            match &opts.shared {
+                Some(shared) => shared.base(&plan.base, &platforms, &dir, pin.as_ref(), resolve),
+                None => resolve(),
+            }
+        }
         .map_err(|e| {
             match unreachable_base_hint(&plan.base, &e).or_else(|| checks::base_hint(&plan)) {
                 Some(hint) => anyhow::Error::new(e).context(hint),
@@ -516,7 +520,10 @@ pub(super) fn open_outputs(
     super::registry::add_push_registries(&mut options, &targets);
     // One client for the whole publish: the base, every registry output and the base layers
     // file outputs need share its connections and tokens.
-    let registry = RegistrySession::with_progress(options, opts.progress.clone());
+    let registry = match &opts.shared {
+        Some(shared) => shared.session(options, opts.progress.clone()),
+        None => RegistrySession::with_progress(options, opts.progress.clone()),
+    };
     let open = sink::OpenOptions {
         registry: registry.clone(),
         tags: opts.tags.clone(),

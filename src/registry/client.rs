@@ -145,9 +145,14 @@ struct Inner {
     hosts: Mutex<HashMap<String, Arc<Host>>>,
     clients: Mutex<HashMap<(String, bool), reqwest::Client>>,
     push_registries: Mutex<Vec<String>>,
-    retries: AtomicU64,
+}
+
+/// What one user of a shared client has of its own: where its transfers report, and its
+/// retries (a push reports those it made, not another project's).
+struct View {
     /// Where downloads and uploads report their bytes.
     progress: crate::progress::Reporter,
+    retries: AtomicU64,
 }
 
 /// A registry client for any number of registries. Clones share connections, tokens and
@@ -155,6 +160,7 @@ struct Inner {
 #[derive(Clone)]
 pub struct RegistryClient {
     inner: Arc<Inner>,
+    view: Arc<View>,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -184,10 +190,24 @@ impl RegistryClient {
                 hosts: Mutex::new(HashMap::new()),
                 clients: Mutex::new(HashMap::new()),
                 push_registries: Mutex::new(push_registries),
-                retries: AtomicU64::new(0),
+            }),
+            view: Arc::new(View {
                 progress,
+                retries: AtomicU64::new(0),
             }),
         })
+    }
+
+    /// The same client — connections, tokens, credential lookups — for another part of the
+    /// run, whose transfers report to `progress` and whose retries are counted apart.
+    pub fn reporting_to(&self, progress: crate::progress::Reporter) -> RegistryClient {
+        RegistryClient {
+            inner: self.inner.clone(),
+            view: Arc::new(View {
+                progress,
+                retries: AtomicU64::new(0),
+            }),
+        }
     }
 
     pub fn options(&self) -> &RegistryOptions {
@@ -195,12 +215,17 @@ impl RegistryClient {
     }
 
     fn progress(&self) -> &crate::progress::Reporter {
-        &self.inner.progress
+        &self.view.progress
+    }
+
+    /// Whether `self` and `other` share connections and tokens.
+    pub fn shares_state_with(&self, other: &RegistryClient) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// How many requests and uploads were retried so far.
     pub fn retries(&self) -> u64 {
-        self.inner.retries.load(Ordering::Relaxed)
+        self.view.retries.load(Ordering::Relaxed)
     }
 
     /// Marks `registry` as one lade pushes to (see [`RegistryOptions::push_registries`]).
@@ -211,7 +236,7 @@ impl RegistryClient {
         }
     }
 
-    fn is_push_registry(&self, registry: &str) -> bool {
+    pub(crate) fn is_push_registry(&self, registry: &str) -> bool {
         self.inner
             .push_registries
             .lock()
@@ -263,7 +288,7 @@ impl RegistryClient {
     }
 
     async fn pause(&self, registry: &str, what: &str, attempt: u32, wait: Option<Duration>) {
-        self.inner.retries.fetch_add(1, Ordering::Relaxed);
+        self.view.retries.fetch_add(1, Ordering::Relaxed);
         let d = wait.unwrap_or_else(|| transport::backoff(self.inner.options.backoff, attempt - 1));
         tracing::debug!(
             registry,

@@ -15,12 +15,14 @@ pub struct RegistrySession {
     options: Arc<RegistryOptions>,
     progress: crate::progress::Reporter,
     connected: Arc<OnceLock<Arc<Connected>>>,
+    /// The session whose client and runtime this one uses ([`RegistrySession::joined`]).
+    shares: Option<Box<RegistrySession>>,
 }
 
 /// The client and its runtime.
 pub struct Connected {
     client: RegistryClient,
-    runtime: tokio::runtime::Runtime,
+    runtime: Arc<tokio::runtime::Runtime>,
 }
 
 impl Connected {
@@ -60,6 +62,24 @@ impl RegistrySession {
             options: Arc::new(options),
             progress,
             connected: Arc::new(OnceLock::new()),
+            shares: None,
+        }
+    }
+
+    /// A session for another project of the same run: it uses this session's client —
+    /// connections, tokens, credential lookups — and runtime (made on first use by either),
+    /// with `options`' push registries added and its own transfers reported to `progress`.
+    /// The caller makes sure `options` reach registries as this session's do.
+    pub fn joined(
+        &self,
+        options: RegistryOptions,
+        progress: crate::progress::Reporter,
+    ) -> RegistrySession {
+        RegistrySession {
+            options: Arc::new(options),
+            progress,
+            connected: Arc::new(OnceLock::new()),
+            shares: Some(Box::new(self.clone())),
         }
     }
 
@@ -73,10 +93,25 @@ impl RegistrySession {
         if let Some(c) = self.connected.get() {
             return Ok(c.clone());
         }
-        let made = Arc::new(Connected {
-            client: RegistryClient::with_progress((*self.options).clone(), self.progress.clone())?,
-            runtime: runtime()?,
-        });
+        let made = match &self.shares {
+            Some(shared) => {
+                let s = shared.connect()?;
+                for r in &self.options.push_registries {
+                    s.client.add_push_registry(r);
+                }
+                Arc::new(Connected {
+                    client: s.client.reporting_to(self.progress.clone()),
+                    runtime: s.runtime.clone(),
+                })
+            }
+            None => Arc::new(Connected {
+                client: RegistryClient::with_progress(
+                    (*self.options).clone(),
+                    self.progress.clone(),
+                )?,
+                runtime: Arc::new(runtime()?),
+            }),
+        };
         // Callers are synchronous and take turns; should two race, one client is kept.
         Ok(self.connected.get_or_init(|| made).clone())
     }
@@ -110,6 +145,22 @@ mod tests {
         let a = RegistrySession::new(RegistryOptions::default());
         let b = a.clone();
         assert!(Arc::ptr_eq(&a.connect().unwrap(), &b.connect().unwrap()));
+    }
+
+    #[test]
+    fn a_joined_session_shares_the_client_and_runtime() {
+        let a = RegistrySession::new(RegistryOptions::default());
+        let b = a.joined(
+            RegistryOptions {
+                push_registries: vec!["r.example:5000".into()],
+                ..Default::default()
+            },
+            Default::default(),
+        );
+        let (ca, cb) = (b.connect().unwrap(), a.connect().unwrap());
+        assert!(Arc::ptr_eq(&ca.runtime, &cb.runtime));
+        assert!(ca.client.shares_state_with(&cb.client));
+        assert!(cb.client.is_push_registry("r.example:5000"));
     }
 
     #[test]

@@ -32,6 +32,7 @@ mod perf_reuse;
 mod plan;
 mod progress;
 mod python;
+mod python_workspaces;
 mod rebase;
 mod rebase_attach;
 mod registry;

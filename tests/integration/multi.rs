@@ -1,10 +1,15 @@
 //! Many images in one run: a monorepo of five Go services, published together two at a time,
-//! gives the images five separate runs give; a broken service fails alone and is named.
+//! gives the images five separate runs give; a broken service fails alone and is named; the run
+//! resolves their common base once and talks to the registry through one client.
 
 use crate::support::TestEnv;
+use crate::support::base_image::build_base;
 use crate::support::env::write_file;
 use crate::support::layout::sha256_digest;
-use crate::support::registry::{Registry, require_tool, skopeo_raw};
+use crate::support::registry::{
+    Access, Registry, RegistryConfig, TokenServer, require_tool, skopeo_raw,
+};
+use crate::support::tools::{run_ok, tool};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -265,4 +270,146 @@ fn outputs_that_do_not_tell_projects_apart_are_refused_before_building() {
     );
     run(&[]).expect_error(&["lade.toml", "apps/*", "matches no directory"]);
     assert!(!Path::new(&env.work.join("lade-out")).exists());
+}
+
+/// Requests for the base's manifests (index, then the platform's) in `log`.
+fn base_manifest_requests(log: &[Access]) -> usize {
+    log.iter()
+        .filter(|a| a.path.starts_with("/v2/bases/static/manifests/"))
+        .count()
+}
+
+#[test]
+fn projects_of_one_run_resolve_a_shared_base_once() {
+    let env = TestEnv::new();
+    let root = monorepo(&env);
+    let reg = Registry::start();
+    let base = build_base(&env.path("base"), "v1", &["amd64"], None);
+    run_ok(
+        tool("skopeo")
+            .args(["copy", "--all", "-q", "--dest-tls-verify=false"])
+            .arg(format!("oci:{}:v1", base.dir.display()))
+            .arg(format!("docker://{}/bases/static:nonroot", reg.host)),
+    );
+    let base_ref = format!("{}/bases/static:nonroot", reg.host);
+    let publish = |lade: crate::support::lade::Lade, dir: &Path, to: &str| {
+        lade.arg("publish")
+            .arg(dir)
+            .args(["--platform", "linux/amd64", "--base", &base_ref, "--json"])
+            .args(["-j", "2", "--to", to])
+            .run()
+            .success()
+    };
+
+    // One project alone: how many manifest requests resolving the base takes.
+    let alone = env.dir("alone");
+    crate::support::env::copy_tree(&root.join("services/svc-a"), &alone.join("svc-a"));
+    let mark = reg.mark();
+    publish(
+        env.lade_with_cache(&env.dir("cache-alone")),
+        &alone.join("svc-a"),
+        &format!("{}/alone/{{name}}:v1", reg.host),
+    );
+    let one = base_manifest_requests(&reg.requests_since(mark));
+    assert!(one > 0, "the base is read from the registry");
+
+    // Five projects, two at a time: the base is resolved once for all of them.
+    let mark = reg.mark();
+    let together = publish(env.lade(), &root, &format!("{}/mono/{{name}}:v1", reg.host));
+    let five = base_manifest_requests(&reg.requests_since(mark));
+    let j = together.json();
+    let projects = by_name(&j);
+    assert_eq!(projects.len(), 5, "{j}");
+    for (name, p) in &projects {
+        assert_eq!(p["status"], "ok", "{name}: {p}");
+        assert_eq!(
+            registry_digest(&format!("{}/mono/{name}:v1", reg.host)),
+            p["digest"].as_str().unwrap(),
+            "{name}"
+        );
+    }
+    eprintln!("base manifest requests: {one} for one project, {five} for five in one run");
+    assert_eq!(
+        five, one,
+        "five projects on one base resolve it as one project does"
+    );
+}
+
+/// With token authentication: five projects in one run ping the registry once and ask the
+/// token server once per scope — the base's pull token is shared, each project's push token
+/// is its own.
+#[test]
+fn projects_of_one_run_share_registry_connections_and_tokens() {
+    let env = TestEnv::new();
+    let root = monorepo(&env);
+    let tokens = TokenServer::start(&[("bob", "token-pass-5")], &[], false);
+    let reg = Registry::start_with(RegistryConfig {
+        token: Some(&tokens),
+        ..Default::default()
+    });
+    let base = build_base(&env.path("base"), "v1", &["amd64"], None);
+    run_ok(
+        tool("skopeo")
+            .args(["copy", "--all", "-q", "--dest-tls-verify=false"])
+            .args(["--dest-creds", "bob:token-pass-5"])
+            .arg(format!("oci:{}:v1", base.dir.display()))
+            .arg(format!("docker://{}/bases/static:nonroot", reg.host)),
+    );
+    let key: String = reg
+        .host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let asked_before = tokens.requests().len();
+    let mark = reg.mark();
+    let run = env
+        .lade()
+        .arg("publish")
+        .arg(&root)
+        .args(["-j", "2", "--platform", "linux/amd64", "--json"])
+        .args(["--base", &format!("{}/bases/static:nonroot", reg.host)])
+        .args(["--to", &format!("{}/team/{{name}}:1", reg.host)])
+        .env(&format!("LADE_REGISTRY_USERNAME_{key}"), "bob")
+        .env(&format!("LADE_REGISTRY_PASSWORD_{key}"), "token-pass-5")
+        .run()
+        .success();
+    let j = run.json();
+    let projects = by_name(&j);
+    assert_eq!(projects.len(), 5, "{j}");
+    assert!(projects.values().all(|p| p["status"] == "ok"), "{j}");
+
+    let mut per_scope: BTreeMap<String, usize> = BTreeMap::new();
+    for r in tokens.requests().split_off(asked_before) {
+        *per_scope.entry(r["scopes"].to_string()).or_default() += 1;
+    }
+    let pings = reg
+        .requests_since(mark)
+        .iter()
+        .filter(|a| a.method == "GET" && a.path == "/v2/")
+        .count();
+    eprintln!("registry pings: {pings}; token requests per scope: {per_scope:?}");
+    assert_eq!(
+        per_scope.get(r#"["repository:bases/static:pull"]"#),
+        Some(&1),
+        "the base's pull token is asked for once in the run: {per_scope:?}"
+    );
+    for name in SERVICES {
+        assert!(
+            per_scope
+                .keys()
+                .any(|s| s.contains(&format!("repository:team/{name}:pull,push"))),
+            "{name} pushed with its own token: {per_scope:?}"
+        );
+    }
+    assert!(
+        per_scope.values().all(|n| *n == 1),
+        "a token scope was asked for more than once: {per_scope:?}"
+    );
+    assert_eq!(pings, 1, "one client for the run, one endpoint check");
 }

@@ -6,6 +6,7 @@
 
 use super::package::PackageJson;
 use crate::detect::DetectError;
+pub(crate) use crate::detect::files::dir_matches as matches;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -120,39 +121,6 @@ pub fn pnpm_patterns(text: &str) -> Vec<String> {
         }
     }
     out
-}
-
-/// Whether the relative directory `rel` matches `pattern`: `*` and `?` within one path
-/// segment, `**` any number of segments.
-pub fn matches(pattern: &str, rel: &str) -> bool {
-    let p: Vec<&str> = pattern.split('/').collect();
-    let r: Vec<&str> = rel.split('/').collect();
-    match_segments(&p, &r)
-}
-
-fn match_segments(p: &[&str], r: &[&str]) -> bool {
-    match (p.first(), r.first()) {
-        (None, None) => true,
-        (Some(&"**"), _) => {
-            match_segments(&p[1..], r) || (!r.is_empty() && match_segments(p, &r[1..]))
-        }
-        (Some(ps), Some(rs)) => {
-            match_segment(ps.as_bytes(), rs.as_bytes()) && match_segments(&p[1..], &r[1..])
-        }
-        _ => false,
-    }
-}
-
-fn match_segment(p: &[u8], s: &[u8]) -> bool {
-    match (p.first(), s.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => {
-            match_segment(&p[1..], s) || (!s.is_empty() && match_segment(p, &s[1..]))
-        }
-        (Some(b'?'), Some(_)) => match_segment(&p[1..], &s[1..]),
-        (Some(a), Some(b)) => a == b && match_segment(&p[1..], &s[1..]),
-        _ => false,
-    }
 }
 
 /// Every workspace package: directories below `root` with a package.json that a pattern

@@ -3,6 +3,7 @@
 //! requirements.txt, or PEP 621's list), whether it is a package with a build backend, and
 //! what could start it. Nothing here decides what goes into an image.
 
+use super::workspace::UvWorkspace;
 use super::{entry, locks, project};
 use crate::detect::{DetectError, dir_names};
 use std::path::{Path, PathBuf};
@@ -16,13 +17,35 @@ pub enum Deps {
     None,
     /// A pinned requirements text (from a lock), installed with --require-hashes --no-deps.
     Locked {
+        /// The lock, as the project's directory reaches it (`uv.lock`, `../../uv.lock`).
         from: String,
+        /// The lock's path.
+        lock: PathBuf,
         text: String,
     },
     /// The project's requirements file, installed as is.
     File(PathBuf),
     /// Requirement strings (PEP 621 `dependencies` without a lock).
     List(Vec<String>),
+}
+
+/// A package the lock takes from a directory (a uv workspace member, a path dependency): built
+/// from its sources into the image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalPackage {
+    /// Normalized distribution name.
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+/// The project's dependencies, as its files and lock say.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Dependencies {
+    pub deps: Deps,
+    /// Sorted by name.
+    pub local: Vec<LocalPackage>,
+    /// The uv workspace whose lock locks the project, when it is a member of one.
+    pub workspace: Option<UvWorkspace>,
 }
 
 /// A Python version the project asks for, and where.
@@ -47,6 +70,9 @@ pub struct PythonProject {
     /// A package with a build backend (`[build-system]` or setup.py), built as a wheel.
     pub packaged: bool,
     pub deps: Deps,
+    /// Packages built from directories: workspace members and path dependencies it needs.
+    pub local: Vec<LocalPackage>,
+    pub workspace: Option<UvWorkspace>,
     /// What could start it (its `name` is the project's name once the planner has it).
     pub entry: entry::Candidates,
 }
@@ -82,7 +108,11 @@ impl PythonProject {
             && project::get(&py, "tool.poetry.package-mode").and_then(|v| v.as_bool())
                 != Some(false))
             || has("setup.py");
-        let deps = dependencies(dir, &py, pipfile.is_some())?;
+        let Dependencies {
+            deps,
+            local,
+            workspace,
+        } = dependencies(dir, &py, pipfile.is_some())?;
         let entry = entry::Candidates {
             procfile: match has("Procfile") {
                 true => Some(project::read(&dir.join("Procfile"))?),
@@ -106,6 +136,8 @@ impl PythonProject {
             name,
             packaged,
             deps,
+            local,
+            workspace,
             entry,
         }))
     }
@@ -162,7 +194,7 @@ pub fn locked_requirements(dir: &Path) -> Result<String, DetectError> {
     } else {
         toml::Table::new()
     };
-    match dependencies(dir, &py, dir.join("Pipfile").is_file())? {
+    match dependencies(dir, &py, dir.join("Pipfile").is_file())?.deps {
         Deps::Locked { text, .. } => Ok(text),
         _ => Err(DetectError::Unsupported(format!(
             "{}: no poetry.lock, uv.lock or Pipfile.lock to install from",
@@ -175,27 +207,28 @@ pub(super) fn dependencies(
     dir: &Path,
     py: &toml::Table,
     pipfile: bool,
-) -> Result<Deps, DetectError> {
-    let invalid = |file: &str| {
-        let file = dir.join(file);
+) -> Result<Dependencies, DetectError> {
+    let invalid = |file: &Path| {
+        let file = file.to_path_buf();
         move |detail: String| DetectError::Invalid { file, detail }
     };
-    let locked = |from: &str, pins: Vec<locks::Pin>| Deps::Locked {
-        from: from.into(),
-        text: locks::requirements_text(&pins),
+    let plain = |deps| Dependencies {
+        deps,
+        local: Vec::new(),
+        workspace: None,
     };
     if dir.join("poetry.lock").is_file() {
-        let lock = project::read_toml(&dir.join("poetry.lock"))?;
-        let pins = locks::poetry(&lock, &project::main_dependency_names(py))
-            .map_err(invalid("poetry.lock"))?;
-        return Ok(locked("poetry.lock", pins));
+        let path = dir.join("poetry.lock");
+        let lock = project::read_toml(&path)?;
+        let locked =
+            locks::poetry(&lock, &project::main_dependency_names(py)).map_err(invalid(&path))?;
+        return locked_deps("poetry.lock".into(), &path, locked, None);
     }
     if dir.join("uv.lock").is_file() {
-        let lock = project::read_toml(&dir.join("uv.lock"))?;
-        return Ok(locked(
-            "uv.lock",
-            locks::uv(&lock).map_err(invalid("uv.lock"))?,
-        ));
+        let path = dir.join("uv.lock");
+        let lock = project::read_toml(&path)?;
+        let locked = locks::uv(&lock, ".").map_err(invalid(&path))?;
+        return locked_deps("uv.lock".into(), &path, locked, None);
     }
     if dir.join("Pipfile.lock").is_file() {
         let path = dir.join("Pipfile.lock");
@@ -204,13 +237,32 @@ pub(super) fn dependencies(
                 file: path.clone(),
                 detail: format!("line {}, column {}: {e}", e.line(), e.column()),
             })?;
-        return Ok(locked(
-            "Pipfile.lock",
-            locks::pipfile(&lock).map_err(invalid("Pipfile.lock"))?,
-        ));
+        let pins = locks::pipfile(&lock).map_err(invalid(&path))?;
+        let locked = locks::Locked {
+            pins,
+            local: Vec::new(),
+        };
+        return locked_deps("Pipfile.lock".into(), &path, locked, None);
+    }
+    if dir.join("pyproject.toml").is_file()
+        && let Some(ws) = UvWorkspace::find(dir)?
+    {
+        let path = ws.lock();
+        if !path.is_file() {
+            return Err(DetectError::Unsupported(format!(
+                "{}: {} is a uv workspace member, but the workspace has no uv.lock; run `uv lock` in {} so the image installs exactly what was locked",
+                ws.root.join("pyproject.toml").display(),
+                ws.member,
+                ws.root.display()
+            )));
+        }
+        let lock = project::read_toml(&path)?;
+        let locked = locks::uv(&lock, &ws.member).map_err(invalid(&path))?;
+        let up = "../".repeat(Path::new(&ws.member).components().count());
+        return locked_deps(format!("{up}uv.lock"), &path, locked, Some(ws));
     }
     if dir.join("requirements.txt").is_file() {
-        return Ok(Deps::File(dir.join("requirements.txt")));
+        return Ok(plain(Deps::File(dir.join("requirements.txt"))));
     }
     if pipfile {
         return Err(DetectError::Unsupported(format!(
@@ -228,10 +280,52 @@ pub(super) fn dependencies(
         )));
     }
     let list = project::pep621_dependencies(py);
-    Ok(if list.is_empty() {
+    Ok(plain(if list.is_empty() {
         Deps::None
     } else {
         Deps::List(list)
+    }))
+}
+
+/// A lock's pins and local packages as the project's dependencies. Local packages' paths are
+/// relative to the lock's directory; each must be a directory pip can build (a pyproject.toml
+/// or setup.py). A lock whose only packages are local installs nothing from the index.
+fn locked_deps(
+    from: String,
+    lock: &Path,
+    locked: locks::Locked,
+    workspace: Option<UvWorkspace>,
+) -> Result<Dependencies, DetectError> {
+    let base = lock.parent().unwrap_or(Path::new("."));
+    let mut local = Vec::new();
+    for l in locked.local {
+        let dir = crate::detect::files::lexical_normalize(&base.join(&l.path));
+        if !dir.join("pyproject.toml").is_file() && !dir.join("setup.py").is_file() {
+            return Err(DetectError::Invalid {
+                file: lock.to_path_buf(),
+                detail: format!(
+                    "package '{}' is taken from {} ({}), which has no pyproject.toml or setup.py to build it from",
+                    l.name,
+                    l.path,
+                    dir.display()
+                ),
+            });
+        }
+        local.push(LocalPackage { name: l.name, dir });
+    }
+    let deps = if locked.pins.is_empty() && !local.is_empty() {
+        Deps::None
+    } else {
+        Deps::Locked {
+            from,
+            lock: lock.to_path_buf(),
+            text: locks::requirements_text(&locked.pins),
+        }
+    };
+    Ok(Dependencies {
+        deps,
+        local,
+        workspace,
     })
 }
 

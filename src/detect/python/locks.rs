@@ -4,6 +4,10 @@
 //! already lists the whole closure, and it keeps pip from resolving anything the lock did not
 //! decide. Only runtime dependencies are kept: poetry's non-main groups, Pipfile's `develop`
 //! and uv's dev groups are left out.
+//!
+//! A package the lock takes from a directory — a uv workspace member, a uv or poetry path
+//! dependency — is not pinned: it is returned as a [`Local`] package, which the plan builds
+//! from its sources, while its own dependencies are followed and pinned like any other.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,6 +20,23 @@ pub struct Pin {
     pub hashes: Vec<String>,
     /// PEP 508 environment marker, when the lock restricts the package.
     pub marker: Option<String>,
+}
+
+/// A package the lock takes from a directory, built from its sources.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Local {
+    /// Normalized distribution name.
+    pub name: String,
+    /// Its directory, relative to the lock's (`packages/shared`, `../lib`).
+    pub path: String,
+}
+
+/// What a lock says to install: pinned index packages and packages built from directories.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Locked {
+    pub pins: Vec<Pin>,
+    /// Sorted by name.
+    pub local: Vec<Local>,
 }
 
 /// The requirements-file text for `pins`, sorted by name so the text (and the layer cache key
@@ -72,7 +93,7 @@ fn need_hashes(name: &str, hashes: &[String]) -> Result<(), String> {
 /// poetry.lock. `main_deps` are the project's runtime dependency names (from pyproject.toml),
 /// used when the lock does not say which group a package belongs to (lock format 2.0 written
 /// by poetry 1.5+ dropped `category`; poetry 2 writes `groups`).
-pub fn poetry(lock: &toml::Table, main_deps: &[String]) -> Result<Vec<Pin>, String> {
+pub fn poetry(lock: &toml::Table, main_deps: &[String]) -> Result<Locked, String> {
     let packages = lock
         .get("package")
         .and_then(|p| p.as_array())
@@ -108,7 +129,7 @@ pub fn poetry(lock: &toml::Table, main_deps: &[String]) -> Result<Vec<Pin>, Stri
                 .unwrap_or_default()
         })
     };
-    let mut pins = Vec::new();
+    let mut out = Locked::default();
     for name in wanted {
         let Some(p) = by_name.get(&name) else {
             return Err(format!(
@@ -117,16 +138,25 @@ pub fn poetry(lock: &toml::Table, main_deps: &[String]) -> Result<Vec<Pin>, Stri
         };
         let version =
             str_field(p, "version").ok_or_else(|| format!("package '{name}' has no version"))?;
-        if let Some(src) = p.get("source").and_then(|s| s.as_table())
-            && matches!(
-                str_field(src, "type"),
-                Some("directory" | "file" | "git" | "url")
-            )
-        {
-            return Err(format!(
-                "package '{name}' comes from a {} source; lade installs locked packages from the package index only",
-                str_field(src, "type").unwrap_or("?")
-            ));
+        if let Some(src) = p.get("source").and_then(|s| s.as_table()) {
+            match str_field(src, "type") {
+                // A path dependency: its `url` is relative to the project's directory.
+                Some("directory") => {
+                    let path = str_field(src, "url")
+                        .ok_or_else(|| format!("path package '{name}' has no url"))?;
+                    out.local.push(Local {
+                        name,
+                        path: path.to_string(),
+                    });
+                    continue;
+                }
+                Some(kind @ ("file" | "git" | "url")) => {
+                    return Err(format!(
+                        "package '{name}' comes from a {kind} source; lade installs locked packages from the package index, and path dependencies (directories) from their sources"
+                    ));
+                }
+                _ => {}
+            }
         }
         let hashes: Vec<String> = p
             .get("files")
@@ -139,14 +169,15 @@ pub fn poetry(lock: &toml::Table, main_deps: &[String]) -> Result<Vec<Pin>, Stri
             })
             .unwrap_or_default();
         need_hashes(&name, &hashes)?;
-        pins.push(Pin {
+        out.pins.push(Pin {
             name,
             version: version.to_string(),
             hashes,
             marker: str_field(p, "markers").map(str::to_string),
         });
     }
-    Ok(pins)
+    out.local.sort();
+    Ok(out)
 }
 
 /// Names reachable from `roots` through `deps_of`.
@@ -201,27 +232,24 @@ pub fn pipfile(lock: &serde_json::Value) -> Result<Vec<Pin>, String> {
     Ok(pins)
 }
 
-/// uv.lock: the packages reachable from the project's own entry (source `virtual` or
-/// `editable` at `.`) through `dependencies` and the optional dependencies of extras asked
+/// uv.lock: the packages reachable from `member`'s own entry — the package whose source is
+/// `virtual` or `editable` at `member`, `.` for the lock's own project, `apps/web` for a
+/// workspace member — through `dependencies` and the optional dependencies of extras asked
 /// for, never through `dev-dependencies`. A package reached only through edges with markers
-/// keeps those markers (or-ed), so a Windows-only dependency stays off Linux.
-pub fn uv(lock: &toml::Table) -> Result<Vec<Pin>, String> {
+/// keeps those markers (or-ed), so a Windows-only dependency stays off Linux. Workspace
+/// members and path dependencies reached (`editable` or `directory` sources) are [`Local`].
+pub fn uv(lock: &toml::Table, member: &str) -> Result<Locked, String> {
     let packages: Vec<&toml::Table> = lock
         .get("package")
         .and_then(|p| p.as_array())
         .map(|a| a.iter().filter_map(|p| p.as_table()).collect())
         .unwrap_or_default();
     let is_root = |p: &toml::Table| {
-        p.get("source").and_then(|s| s.as_table()).is_some_and(|s| {
-            [s.get("virtual"), s.get("editable")]
-                .into_iter()
-                .flatten()
-                .any(|v| v.as_str() == Some("."))
-        })
+        uv_source_dir(p).is_some_and(|(kind, path)| kind != "directory" && path == member)
     };
-    let root = packages.iter().find(|p| is_root(p)).ok_or(
-        "no package for the project itself (source = { virtual = \".\" } or { editable = \".\" })",
-    )?;
+    let Some(root) = packages.iter().find(|p| is_root(p)) else {
+        return Err(uv_no_root(lock, &packages, member));
+    };
     let by_name: BTreeMap<String, &toml::Table> = packages
         .iter()
         .filter_map(|p| str_field(p, "name").map(|n| (normalize_name(n), *p)))
@@ -251,10 +279,19 @@ pub fn uv(lock: &toml::Table) -> Result<Vec<Pin>, String> {
             todo.push((n, m, x));
         }
     }
-    let mut pins = Vec::new();
+    let mut out = Locked::default();
     for (name, markers) in reached {
         let p = by_name[&name];
         if is_root(p) {
+            continue;
+        }
+        if let Some((kind, path)) = uv_source_dir(p) {
+            if kind == "virtual" {
+                return Err(format!(
+                    "workspace member '{name}' ({path}) is virtual (`tool.uv.package = false`): uv does not install it, so its code would not be in the image; let it be a package or drop the dependency"
+                ));
+            }
+            out.local.push(Local { name, path });
             continue;
         }
         let version =
@@ -263,7 +300,7 @@ pub fn uv(lock: &toml::Table) -> Result<Vec<Pin>, String> {
             && !src.contains_key("registry")
         {
             return Err(format!(
-                "package '{name}' does not come from a package index; lade installs locked packages from the index only"
+                "package '{name}' does not come from a package index or a directory; lade installs locked packages from the index, and workspace members and path dependencies from their sources"
             ));
         }
         let hashes = uv_hashes(p);
@@ -282,14 +319,58 @@ pub fn uv(lock: &toml::Table) -> Result<Vec<Pin>, String> {
                 ),
             }
         };
-        pins.push(Pin {
+        out.pins.push(Pin {
             name,
             version: version.to_string(),
             hashes,
             marker,
         });
     }
-    Ok(pins)
+    Ok(out)
+}
+
+/// A uv.lock package taken from a directory: its source kind (`virtual`, `editable`,
+/// `directory`) and path, relative to the lock's directory (`.` for the project itself).
+fn uv_source_dir(p: &toml::Table) -> Option<(&'static str, String)> {
+    let src = p.get("source")?.as_table()?;
+    ["virtual", "editable", "directory"]
+        .into_iter()
+        .find_map(|kind| {
+            let path = src.get(kind)?.as_str()?;
+            let path = path.trim_start_matches("./").trim_end_matches('/');
+            Some((
+                kind,
+                if path.is_empty() {
+                    ".".into()
+                } else {
+                    path.into()
+                },
+            ))
+        })
+}
+
+/// Why `member` has no entry in the lock: a workspace root without a project of its own
+/// names its members; otherwise the lock is older than the member.
+fn uv_no_root(lock: &toml::Table, packages: &[&toml::Table], member: &str) -> String {
+    let mut members: Vec<String> = packages
+        .iter()
+        .filter_map(|p| uv_source_dir(p))
+        .filter(|(kind, _)| *kind != "directory")
+        .map(|(_, path)| path)
+        .collect();
+    members.sort();
+    if member == "." && lock.contains_key("manifest") && !members.is_empty() {
+        return format!(
+            "the workspace root has no project of its own; publish a member with `-C ROOT --project MEMBER` or from its directory (members: {})",
+            members.join(", ")
+        );
+    }
+    if member == "." {
+        return "no package for the project itself (source = { virtual = \".\" } or { editable = \".\" })".into();
+    }
+    format!(
+        "no package for the workspace member {member} (source = {{ virtual = \"{member}\" }} or {{ editable = \"{member}\" }}); run `uv lock`"
+    )
 }
 
 /// The hashes of a uv.lock package's sdist and wheels.

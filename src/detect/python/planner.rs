@@ -4,7 +4,9 @@
 
 use super::facts::{Deps, PythonProject};
 use super::version::{self, WHEEL_PYTHON};
-use super::{APP_DIR, DEFAULT_BASE, DEPS_DIR, PROJECT_DIR, entry, locks, project, steps};
+use super::{
+    APP_DIR, DEFAULT_BASE, DEPS_DIR, LOCAL_DIR, PROJECT_DIR, entry, locks, project, steps,
+};
 use crate::detect::builder::{DirName, PlanBuilder};
 use crate::detect::{DetectError, Project};
 use crate::plan::{Check, FileEntry, Plan, PythonRequirement, Reason};
@@ -49,7 +51,7 @@ pub fn plan(py: &PythonProject, project: &Project) -> Result<Plan, DetectError> 
     );
     let packaged = py.packaged.then_some(&dist_name);
     b.per_platform(|p, out| {
-        let mut target = steps::target(p, &out, dir, &py.deps, packaged, &app_entries);
+        let mut target = steps::target(p, &out, dir, &py.deps, &py.local, packaged, &app_entries);
         let wheels_for = steps::fetches_foreign_wheels(p, &py.deps)
             .then(|| format!("{}.{}", WHEEL_PYTHON[0], WHEEL_PYTHON[1]));
         if !requirements.is_empty() || wheels_for.is_some() {
@@ -85,6 +87,32 @@ fn deps_reasons(b: &mut PlanBuilder, py: &PythonProject) {
         ),
         Deps::None => {}
     }
+    if let Some(ws) = &py.workspace {
+        b.reason(
+            ws.root.join("pyproject.toml").display().to_string(),
+            format!(
+                "uv workspace member {}: only what it needs is installed, from the root's uv.lock",
+                ws.member
+            ),
+        );
+    }
+    if !py.local.is_empty() {
+        let dirs: Vec<String> = py
+            .local
+            .iter()
+            .map(|l| format!("{} ({})", l.name, l.dir.display()))
+            .collect();
+        b.reason(
+            match &py.deps {
+                Deps::Locked { from, .. } => from.clone(),
+                _ => "pyproject.toml".into(),
+            },
+            format!(
+                "built from their directories into {LOCAL_DIR}: {}",
+                dirs.join(", ")
+            ),
+        );
+    }
     if py.packaged {
         b.reason(
             if py.has_pyproject {
@@ -104,6 +132,10 @@ fn env(b: &mut PlanBuilder, py: &PythonProject) {
     let mut path = Vec::new();
     if py.packaged {
         path.push(format!("{PROJECT_DIR}/bin"));
+    }
+    if !py.local.is_empty() {
+        pythonpath.push(LOCAL_DIR);
+        path.push(format!("{LOCAL_DIR}/bin"));
     }
     if py.deps != Deps::None {
         pythonpath.push(DEPS_DIR);

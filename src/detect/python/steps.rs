@@ -3,8 +3,9 @@
 //! results (see the parent module for why each step is there).
 
 use super::entry::PYTHON;
+use super::facts::LocalPackage;
 use super::version::WHEEL_PYTHON;
-use super::{DEPS_DIR, Deps, HOST_PYTHON, PROJECT_DIR};
+use super::{DEPS_DIR, Deps, HOST_PYTHON, LOCAL_DIR, PROJECT_DIR};
 use crate::detect::builder::Target;
 use crate::plan::{
     BuildStep, Check, EntryKind, FileEntry, LADE_PROGRAM, LayerSpec, StepInput, StepOutput,
@@ -103,6 +104,7 @@ pub(super) fn target(
     out: &Path,
     dir: &Path,
     deps: &Deps,
+    local: &[LocalPackage],
     packaged: Option<&String>,
     app_entries: &[FileEntry],
 ) -> Target {
@@ -112,6 +114,10 @@ pub(super) fn target(
         let deps_out = out.join("deps");
         steps.extend(dependency_steps(platform, out, &deps_out, dir, deps));
         layers.push(tree_layer("python dependencies", DEPS_DIR, deps_out));
+    }
+    if !local.is_empty() {
+        steps.extend(local_steps(platform, out, dir, local));
+        layers.push(tree_layer("local packages", LOCAL_DIR, out.join("local")));
     }
     if let Some(dist) = packaged {
         steps.extend(wheel_steps(platform, out, dir, dist));
@@ -198,10 +204,20 @@ fn dependency_steps(
     let mut args = install_args(platform, deps_out, locked);
     let mut reusable = true;
     let mut read = Vec::new();
+    let mut lock_input = None;
     match deps {
-        Deps::Locked { from, .. } => {
+        Deps::Locked { lock, .. } => {
             let req = out.join("requirements.lock.txt");
-            read.push(from.clone());
+            // The lock may be a workspace root's, above the project.
+            let input = StepInput::Files {
+                root: lock.parent().unwrap_or(dir).to_path_buf(),
+                paths: lock
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .into_iter()
+                    .collect(),
+            };
+            lock_input = Some(input.clone());
             if dir.join("pyproject.toml").is_file() {
                 read.push("pyproject.toml".into());
             }
@@ -217,6 +233,7 @@ fn dependency_steps(
                     ],
                     dir,
                 )
+                .with_input(input)
                 .with_input(StepInput::Files {
                     root: dir.to_path_buf(),
                     paths: read.clone(),
@@ -250,6 +267,9 @@ fn dependency_steps(
     let mut install = pip(what, args, dir).with_output(StepOutput::Dir {
         path: deps_out.to_path_buf(),
     });
+    if let Some(input) = lock_input {
+        install = install.with_input(input);
+    }
     if !read.is_empty() {
         install = install.with_input(StepInput::Files {
             root: dir.to_path_buf(),
@@ -260,16 +280,21 @@ fn dependency_steps(
         install = install.reused_when_unchanged();
     }
     steps.push(install);
-    steps.extend(after_install_steps(platform, deps_out, dir));
+    steps.extend(after_install_steps(platform, deps_out, dir, "dependencies"));
     steps
 }
 
 /// After the install: the normalization, and for a foreign platform the check that native
 /// code is that platform's.
-fn after_install_steps(platform: &Platform, deps_out: &Path, dir: &Path) -> Vec<BuildStep> {
+fn after_install_steps(
+    platform: &Platform,
+    deps_out: &Path,
+    dir: &Path,
+    what: &str,
+) -> Vec<BuildStep> {
     let mut steps = Vec::new();
     steps.push(lade_step(
-        format!("normalize dependencies for {platform}"),
+        format!("normalize {what} for {platform}"),
         vec![
             "python-normalize".into(),
             s(deps_out),
@@ -283,7 +308,7 @@ fn after_install_steps(platform: &Platform, deps_out: &Path, dir: &Path) -> Vec<
     {
         steps.push(lade_step(
             format!(
-                "check that native code in the dependencies is for {platform} (the message above names the dependency)"
+                "check that native code in the {what} is for {platform} (the message above names the dependency)"
             ),
             vec![
                 "python-check-native".into(),
@@ -299,22 +324,111 @@ fn after_install_steps(platform: &Platform, deps_out: &Path, dir: &Path) -> Vec<
     steps
 }
 
+/// Packages built from directories (workspace members, path dependencies): each copied out of
+/// the tree (pip and setuptools write next to the sources), built into a wheel with its
+/// declared build backend, and the wheels installed without dependencies — those come from the
+/// lock, with the project's — into `out/local`.
+fn local_steps(
+    platform: &Platform,
+    out: &Path,
+    dir: &Path,
+    local: &[LocalPackage],
+) -> Vec<BuildStep> {
+    let src = out.join("local-src");
+    let wheels = out.join("local-wheels");
+    let dest = out.join("local");
+    let names: Vec<String> = local.iter().map(|l| l.name.clone()).collect();
+    // Each step is keyed by the packages' sources (not by the copy, whose key would be
+    // computed before it is made): while they are unchanged, the copies, wheels and install
+    // are kept.
+    let sources: Vec<StepInput> = local
+        .iter()
+        .map(|l| StepInput::Tree {
+            path: l.dir.clone(),
+            exclude: WHEEL_SKIP
+                .iter()
+                .filter(|s| !s.contains('*'))
+                .map(|s| s.to_string())
+                .collect(),
+        })
+        .collect();
+    let mut steps = Vec::new();
+    let mut wheel = vec![
+        "wheel".to_string(),
+        "--no-deps".into(),
+        "-w".into(),
+        s(&wheels),
+    ];
+    for (l, source) in local.iter().zip(&sources) {
+        let to = src.join(&l.name);
+        steps.push(
+            lade_step(
+                format!("copy {} to {}", l.dir.display(), to.display()),
+                stage_args(&l.dir, &to),
+                dir,
+            )
+            .with_input(source.clone())
+            .with_output(StepOutput::Dir { path: to.clone() })
+            .reused_when_unchanged(),
+        );
+        wheel.push(s(&to));
+    }
+    steps.push(
+        pip(
+            format!("pip wheel {} for {platform}", names.join(", ")),
+            wheel,
+            dir,
+        )
+        .with_inputs(sources.clone())
+        .with_output(StepOutput::Dir {
+            path: wheels.clone(),
+        })
+        .reused_when_unchanged(),
+    );
+    let mut install = install_args(platform, &dest, true);
+    install.extend([
+        "--no-deps".into(),
+        "--no-index".into(),
+        "--find-links".into(),
+        s(&wheels),
+    ]);
+    install.extend(names.iter().cloned());
+    steps.push(
+        pip(
+            format!("pip install {} for {platform}", names.join(", ")),
+            install,
+            dir,
+        )
+        .with_inputs(sources)
+        .with_output(StepOutput::Dir { path: dest.clone() })
+        .reused_when_unchanged(),
+    );
+    steps.extend(after_install_steps(platform, &dest, dir, "local packages"));
+    steps
+}
+
+/// `lade stage` arguments copying `from` to `to` without [`WHEEL_SKIP`].
+fn stage_args(from: &Path, to: &Path) -> Vec<String> {
+    let mut stage = vec![
+        "stage".to_string(),
+        "--from".into(),
+        s(from),
+        "--to".into(),
+        s(to),
+    ];
+    for skip in WHEEL_SKIP {
+        stage.extend(["--skip".into(), skip.to_string()]);
+    }
+    stage
+}
+
 /// A packaged project: a copy of it is built into a wheel, which is installed into
 /// `out/project` and normalized.
 fn wheel_steps(platform: &Platform, out: &Path, dir: &Path, dist: &str) -> Vec<BuildStep> {
     let src = out.join("src");
     let wheel = out.join("wheel");
     let proj = out.join("project");
-    let mut stage = vec![
-        "stage".to_string(),
-        "--from".into(),
-        s(dir),
-        "--to".into(),
-        s(&src),
-    ];
-    for skip in WHEEL_SKIP {
-        stage.extend(["--skip".into(), skip.to_string()]);
-    }
+    let stage = stage_args(dir, &src);
     let mut install = install_args(platform, &proj, true);
     install.extend([
         "--no-deps".into(),

@@ -1,6 +1,6 @@
-//! Work spread over the machine's cores, results in input order. Used where a publish asks
-//! the same cheap question of thousands of files (a stat and a stat-cache lookup each, mostly
-//! the kernel's path walk), which scales with cores; a leaf.
+//! Work spread over the machine's cores, results in input order: [`map`] for thousands of
+//! cheap items (a stat and a stat-cache lookup per file, mostly the kernel's path walk, which
+//! scales with cores), [`map_each`] for a few costly ones; a leaf.
 
 /// Below this many items the threads cost more than they save.
 const MIN_PARALLEL: usize = 256;
@@ -34,6 +34,43 @@ pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
     })
 }
 
+/// `f` applied to every item on up to `max_threads` threads, each taking the next item as it
+/// finishes one: for a few items of very different cost (unpacking packages), where even
+/// chunks would leave threads idle. Results are in the order of `items`.
+pub fn map_each<T: Sync, R: Send>(
+    items: &[T],
+    max_threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, max_threads.max(1))
+        .min(items.len().max(1));
+    let next = AtomicUsize::new(0);
+    let out: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= items.len() {
+                        break;
+                    }
+                    let r = f(&items[i]);
+                    out.lock().expect("no thread panics holding the lock")[i] = Some(r);
+                }
+            });
+        }
+    });
+    out.into_inner()
+        .expect("no thread panics holding the lock")
+        .into_iter()
+        .map(|r| r.expect("every item was processed"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -47,5 +84,15 @@ mod tests {
                 "{n} items"
             );
         }
+    }
+
+    #[test]
+    fn map_each_keeps_order() {
+        let items: Vec<u32> = (0..50).collect();
+        assert_eq!(
+            super::map_each(&items, 4, |x| x * 2),
+            (0..50).map(|x| x * 2).collect::<Vec<_>>()
+        );
+        assert!(super::map_each(&Vec::<u32>::new(), 4, |x| *x).is_empty());
     }
 }

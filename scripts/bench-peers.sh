@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # lade side by side with its peers, in one run, as ratios (BENCHMARKS.md, "Against the peers").
-# Run: ./scripts/bench-peers.sh   (RUNS=5 by default; needs go, pigz, skopeo,
+# Run: ./scripts/bench-peers.sh   (RUNS=5 by default, LADE=PATH for a given binary; needs go, pigz, skopeo,
 # docker-registry and /usr/bin/time: ./scripts/install-deps.sh installs them)
 #
 # Every case times lade and its peer in interleaved A/B pairs (A, B, A, B, …), so a machine
@@ -9,8 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
-cargo build --release --quiet
-LADE=${CARGO_TARGET_DIR:-$PWD/target}/release/lade
+# LADE=PATH measures a given lade binary instead of building this checkout's.
+if [ -z "${LADE:-}" ]; then
+  cargo build --release --quiet
+  LADE=${CARGO_TARGET_DIR:-$PWD/target}/release/lade
+fi
 for t in go pigz skopeo docker-registry curl python3 /usr/bin/time; do
   command -v "$t" >/dev/null || { echo "bench-peers: $t is missing (scripts/install-deps.sh)" >&2; exit 1; }
 done

@@ -115,8 +115,13 @@ impl StatCache {
     /// The sha256 and size of the regular file at `path` (symlinks followed), from the cache
     /// when its entry still describes the file, else by reading it.
     pub fn digest(&self, path: &Path) -> io::Result<(Digest, u64)> {
-        let meta = std::fs::metadata(path)?;
-        let stat = Stat::of(&meta);
+        self.digest_with(path, &std::fs::metadata(path)?)
+    }
+
+    /// [`digest`](Self::digest) for a caller that has just stat'ed `path` (symlinks followed:
+    /// `meta` must describe the file the path leads to), saving the cache its own stat.
+    pub fn digest_with(&self, path: &Path, meta: &std::fs::Metadata) -> io::Result<(Digest, u64)> {
+        let stat = Stat::of(meta);
         if meta.is_file()
             && let Some(d) = self.lookup(path, &stat)
         {

@@ -129,8 +129,10 @@ fn hash_path(h: &mut Sha256, path: &Path, rel: &str, exclude: &[String]) -> std:
     }
     // The files' digests on all cores (a tree of thousands of files costs a stat and a cache
     // lookup each), then hashed into the key in walk order as before.
+    // The walk's lstat of a regular file is its stat: the cache need not stat it again.
     let digests = crate::par::map(&entries, |(path, _, meta)| {
-        (meta.is_file() && !meta.is_symlink()).then(|| crate::statcache::shared().digest(path))
+        (meta.is_file() && !meta.is_symlink())
+            .then(|| crate::statcache::shared().digest_with(path, meta))
     });
     for ((path, shown, meta), digest) in entries.iter().zip(digests) {
         hash_entry(h, path, shown, meta, digest)?;

@@ -268,10 +268,23 @@ impl Filter {
     }
 
     fn reason(&self, rel: &str) -> Option<Reason> {
+        self.reason_from(rel, 0)
+    }
+
+    /// [`reason`](Self::reason) for a path whose parent directories are known not to be
+    /// denied (a walk only enters those): the deny list is tried on its last name only,
+    /// instead of on every component of every path of a deep tree again.
+    fn reason_below_allowed(&self, rel: &str) -> Option<Reason> {
+        let depth = rel.matches('/').count();
+        self.reason_from(rel, depth)
+    }
+
+    /// The reason for `rel`, trying the deny list on its components from index `first`.
+    fn reason_from(&self, rel: &str, first: usize) -> Option<Reason> {
         if rel.is_empty() {
             return None;
         }
-        if let Some(rule) = self.denied(rel) {
+        if let Some(rule) = self.denied(rel, first) {
             return Some(Reason::Denied { rule });
         }
         // Last matching rule wins; a rule matches the path or any of its parents.
@@ -288,12 +301,12 @@ impl Filter {
         })
     }
 
-    fn denied(&self, rel: &str) -> Option<&'static str> {
+    fn denied(&self, rel: &str, first: usize) -> Option<&'static str> {
         // Case does not make a secret less secret: `ID_RSA`, `Server.PEM` and `.ENV` are denied
         // too (the entries are lower case).
         let lower = rel.to_lowercase();
         let parts: Vec<&str> = lower.split('/').collect();
-        for (i, part) in parts.iter().enumerate() {
+        for (i, part) in parts.iter().enumerate().skip(first) {
             for (rule, pattern) in &self.deny {
                 let hit = match rule.split_once('/') {
                     // `.docker/config.json`: this component and the one before it.
@@ -378,11 +391,11 @@ impl Filter {
         let mut children = Vec::new();
         for entry in fs::read_dir(abs).map_err(werr(abs))? {
             let entry = entry.map_err(werr(abs))?;
-            children.push(entry.file_name());
+            children.push((entry.file_name(), entry.file_type()));
         }
-        children.sort();
+        children.sort_by(|a, b| a.0.cmp(&b.0));
         let mut any = false;
-        for name in children {
+        for (name, file_type) in children {
             let child_abs = abs.join(&name);
             let child_path = rel_path.join(&name);
             let child_rel = if rel.is_empty() {
@@ -390,9 +403,9 @@ impl Filter {
             } else {
                 format!("{rel}/{}", name.to_string_lossy())
             };
-            let ft = fs::symlink_metadata(&child_abs)
-                .map_err(werr(&child_abs))?
-                .file_type();
+            // The directory entry's own type (d_type): no stat per file. Like lstat, it
+            // describes a symlink, not its target.
+            let ft = file_type.map_err(werr(&child_abs))?;
             let kind = if ft.is_symlink() {
                 Some(EntryKind::Symlink)
             } else if ft.is_dir() {
@@ -402,7 +415,8 @@ impl Filter {
             } else {
                 None
             };
-            let reason = self.reason(&child_rel);
+            // The walk never enters a denied directory, so only the new name can be denied.
+            let reason = self.reason_below_allowed(&child_rel);
             let excluded = |reason| Excluded {
                 path: child_path.clone(),
                 is_dir: kind == Some(EntryKind::Dir),
@@ -967,6 +981,54 @@ mod tests {
         let f = filter("\u{feff}a.txt\r\nb.txt\r\n");
         assert!(f.is_excluded(Path::new("a.txt")).is_some());
         assert!(f.is_excluded(Path::new("b.txt")).is_some());
+    }
+
+    #[test]
+    fn walk_denies_at_any_depth_as_is_excluded_does() {
+        // The walk tries the deny list on each new name only (its parents were allowed):
+        // nested secrets, the two-part `.docker/config.json` and upper case must still go.
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        for f in [
+            "a/b/.ssh/id",
+            "a/b/.docker/config.json",
+            "a/b/.docker/other.json",
+            "a/docker/config.json",
+            "a/B/Server.PEM",
+            "a/b/c/d/ok.txt",
+            "a/b/c/.ENV",
+        ] {
+            let p = root.join(f);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, f).unwrap();
+        }
+        let f = Filter::default();
+        let w = f.walk(root, Path::new("")).unwrap();
+        let excluded: Vec<String> = w
+            .excluded
+            .iter()
+            .map(|e| format!("{} {}", e.path.display(), e.reason))
+            .collect();
+        assert_eq!(
+            excluded,
+            [
+                "a/B/Server.PEM built-in deny list (*.pem)",
+                "a/b/.docker/config.json built-in deny list (.docker/config.json)",
+                "a/b/.ssh built-in deny list (.ssh)",
+                "a/b/c/.ENV built-in deny list (.env)",
+            ]
+        );
+        for e in &w.entries {
+            assert_eq!(f.is_excluded(&e.path), None, "{}", e.path.display());
+        }
+        for e in &w.excluded {
+            assert_eq!(f.is_excluded(&e.path).as_ref(), Some(&e.reason));
+        }
+        assert!(
+            w.entries
+                .iter()
+                .any(|e| e.path == Path::new("a/docker/config.json"))
+        );
     }
 
     #[test]

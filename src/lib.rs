@@ -29,6 +29,7 @@
 //!   crates), found before a build and run through `lade zig-cc` wrappers.
 //! - [`env`]: every environment variable lade reads, read only there.
 //! - [`ops`]: one function per command; the binary only parses arguments and prints.
+//! - [`par`]: a map over many items on all cores, results in order (file stats); a leaf.
 //! - [`progress`]: progress events (steps, transfers, loads) the library reports and the
 //!   binary renders; a leaf.
 //! - [`warnings`]: warnings are `tracing` events; the binary installs the layer that shows
@@ -55,6 +56,7 @@ pub mod layer;
 pub mod lock;
 pub mod oci;
 pub mod ops;
+pub mod par;
 pub mod plan;
 pub mod platform;
 pub mod progress;

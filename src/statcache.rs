@@ -70,6 +70,9 @@ pub struct StatCache {
     /// Files read because their entry was missing, stale or too recent (for tests and
     /// benchmarks: how much hashing the cache saved).
     hashed: std::sync::atomic::AtomicUsize,
+    /// An entry was added or replaced since the file was read: only then is there anything
+    /// to save (a warm publish of a large tree would otherwise rewrite megabytes, twice).
+    changed: std::sync::atomic::AtomicBool,
 }
 
 impl StatCache {
@@ -83,6 +86,7 @@ impl StatCache {
             margin: RACY_MARGIN,
             entries: Mutex::new(entries),
             hashed: Default::default(),
+            changed: Default::default(),
         }
     }
 
@@ -93,6 +97,7 @@ impl StatCache {
             margin: RACY_MARGIN,
             entries: Mutex::default(),
             hashed: Default::default(),
+            changed: Default::default(),
         }
     }
 
@@ -110,8 +115,13 @@ impl StatCache {
     /// The sha256 and size of the regular file at `path` (symlinks followed), from the cache
     /// when its entry still describes the file, else by reading it.
     pub fn digest(&self, path: &Path) -> io::Result<(Digest, u64)> {
-        let meta = std::fs::metadata(path)?;
-        let stat = Stat::of(&meta);
+        self.digest_with(path, &std::fs::metadata(path)?)
+    }
+
+    /// [`digest`](Self::digest) for a caller that has just stat'ed `path` (symlinks followed:
+    /// `meta` must describe the file the path leads to), saving the cache its own stat.
+    pub fn digest_with(&self, path: &Path, meta: &std::fs::Metadata) -> io::Result<(Digest, u64)> {
+        let stat = Stat::of(meta);
         if meta.is_file()
             && let Some(d) = self.lookup(path, &stat)
         {
@@ -128,6 +138,8 @@ impl StatCache {
             && size == stat.size
             && std::fs::metadata(path).map(|m| Stat::of(&m)).ok() == Some(stat.clone())
         {
+            self.changed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             self.lock().insert(
                 path.to_path_buf(),
                 Entry {
@@ -159,11 +171,18 @@ impl StatCache {
     }
 
     /// Writes the cache to its file (temp file + rename: a concurrent lade reads the old or the
-    /// new cache, never half of one). Nothing to do for an in-memory cache.
+    /// new cache, never half of one). Nothing to do for an in-memory cache, nor when no entry
+    /// changed since the file was read or last saved.
     pub fn save(&self) -> io::Result<()> {
         let Some(file) = &self.file else {
             return Ok(());
         };
+        if !self
+            .changed
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            return Ok(());
+        }
         let entries = self.lock();
         let mut list: Vec<(&PathBuf, &Entry)> = entries.iter().collect();
         list.sort_by_key(|(_, e)| (std::cmp::Reverse(e.used), std::cmp::Reverse(e.hashed_ns)));
@@ -277,6 +296,41 @@ mod tests {
         let again = StatCache::open(&file).with_margin(Duration::from_millis(10));
         assert_eq!(again.digest(&f).unwrap(), first);
         assert_eq!(again.files_hashed(), 0, "the saved cache answered");
+    }
+
+    #[test]
+    fn a_cache_is_written_only_when_an_entry_changed() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("a.txt");
+        write_aged(&f, "one");
+        let file = d.path().join("cache");
+        let c = StatCache::open(&file).with_margin(Duration::from_millis(10));
+        c.save().unwrap();
+        assert!(!file.exists(), "nothing learned, nothing written");
+        c.digest(&f).unwrap();
+        c.save().unwrap();
+        let saved = std::fs::read_to_string(&file).unwrap();
+        assert!(saved.contains(&Digest::of(b"one").hex().to_string()));
+
+        // Another process that only finds entries leaves the file alone.
+        std::fs::write(&file, format!("{saved}# marker\n")).unwrap();
+        let again = StatCache::open(&file).with_margin(Duration::from_millis(10));
+        again.digest(&f).unwrap();
+        assert_eq!(again.files_hashed(), 0);
+        again.save().unwrap();
+        assert!(
+            std::fs::read_to_string(&file)
+                .unwrap()
+                .ends_with("# marker\n")
+        );
+
+        // A changed file is learned again, and saved.
+        write_aged(&f, "two");
+        again.digest(&f).unwrap();
+        again.save().unwrap();
+        let now = std::fs::read_to_string(&file).unwrap();
+        assert!(now.contains(&Digest::of(b"two").hex().to_string()), "{now}");
+        assert!(!now.contains("# marker"));
     }
 
     #[test]

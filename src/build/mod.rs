@@ -7,6 +7,7 @@
 
 pub mod host;
 pub mod key;
+mod parallel;
 pub mod record;
 mod run;
 

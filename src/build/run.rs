@@ -85,60 +85,75 @@ pub struct RunOptions {
     pub progress: Reporter,
 }
 
-/// Runs (or reuses) every step of every target in order and returns what it did.
+/// Runs (or reuses) every step of every target and returns what it did, in plan order. Each
+/// target's steps run in order; the targets themselves run side by side when their steps are
+/// independent (`super::parallel`), else one after the other.
 pub fn run(
     targets: &[TargetPlan],
     opts: &RunOptions,
     mut on: impl FnMut(StepEvent),
 ) -> Result<Vec<StepRun>, BuildError> {
-    let records = &opts.records;
+    if super::parallel::independent(targets) {
+        return super::parallel::run(targets, opts, on);
+    }
     let mut ran = Vec::new();
     for t in targets {
-        for (n, step) in t.steps.iter().enumerate() {
-            let key = step
-                .key
-                .as_deref()
-                .filter(|_| step.reuse == Reuse::WhenUnchanged);
-            let reused = key.is_some_and(|k| records.is_current(step, k));
-            if reused {
-                on(StepEvent::Reused(&t.platform, step));
-            } else {
-                on(StepEvent::Started(&t.platform, step));
-                if key.is_some() {
-                    records.forget(step).map_err(|source| BuildError::Record {
+        ran.extend(run_target(t, opts, &mut on)?);
+    }
+    Ok(ran)
+}
+
+/// Runs (or reuses) the steps of one target in order.
+pub(super) fn run_target<'t>(
+    t: &'t TargetPlan,
+    opts: &RunOptions,
+    on: &mut dyn FnMut(StepEvent<'t>),
+) -> Result<Vec<StepRun>, BuildError> {
+    let records = &opts.records;
+    let mut ran = Vec::new();
+    for (n, step) in t.steps.iter().enumerate() {
+        let key = step
+            .key
+            .as_deref()
+            .filter(|_| step.reuse == Reuse::WhenUnchanged);
+        let reused = key.is_some_and(|k| records.is_current(step, k));
+        if reused {
+            on(StepEvent::Reused(&t.platform, step));
+        } else {
+            on(StepEvent::Started(&t.platform, step));
+            if key.is_some() {
+                records.forget(step).map_err(|source| BuildError::Record {
+                    step: step.description.clone(),
+                    path: records.dir().to_path_buf(),
+                    source,
+                })?;
+            }
+            prepare_outputs(step)?;
+            let log = opts.logs.join(log_name(&t.platform, n, step));
+            let task = Arc::new(
+                opts.progress
+                    .start(Kind::Step, &label(step, &t.platform), None),
+            );
+            run_step(step, &log, &task)?;
+            task.finish();
+            if let Some(k) = key {
+                records
+                    .remember(step, k)
+                    .map_err(|source| BuildError::Record {
                         step: step.description.clone(),
                         path: records.dir().to_path_buf(),
                         source,
                     })?;
-                }
-                prepare_outputs(step)?;
-                let log = opts.logs.join(log_name(&t.platform, n, step));
-                let task = Arc::new(opts.progress.start(
-                    Kind::Step,
-                    &label(step, &t.platform),
-                    None,
-                ));
-                run_step(step, &log, &task)?;
-                task.finish();
-                if let Some(k) = key {
-                    records
-                        .remember(step, k)
-                        .map_err(|source| BuildError::Record {
-                            step: step.description.clone(),
-                            path: records.dir().to_path_buf(),
-                            source,
-                        })?;
-                }
             }
-            ran.push(StepRun {
-                platform: t.platform.to_string(),
-                description: step.description.clone(),
-                program: step.program.clone(),
-                args: step.args.clone(),
-                key: key.map(str::to_string),
-                reused,
-            });
         }
+        ran.push(StepRun {
+            platform: t.platform.to_string(),
+            description: step.description.clone(),
+            program: step.program.clone(),
+            args: step.args.clone(),
+            key: key.map(str::to_string),
+            reused,
+        });
     }
     Ok(ran)
 }

@@ -24,8 +24,6 @@ use crate::platform::Platform;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The environment every preset has.
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -438,7 +436,8 @@ fn fetch_and_unpack(
     });
     let trees_root = root.join("trees");
     let jobs: Vec<(&Pinned, &PathBuf)> = unique.iter().copied().zip(&paths).collect();
-    let results = parallel_map(&jobs, |(p, path)| {
+    // Up to 4 threads: unpacking is decompression-bound.
+    let results = crate::par::map_each(&jobs, 4, |(p, path)| {
         deb::unpack_cached(path, &p.sha256, &p.name, &trees_root)
     });
     let mut trees = HashMap::new();
@@ -446,35 +445,6 @@ fn fetch_and_unpack(
         trees.insert(p.sha256.clone(), tree?);
     }
     Ok((trees, bytes))
-}
-
-/// Runs `f` over `items` on up to 4 threads (unpacking is decompression-bound), keeping order.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 4)
-        .min(items.len().max(1));
-    let next = AtomicUsize::new(0);
-    let out: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= items.len() {
-                        break;
-                    }
-                    let r = f(&items[i]);
-                    out.lock().expect("no thread panics holding the lock")[i] = Some(r);
-                }
-            });
-        }
-    });
-    out.into_inner()
-        .expect("no thread panics holding the lock")
-        .into_iter()
-        .map(|r| r.expect("every item was processed"))
-        .collect()
 }
 
 struct LayerJob<'a> {
@@ -617,16 +587,6 @@ mod tests {
         );
         let e = debian_arch(&"linux/arm/v7".parse().unwrap()).unwrap_err();
         assert!(e.to_string().contains("linux/arm/v7"), "{e}");
-    }
-
-    #[test]
-    fn parallel_map_keeps_order() {
-        let items: Vec<u32> = (0..50).collect();
-        assert_eq!(
-            parallel_map(&items, |x| x * 2),
-            (0..50).map(|x| x * 2).collect::<Vec<_>>()
-        );
-        assert!(parallel_map(&Vec::<u32>::new(), |x| *x).is_empty());
     }
 
     #[test]

@@ -21,13 +21,13 @@ pub fn tree_entries(
             dir: project_dir.join(sub),
             message: e.to_string(),
         })?;
-    let mut out = Vec::new();
-    for entry in walk.entries {
+    // One stat per file (its executable bit), on all cores: a tree of thousands of files.
+    let entries = crate::par::map(&walk.entries, |entry| -> Result<_, DetectError> {
         let Ok(rel) = entry.path.strip_prefix(sub) else {
-            continue;
+            return Ok(None);
         };
         if rel.as_os_str().is_empty() {
-            continue;
+            return Ok(None);
         }
         let source = project_dir.join(&entry.path);
         let target = format!(
@@ -66,7 +66,11 @@ pub fn tree_entries(
                 )
             }
         };
-        out.push(FileEntry { target, mode, kind });
+        Ok(Some(FileEntry { target, mode, kind }))
+    });
+    let mut out = Vec::new();
+    for e in entries {
+        out.extend(e?);
     }
     let excluded = walk
         .excluded

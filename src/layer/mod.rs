@@ -145,13 +145,14 @@ impl<'a> LayerWriter<'a> {
                 })?;
             node.owner = *owner;
         }
-        let contents = nodes
-            .iter()
-            .map(|n| match &n.kind {
-                NodeKind::File { source } => source::fingerprint(layer, source).map(Some),
-                _ => Ok(None),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        // On all cores: for a tree of thousands of unchanged files this is a stat and a
+        // stat-cache lookup each, the bulk of a warm publish's time before its upload.
+        let contents = crate::par::map(&nodes, |n| match &n.kind {
+            NodeKind::File { source } => source::fingerprint(layer, source).map(Some),
+            _ => Ok(None),
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
         let key = match self.compression {
             Compression::Gzip => cache::key(
                 self.level,

@@ -47,14 +47,13 @@ pub fn fingerprint(layer: &str, path: &Path) -> Result<Content, LayerError> {
             path: path.to_path_buf(),
         });
     }
-    let (digest, size) =
-        crate::statcache::shared()
-            .digest(path)
-            .map_err(|source| LayerError::Read {
-                layer: layer.to_string(),
-                path: path.to_path_buf(),
-                source,
-            })?;
+    let (digest, size) = crate::statcache::shared()
+        .digest_with(path, &meta)
+        .map_err(|source| LayerError::Read {
+            layer: layer.to_string(),
+            path: path.to_path_buf(),
+            source,
+        })?;
     Ok(Content { size, digest })
 }
 

@@ -1,0 +1,278 @@
+//! Targets built side by side. A multi-platform plan has one list of steps per platform; when
+//! no step of one platform touches what a step of another writes, the platforms' lists run at
+//! the same time (each list still in order), so the second platform compiles while the first
+//! links. The decision is made from the plan's data alone: every step must declare what it
+//! reads (a reusable step does, its key depends on it), and no step may read or write under
+//! another platform's step outputs. Otherwise the targets run one after the other as before.
+
+use super::run::{BuildError, RunOptions, StepEvent, StepRun, run_target};
+use crate::plan::{BuildStep, Reuse, StepInput, TargetPlan};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+/// At most this many targets build at once, whatever the number of cores: each build is
+/// itself parallel (go, cargo), and several at once mostly add memory.
+const MAX_AT_ONCE: usize = 4;
+
+/// Whether `targets` may build side by side: more than one target has steps, every step is
+/// reusable (so its inputs are declared), and no step's inputs, directory or outputs lie
+/// under (or above) an output of a step of another target.
+pub(super) fn independent(targets: &[TargetPlan]) -> bool {
+    if targets.iter().filter(|t| !t.steps.is_empty()).count() < 2 {
+        return false;
+    }
+    let steps = || targets.iter().flat_map(|t| &t.steps);
+    if steps().any(|s| s.reuse != Reuse::WhenUnchanged) {
+        return false;
+    }
+    targets.iter().enumerate().all(|(i, a)| {
+        targets[i + 1..].iter().all(|b| {
+            a.steps.iter().all(|sa| {
+                b.steps
+                    .iter()
+                    .all(|sb| !writes_into(sa, sb) && !writes_into(sb, sa))
+            })
+        })
+    })
+}
+
+/// Whether `writer`'s outputs overlap anything `other` reads or writes.
+fn writes_into(writer: &BuildStep, other: &BuildStep) -> bool {
+    let touched = touched_paths(other);
+    writer
+        .outputs
+        .iter()
+        .any(|o| touched.iter().any(|p| overlap(o.path(), p)))
+}
+
+/// The paths a step reads or writes: its directory, its declared inputs (a tree whole, its
+/// exclusions ignored), its outputs.
+fn touched_paths(step: &BuildStep) -> Vec<PathBuf> {
+    let mut paths = vec![step.dir.clone()];
+    for input in &step.inputs {
+        match input {
+            StepInput::Files { root, paths: rel } => {
+                paths.extend(rel.iter().map(|p| root.join(p)));
+            }
+            StepInput::Tree { path, .. } => paths.push(path.clone()),
+            StepInput::Env { .. } | StepInput::Tool { .. } | StepInput::ToolVersion { .. } => {}
+        }
+    }
+    paths.extend(step.outputs.iter().map(|o| o.path().to_path_buf()));
+    paths
+}
+
+fn overlap(a: &Path, b: &Path) -> bool {
+    a.starts_with(b) || b.starts_with(a)
+}
+
+/// Runs each target's steps on threads of their own (at most [`MAX_AT_ONCE`] and the number of
+/// cores at once), passing their events to `on` on the calling thread as they come. The result
+/// lists the steps in plan order; the first target in plan order that failed gives the error,
+/// once every target started has finished.
+pub(super) fn run(
+    targets: &[TargetPlan],
+    opts: &RunOptions,
+    mut on: impl FnMut(StepEvent),
+) -> Result<Vec<StepRun>, BuildError> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = targets.len().min(cores.max(2)).min(MAX_AT_ONCE);
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<Option<Result<Vec<StepRun>, BuildError>>> =
+        targets.iter().map(|_| None).collect();
+    std::thread::scope(|s| {
+        let (tx, rx) = mpsc::channel::<StepEvent>();
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                let (tx, next) = (tx.clone(), &next);
+                s.spawn(move || {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(t) = targets.get(i) else { break };
+                        // The receiver lives until every worker is joined.
+                        let r = run_target(t, opts, &mut |e| {
+                            let _ = tx.send(e);
+                        });
+                        let failed = r.is_err();
+                        done.push((i, r));
+                        if failed {
+                            // Start no new target after a failure; running ones finish.
+                            next.store(targets.len(), Ordering::Relaxed);
+                            break;
+                        }
+                    }
+                    done
+                })
+            })
+            .collect();
+        drop(tx);
+        for e in rx {
+            on(e);
+        }
+        for h in handles {
+            let done = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            for (i, r) in done {
+                results[i] = Some(r);
+            }
+        }
+    });
+    let mut ran = Vec::new();
+    for r in results {
+        match r {
+            Some(r) => ran.extend(r?),
+            // Not started because another target failed first: that error is returned above.
+            None => break,
+        }
+    }
+    Ok(ran)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::record::Records;
+    use crate::plan::StepOutput;
+
+    fn target(platform: &str, steps: Vec<BuildStep>) -> TargetPlan {
+        TargetPlan {
+            platform: platform.parse().unwrap(),
+            steps,
+            layers: Vec::new(),
+            checks: Vec::new(),
+        }
+    }
+
+    /// A reusable step in `project` reading it whole and writing `out`.
+    fn step(name: &str, project: &Path, out: &Path, args: &[&str]) -> BuildStep {
+        let mut s = BuildStep::new(
+            name,
+            "sh",
+            args.iter().map(|a| a.to_string()).collect(),
+            project,
+        )
+        .with_input(StepInput::Tree {
+            path: project.to_path_buf(),
+            exclude: vec![],
+        })
+        .with_output(StepOutput::File {
+            path: out.to_path_buf(),
+        })
+        .reused_when_unchanged();
+        s.key = Some(format!("key of {name}"));
+        s
+    }
+
+    #[test]
+    fn platforms_are_independent_only_when_the_plan_says_so() {
+        let (p, b) = (Path::new("/src/app"), Path::new("/cache/build"));
+        let amd = |s: BuildStep| target("linux/amd64", vec![s]);
+        let arm = |s: BuildStep| target("linux/arm64", vec![s]);
+        let go = |plat: &str| step(plat, p, &b.join(plat).join("app"), &[]);
+        assert!(independent(&[amd(go("amd64")), arm(go("arm64"))]));
+        // One target, or one with steps: nothing to run side by side.
+        assert!(!independent(&[amd(go("amd64"))]));
+        assert!(!independent(&[
+            amd(go("amd64")),
+            target("linux/arm64", vec![])
+        ]));
+        // A step that is never reused may read anything: no.
+        let mut plain = go("arm64");
+        plain.reuse = Reuse::Never;
+        assert!(!independent(&[amd(go("amd64")), arm(plain)]));
+        // The second platform reads what the first writes (a build once, in the first).
+        let reads_first = step("arm64", &b.join("amd64"), &b.join("arm64/app"), &[]);
+        assert!(!independent(&[amd(go("amd64")), arm(reads_first)]));
+        // Both write the same file.
+        let same_out = step("arm64", p, &b.join("amd64/app"), &[]);
+        assert!(!independent(&[amd(go("amd64")), arm(same_out)]));
+        // An output inside the other's project tree (a cache kept in the project).
+        let inside = step("amd64", p, &p.join(".cache/app"), &[]);
+        assert!(!independent(&[amd(inside), arm(go("arm64"))]));
+    }
+
+    #[test]
+    fn independent_platforms_really_run_at_once_and_report_in_plan_order() {
+        // Each step announces itself, then waits for the other's announcement: run one after
+        // the other, the first would wait in vain and fail after 30 s.
+        let d = tempfile::tempdir().unwrap();
+        let project = d.path().join("project");
+        std::fs::create_dir_all(&project).unwrap();
+        let (a, b) = (d.path().join("a.started"), d.path().join("b.started"));
+        let meet = |me: &Path, other: &Path, out: &Path| {
+            format!(
+                "touch '{}'; i=0; while [ ! -e '{}' ]; do i=$((i+1)); [ $i -gt 3000 ] && exit 7; sleep 0.01; done; echo done > '{}'",
+                me.display(),
+                other.display(),
+                out.display()
+            )
+        };
+        let out = d.path().join("build");
+        let (oa, ob) = (out.join("amd64/app"), out.join("arm64/app"));
+        let targets = [
+            target(
+                "linux/amd64",
+                vec![step("a", &project, &oa, &["-c", &meet(&a, &b, &oa)])],
+            ),
+            target(
+                "linux/arm64",
+                vec![step("b", &project, &ob, &["-c", &meet(&b, &a, &ob)])],
+            ),
+        ];
+        assert!(independent(&targets));
+        let opts = RunOptions {
+            records: Records::new(&d.path().join("cache")),
+            logs: d.path().join("logs"),
+            progress: Default::default(),
+        };
+        let mut started = Vec::new();
+        let ran = super::super::run::run(&targets, &opts, |e| {
+            if let StepEvent::Started(p, _) = e {
+                started.push(p.to_string());
+            }
+        })
+        .unwrap();
+        let order: Vec<&str> = ran.iter().map(|r| r.description.as_str()).collect();
+        assert_eq!(order, ["a", "b"]);
+        started.sort();
+        assert_eq!(started, ["linux/amd64", "linux/arm64"]);
+        assert_eq!(std::fs::read_to_string(&oa).unwrap(), "done\n");
+        assert_eq!(std::fs::read_to_string(&ob).unwrap(), "done\n");
+    }
+
+    #[test]
+    fn a_failing_platform_fails_the_build_after_the_others_finish() {
+        let d = tempfile::tempdir().unwrap();
+        let project = d.path().join("project");
+        std::fs::create_dir_all(&project).unwrap();
+        let out = d.path().join("build");
+        let (oa, ob) = (out.join("amd64/app"), out.join("arm64/app"));
+        let targets = [
+            target(
+                "linux/amd64",
+                vec![step("a", &project, &oa, &["-c", "exit 3"])],
+            ),
+            target(
+                "linux/arm64",
+                vec![step(
+                    "b",
+                    &project,
+                    &ob,
+                    &["-c", &format!("sleep 0.2; echo ok > '{}'", ob.display())],
+                )],
+            ),
+        ];
+        let opts = RunOptions {
+            records: Records::new(&d.path().join("cache")),
+            logs: d.path().join("logs"),
+            progress: Default::default(),
+        };
+        let err = super::super::run::run(&targets, &opts, |_| {}).unwrap_err();
+        assert!(
+            matches!(&err, BuildError::Failed { step, .. } if step == "a"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(&ob).unwrap(), "ok\n");
+    }
+}

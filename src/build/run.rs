@@ -69,6 +69,9 @@ pub struct StepRun {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     pub reused: bool,
+    /// Not run: every layer it produces came from the shared cache (`--cache-repo`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
 }
 
 /// How much of a step's output is kept in memory for its failure: the end, where tools say
@@ -83,6 +86,8 @@ pub struct RunOptions {
     /// Directory of the steps' logs, one file per step, replaced at each run.
     pub logs: PathBuf,
     pub progress: Reporter,
+    /// Steps not run, by (target, position): a shared cache holds what they produce.
+    pub skip: std::collections::BTreeSet<(usize, usize)>,
 }
 
 /// Runs (or reuses) every step of every target in order and returns what it did.
@@ -93,13 +98,14 @@ pub fn run(
 ) -> Result<Vec<StepRun>, BuildError> {
     let records = &opts.records;
     let mut ran = Vec::new();
-    for t in targets {
+    for (ti, t) in targets.iter().enumerate() {
         for (n, step) in t.steps.iter().enumerate() {
             let key = step
                 .key
                 .as_deref()
                 .filter(|_| step.reuse == Reuse::WhenUnchanged);
-            let reused = key.is_some_and(|k| records.is_current(step, k));
+            let shared = opts.skip.contains(&(ti, n));
+            let reused = shared || key.is_some_and(|k| records.is_current(step, k));
             if reused {
                 on(StepEvent::Reused(&t.platform, step));
             } else {
@@ -137,6 +143,7 @@ pub fn run(
                 args: step.args.clone(),
                 key: key.map(str::to_string),
                 reused,
+                shared,
             });
         }
     }

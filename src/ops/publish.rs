@@ -43,6 +43,9 @@ pub struct PublishOptions {
     pub progress: crate::progress::Reporter,
     /// How lade's own layers are compressed (base layers stay as they are).
     pub compression: crate::layer::Compression,
+    /// `--cache-repo`: a build cache shared through this registry repository (over lade.toml's
+    /// `[build] cache-repo`).
+    pub cache_repo: Option<crate::cache_repo::CacheRepo>,
 }
 
 /// What happened, for people (stderr) and for machines (`--json` on stdout).
@@ -68,6 +71,9 @@ pub struct PublishReport {
     /// What was attached to each registry and OCI layout output (SBOMs, provenance).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<crate::attach::OutputAttachments>,
+    /// What the shared build cache (`--cache-repo`) gave and took.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_cache: Option<super::cache_repo::SharedCacheReport>,
     /// The run's warnings ([`crate::warnings`]), each said once. `publish` leaves this empty:
     /// warnings are tracing events, and the caller that installed [`crate::warnings::Warnings`]
     /// fills it in.
@@ -92,6 +98,9 @@ pub struct LayerReport {
     pub size: u64,
     /// Reused from the layer cache rather than written now.
     pub cached: bool,
+    /// Taken from the shared cache (`--cache-repo`): neither built nor written here.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
 }
 
 /// One platform image of a publish.
@@ -293,20 +302,46 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
     if let Some(trees) = &trees {
         super::runtime::prepare(&mut plan, &base, trees)?;
     }
-    checks::before_build(&plan)?;
+    let mut shared = match cache_repo(opts, &config)? {
+        Some(repo) => Some(super::cache_repo::look_up(
+            &plan,
+            &repo,
+            &registry,
+            &base,
+            opts.compression,
+            epoch,
+        )?),
+        None => None,
+    };
+    let skip = shared.as_ref().map(|s| s.skip.clone()).unwrap_or_default();
+    checks::before_build(&without_skipped_checks(&plan, &skip))?;
     let run = build::RunOptions {
         records: build::record::Records::new(&super::cache_dir()),
         logs: super::plan::build_dir(&plan.project_dir).join("logs"),
         progress: opts.progress.clone(),
+        skip,
     };
     let steps = build::run(&plan.targets, &run, |e| match e {
         build::StepEvent::Started(p, s) => on(Event::Step(p, s)),
         build::StepEvent::Reused(p, s) => on(Event::StepReused(p, s)),
     })?;
     // Only the built binaries know their linkage: check them against the base before layering.
-    checks::after_build(&plan, &base)?;
+    // Layers from the shared cache were checked on this base when they were built.
+    let checked = match &shared {
+        Some(s) => s.checked_plan(&plan),
+        None => plan.clone(),
+    };
+    checks::after_build(&checked, &base)?;
     if let Some(trees) = &trees {
-        super::runtime::verify(&plan, &base, trees)?;
+        let mut verified = checked.clone();
+        if let Some(s) = &shared {
+            let mut ti = 0;
+            verified.targets.retain(|_| {
+                ti += 1;
+                !s.serves_built(ti - 1)
+            });
+        }
+        super::runtime::verify(&verified, &base, trees)?;
     }
 
     let writer = LayerWriter::new(&store, epoch).with_compression(opts.compression);
@@ -314,40 +349,54 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
 
     let mut images = Vec::new();
     let mut layer_reports = Vec::new();
-    for t in &plan.targets {
+    let mut written = Vec::new();
+    for (ti, t) in plan.targets.iter().enumerate() {
         let base_image = base
             .for_platform(&t.platform)
             .expect("base::resolve returns an image for every requested platform");
         let mut layers = Vec::new();
-        for spec in &t.layers {
+        let mut wrote = Vec::new();
+        for (li, spec) in t.layers.iter().enumerate() {
             if crate::layer::tree::only_empty_trees(&spec.entries) {
                 continue;
             }
-            let blob = writer.write(spec)?;
+            let (layer, cached, from_cache) =
+                match shared.as_ref().and_then(|s| Some((s, s.served(ti, li)?))) {
+                    Some((s, entry)) => (s.layer(entry, &store), true, true),
+                    None => {
+                        let blob = writer.write(spec)?;
+                        let layer = Layer {
+                            descriptor: oci::descriptor(blob.media_type, blob.size, &blob.digest),
+                            diff_id: blob.diff_id.clone(),
+                            source: BlobSource::File(store.path(&blob.digest)),
+                        };
+                        let cached = blob.cached;
+                        wrote.push((li, blob));
+                        (layer, cached, false)
+                    }
+                };
             let report = LayerReport {
                 platform: t.platform.to_string(),
                 name: spec.name.clone(),
-                digest: blob.digest.clone(),
-                size: blob.size,
-                cached: blob.cached,
+                digest: layer.digest(),
+                size: layer.size(),
+                cached,
+                shared: from_cache,
             };
             on(Event::Layer(&report));
             layer_reports.push(report);
             layers.push(NamedLayer {
                 name: spec.name.clone(),
-                layer: Layer {
-                    descriptor: oci::descriptor(blob.media_type, blob.size, &blob.digest),
-                    diff_id: blob.diff_id,
-                    source: BlobSource::File(store.path(&blob.digest)),
-                },
+                layer,
             });
         }
+        written.push(wrote);
         images.push(assemble::image(base_image, layers, &plan.config, &meta)?);
     }
     super::plan::save_stat_cache();
     let set = assemble::image_set(images, &meta)?;
     let sboms = match &opts.sbom {
-        Some(dir) => write_sboms(dir, &plan, &base, &set, epoch, &mut on)?,
+        Some(dir) => write_sboms(dir, &plan, &base, &set, epoch, shared.as_ref(), &mut on)?,
         None => Vec::new(),
     };
     let has_remote = set
@@ -369,6 +418,11 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         Box::new(LocalBlobs)
     };
     let results = write_outputs(&set, &sinks, blobs.as_ref(), &mut on);
+    if let Some(s) = &mut shared {
+        // Recorded once the outputs are written: a registry output then holds the new
+        // blobs, which the cache repository mounts instead of receiving them again.
+        s.store(&plan, &written, &store, &targets, &registry);
+    }
     // One output: its error is the publish's, as it was said.
     if let [Err(_)] = results.as_slice() {
         let Some(Err(e)) = results.into_iter().next() else {
@@ -428,6 +482,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
                 steps: &steps,
                 options: opts,
                 key: sign_key.as_ref(),
+                shared: shared.as_ref(),
             };
             super::attach::attach_all(&inputs, &written, &names, &registry)?
         }
@@ -448,6 +503,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         sboms,
         signatures,
         attachments,
+        shared_cache: shared.map(|s| s.report),
         warnings: Vec::new(),
     };
     if let Some(path) = &opts.image_refs {
@@ -771,6 +827,7 @@ fn write_sboms(
     base: &ResolvedBase,
     set: &ImageSet,
     epoch: u64,
+    shared: Option<&super::cache_repo::Shared>,
     on: &mut impl FnMut(Event),
 ) -> anyhow::Result<Vec<std::path::PathBuf>> {
     let cache = super::cache_dir();
@@ -780,12 +837,13 @@ fn write_sboms(
         cache: Some(&cache),
     };
     let mut written = Vec::new();
-    for (t, image) in plan.targets.iter().zip(&set.images) {
+    for (ti, (t, image)) in plan.targets.iter().zip(&set.images).enumerate() {
         let base_layers = base
             .for_platform(&t.platform)
             .map(|b| b.layers.as_slice())
             .unwrap_or_default();
-        let scan = crate::sbom::scan(base_layers, &t.layers, &project)?;
+        let layers = super::cache_repo::sbom_layers(shared, ti, &t.layers);
+        let scan = crate::sbom::scan_layers(base_layers, &layers, &project)?;
         let manifest = image.manifest.digest();
         let path = crate::sbom::write(
             dir,
@@ -900,4 +958,40 @@ fn base_trees(
         super::runtime::BaseTrees::read(base, &LocalBlobs, store)?
     };
     Ok(Some(trees))
+}
+
+/// `--cache-repo`, else lade.toml's `[build] cache-repo`.
+fn cache_repo(
+    opts: &PublishOptions,
+    config: &crate::config::LadeConfig,
+) -> anyhow::Result<Option<crate::cache_repo::CacheRepo>> {
+    if let Some(r) = &opts.cache_repo {
+        return Ok(Some(r.clone()));
+    }
+    match &config.build.cache_repo {
+        Some(r) => Ok(Some(crate::cache_repo::CacheRepo::parse(r).with_context(
+            || {
+                format!(
+                    "[build] cache-repo in {}",
+                    config.place.as_deref().unwrap_or("lade.toml")
+                )
+            },
+        )?)),
+        None => Ok(None),
+    }
+}
+
+/// The plan as the checks before the build see it: a platform none of whose steps run needs
+/// no toolchain.
+fn without_skipped_checks(
+    plan: &Plan,
+    skip: &std::collections::BTreeSet<crate::cache_repo::keys::StepId>,
+) -> Plan {
+    let mut checked = plan.clone();
+    for (ti, t) in checked.targets.iter_mut().enumerate() {
+        if !t.steps.is_empty() && (0..t.steps.len()).all(|si| skip.contains(&(ti, si))) {
+            t.checks.clear();
+        }
+    }
+    checked
 }

@@ -1,0 +1,442 @@
+//! `--cache-repo` in a publish. Before the build: every layer's portable key is looked up
+//! and the steps whose layers were all found are left out of the run (with the checks that
+//! read what they would have written: the machine that built them checked them on the same
+//! base, which the key holds). After the outputs are written: the layers this machine made are
+//! recorded, so the next machine finds them. The repository is a cache: a lookup or a write
+//! that fails is a warning, never a failed publish.
+
+use crate::build::key::tool_identity;
+use crate::cache_repo::entry::{Entry, LayerRecord, ToolRecord};
+use crate::cache_repo::keys::{self, LayerKey, StepId};
+use crate::cache_repo::remote::{self, CacheRepo, Found, LayerBytes};
+use crate::digest::Digest;
+use crate::layer::{BlobStore, Compression, LayerBlob};
+use crate::oci::{self, BlobSource, Layer, ResolvedBase};
+use crate::plan::{LayerSpec, Plan, StepInput};
+use crate::registry::RegistrySession;
+use crate::sink::Target;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the cache repository gave a publish, in `--json`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SharedCacheReport {
+    pub repository: String,
+    /// Layers whose entry was found and used.
+    pub found: usize,
+    /// Layers looked up and not found (or found and not usable).
+    pub missed: usize,
+    /// Build steps not run because every layer they produce was found.
+    pub steps_skipped: usize,
+    /// Entries written after this publish.
+    pub stored: usize,
+}
+
+/// The cache repository's answer for one publish's plan.
+pub struct Shared {
+    repo: CacheRepo,
+    keys: Vec<Vec<Option<LayerKey>>>,
+    /// Entries found and usable, by (target, layer).
+    hits: BTreeMap<(usize, usize), Entry>,
+    /// Steps left out of the run.
+    pub skip: BTreeSet<StepId>,
+    pub report: SharedCacheReport,
+}
+
+/// The image's compression as keys name it.
+fn compression_name(c: Compression) -> String {
+    format!("{c:?} {}", crate::layer::DEFAULT_LEVEL)
+}
+
+/// Looks every layer of `plan` up in `repo`.
+pub fn look_up(
+    plan: &Plan,
+    repo: &CacheRepo,
+    registry: &RegistrySession,
+    base: &ResolvedBase,
+    compression: Compression,
+    epoch: u64,
+) -> anyhow::Result<Shared> {
+    let build = super::plan::build_dir(&plan.project_dir);
+    let paths = keys::Paths::new(
+        &keys::root_of(&plan.project_dir),
+        &build,
+        &super::cache_dir(),
+    );
+    let compression = compression_name(compression);
+    let settings = keys::LayerSettings {
+        compression: &compression,
+        mtime: epoch,
+    };
+    let bases: Vec<Option<Digest>> = plan
+        .targets
+        .iter()
+        .map(|t| base.for_platform(&t.platform).map(base_identity))
+        .collect();
+    let computed = keys::layer_keys(plan, &paths, &settings, &bases)?;
+    let mut shared = Shared {
+        repo: repo.clone(),
+        keys: computed.layers,
+        hits: BTreeMap::new(),
+        skip: BTreeSet::new(),
+        report: SharedCacheReport {
+            repository: repo.to_string(),
+            ..Default::default()
+        },
+    };
+    let wanted: Vec<((usize, usize), Digest)> = shared
+        .keys
+        .iter()
+        .enumerate()
+        .flat_map(|(ti, ls)| {
+            ls.iter()
+                .enumerate()
+                .filter_map(move |(li, k)| Some(((ti, li), k.as_ref()?.key.clone())))
+        })
+        .collect();
+    let connected = match registry.connect() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("cache repository {repo}: {e}; building without it");
+            return Ok(shared);
+        }
+    };
+    let client = connected.client();
+    let answers = connected.block_on(futures_util::future::join_all(
+        wanted
+            .iter()
+            .map(|(_, key)| remote::lookup(client, repo, key)),
+    ));
+    for ((at, _), answer) in wanted.iter().zip(answers) {
+        match answer {
+            Ok(Found::Hit(e)) => {
+                let key = shared.keys[at.0][at.1].as_ref().expect("looked up");
+                match other_tool(plan, key, &e, &paths) {
+                    None => {
+                        shared.hits.insert(*at, *e);
+                    }
+                    Some(why) => tracing::debug!("cache entry not used: {why}"),
+                }
+            }
+            Ok(Found::Miss) => {}
+            Ok(Found::Ignored(why)) => tracing::warn!("cache entry ignored: {why}"),
+            Err(e) => {
+                tracing::warn!("cache repository {repo}: {e}; building without it");
+                shared.hits.clear();
+                break;
+            }
+        }
+    }
+    shared.report.found = shared.hits.len();
+    shared.report.missed = wanted.len() - shared.hits.len();
+    shared.skip = skipped_steps(plan, &shared.keys, &shared.hits, &computed.deps);
+    shared.report.steps_skipped = shared.skip.len();
+    Ok(shared)
+}
+
+/// What names a platform's base image: its config and layers.
+fn base_identity(b: &crate::oci::BaseImage) -> Digest {
+    let mut s = serde_json::to_string(&b.config).expect("an image config serializes");
+    for l in &b.layers {
+        s.push_str(&format!(" {}", l.digest()));
+    }
+    Digest::of(s.as_bytes())
+}
+
+/// Why an entry's layer was made by another toolchain than this machine's, if it was: a tool
+/// this machine has must be the one recorded; one it lacks is taken as recorded.
+fn other_tool(plan: &Plan, key: &LayerKey, e: &Entry, paths: &keys::Paths) -> Option<String> {
+    for (ti, si) in &key.producers {
+        let step = &plan.targets[*ti].steps[*si];
+        for input in &step.inputs {
+            let Some(Ok(here)) = tool_identity(step, input) else {
+                continue;
+            };
+            let here = paths.normalize(&String::from_utf8_lossy(&here));
+            let recorded = e
+                .tools
+                .iter()
+                .find(|r| r.tool.step == step.description && matches_input(&r.tool, input));
+            match recorded {
+                Some(r) if r.identity == here => {}
+                Some(r) => {
+                    return Some(format!(
+                        "{} was built with {} {} \"{}\", this machine has \"{here}\"",
+                        e.name, r.tool.program, r.tool.kind, r.identity
+                    ));
+                }
+                None => return Some(format!("{} records no {input:?}", e.name)),
+            }
+        }
+    }
+    None
+}
+
+fn matches_input(t: &keys::ToolUse, input: &StepInput) -> bool {
+    match input {
+        StepInput::Tool { program } => t.kind == "tool" && &t.program == program,
+        StepInput::ToolVersion { program, args } => {
+            t.kind == "version" && &t.program == program && &t.args == args
+        }
+        _ => false,
+    }
+}
+
+/// The steps that need not run: those that produce only layers that were found. A step that
+/// produces a layer not found runs, with everything it depends on; so do the steps of a
+/// platform with a layer not found that produce no layer (a crate list for the SBOM).
+/// Nothing is skipped when nothing was found.
+fn skipped_steps(
+    plan: &Plan,
+    keys: &[Vec<Option<LayerKey>>],
+    hits: &BTreeMap<(usize, usize), Entry>,
+    deps: &BTreeMap<StepId, Vec<StepId>>,
+) -> BTreeSet<StepId> {
+    let built_hit = keys.iter().enumerate().any(|(ti, ls)| {
+        ls.iter()
+            .enumerate()
+            .any(|(li, k)| k.as_ref().is_some_and(|k| k.is_built()) && hits.contains_key(&(ti, li)))
+    });
+    if !built_hit {
+        return BTreeSet::new();
+    }
+    let mut producers = BTreeSet::new();
+    let mut needed = BTreeSet::new();
+    let mut incomplete = BTreeSet::new();
+    for (ti, ls) in keys.iter().enumerate() {
+        for (li, k) in ls.iter().enumerate() {
+            match k {
+                // A layer that cannot be keyed needs whatever its platform builds.
+                None if !plan.targets[ti].layers[li].entries.is_empty() => {
+                    incomplete.insert(ti);
+                }
+                None => {}
+                Some(k) => {
+                    producers.extend(k.producers.iter().copied());
+                    if k.is_built() && !hits.contains_key(&(ti, li)) {
+                        needed.extend(k.producers.iter().copied());
+                        incomplete.insert(ti);
+                    }
+                }
+            }
+        }
+    }
+    for (ti, t) in plan.targets.iter().enumerate() {
+        for si in 0..t.steps.len() {
+            let id = (ti, si);
+            if incomplete.contains(&ti) && !producers.contains(&id) {
+                needed.extend(deps.get(&id).into_iter().flatten().copied());
+            }
+        }
+    }
+    plan.targets
+        .iter()
+        .enumerate()
+        .flat_map(|(ti, t)| (0..t.steps.len()).map(move |si| (ti, si)))
+        .filter(|id| !needed.contains(id))
+        .collect()
+}
+
+impl Shared {
+    /// The found entry for layer `li` of target `ti`, when it is to be used: a layer of
+    /// project files always (nothing to tar again), a built one when its steps did not run
+    /// (when they did, this machine's own output is written).
+    pub fn served(&self, ti: usize, li: usize) -> Option<&Entry> {
+        let e = self.hits.get(&(ti, li))?;
+        let key = self.keys[ti][li].as_ref()?;
+        key.producers
+            .iter()
+            .all(|id| self.skip.contains(id))
+            .then_some(e)
+    }
+
+    /// The image layer an entry stands for: its blob stays in the cache repository until an
+    /// output needs it (a registry on the same host mounts it).
+    pub fn layer(&self, e: &Entry, store: &BlobStore) -> Layer {
+        if let Some(size) = e.layer.tar_size {
+            crate::layer::sizes::record(store, &e.layer.diff_id, size);
+        }
+        let local = store.path(&e.layer.digest);
+        Layer {
+            descriptor: e.layer_descriptor(),
+            diff_id: e.layer.diff_id.clone(),
+            source: if store.holds(&e.layer.digest, e.layer.size) {
+                BlobSource::File(local)
+            } else {
+                BlobSource::Remote {
+                    registry: self.repo.registry.clone(),
+                    repository: self.repo.repository.clone(),
+                }
+            },
+        }
+    }
+
+    /// The plan as the checks after the build see it: without the checks of files that were
+    /// not built here (their layers were checked on this base when they were made).
+    pub fn checked_plan(&self, plan: &Plan) -> Plan {
+        let mut checked = plan.clone();
+        for (ti, t) in checked.targets.iter_mut().enumerate() {
+            if (0..t.layers.len()).any(|li| self.served_built(ti, li)) {
+                t.checks.clear();
+            }
+        }
+        checked
+    }
+
+    /// Whether the platform has a built layer taken from the cache.
+    pub fn serves_built(&self, ti: usize) -> bool {
+        self.keys
+            .get(ti)
+            .is_some_and(|ls| (0..ls.len()).any(|li| self.served_built(ti, li)))
+    }
+
+    fn served_built(&self, ti: usize, li: usize) -> bool {
+        self.served(ti, li).is_some() && self.keys[ti][li].as_ref().is_some_and(|k| k.is_built())
+    }
+
+    /// Records the layers this publish wrote whose entries were not found. `written` is each
+    /// target's layers as written (spec, blob); the blobs are mounted from the first registry
+    /// output on the cache's registry, else uploaded.
+    pub fn store(
+        &mut self,
+        plan: &Plan,
+        written: &[Vec<(usize, LayerBlob)>],
+        store: &BlobStore,
+        targets: &[Target],
+        registry: &RegistrySession,
+    ) {
+        let mount_from = targets.iter().find_map(|t| match t {
+            Target::Registry { reference } => oci::Reference::parse(reference)
+                .ok()
+                .filter(|r| r.registry == self.repo.registry)
+                .map(|r| r.repository),
+            _ => None,
+        });
+        let build = super::plan::build_dir(&plan.project_dir);
+        let paths = keys::Paths::new(
+            &keys::root_of(&plan.project_dir),
+            &build,
+            &super::cache_dir(),
+        );
+        let mut entries = Vec::new();
+        for (ti, layers) in written.iter().enumerate() {
+            let t = &plan.targets[ti];
+            for (li, blob) in layers {
+                if self.hits.contains_key(&(ti, *li)) {
+                    continue;
+                }
+                let Some(key) = self.keys[ti][*li].as_ref() else {
+                    continue;
+                };
+                match entry_for(plan, ti, &t.layers[*li], key, blob, store, &paths) {
+                    Ok(Some(e)) => entries.push(e),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(
+                        "cache repository {}: layer {} ({}) not recorded: {e:#}",
+                        self.repo,
+                        t.layers[*li].name,
+                        t.platform
+                    ),
+                }
+            }
+        }
+        if entries.is_empty() {
+            return;
+        }
+        let connected = match registry.connect() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("cache repository {}: {e}; nothing recorded", self.repo);
+                return;
+            }
+        };
+        let client = connected.client();
+        for e in &entries {
+            let bytes = LayerBytes {
+                file: store.path(&e.layer.digest),
+                mount_from: mount_from.clone(),
+            };
+            match connected.block_on(remote::store(client, &self.repo, e, &bytes)) {
+                Ok(()) => self.report.stored += 1,
+                Err(err) => tracing::warn!(
+                    "cache repository {}: layer {} ({}) not recorded: {err}",
+                    self.repo,
+                    e.name,
+                    e.platform
+                ),
+            }
+        }
+    }
+}
+
+/// The entry for a layer this machine wrote, or `None` when a tool its steps ran cannot be
+/// found now (the entry could not say which toolchain made it).
+fn entry_for(
+    plan: &Plan,
+    ti: usize,
+    spec: &LayerSpec,
+    key: &LayerKey,
+    blob: &LayerBlob,
+    store: &BlobStore,
+    paths: &keys::Paths,
+) -> anyhow::Result<Option<Entry>> {
+    let mut tools = Vec::new();
+    for (pti, psi) in &key.producers {
+        let step = &plan.targets[*pti].steps[*psi];
+        for input in &step.inputs {
+            let Some(tool) = key
+                .tools
+                .iter()
+                .find(|t| t.step == step.description && matches_input(t, input))
+            else {
+                continue;
+            };
+            let Some(identity) = tool_identity(step, input) else {
+                return Ok(None);
+            };
+            let identity = identity?;
+            tools.push(ToolRecord {
+                tool: tool.clone(),
+                identity: paths.normalize(&String::from_utf8_lossy(&identity)),
+            });
+        }
+    }
+    tools.sort_by(|a, b| a.tool.cmp(&b.tool));
+    tools.dedup();
+    Ok(Some(Entry {
+        key: key.key.clone(),
+        platform: plan.targets[ti].platform.to_string(),
+        name: spec.name.clone(),
+        layer: LayerRecord {
+            media_type: blob.media_type.to_string(),
+            digest: blob.digest.clone(),
+            size: blob.size,
+            diff_id: blob.diff_id.clone(),
+            tar_size: crate::layer::sizes::recorded(store, &blob.diff_id),
+        },
+        tools,
+        sbom: Some(crate::sbom::layer_part(spec, &plan.detector)?),
+    }))
+}
+
+/// A platform's layers as its SBOM scan takes them: the part recorded in the cache entry for
+/// a layer taken from the cache, the files for the others.
+pub fn sbom_layers<'a>(
+    shared: Option<&'a Shared>,
+    ti: usize,
+    specs: &'a [LayerSpec],
+) -> Vec<crate::sbom::LadeLayer<'a>> {
+    specs
+        .iter()
+        .enumerate()
+        .map(|(li, spec)| {
+            match shared
+                .and_then(|s| s.served(ti, li))
+                .and_then(|e| e.sbom.as_ref())
+            {
+                Some(part) => crate::sbom::LadeLayer::Part(part),
+                None => crate::sbom::LadeLayer::Files(spec),
+            }
+        })
+        .collect()
+}

@@ -440,3 +440,195 @@ pub fn sbom_layers<'a>(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{BuildStep, EntryKind, FileEntry, StepOutput, TargetPlan};
+    use crate::platform::Platform;
+    use std::path::Path;
+
+    /// A Node-shaped plan: per platform, stage the manifests, `npm ci` in the staged copy,
+    /// tidy it in place; layers node_modules (built) and app (project files).
+    fn node_plan(project: &Path, build: &Path) -> Plan {
+        let targets = ["amd64", "arm64"]
+            .iter()
+            .map(|arch| {
+                let deps = build.join(format!("linux-{arch}/node-deps"));
+                let manifests = StepInput::Files {
+                    root: project.into(),
+                    paths: vec!["package.json".into()],
+                };
+                let stage = BuildStep::new(
+                    "stage",
+                    crate::plan::LADE_PROGRAM,
+                    vec!["stage".into(), "--to".into(), deps.display().to_string()],
+                    project,
+                )
+                .with_input(manifests.clone())
+                .with_output(StepOutput::Dir { path: deps.clone() })
+                .reused_when_unchanged();
+                let install = BuildStep::new("npm ci", "npm", vec!["ci".into()], &deps)
+                    .with_input(manifests)
+                    .with_input(StepInput::Tool {
+                        program: "npm".into(),
+                    })
+                    .with_output(StepOutput::Dir {
+                        path: deps.join("node_modules"),
+                    })
+                    .reused_when_unchanged();
+                let finish = BuildStep::new(
+                    "finish",
+                    crate::plan::LADE_PROGRAM,
+                    vec!["node-finish".into()],
+                    &deps,
+                );
+                let entry = |target: &str, kind| FileEntry {
+                    target: target.into(),
+                    mode: 0o644,
+                    kind,
+                };
+                TargetPlan {
+                    platform: Platform::linux(arch, None),
+                    steps: vec![stage, install, finish],
+                    layers: vec![
+                        LayerSpec {
+                            name: "node_modules".into(),
+                            entries: vec![entry(
+                                "/app/node_modules",
+                                EntryKind::Tree {
+                                    source: deps.join("node_modules"),
+                                    exclude: vec![],
+                                },
+                            )],
+                        },
+                        LayerSpec {
+                            name: "app".into(),
+                            entries: vec![entry(
+                                "/app/server.js",
+                                EntryKind::File {
+                                    source: project.join("server.js"),
+                                },
+                            )],
+                        },
+                    ],
+                    checks: vec![],
+                }
+            })
+            .collect();
+        Plan {
+            detector: "node".into(),
+            reasons: vec![],
+            name: "app".into(),
+            project_dir: project.into(),
+            targets,
+            config: Default::default(),
+            base: "scratch".into(),
+            excluded: vec![],
+        }
+    }
+
+    fn keys_of(root: &Path) -> (Plan, keys::Keys) {
+        let project = root.join("repo");
+        let build = root.join("cache/build/0123");
+        let plan = node_plan(&project, &build);
+        let paths = keys::Paths::new(&project, &build, &root.join("cache"));
+        let settings = keys::LayerSettings {
+            compression: "Gzip 6",
+            mtime: 1,
+        };
+        let k = keys::layer_keys(&plan, &paths, &settings, &[None, None]).unwrap();
+        (plan, k)
+    }
+
+    fn checkout(root: &Path, server: &str, manifest: &str) {
+        std::fs::create_dir_all(root.join("repo")).unwrap();
+        std::fs::write(root.join("repo/server.js"), server).unwrap();
+        std::fs::write(root.join("repo/package.json"), manifest).unwrap();
+    }
+
+    fn key(k: &keys::Keys, t: usize, l: usize) -> Digest {
+        k.layers[t][l].as_ref().unwrap().key.clone()
+    }
+
+    #[test]
+    fn layer_keys_follow_what_makes_the_layer_in_any_checkout() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        checkout(a.path(), "one", "{}");
+        checkout(b.path(), "one", "{}");
+        let (plan, ka) = keys_of(a.path());
+        let (_, kb) = keys_of(b.path());
+        for (t, l) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+            assert_eq!(key(&ka, t, l), key(&kb, t, l), "layer {t}/{l}");
+        }
+        assert_ne!(key(&ka, 0, 0), key(&ka, 1, 0), "platforms differ");
+        let nm = ka.layers[0][0].as_ref().unwrap();
+        assert_eq!(nm.producers, vec![(0, 0), (0, 1), (0, 2)]);
+        assert_eq!(nm.tools.len(), 1, "npm: {:?}", nm.tools);
+        assert!(!ka.layers[0][1].as_ref().unwrap().is_built());
+
+        // A source change moves the app layer only; a manifest change the node_modules.
+        checkout(b.path(), "two", "{}");
+        let (_, kb) = keys_of(b.path());
+        assert_eq!(key(&ka, 0, 0), key(&kb, 0, 0));
+        assert_ne!(key(&ka, 0, 1), key(&kb, 0, 1));
+        checkout(b.path(), "one", "{\"dependencies\":{}}");
+        let (_, kb) = keys_of(b.path());
+        assert_ne!(key(&ka, 0, 0), key(&kb, 0, 0));
+        assert_eq!(key(&ka, 0, 1), key(&kb, 0, 1));
+
+        // All found: nothing runs. amd64's node_modules missing: amd64's steps run.
+        let entry = |t: usize, l: usize| Entry {
+            key: key(&ka, t, l),
+            platform: String::new(),
+            name: String::new(),
+            layer: LayerRecord {
+                media_type: String::new(),
+                digest: Digest::of(b"x"),
+                size: 1,
+                diff_id: Digest::of(b"y"),
+                tar_size: None,
+            },
+            tools: vec![],
+            sbom: None,
+        };
+        let mut hits: BTreeMap<_, _> = [(0, 0), (0, 1), (1, 0), (1, 1)]
+            .into_iter()
+            .map(|(t, l)| ((t, l), entry(t, l)))
+            .collect();
+        let all = skipped_steps(&plan, &ka.layers, &hits, &ka.deps);
+        assert_eq!(all.len(), 6);
+        hits.remove(&(0, 0));
+        let some = skipped_steps(&plan, &ka.layers, &hits, &ka.deps);
+        assert_eq!(some, [(1, 0), (1, 1), (1, 2)].into_iter().collect());
+        hits.clear();
+        hits.insert((0, 1), entry(0, 1));
+        assert!(
+            skipped_steps(&plan, &ka.layers, &hits, &ka.deps).is_empty(),
+            "only a layer of project files found: every step runs"
+        );
+    }
+
+    #[test]
+    fn a_step_of_unknown_effects_makes_its_layers_unkeyed() {
+        let a = tempfile::tempdir().unwrap();
+        checkout(a.path(), "one", "{}");
+        let project = a.path().join("repo");
+        let build = a.path().join("cache/build/0123");
+        let mut plan = node_plan(&project, &build);
+        // A program other than lade, never reused, working in the staged copy.
+        plan.targets[0].steps[2].program = "sh".into();
+        let paths = keys::Paths::new(&project, &build, &a.path().join("cache"));
+        let settings = keys::LayerSettings {
+            compression: "Gzip 6",
+            mtime: 1,
+        };
+        let k = keys::layer_keys(&plan, &paths, &settings, &[None, None]).unwrap();
+        assert!(k.layers[0][0].is_none());
+        assert!(k.layers[0][1].is_some());
+        assert!(
+            k.layers[1][0].is_some(),
+            "the other platform's steps are apart"
+        );
+    }
+}

@@ -190,7 +190,7 @@ pub fn layer_keys(
             ));
         }
     }
-    let config = serde_json::to_vec(&plan.config).expect("an image config serializes");
+    let config = crate::image::canonical::to_vec(&plan.config).expect("an image config serializes");
     let layers = plan
         .targets
         .iter()

@@ -207,3 +207,128 @@ mod tests {
         }
     }
 }
+
+/// Derived data about an input (a base's file listing) kept in the repository so a machine
+/// with an empty cache does not download what it is derived from: a manifest tagged
+/// `lade-KIND-<hex>` whose config is the document.
+pub const KEPT_MEDIA_TYPE: &str = "application/vnd.dev.lade.cache.kept.v1+json";
+
+fn kept_tag(kind: &str, key: &Digest) -> String {
+    format!("lade-{kind}-{}", key.hex())
+}
+
+/// The document kept under `kind` and `key`, if the repository has one that is what its
+/// manifest says (a document failing its digest check is `Ok(None)` with a warning).
+pub async fn fetch_kept(
+    client: &RegistryClient,
+    repo: &CacheRepo,
+    kind: &str,
+    key: &Digest,
+) -> Result<Option<Vec<u8>>, RegistryError> {
+    let tag = kept_tag(kind, key);
+    let manifest = match client
+        .get_manifest_at(&repo.registry, &repo.repository, &tag)
+        .await
+    {
+        Ok(m) => m,
+        Err(RegistryError::Status { status: 404, .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let m: entry::ArtifactManifest = match serde_json::from_slice(&manifest.bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!("cache entry ignored: {repo}:{tag}: {e}");
+            return Ok(None);
+        }
+    };
+    let (Some(config), true) = (
+        entry::digest(&m.config),
+        m.config.media_type().to_string() == KEPT_MEDIA_TYPE
+            && m.annotations.get(entry::KEY_ANNOTATION).map(String::as_str) == Some(key.hex()),
+    ) else {
+        tracing::warn!("cache entry ignored: {repo}:{tag}: not a lade {kind} document");
+        return Ok(None);
+    };
+    match client
+        .fetch_blob_bytes(
+            &repo.registry,
+            &repo.repository,
+            &config,
+            entry::ENTRY_LIMIT,
+        )
+        .await
+    {
+        Ok(b) => Ok(Some(b)),
+        Err(e @ RegistryError::Invalid { .. }) => {
+            tracing::warn!("cache entry ignored: {repo}:{tag}: {e}");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Keeps `doc` under `kind` and `key`.
+pub async fn store_kept(
+    client: &RegistryClient,
+    repo: &CacheRepo,
+    kind: &str,
+    key: &Digest,
+    doc: Vec<u8>,
+) -> Result<(), RegistryError> {
+    use crate::attach::{EMPTY_BYTES, EMPTY_MEDIA_TYPE};
+    let (registry, repository) = (repo.registry.as_str(), repo.repository.as_str());
+    let access = Access::push(repository, &[]);
+    let doc_digest = Digest::of(&doc);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": crate::oci::OCI_MANIFEST,
+        "artifactType": entry::ARTIFACT_TYPE,
+        "config": { "mediaType": KEPT_MEDIA_TYPE, "digest": doc_digest, "size": doc.len() },
+        "layers": [{
+            "mediaType": EMPTY_MEDIA_TYPE,
+            "digest": Digest::of(EMPTY_BYTES),
+            "size": EMPTY_BYTES.len(),
+        }],
+        "annotations": { entry::KEY_ANNOTATION: key.hex() },
+    });
+    let manifest =
+        crate::image::canonical::to_vec(&manifest).map_err(|e| RegistryError::Invalid {
+            registry: repo.registry.clone(),
+            action: "encoding a cache document".into(),
+            detail: e.to_string(),
+        })?;
+    for (digest, bytes) in [
+        (doc_digest, doc),
+        (Digest::of(EMPTY_BYTES), EMPTY_BYTES.to_vec()),
+    ] {
+        if client
+            .blob_exists(registry, repository, &digest, &access)
+            .await?
+            .is_none()
+        {
+            let size = bytes.len() as u64;
+            client
+                .upload_blob(
+                    registry,
+                    repository,
+                    &digest,
+                    size,
+                    &BlobBody::Bytes(bytes),
+                    None,
+                    &access,
+                )
+                .await?;
+        }
+    }
+    client
+        .put_manifest(
+            registry,
+            repository,
+            &kept_tag(kind, key),
+            crate::oci::OCI_MANIFEST,
+            &manifest,
+            &access,
+        )
+        .await?;
+    Ok(())
+}

@@ -136,7 +136,10 @@ pub fn look_up(
 
 /// What names a platform's base image: its config and layers.
 fn base_identity(b: &crate::oci::BaseImage) -> Digest {
-    let mut s = serde_json::to_string(&b.config).expect("an image config serializes");
+    // Canonical bytes: the config's maps (labels) are hash maps, whose order changes from one
+    // run to the next.
+    let config = crate::image::canonical::to_vec(&b.config).expect("an image config serializes");
+    let mut s = String::from_utf8_lossy(&config).into_owned();
     for l in &b.layers {
         s.push_str(&format!(" {}", l.digest()));
     }
@@ -419,6 +422,77 @@ fn entry_for(
     }))
 }
 
+/// The base listings (`ops::runtime`'s file trees of a base) missing from the local cache,
+/// fetched from the cache repository when it has them, so the runtime check of a machine with
+/// an empty cache reads no base layer. Returns those the repository lacks, to be kept there
+/// once they are made ([`store_base_listings`]).
+pub fn fetch_base_listings(
+    repo: &CacheRepo,
+    registry: &RegistrySession,
+    base: &ResolvedBase,
+    store: &BlobStore,
+) -> Vec<(Digest, std::path::PathBuf)> {
+    let wanted: Vec<(Digest, std::path::PathBuf)> = base
+        .images
+        .iter()
+        .map(|i| super::runtime::listing_file(i, store))
+        .filter(|(_, file)| !file.exists())
+        .collect();
+    if wanted.is_empty() {
+        return wanted;
+    }
+    let Ok(connected) = registry.connect() else {
+        return Vec::new();
+    };
+    let client = connected.client();
+    let mut lacking = Vec::new();
+    for (key, file) in wanted {
+        match connected.block_on(remote::fetch_kept(client, repo, LISTING, &key)) {
+            Ok(Some(doc)) if serde_json::from_slice::<oci::FileTree>(&doc).is_ok() => {
+                crate::kept::keep(&file, &doc);
+            }
+            Ok(Some(_)) => tracing::warn!(
+                "cache entry ignored: {repo}: the base listing {} does not parse",
+                key.hex()
+            ),
+            Ok(None) => lacking.push((key, file)),
+            Err(e) => {
+                tracing::warn!("cache repository {repo}: {e}; building without it");
+                return Vec::new();
+            }
+        }
+    }
+    lacking
+}
+
+/// Keeps in the cache repository the base listings it lacked and this machine made.
+pub fn store_base_listings(
+    repo: &CacheRepo,
+    registry: &RegistrySession,
+    made: &[(Digest, std::path::PathBuf)],
+) {
+    let Ok(connected) = registry.connect() else {
+        return;
+    };
+    for (key, file) in made {
+        let Ok(doc) = std::fs::read(file) else {
+            continue;
+        };
+        if let Err(e) = connected.block_on(remote::store_kept(
+            connected.client(),
+            repo,
+            LISTING,
+            key,
+            doc,
+        )) {
+            tracing::warn!("cache repository {repo}: a base listing not recorded: {e}");
+        }
+    }
+}
+
+/// The kind of kept document a base listing is.
+const LISTING: &str = "tree";
+
 /// A platform's layers as its SBOM scan takes them: the part recorded in the cache entry for
 /// a layer taken from the cache, the files for the others.
 pub fn sbom_layers<'a>(
@@ -607,6 +681,29 @@ mod tests {
             skipped_steps(&plan, &ka.layers, &hits, &ka.deps).is_empty(),
             "only a layer of project files found: every step runs"
         );
+    }
+
+    #[test]
+    fn a_base_is_named_the_same_in_every_run_whatever_its_labels() {
+        let labels: serde_json::Map<String, serde_json::Value> = (0..32)
+            .map(|i| (format!("label.{i}"), serde_json::Value::from(i.to_string())))
+            .collect();
+        let config = serde_json::json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "config": { "Labels": labels },
+            "rootfs": { "type": "layers", "diff_ids": [] },
+        })
+        .to_string();
+        let image = || crate::oci::BaseImage {
+            platform: Platform::linux("amd64", None),
+            config: serde_json::from_str(&config).unwrap(),
+            layers: vec![],
+        };
+        let first = base_identity(&image());
+        for _ in 0..8 {
+            assert_eq!(base_identity(&image()), first);
+        }
     }
 
     #[test]

@@ -297,12 +297,21 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
 
     let store_root = super::cache_dir();
     let store = BlobStore::open(&store_root)?;
+    let repo = cache_repo(opts, &config)?;
+    let listings = match &repo {
+        Some(r) => super::cache_repo::fetch_base_listings(r, &registry, &base, &store),
+        None => Vec::new(),
+    };
     let trees = base_trees(opts, &plan, &base, &store, &registry)?;
+    if let Some(r) = &repo {
+        let made: Vec<_> = listings.into_iter().filter(|(_, f)| f.exists()).collect();
+        super::cache_repo::store_base_listings(r, &registry, &made);
+    }
     super::runtime::adopt_base_interpreter(&mut plan, &base, trees.as_ref());
     if let Some(trees) = &trees {
         super::runtime::prepare(&mut plan, &base, trees)?;
     }
-    let mut shared = match cache_repo(opts, &config)? {
+    let mut shared = match repo {
         Some(repo) => Some(super::cache_repo::look_up(
             &plan,
             &repo,

@@ -428,6 +428,12 @@ pub struct OutputArgs {
     /// to write; needs containerd ≥ 1.5 or Docker ≥ 23). Both are reproducible.
     #[arg(long, value_name = "gzip|zstd", default_value = "gzip")]
     pub compression: lade::layer::Compression,
+    /// A registry repository shared by every machine that publishes the project as a build
+    /// cache: layers found there (by a key of everything that makes them) are not built
+    /// again, and the layers this publish makes are recorded there. Over lade.toml's
+    /// `[build] cache-repo`.
+    #[arg(long = "cache-repo", value_name = "REGISTRY/REPOSITORY")]
+    pub cache_repo: Option<String>,
     /// Sign each registry output's index and platform manifests with this PEM PKCS#8
     /// private key (ECDSA P-256 or Ed25519), as cosign does (`sha256-<digest>.sig` tags).
     #[arg(long = "sign-key", value_name = "FILE", env = lade::env::LADE_SIGN_KEY.name())]

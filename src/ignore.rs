@@ -74,6 +74,10 @@ pub const DENY_LIST: &[&str] = &[
     ".aws",
     ".ssh",
     ".lade",
+    // The base pins a publish writes into the project: publishing again must not put them in
+    // the image, or the second image differs from the first only by them.
+    "lade.lock",
+    "lade-base.lock",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -908,6 +912,8 @@ mod tests {
             ("", ".hg/store", true),
             ("", ".svn", true),
             ("", ".lade/cache/x", true),
+            ("", "lade.lock", true),
+            ("!lade.lock", "lade-base.lock", true),
         ];
         let mut failures = Vec::new();
         for (patterns, path, want) in cases {

@@ -41,6 +41,7 @@ pub mod attach;
 pub mod base;
 pub mod base_spec;
 pub mod build;
+pub mod cache_repo;
 pub mod config;
 pub mod debian;
 pub mod detect;

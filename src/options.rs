@@ -130,6 +130,11 @@ fn outputs(o: OutputArgs) -> anyhow::Result<PublishOptions> {
         sign_key: o.sign_key,
         no_attach: o.no_attach,
         compression: o.compression,
+        cache_repo: o
+            .cache_repo
+            .as_deref()
+            .map(lade::cache_repo::CacheRepo::parse)
+            .transpose()?,
         // The binary sets its renderer's reporter; `plan` reports nothing.
         progress: Default::default(),
         // Set by `ops::multi` for the projects of one run.

@@ -93,7 +93,12 @@ pub fn reuse_key(step: &BuildStep) -> Result<Digest, KeyError> {
 /// Hashes what is at `path` (shown as `rel`): a file's bytes and executable bit, a symlink's
 /// target, a directory's entries in name order; `exclude` are paths relative to a directory
 /// left out with everything below them.
-fn hash_path(h: &mut Sha256, path: &Path, rel: &str, exclude: &[String]) -> std::io::Result<()> {
+pub(crate) fn hash_path(
+    h: &mut Sha256,
+    path: &Path,
+    rel: &str,
+    exclude: &[String],
+) -> std::io::Result<()> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -193,6 +198,27 @@ fn tool_version(step: &BuildStep, program: &str, args: &[String]) -> std::io::Re
         Ok(o) => format!("failed {}", o.status).into_bytes(),
         Err(e) => format!("cannot run: {}", e.kind()).into_bytes(),
     })
+}
+
+/// What identifies a tool input on this machine, or `None` when its program is not here (a
+/// machine that takes its builds from a shared cache need not have the toolchain): the
+/// executable's content digest for `Tool`, what it prints for `ToolVersion`.
+pub fn tool_identity(step: &BuildStep, input: &StepInput) -> Option<std::io::Result<Vec<u8>>> {
+    match input {
+        StepInput::Tool { program } => {
+            let exe = resolve_program(program, &step.dir)?;
+            Some(
+                crate::statcache::shared()
+                    .digest(&exe)
+                    .map(|(d, _)| d.as_str().as_bytes().to_vec()),
+            )
+        }
+        StepInput::ToolVersion { program, args } => {
+            resolve_program(program, &step.dir)?;
+            Some(tool_version(step, program, args))
+        }
+        _ => None,
+    }
 }
 
 /// The executable `program` names: a path (relative to the step's directory) or a name

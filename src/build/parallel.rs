@@ -92,7 +92,7 @@ pub(super) fn run(
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(t) = targets.get(i) else { break };
                         // The receiver lives until every worker is joined.
-                        let r = run_target(t, opts, &mut |e| {
+                        let r = run_target(i, t, opts, &mut |e| {
                             let _ = tx.send(e);
                         });
                         let failed = r.is_err();
@@ -225,6 +225,7 @@ mod tests {
             records: Records::new(&d.path().join("cache")),
             logs: d.path().join("logs"),
             progress: Default::default(),
+            skip: Default::default(),
         };
         let mut started = Vec::new();
         let ran = super::super::run::run(&targets, &opts, |e| {
@@ -267,6 +268,7 @@ mod tests {
             records: Records::new(&d.path().join("cache")),
             logs: d.path().join("logs"),
             progress: Default::default(),
+            skip: Default::default(),
         };
         let err = super::super::run::run(&targets, &opts, |_| {}).unwrap_err();
         assert!(

@@ -69,6 +69,9 @@ pub struct StepRun {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     pub reused: bool,
+    /// Not run: every layer it produces came from the shared cache (`--cache-repo`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
 }
 
 /// How much of a step's output is kept in memory for its failure: the end, where tools say
@@ -83,6 +86,8 @@ pub struct RunOptions {
     /// Directory of the steps' logs, one file per step, replaced at each run.
     pub logs: PathBuf,
     pub progress: Reporter,
+    /// Steps not run, by (target, position): a shared cache holds what they produce.
+    pub skip: std::collections::BTreeSet<(usize, usize)>,
 }
 
 /// Runs (or reuses) every step of every target and returns what it did, in plan order. Each
@@ -97,14 +102,15 @@ pub fn run(
         return super::parallel::run(targets, opts, on);
     }
     let mut ran = Vec::new();
-    for t in targets {
-        ran.extend(run_target(t, opts, &mut on)?);
+    for (ti, t) in targets.iter().enumerate() {
+        ran.extend(run_target(ti, t, opts, &mut on)?);
     }
     Ok(ran)
 }
 
 /// Runs (or reuses) the steps of one target in order.
 pub(super) fn run_target<'t>(
+    ti: usize,
     t: &'t TargetPlan,
     opts: &RunOptions,
     on: &mut dyn FnMut(StepEvent<'t>),
@@ -116,7 +122,8 @@ pub(super) fn run_target<'t>(
             .key
             .as_deref()
             .filter(|_| step.reuse == Reuse::WhenUnchanged);
-        let reused = key.is_some_and(|k| records.is_current(step, k));
+        let shared = opts.skip.contains(&(ti, n));
+        let reused = shared || key.is_some_and(|k| records.is_current(step, k));
         if reused {
             on(StepEvent::Reused(&t.platform, step));
         } else {
@@ -153,6 +160,7 @@ pub(super) fn run_target<'t>(
             args: step.args.clone(),
             key: key.map(str::to_string),
             reused,
+            shared,
         });
     }
     Ok(ran)

@@ -114,6 +114,9 @@ pub struct BuildSettings {
     /// The zig executable that compiles and links C for other platforms (a path, relative to
     /// the project, or a name on PATH; default: `zig` on PATH, else `python3 -m ziglang`).
     pub zig: Option<String>,
+    /// A registry repository (`registry.example.com/team/cache`) holding a build cache shared
+    /// by every machine that publishes the project (`--cache-repo`).
+    pub cache_repo: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -21,6 +21,8 @@ pub struct Inputs<'a> {
     pub options: &'a super::publish::PublishOptions,
     /// `--sign-key`: the provenance envelopes are signed with it.
     pub key: Option<&'a crate::sign::SigningKey>,
+    /// The shared cache's answer: layers taken from it are scanned from their entries.
+    pub cache_repo: Option<&'a super::cache_repo::Shared>,
 }
 
 /// Attaches the documents to every registry and OCI layout output in `targets` (written as
@@ -78,13 +80,14 @@ fn sbom_artifacts(inputs: &Inputs) -> anyhow::Result<Vec<Artifact>> {
     };
     let created = crate::image::time::rfc3339(inputs.epoch);
     let mut artifacts = Vec::new();
-    for (t, image) in plan.targets.iter().zip(&inputs.set.images) {
+    for (ti, (t, image)) in plan.targets.iter().zip(&inputs.set.images).enumerate() {
         let base_layers = inputs
             .base
             .for_platform(&t.platform)
             .map(|b| b.layers.as_slice())
             .unwrap_or_default();
-        let scan = crate::sbom::scan(base_layers, &t.layers, &project)
+        let layers = super::cache_repo::sbom_layers(inputs.cache_repo, ti, &t.layers);
+        let scan = crate::sbom::scan_layers(base_layers, &layers, &project)
             .with_context(|| format!("scanning the {} image for its SBOM", t.platform))?;
         let manifest = image.manifest.digest();
         let image_ref = crate::sbom::ImageRef {

@@ -3,6 +3,7 @@
 
 pub mod attach;
 pub mod base;
+pub mod cache_repo;
 pub mod checks;
 pub mod init;
 pub mod multi;

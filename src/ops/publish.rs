@@ -45,6 +45,9 @@ pub struct PublishOptions {
     pub compression: crate::layer::Compression,
     /// With several projects in one run: the registry client and resolved bases they share.
     pub shared: Option<super::shared::Shared>,
+    /// `--cache-repo`: a build cache shared through this registry repository (over lade.toml's
+    /// `[build] cache-repo`).
+    pub cache_repo: Option<crate::cache_repo::CacheRepo>,
 }
 
 /// What happened, for people (stderr) and for machines (`--json` on stdout).
@@ -70,6 +73,9 @@ pub struct PublishReport {
     /// What was attached to each registry and OCI layout output (SBOMs, provenance).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<crate::attach::OutputAttachments>,
+    /// What the shared build cache (`--cache-repo`) gave and took.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_cache: Option<super::cache_repo::SharedCacheReport>,
     /// The run's warnings ([`crate::warnings`]), each said once. `publish` leaves this empty:
     /// warnings are tracing events, and the caller that installed [`crate::warnings::Warnings`]
     /// fills it in.
@@ -94,6 +100,9 @@ pub struct LayerReport {
     pub size: u64,
     /// Reused from the layer cache rather than written now.
     pub cached: bool,
+    /// Taken from the shared cache (`--cache-repo`): neither built nor written here.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
 }
 
 /// One platform image of a publish.
@@ -292,25 +301,63 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
 
     let store_root = super::cache_dir();
     let store = BlobStore::open(&store_root)?;
+    let repo = cache_repo(opts, &config)?;
+    let listings = match &repo {
+        Some(r) => super::cache_repo::fetch_base_listings(r, &registry, &base, &store),
+        None => Vec::new(),
+    };
     let trees = base_trees(opts, &plan, &base, &store, &registry)?;
+    if let Some(r) = &repo {
+        let made: Vec<_> = listings.into_iter().filter(|(_, f)| f.exists()).collect();
+        super::cache_repo::store_base_listings(r, &registry, &made);
+    }
     super::runtime::adopt_base_interpreter(&mut plan, &base, trees.as_ref());
     if let Some(trees) = &trees {
         super::runtime::prepare(&mut plan, &base, trees)?;
     }
-    checks::before_build(&plan)?;
+    let mut from_repo = match repo {
+        Some(repo) => Some(super::cache_repo::look_up(
+            &plan,
+            &repo,
+            &registry,
+            &base,
+            opts.compression,
+            epoch,
+        )?),
+        None => None,
+    };
+    let skip = from_repo
+        .as_ref()
+        .map(|s| s.skip.clone())
+        .unwrap_or_default();
+    checks::before_build(&without_skipped_checks(&plan, &skip))?;
     let run = build::RunOptions {
         records: build::record::Records::new(&super::cache_dir()),
         logs: super::plan::build_dir(&plan.project_dir).join("logs"),
         progress: opts.progress.clone(),
+        skip,
     };
     let steps = build::run(&plan.targets, &run, |e| match e {
         build::StepEvent::Started(p, s) => on(Event::Step(p, s)),
         build::StepEvent::Reused(p, s) => on(Event::StepReused(p, s)),
     })?;
     // Only the built binaries know their linkage: check them against the base before layering.
-    checks::after_build(&plan, &base)?;
+    // Layers from the shared cache were checked on this base when they were built.
+    let checked = match &from_repo {
+        Some(s) => s.checked_plan(&plan),
+        None => plan.clone(),
+    };
+    checks::after_build(&checked, &base)?;
     if let Some(trees) = &trees {
-        super::runtime::verify(&plan, &base, trees)?;
+        let mut verified = checked.clone();
+        if let Some(s) = &from_repo {
+            let mut ti = 0;
+            verified.targets.retain(|_| {
+                ti += 1;
+                !s.serves_built(ti - 1)
+            });
+        }
+        super::runtime::verify(&verified, &base, trees)?;
     }
 
     let writer = LayerWriter::new(&store, epoch).with_compression(opts.compression);
@@ -318,40 +365,56 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
 
     let mut images = Vec::new();
     let mut layer_reports = Vec::new();
-    for t in &plan.targets {
+    let mut written = Vec::new();
+    for (ti, t) in plan.targets.iter().enumerate() {
         let base_image = base
             .for_platform(&t.platform)
             .expect("base::resolve returns an image for every requested platform");
         let mut layers = Vec::new();
-        for spec in &t.layers {
+        let mut wrote = Vec::new();
+        for (li, spec) in t.layers.iter().enumerate() {
             if crate::layer::tree::only_empty_trees(&spec.entries) {
                 continue;
             }
-            let blob = writer.write(spec)?;
+            let (layer, cached, from_cache) = match from_repo
+                .as_ref()
+                .and_then(|s| Some((s, s.served(ti, li)?)))
+            {
+                Some((s, entry)) => (s.layer(entry, &store), true, true),
+                None => {
+                    let blob = writer.write(spec)?;
+                    let layer = Layer {
+                        descriptor: oci::descriptor(blob.media_type, blob.size, &blob.digest),
+                        diff_id: blob.diff_id.clone(),
+                        source: BlobSource::File(store.path(&blob.digest)),
+                    };
+                    let cached = blob.cached;
+                    wrote.push((li, blob));
+                    (layer, cached, false)
+                }
+            };
             let report = LayerReport {
                 platform: t.platform.to_string(),
                 name: spec.name.clone(),
-                digest: blob.digest.clone(),
-                size: blob.size,
-                cached: blob.cached,
+                digest: layer.digest(),
+                size: layer.size(),
+                cached,
+                shared: from_cache,
             };
             on(Event::Layer(&report));
             layer_reports.push(report);
             layers.push(NamedLayer {
                 name: spec.name.clone(),
-                layer: Layer {
-                    descriptor: oci::descriptor(blob.media_type, blob.size, &blob.digest),
-                    diff_id: blob.diff_id,
-                    source: BlobSource::File(store.path(&blob.digest)),
-                },
+                layer,
             });
         }
+        written.push(wrote);
         images.push(assemble::image(base_image, layers, &plan.config, &meta)?);
     }
     super::plan::save_stat_cache();
     let set = assemble::image_set(images, &meta)?;
     let sboms = match &opts.sbom {
-        Some(dir) => write_sboms(dir, &plan, &base, &set, epoch, &mut on)?,
+        Some(dir) => write_sboms(dir, &plan, &base, &set, epoch, from_repo.as_ref(), &mut on)?,
         None => Vec::new(),
     };
     let has_remote = set
@@ -373,6 +436,11 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         Box::new(LocalBlobs)
     };
     let results = write_outputs(&set, &sinks, blobs.as_ref(), &mut on);
+    if let Some(s) = &mut from_repo {
+        // Recorded once the outputs are written: a registry output then holds the new
+        // blobs, which the cache repository mounts instead of receiving them again.
+        s.store(&plan, &written, &store, &targets, &registry);
+    }
     // One output: its error is the publish's, as it was said.
     if let [Err(_)] = results.as_slice() {
         let Some(Err(e)) = results.into_iter().next() else {
@@ -432,6 +500,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
                 steps: &steps,
                 options: opts,
                 key: sign_key.as_ref(),
+                cache_repo: from_repo.as_ref(),
             };
             super::attach::attach_all(&inputs, &written, &names, &registry)?
         }
@@ -452,6 +521,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         sboms,
         signatures,
         attachments,
+        shared_cache: from_repo.map(|s| s.report),
         warnings: Vec::new(),
     };
     if let Some(path) = &opts.image_refs {
@@ -778,6 +848,7 @@ fn write_sboms(
     base: &ResolvedBase,
     set: &ImageSet,
     epoch: u64,
+    shared: Option<&super::cache_repo::Shared>,
     on: &mut impl FnMut(Event),
 ) -> anyhow::Result<Vec<std::path::PathBuf>> {
     let cache = super::cache_dir();
@@ -787,12 +858,13 @@ fn write_sboms(
         cache: Some(&cache),
     };
     let mut written = Vec::new();
-    for (t, image) in plan.targets.iter().zip(&set.images) {
+    for (ti, (t, image)) in plan.targets.iter().zip(&set.images).enumerate() {
         let base_layers = base
             .for_platform(&t.platform)
             .map(|b| b.layers.as_slice())
             .unwrap_or_default();
-        let scan = crate::sbom::scan(base_layers, &t.layers, &project)?;
+        let layers = super::cache_repo::sbom_layers(shared, ti, &t.layers);
+        let scan = crate::sbom::scan_layers(base_layers, &layers, &project)?;
         let manifest = image.manifest.digest();
         let path = crate::sbom::write(
             dir,
@@ -907,4 +979,40 @@ fn base_trees(
         super::runtime::BaseTrees::read(base, &LocalBlobs, store)?
     };
     Ok(Some(trees))
+}
+
+/// `--cache-repo`, else lade.toml's `[build] cache-repo`.
+fn cache_repo(
+    opts: &PublishOptions,
+    config: &crate::config::LadeConfig,
+) -> anyhow::Result<Option<crate::cache_repo::CacheRepo>> {
+    if let Some(r) = &opts.cache_repo {
+        return Ok(Some(r.clone()));
+    }
+    match &config.build.cache_repo {
+        Some(r) => Ok(Some(crate::cache_repo::CacheRepo::parse(r).with_context(
+            || {
+                format!(
+                    "[build] cache-repo in {}",
+                    config.place.as_deref().unwrap_or("lade.toml")
+                )
+            },
+        )?)),
+        None => Ok(None),
+    }
+}
+
+/// The plan as the checks before the build see it: a platform none of whose steps run needs
+/// no toolchain.
+fn without_skipped_checks(
+    plan: &Plan,
+    skip: &std::collections::BTreeSet<crate::cache_repo::keys::StepId>,
+) -> Plan {
+    let mut checked = plan.clone();
+    for (ti, t) in checked.targets.iter_mut().enumerate() {
+        if !t.steps.is_empty() && (0..t.steps.len()).all(|si| skip.contains(&(ti, si))) {
+            t.checks.clear();
+        }
+    }
+    checked
 }

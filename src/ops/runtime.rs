@@ -104,6 +104,18 @@ impl BaseTrees {
     }
 }
 
+/// The key of a base image's file listing (a digest of its layers' diff_ids) and the file
+/// it is kept in under the cache.
+pub fn listing_file(image: &BaseImage, store: &BlobStore) -> (crate::digest::Digest, PathBuf) {
+    let ids: Vec<&str> = image.layers.iter().map(|l| l.diff_id.as_str()).collect();
+    let key = crate::digest::Digest::of(ids.join("\n").as_bytes());
+    let file = store
+        .root()
+        .join("base-trees")
+        .join(format!("{}.json", key.hex()));
+    (key, file)
+}
+
 fn listing(
     name: &str,
     image: &BaseImage,
@@ -116,12 +128,7 @@ fn listing(
             source,
         })
     };
-    let ids: Vec<&str> = image.layers.iter().map(|l| l.diff_id.as_str()).collect();
-    let key = crate::digest::Digest::of(ids.join("\n").as_bytes());
-    let cached = store
-        .root()
-        .join("base-trees")
-        .join(format!("{}.json", key.hex()));
+    let (_, cached) = listing_file(image, store);
     if let Some(tree) = crate::kept::read_json::<FileTree>(&cached) {
         return Ok(Some(tree));
     }

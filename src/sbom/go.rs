@@ -22,15 +22,10 @@ const PROP_SUM: &str = "lade:go:sum";
 const PROP_REPLACE: &str = "lade:go:replace";
 const PROP_BUILD: &str = "lade:go:build:";
 
-/// The Go packages of a Go plan's image: from its binaries, else from go.mod.
-pub(super) fn packages(
-    layers: &[LayerSpec],
-    dir: &Path,
-    notes: &mut Vec<String>,
-) -> Result<Vec<Found>, SbomError> {
-    let mut found = Vec::new();
-    let mut with_info = 0;
-    let mut without_info = 0;
+/// What the build info of the Go binaries in `layers` lists (go.mod is the caller's
+/// fallback when a binary has none).
+pub(super) fn binaries(layers: &[LayerSpec]) -> Result<super::part::GoPart, SbomError> {
+    let mut part = super::part::GoPart::default();
     for spec in layers {
         for entry in &spec.entries {
             let EntryKind::File { source } = &entry.kind else {
@@ -41,24 +36,24 @@ pub(super) fn packages(
             };
             match buildinfo::read(&bytes) {
                 Ok(Some(info)) => {
-                    with_info += 1;
-                    found.append(&mut from_build_info(&info, &entry.target));
+                    part.with_info += 1;
+                    part.found
+                        .append(&mut from_build_info(&info, &entry.target));
                 }
                 Ok(None) => {
-                    without_info += 1;
-                    notes.push(format!("{} has no Go build info", entry.target));
+                    part.without_info += 1;
+                    part.notes
+                        .push(format!("{} has no Go build info", entry.target));
                 }
                 Err(detail) => {
-                    without_info += 1;
-                    notes.push(format!("{} skipped: {detail}", entry.target));
+                    part.without_info += 1;
+                    part.notes
+                        .push(format!("{} skipped: {detail}", entry.target));
                 }
             }
         }
     }
-    if with_info == 0 || without_info > 0 {
-        found.append(&mut modules(dir)?);
-    }
-    Ok(found)
+    Ok(part)
 }
 
 /// The whole file when it is an ELF file, `None` otherwise.
@@ -287,7 +282,13 @@ mod tests {
             }],
         };
         let mut notes = Vec::new();
-        let f = packages(&[layer], t.path(), &mut notes).unwrap();
+        let part = super::super::layer_part(&layer, "go").unwrap();
+        let project = super::super::Project {
+            dir: t.path(),
+            detector: "go",
+            cache: None,
+        };
+        let f = super::super::part::project_packages(&[part], &project, &mut notes).unwrap();
         assert_eq!(f.len(), 2);
         assert!(f.iter().all(|p| p.source_info == "go.mod"));
     }

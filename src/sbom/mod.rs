@@ -17,6 +17,7 @@ mod debian;
 mod go;
 mod java;
 mod node;
+mod part;
 mod python;
 mod rust;
 mod spdx;
@@ -25,12 +26,13 @@ use crate::digest::Digest;
 use crate::layer::LayerError;
 use crate::oci::tree::{Whiteout, layer_tar, normalize, remove_under};
 use crate::oci::{BlobSource, Layer};
-use crate::plan::{EntryKind, LayerSpec};
+use crate::plan::LayerSpec;
 use crate::platform::Platform;
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+pub use part::{LayerPart, layer_part};
 pub(crate) use spdx::image_purl;
 pub use spdx::{
     Annotation, Checksum, CreationInfo, Document, ExternalRef, Package, Relationship, document,
@@ -259,26 +261,47 @@ pub fn on_base(base: &[Layer], own: Scan, cache: Option<&Path>) -> Result<Scan, 
     Ok(Scan { packages, notes })
 }
 
+/// One of lade's layers as a scan takes it: its files on the host, or what a scan of them
+/// found before (a layer taken from a shared cache, whose files are not here).
+pub enum LadeLayer<'a> {
+    Files(&'a LayerSpec),
+    Part(&'a LayerPart),
+}
+
 /// Scans one platform image: `base` layers (lowest first), then lade's `layers`, then the
 /// project's lock file.
 pub fn scan(base: &[Layer], layers: &[LayerSpec], project: &Project) -> Result<Scan, SbomError> {
+    let layers: Vec<LadeLayer> = layers.iter().map(LadeLayer::Files).collect();
+    scan_layers(base, &layers, project)
+}
+
+/// [`scan`] with some of lade's layers given by their [`LayerPart`].
+pub fn scan_layers(
+    base: &[Layer],
+    layers: &[LadeLayer],
+    project: &Project,
+) -> Result<Scan, SbomError> {
     let BaseScan { by_path, mut notes } = cached_base_scan(base, project.cache)?;
     let mut c = Collector {
         by_path: mark_base(by_path),
     };
-    for spec in layers {
-        c.lade_layer(spec)?;
+    let mut parts = Vec::new();
+    for layer in layers {
+        let computed;
+        let part = match layer {
+            LadeLayer::Files(spec) => {
+                computed = layer_part(spec, project.detector)?;
+                &computed
+            }
+            LadeLayer::Part(p) => p,
+        };
+        for (path, found) in &part.paths {
+            c.replace(path, found.clone());
+        }
+        parts.push(part.clone());
     }
     let mut packages = findings(c.by_path, &mut notes);
-    if project.detector == "go" {
-        packages.append(&mut go::packages(layers, project.dir, &mut notes)?);
-    } else {
-        packages.append(&mut rust::project_packages(
-            project.dir,
-            project.detector,
-            layers,
-        )?);
-    }
+    packages.append(&mut part::project_packages(&parts, project, &mut notes)?);
     packages.sort();
     packages.dedup();
     Ok(Scan { packages, notes })
@@ -357,50 +380,6 @@ impl Collector {
         if let Some(f) = found {
             self.by_path.insert(path.to_string(), f);
         }
-    }
-
-    /// One of lade's layers: its files are on the host.
-    fn lade_layer(&mut self, spec: &LayerSpec) -> Result<(), SbomError> {
-        for entry in &spec.entries {
-            match &entry.kind {
-                EntryKind::File { source } => self.host_file(&entry.target, source)?,
-                EntryKind::Tree { source, exclude } => {
-                    let files =
-                        crate::layer::tree::expand(&spec.name, &entry.target, source, exclude)?;
-                    for f in files {
-                        match &f.kind {
-                            EntryKind::File { source } => self.host_file(&f.target, source)?,
-                            // A directory merges with what is there; a link replaces it.
-                            EntryKind::Symlink { .. } => self.replace(&f.target, None),
-                            _ => {}
-                        }
-                    }
-                }
-                EntryKind::Dir => {}
-                EntryKind::Symlink { .. } => self.replace(&entry.target, None),
-            }
-        }
-        Ok(())
-    }
-
-    fn host_file(&mut self, target: &str, source: &Path) -> Result<(), SbomError> {
-        let found = match classify(target) {
-            None => None,
-            Some(Kind::Jar) => Some(java::scan_jar(source, target)?),
-            Some(kind) => {
-                let read_err = |e| SbomError::Read {
-                    path: source.to_path_buf(),
-                    source: e,
-                };
-                let file = std::fs::File::open(source).map_err(read_err)?;
-                Some(match read_text(file).map_err(read_err)? {
-                    Ok(text) => parse_text(kind, &text, target),
-                    Err(e) => Err(e),
-                })
-            }
-        };
-        self.replace(target, found);
-        Ok(())
     }
 
     /// One base layer, streamed; `false` when its compression is not one lade reads.

@@ -27,16 +27,9 @@ struct LockPackage {
     source: Option<String>,
 }
 
-/// The crates a Rust plan's binaries link: from the crate lists beside the binaries of
-/// `layers`, else from the project's lock file.
-pub(super) fn project_packages(
-    dir: &Path,
-    detector: &str,
-    layers: &[LayerSpec],
-) -> Result<Vec<Found>, SbomError> {
-    if detector != "rust" {
-        return Ok(Vec::new());
-    }
+/// The crates the lists beside the binaries of `layers` name (`lade cargo-crates`), or
+/// `None` when there is no list.
+pub(super) fn linked_lists(layers: &[LayerSpec]) -> Result<Option<Vec<Found>>, SbomError> {
     let lists: std::collections::BTreeSet<std::path::PathBuf> = layers
         .iter()
         .flat_map(|l| &l.entries)
@@ -48,13 +41,18 @@ pub(super) fn project_packages(
         })
         .filter(|p| p.is_file())
         .collect();
-    if !lists.is_empty() {
-        let mut out = Vec::new();
-        for l in &lists {
-            out.append(&mut linked_crates(l)?);
-        }
-        return Ok(out);
+    if lists.is_empty() {
+        return Ok(None);
     }
+    let mut out = Vec::new();
+    for l in &lists {
+        out.append(&mut linked_crates(l)?);
+    }
+    Ok(Some(out))
+}
+
+/// The packages of the project's Cargo.lock, for a build without crate lists.
+pub(super) fn lock_packages(dir: &Path) -> Result<Vec<Found>, SbomError> {
     match cargo_lock(dir) {
         Some(lock) => cargo_packages(&lock),
         None => Ok(Vec::new()),
@@ -140,17 +138,24 @@ mod tests {
             "version = 4\n\n[[package]]\nname = \"app\"\nversion = \"0.1.0\"\n\n[[package]]\nname = \"serde\"\nversion = \"1.0.200\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n",
         )
         .unwrap();
-        let f = project_packages(&root.join("crates/app"), "rust", &[]).unwrap();
+        let f = lock_packages(&root.join("crates/app")).unwrap();
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].purl, "pkg:cargo/serde@1.0.200");
         assert_eq!(f[0].source_info, "Cargo.lock");
+        let node = super::super::Project {
+            dir: &root.join("crates/app"),
+            detector: "node",
+            cache: None,
+        };
+        let parts = [super::super::LayerPart::default()];
+        let mut notes = Vec::new();
         assert!(
-            project_packages(&root.join("crates/app"), "node", &[])
+            super::super::part::project_packages(&parts, &node, &mut notes)
                 .unwrap()
                 .is_empty()
         );
         std::fs::write(root.join("Cargo.lock"), "[[package]]\nname = 1\n").unwrap();
-        let err = project_packages(root, "rust", &[]).unwrap_err();
+        let err = lock_packages(root).unwrap_err();
         assert!(err.to_string().contains("Cargo.lock"), "{err}");
     }
 }

@@ -1,6 +1,6 @@
 use super::*;
 use crate::oci::{self, Layer};
-use crate::plan::FileEntry;
+use crate::plan::{EntryKind, FileEntry};
 use std::io::Write;
 
 #[test]

@@ -40,6 +40,7 @@ mod reproducible;
 mod runtime;
 mod rust;
 mod sbom;
+mod shared_cache;
 mod sign;
 mod templates;
 mod validate_first;

@@ -20,22 +20,10 @@ work=$(mktemp -d)
 export GOPROXY=off GOFLAGS=-modcacherw LADE_CACHE_DIR=$work/cache GOCACHE=$work/gocache
 BASE_CACHE=${BASE_CACHE:-$work/base-cache}
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$work/registry.yml" <<YML
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: $work/registry
-http:
-  addr: 127.0.0.1:$port
-YML
-docker-registry serve "$work/registry.yml" >"$work/access.log" 2>"$work/registry.err" &
-registry_pid=$!
+# shellcheck source=scripts/lib/registry.sh
+. scripts/lib/registry.sh
+start_registry "$work"
 trap 'kill $registry_pid 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
-reg=127.0.0.1:$port
 plat=linux/amd64,linux/arm64
 
 LADE_CACHE_DIR=$BASE_CACHE "$LADE" base build -q static --platform $plat --to "$reg/bases/static:v1" >/dev/null

@@ -38,16 +38,7 @@ pub fn reuse_key(step: &BuildStep) -> Result<Digest, KeyError> {
     h.update(b"lade step key 2\n");
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
     h.update(b"\n");
-    // serde_json writes struct fields and BTreeMap entries in a fixed order: stable bytes.
-    let line = serde_json::to_vec(&(
-        &step.program,
-        &step.args,
-        &step.env,
-        &step.dir,
-        &step.outputs,
-    ))
-    .expect("a step's program line serializes");
-    h.update(&line);
+    h.update(program_line(step).as_bytes());
     h.update(b"\n");
     let err = |path: &Path| {
         let step = step.description.clone();
@@ -88,6 +79,20 @@ pub fn reuse_key(step: &BuildStep) -> Result<Digest, KeyError> {
         }
     }
     Ok(Digest::from_sha256(h))
+}
+
+/// What a step runs and writes, as the text keys hash: program, arguments, environment,
+/// directory and outputs. serde_json writes struct fields and BTreeMap entries in a fixed
+/// order, so the text is stable.
+pub fn program_line(step: &BuildStep) -> String {
+    serde_json::to_string(&(
+        &step.program,
+        &step.args,
+        &step.env,
+        &step.dir,
+        &step.outputs,
+    ))
+    .expect("a step's program line serializes")
 }
 
 /// Hashes what is at `path` (shown as `rel`): a file's bytes and executable bit, a symlink's

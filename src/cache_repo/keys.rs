@@ -352,15 +352,11 @@ fn own_key(step: &BuildStep, paths: &Paths) -> Result<Option<Digest>, KeyError> 
     }
     let mut h = Sha256::new();
     h.update(b"lade shared step 1\n");
-    let line = serde_json::to_string(&(
-        &step.program,
-        &step.args,
-        &step.env,
-        &step.dir,
-        &step.outputs,
-    ))
-    .expect("a step's program line serializes");
-    h.update(paths.normalize(&line).as_bytes());
+    h.update(
+        paths
+            .normalize(&crate::build::key::program_line(step))
+            .as_bytes(),
+    );
     h.update(b"\n");
     let err = |path: &Path| {
         let path = path.to_path_buf();

@@ -155,25 +155,7 @@ pub async fn store(
             )
             .await?;
     }
-    let doc_digest = Digest::of(&doc);
-    if client
-        .blob_exists(registry, repository, &doc_digest, &access)
-        .await?
-        .is_none()
-    {
-        let size = doc.len() as u64;
-        client
-            .upload_blob(
-                registry,
-                repository,
-                &doc_digest,
-                size,
-                &BlobBody::Bytes(doc),
-                None,
-                &access,
-            )
-            .await?;
-    }
+    put_bytes(client, repo, &access, doc).await?;
     client
         .put_manifest(
             registry,
@@ -276,29 +258,8 @@ pub async fn store_kept(
             action: "encoding a cache document".into(),
             detail: e.to_string(),
         })?;
-    for (digest, bytes) in [
-        (doc_digest, doc),
-        (Digest::of(EMPTY_BYTES), EMPTY_BYTES.to_vec()),
-    ] {
-        if client
-            .blob_exists(registry, repository, &digest, &access)
-            .await?
-            .is_none()
-        {
-            let size = bytes.len() as u64;
-            client
-                .upload_blob(
-                    registry,
-                    repository,
-                    &digest,
-                    size,
-                    &BlobBody::Bytes(bytes),
-                    None,
-                    &access,
-                )
-                .await?;
-        }
-    }
+    put_bytes(client, repo, &access, doc).await?;
+    put_bytes(client, repo, &access, EMPTY_BYTES.to_vec()).await?;
     client
         .put_manifest(
             registry,
@@ -307,6 +268,37 @@ pub async fn store_kept(
             crate::oci::OCI_MANIFEST,
             &manifest,
             &access,
+        )
+        .await?;
+    Ok(())
+}
+
+/// Uploads a small blob unless the repository has it.
+async fn put_bytes(
+    client: &RegistryClient,
+    repo: &CacheRepo,
+    access: &Access,
+    bytes: Vec<u8>,
+) -> Result<(), RegistryError> {
+    let (registry, repository) = (repo.registry.as_str(), repo.repository.as_str());
+    let digest = Digest::of(&bytes);
+    if client
+        .blob_exists(registry, repository, &digest, access)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let size = bytes.len() as u64;
+    client
+        .upload_blob(
+            registry,
+            repository,
+            &digest,
+            size,
+            &BlobBody::Bytes(bytes),
+            None,
+            access,
         )
         .await?;
     Ok(())

@@ -61,18 +61,24 @@ pub fn artifacts(inputs: &Inputs, name: &str) -> anyhow::Result<Vec<Artifact>> {
             resolved_dependencies: shared.clone(),
             epoch: inputs.epoch,
         });
-        let mut envelope = provenance::envelope(&statement);
-        if let Some(key) = inputs.key {
-            crate::sign::dsse::sign_envelope(key, &mut envelope);
-        }
-        out.push(Artifact::new(
-            attach::IN_TOTO_JSON,
-            &image.manifest,
-            envelope.to_bytes(),
-            &created,
-        )?);
+        out.push(artifact(&statement, inputs.key, &image.manifest, &created)?);
     }
     Ok(out)
+}
+
+/// A statement about `manifest` as the artifact attached to it: its DSSE envelope, signed with
+/// `key` when there is one.
+pub(super) fn artifact(
+    statement: &provenance::Statement,
+    key: Option<&crate::sign::SigningKey>,
+    manifest: &crate::oci::JsonBlob,
+    created: &str,
+) -> Result<Artifact, attach::AttachError> {
+    let mut envelope = provenance::envelope(statement);
+    if let Some(key) = key {
+        crate::sign::dsse::sign_envelope(key, &mut envelope);
+    }
+    Artifact::new(attach::IN_TOTO_JSON, manifest, envelope.to_bytes(), created)
 }
 
 /// The flags and lade.toml settings that shaped the image (paths of this machine left out).

@@ -338,16 +338,11 @@ pub fn artifacts(
                 &created,
             )?);
         }
-        let mut envelope = provenance::envelope(&provenance::statement(&statement(
-            r, &name, platform, &manifest, p.epoch,
-        )));
-        if let Some(key) = r.key {
-            crate::sign::dsse::sign_envelope(key, &mut envelope);
-        }
-        out.push(Artifact::new(
-            attach::IN_TOTO_JSON,
+        let statement = provenance::statement(&statement(r, &name, platform, &manifest, p.epoch));
+        out.push(super::provenance::artifact(
+            &statement,
+            r.key,
             &image.manifest,
-            envelope.to_bytes(),
             &created,
         )?);
     }

@@ -8,6 +8,7 @@
 use crate::support::TestEnv;
 use crate::support::go_hello::check_image;
 use crate::support::layout::Layout;
+use crate::support::node_base::build_node_base;
 use crate::support::registry::{Access, Registry, require_tool};
 use crate::support::tools::run_ok;
 use serde_json::Value;
@@ -26,8 +27,8 @@ fn git(dir: &Path, args: &[&str]) {
 }
 
 /// A PATH with only git on it: what lade needs besides the toolchain it must not run.
-fn path_without_go(env: &TestEnv) -> PathBuf {
-    let bin = env.dir("bin-without-go");
+fn path_with_git_only(env: &TestEnv) -> PathBuf {
+    let bin = env.dir("bin-git-only");
     std::os::unix::fs::symlink(require_tool("git"), bin.join("git")).unwrap();
     bin
 }
@@ -46,6 +47,28 @@ fn blob_gets(log: &[Access]) -> Vec<String> {
     log.iter()
         .filter(|a| a.method == "GET" && a.path.contains("/blobs/sha256:"))
         .map(|a| a.path.rsplit('/').next().unwrap().to_string())
+        .collect()
+}
+
+/// The example committed in A's checkout, and a clone of it at another path for B.
+fn two_checkouts(env: &TestEnv, example: &str) -> (PathBuf, PathBuf) {
+    let a_src = env.copy_example(example, &format!("a/{example}"));
+    git(&a_src, &["init", "-q"]);
+    git(&a_src, &["add", "-A"]);
+    git(&a_src, &["commit", "-q", "-m", "one"]);
+    let b_dir = env.dir("b/checkout");
+    git(&b_dir, &["clone", "-q", a_src.to_str().unwrap(), example]);
+    (a_src, b_dir.join(example))
+}
+
+/// The attached artifacts of `kind` (spdx, cyclonedx, in-toto) in a publish's `--json`.
+fn artifacts(j: &Value, kind: &str) -> Vec<String> {
+    j["attachments"][0]["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["artifact_type"].as_str().unwrap().contains(kind))
+        .map(|x| x["digest"].as_str().unwrap().to_string())
         .collect()
 }
 
@@ -114,7 +137,7 @@ fn a_second_machine_publishes_from_the_shared_cache_without_the_toolchain() {
     // Machine B: fresh caches, another checkout, no go on PATH.
     let mark = reg.mark();
     let b = publish(&b_src, "b", "b", "b")
-        .env("PATH", path_without_go(&env))
+        .env("PATH", path_with_git_only(&env))
         .run()
         .success()
         .json();
@@ -143,16 +166,7 @@ fn a_second_machine_publishes_from_the_shared_cache_without_the_toolchain() {
         got.iter().all(|d| !layers.contains(d)),
         "B downloaded a layer: {got:?}"
     );
-    // The SBOMs and provenance B attached describe the same images: the SBOMs are A's.
-    let artifacts = |j: &Value, kind: &str| -> Vec<String> {
-        j["attachments"][0]["artifacts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|x| x["artifact_type"].as_str().unwrap().contains(kind))
-            .map(|x| x["digest"].as_str().unwrap().to_string())
-            .collect()
-    };
+    // The SBOMs B attached are A's: the layers' SBOM parts came with their entries.
     assert_eq!(artifacts(&b, "spdx"), artifacts(&a, "spdx"));
     assert_eq!(artifacts(&b, "cyclonedx"), artifacts(&a, "cyclonedx"));
     assert_eq!(artifacts(&b, "spdx").len(), 2);
@@ -227,6 +241,53 @@ fn a_second_machine_publishes_from_the_shared_cache_without_the_toolchain() {
         "{}",
         cj["warnings"]
     );
+}
+
+#[test]
+fn a_node_app_is_published_from_the_shared_cache_without_npm() {
+    let env = TestEnv::new();
+    let reg = Registry::start();
+    let cache_repo = format!("{}/lade-cache", reg.host);
+    let base = build_node_base(&env.path("node-base"), "node");
+    let (a_src, b_src) = two_checkouts(&env, "node-express");
+    let platform = format!("linux/{}", crate::support::arm64::host_arch());
+    let publish = |src: &Path, machine: &str, tag: &str| {
+        env.lade_with_cache(&env.path(&format!("{machine}/lade-cache")))
+            .arg("publish")
+            .arg(src)
+            .args(["--platform", &platform, "--base", &base.reference()])
+            .args(["--json", "--cache-repo", &cache_repo, "--to"])
+            .arg(format!("{}/web:{tag}", reg.host))
+            .env("npm_config_cache", env.path(&format!("{machine}/npm")))
+    };
+    let a = publish(&a_src, "a", "a").run().success().json();
+    assert_eq!(
+        a["shared_cache"]["stored"], 2,
+        "node_modules and app: {}",
+        a["shared_cache"]
+    );
+
+    let mark = reg.mark();
+    let b = publish(&b_src, "b", "b")
+        .env("PATH", path_with_git_only(&env))
+        .run()
+        .success()
+        .json();
+    assert_eq!(b["digest"], a["digest"]);
+    let ran: Vec<_> = steps(&b)
+        .into_iter()
+        .filter(|(_, _, shared)| !shared)
+        .collect();
+    assert!(ran.is_empty(), "npm ran on B: {ran:?}");
+    let layers = layer_digests(&a);
+    let got = blob_gets(&reg.requests_since(mark));
+    assert!(
+        got.iter().all(|d| !layers.contains(d)),
+        "B downloaded a layer: {got:?}"
+    );
+    // The node_modules packages in B's SBOMs came from the entry, not from files.
+    assert_eq!(artifacts(&b, "spdx"), artifacts(&a, "spdx"));
+    assert_eq!(artifacts(&b, "cyclonedx"), artifacts(&a, "cyclonedx"));
 }
 
 /// Rewrites the bytes of every entry document the registry stores (their blobs keep their

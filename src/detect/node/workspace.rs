@@ -1,4 +1,4 @@
-//! npm and pnpm workspaces, as the files say: the workspace root above a package (the nearest
+//! npm, pnpm and yarn workspaces, as the files say: the workspace root above a package (the nearest
 //! ancestor whose pnpm-workspace.yaml `packages` or package.json `workspaces` patterns match the
 //! package's directory), and the
 //! workspace packages the package depends on, directly or through each other, by name in
@@ -83,6 +83,28 @@ impl Workspace {
             .map(|d| format!("{d}/package.json"))
             .collect()
     }
+}
+
+/// The workspace root's .yarnrc.yml `nodeLinker` (`pnp`, yarn's default, when the file or the
+/// key is missing) and whether the file names the workspace-tools plugin (built into yarn 4,
+/// a plugin before).
+pub fn yarnrc(root: &Path) -> Result<(String, bool), DetectError> {
+    let path = root.join(".yarnrc.yml");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(source) => return Err(DetectError::Read { path, source }),
+    };
+    let linker = text
+        .lines()
+        .filter(|l| !l.starts_with([' ', '\t']))
+        .find_map(|l| l.strip_prefix("nodeLinker:"))
+        .map(|v| {
+            let v = v.split(" #").next().unwrap_or_default().trim();
+            v.trim_matches(['"', '\'']).to_string()
+        })
+        .unwrap_or_else(|| "pnp".into());
+    Ok((linker, text.contains("workspace-tools")))
 }
 
 /// `workspaces` as npm reads it: a list of patterns (or yarn's `{"packages": [...]}`).

@@ -114,7 +114,8 @@ fn yarn_workspace_apps_hold_their_workspace_packages_only() {
         "yarn ran in lade's staging copy, not in the repository"
     );
 
-    // The install stays locked: a range yarn.lock does not pin is refused, not resolved anew.
+    // The install stays locked: a range yarn.lock does not pin is refused, not resolved anew
+    // (the install's own check, `lade node-finish`, is unit-tested in tasks::yarn_lock).
     let util = repo.join("packages/util/package.json");
     let text = fs::read_to_string(&util).unwrap();
     fs::write(
@@ -129,7 +130,7 @@ fn yarn_workspace_apps_hold_their_workspace_packages_only() {
         .args(["--base", &base, "--to"])
         .arg(format!("oci:{}:api", out.display()))
         .run()
-        .expect_error(&["yarn.lock does not pin ms@npm:2.1.2", "yarn install"]);
+        .expect_error(&["yarn.lock: no entry for ms@npm:2.1.2", "yarn install"]);
 }
 
 /// Publishes both apps of the fixture and checks them; returns the repository's copy.

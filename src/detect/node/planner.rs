@@ -5,7 +5,7 @@
 use super::DEFAULT_BASE;
 use super::app;
 use super::facts::NodeProject;
-use super::package::{self, Manager, StartSource};
+use super::package::{self, Manager, PackageJson, StartSource};
 use super::steps::{self, Dirs, Runner};
 use super::workspace::{self, Workspace};
 use super::workspace_layers;
@@ -166,6 +166,33 @@ fn yarn_checks(node: &NodeProject, ws: &Workspace) -> Result<(), DetectError> {
         .declared_manager()
         .and_then(|d| d.strip_prefix("yarn@"))
         .and_then(|v| v.split('.').next()?.parse::<u32>().ok());
+    let lock_path = ws.root.join("yarn.lock");
+    let lock = std::fs::read_to_string(&lock_path).map_err(|source| DetectError::Read {
+        path: lock_path.clone(),
+        source,
+    })?;
+    let members = ws
+        .deps
+        .iter()
+        .map(|m| {
+            let path = ws.root.join(&m.rel).join("package.json");
+            let text = std::fs::read_to_string(&path).map_err(|source| DetectError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            PackageJson::parse(&text, &path)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let manifests: Vec<&PackageJson> = std::iter::once(&node.package).chain(&members).collect();
+    let unpinned = workspace::yarn_unpinned(&lock, &manifests);
+    if !unpinned.is_empty() {
+        return Err(DetectError::Unsupported(format!(
+            "{}: no entry for {}, which the workspace's package.json files ask for: yarn.lock is out of date; run `yarn install` in {} and commit yarn.lock",
+            lock_path.display(),
+            unpinned.join(", "),
+            ws.root.display()
+        )));
+    }
     if let Some(m @ 2..=3) = major
         && !has_tools
     {

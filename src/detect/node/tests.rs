@@ -466,7 +466,9 @@ fn yarn_classic_workspace_is_refused_clearly() {
     );
 }
 
-const BERRY_LOCK: &str = "__metadata:\n  version: 8\n";
+/// What yarn 4 writes for `npm_workspace` (entries cut to their keys): yarn resolves a
+/// workspace package's plain version to the workspace.
+const BERRY_LOCK: &str = "__metadata:\n  version: 8\n\n\"@demo/shared@npm:1.0.0, @demo/shared@workspace:packages/shared\":\n  version: 0.0.0-use.local\n\n\"@demo/util@npm:1.0.0\":\n  version: 0.0.0-use.local\n\n\"express@npm:^4\":\n  version: 4.21.2\n";
 
 #[test]
 fn yarn_berry_plug_n_play_workspace_is_refused_clearly() {
@@ -549,6 +551,20 @@ fn yarn_berry_workspace_package_is_focused_from_its_directory() {
         "{cmds:?}"
     );
     assert!(focus.dir.ends_with("node-deps/apps/web"), "{:?}", focus.dir);
+
+    // A range yarn.lock has no entry for is refused before any step.
+    write(
+        t.path(),
+        &[(
+            "packages/util/package.json",
+            r#"{"name": "@demo/util", "dependencies": {"ms": "2.1.2", "x": "github:a/b"}}"#,
+        )],
+    );
+    let err = detect_in(&web, "").unwrap_err().to_string();
+    assert!(
+        err.contains("yarn.lock: no entry for ms@npm:2.1.2,") && err.contains("run `yarn install`"),
+        "{err}"
+    );
     let names: Vec<&str> = target.layers.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, ["node_modules", "workspace", "app"]);
     let members: Vec<&str> = target.layers[1]

@@ -107,6 +107,39 @@ pub fn yarnrc(root: &Path) -> Result<(String, bool), DetectError> {
     Ok((linker, text.contains("workspace-tools")))
 }
 
+/// The dependencies of the package and of the workspace packages it needs (`manifests`, one
+/// per package) that a berry `lockfile` has no entry for, as yarn's descriptors
+/// (`ms@npm:2.1.2`). Only npm ranges and `workspace:` are checked: other protocols are keyed
+/// with more than the manifest says, and the install's own check covers them.
+pub fn yarn_unpinned(lockfile: &str, manifests: &[&PackageJson]) -> Vec<String> {
+    let keys: BTreeSet<&str> = lockfile
+        .lines()
+        .filter(|l| !l.starts_with([' ', '#']))
+        .filter_map(|l| l.strip_suffix(':'))
+        .flat_map(|l| l.split(", "))
+        .map(|k| k.trim().trim_matches('"'))
+        .collect();
+    let mut out = BTreeSet::new();
+    for pkg in manifests {
+        for (name, range) in pkg.dependencies.iter().chain(&pkg.optional_dependencies) {
+            let Some(range) = range.as_str() else {
+                continue;
+            };
+            let descriptor = if range.starts_with("npm:") || range.starts_with("workspace:") {
+                format!("{name}@{range}")
+            } else if !range.contains([':', '/']) {
+                format!("{name}@npm:{range}")
+            } else {
+                continue;
+            };
+            if !keys.contains(descriptor.as_str()) {
+                out.insert(descriptor);
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
 /// `workspaces` as npm reads it: a list of patterns (or yarn's `{"packages": [...]}`).
 fn patterns(root_pkg: &serde_json::Value) -> Vec<String> {
     let w = &root_pkg["workspaces"];

@@ -114,6 +114,22 @@ fn yarn_workspace_apps_hold_their_workspace_packages_only() {
         "yarn ran in lade's staging copy, not in the repository"
     );
 
+    // Bit for bit from scratch: with an empty cache of its own lade rebuilds web-2 exactly.
+    let out = env.path("out");
+    env.lade_with_cache(&env.path("cache-fresh"))
+        .env("PATH", &path)
+        .arg("publish")
+        .arg(repo.join("apps/web"))
+        .args(["--base", &base, "--to"])
+        .arg(format!("oci:{}:web-fresh", out.display()))
+        .run()
+        .success();
+    assert_eq!(
+        manifest_digest(&out, "web-2"),
+        manifest_digest(&out, "web-fresh"),
+        "a yarn workspace package's image is reproducible"
+    );
+
     // The install stays locked: a range yarn.lock does not pin is refused, not resolved anew
     // (the install's own check, `lade node-finish`, is unit-tested in tasks::yarn_lock).
     let util = repo.join("packages/util/package.json");

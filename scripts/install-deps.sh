@@ -40,6 +40,8 @@ REQUIRED=(
     "dpkg:busybox-static busybox-static"
     "musl-gcc musl-tools"
     "node nodejs"
+    # npm also fetches yarn 4 (@yarnpkg/cli-dist, from the npm registry) into each yarn test's
+    # own directory (tests/integration/support/yarn.rs): nothing of yarn is installed here.
     "npm npm"
     "python3.11 python3.11-minimal"
     "dpkg:libpython3.11-stdlib libpython3.11-stdlib"

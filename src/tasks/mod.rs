@@ -7,6 +7,7 @@ pub mod cargo;
 pub mod node;
 pub mod python;
 pub mod stage;
+pub mod yarn_lock;
 
 use std::path::PathBuf;
 

@@ -9,8 +9,10 @@
 //!    may still have been skipped (npm 11 runs a dependency's install scripts only when
 //!    approved): a package with no compiled .node file fails the same way, saying how to
 //!    approve it.
-//! 3. In an npm or pnpm workspace, a package's own node_modules exists only when npm put something in
+//! 3. In an npm, pnpm or yarn workspace, a package's own node_modules exists only when npm put something in
 //!    it; each staged package gets one, so the plan can place it whether or not npm did.
+//! 4. A yarn berry install is checked against yarn.lock (`yarn_lock`): its production install
+//!    cannot be made immutable by a flag.
 
 use super::TaskError;
 use std::collections::BTreeSet;
@@ -21,6 +23,7 @@ const BOOKKEEPING: &[&str] = &[
     ".modules.yaml",
     ".yarn-integrity",
     ".yarn-state.yml",
+    ".package-map.json",
     ".pnpm-workspace-state.json",
     ".pnpm-workspace-state-v1.json",
     ".pnpm/lock.yaml",
@@ -33,6 +36,8 @@ pub fn finish(dir: &Path, platform: &str, host: &str, native: bool) -> Result<()
     let root = dir.join("node_modules");
     std::fs::create_dir_all(&root).map_err(TaskError::io("creating", &root))?;
     workspace_modules(dir)?;
+    // Before the bookkeeping goes: yarn's own record of what it installed is what is checked.
+    super::yarn_lock::check(dir)?;
     for f in BOOKKEEPING {
         let p = root.join(f);
         let gone = match std::fs::symlink_metadata(&p) {

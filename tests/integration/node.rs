@@ -433,42 +433,11 @@ fn native_packages_cannot_be_cross_built() {
 }
 
 /// Yarn berry (a yarn.lock with `__metadata`) installs with the node_modules linker and
-/// `supportedArchitectures` in the staging copy. Corepack fetches berry from yarn's own site,
-/// which these machines cannot reach, so the test installs berry's npm distribution
-/// (@yarnpkg/cli-dist) and puts its `yarn` on PATH.
+/// `supportedArchitectures` in the staging copy.
 #[test]
 fn yarn_berry_runs() {
     let env = TestEnv::new();
-    let berry = env.dir("berry");
-    let install = crate::support::tools::run(
-        crate::support::tools::tool("npm")
-            .args([
-                "install",
-                "--no-save",
-                "--no-audit",
-                "--no-fund",
-                "--prefix",
-            ])
-            .arg(&berry)
-            .arg("@yarnpkg/cli-dist@4"),
-    );
-    assert!(
-        install.status.success(),
-        "cannot fetch yarn berry (@yarnpkg/cli-dist) from the npm registry, so yarn berry projects cannot be tested here: {}",
-        String::from_utf8_lossy(&install.stderr)
-    );
-    let bin = env.dir("berry-bin");
-    std::os::unix::fs::symlink(
-        berry.join("node_modules/@yarnpkg/cli-dist/bin/yarn.js"),
-        bin.join("yarn"),
-    )
-    .unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-
+    let path = crate::support::yarn::berry_path(&env);
     let base = build_node_base(&env.path("node-base"), "node");
     let project = fixture(&env, "yarn-berry");
     let out = env.path("out");

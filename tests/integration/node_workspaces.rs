@@ -1,5 +1,6 @@
-//! npm and pnpm workspaces end to end (tests/fixtures/node/npm-workspaces and pnpm-workspaces:
-//! apps web and api, packages shared and util, `ms` from the npm registry; web → shared → util,
+//! npm, pnpm and yarn workspaces end to end (tests/fixtures/node/npm-workspaces,
+//! pnpm-workspaces and yarn-workspaces: apps web and api, packages shared and util, `ms` from
+//! the npm registry; web → shared → util,
 //! api → util): each app is published from its own directory,
 //! runs under runc on a base made from the host's node, holds its workspace dependencies and
 //! nothing of the other app, and a change in one shared package changes only the image that
@@ -21,16 +22,20 @@ const COREPACK_ENV: &[(&str, &str)] = &[
     ("COREPACK_NPM_REGISTRY", "https://registry.npmjs.org"),
 ];
 
-fn lade(env: &TestEnv) -> crate::support::lade::Lade {
+/// lade with corepack's settings, and `path` as PATH when given (yarn 4 first).
+fn lade(env: &TestEnv, path: Option<&str>) -> crate::support::lade::Lade {
     let mut lade = env.lade();
     for (k, v) in COREPACK_ENV {
         lade = lade.env(k, v);
     }
-    lade
+    match path {
+        Some(p) => lade.env("PATH", p),
+        None => lade,
+    }
 }
 
-fn publish(env: &TestEnv, dir: &Path, base: &str, out: &Path, tag: &str) {
-    lade(env)
+fn publish(env: &TestEnv, path: Option<&str>, dir: &Path, base: &str, out: &Path, tag: &str) {
+    lade(env, path)
         .arg("publish")
         .arg(dir)
         .args(["--base", base, "--json", "--to"])
@@ -68,7 +73,10 @@ fn manifest_digest(out: &Path, tag: &str) -> String {
 #[test]
 fn npm_workspace_apps_hold_their_workspace_packages_only() {
     // npm links workspace packages from the root's node_modules: the image has them there.
+    let env = TestEnv::new();
     workspace_apps(
+        &env,
+        None,
         "npm-workspaces",
         "node_modules/@demo/shared",
         "node_modules/@demo/util",
@@ -78,11 +86,77 @@ fn npm_workspace_apps_hold_their_workspace_packages_only() {
 #[test]
 fn pnpm_workspace_apps_hold_their_workspace_packages_only() {
     // pnpm's relative links are kept: the packages sit at their workspace paths.
-    workspace_apps("pnpm-workspaces", "packages/shared", "packages/util");
+    let env = TestEnv::new();
+    workspace_apps(
+        &env,
+        None,
+        "pnpm-workspaces",
+        "packages/shared",
+        "packages/util",
+    );
 }
 
-fn workspace_apps(fixture: &str, shared: &str, util: &str) {
+#[test]
+fn yarn_workspace_apps_hold_their_workspace_packages_only() {
+    // yarn 4 with the node_modules linker links workspace packages as npm does; each app is
+    // installed by `yarn workspaces focus --production`.
     let env = TestEnv::new();
+    let path = crate::support::yarn::berry_path(&env);
+    let (repo, base) = workspace_apps(
+        &env,
+        Some(&path),
+        "yarn-workspaces",
+        "node_modules/@demo/shared",
+        "node_modules/@demo/util",
+    );
+    assert!(
+        !repo.join(".yarn").exists(),
+        "yarn ran in lade's staging copy, not in the repository"
+    );
+
+    // Bit for bit from scratch: with an empty cache of its own lade rebuilds web-2 exactly.
+    let out = env.path("out");
+    env.lade_with_cache(&env.path("cache-fresh"))
+        .env("PATH", &path)
+        .arg("publish")
+        .arg(repo.join("apps/web"))
+        .args(["--base", &base, "--to"])
+        .arg(format!("oci:{}:web-fresh", out.display()))
+        .run()
+        .success();
+    assert_eq!(
+        manifest_digest(&out, "web-2"),
+        manifest_digest(&out, "web-fresh"),
+        "a yarn workspace package's image is reproducible"
+    );
+
+    // The install stays locked: a range yarn.lock does not pin is refused, not resolved anew
+    // (the install's own check, `lade node-finish`, is unit-tested in tasks::yarn_lock).
+    let util = repo.join("packages/util/package.json");
+    let text = fs::read_to_string(&util).unwrap();
+    fs::write(
+        &util,
+        text.replace("\"ms\": \"2.1.3\"", "\"ms\": \"2.1.2\""),
+    )
+    .unwrap();
+    let out = env.path("out-unlocked");
+    lade(&env, Some(&path))
+        .arg("publish")
+        .arg(repo.join("apps/api"))
+        .args(["--base", &base, "--to"])
+        .arg(format!("oci:{}:api", out.display()))
+        .run()
+        .expect_error(&["yarn.lock: no entry for ms@npm:2.1.2", "yarn install"]);
+}
+
+/// Publishes both apps of the fixture and checks them; returns the repository's copy.
+fn workspace_apps(
+    env: &TestEnv,
+    path: Option<&str>,
+    fixture: &str,
+    shared: &str,
+    util: &str,
+) -> (std::path::PathBuf, String) {
     let base = build_node_base(&env.path("node-base"), "node").reference();
     let repo = env.path("repo");
     copy_tree(
@@ -90,8 +164,8 @@ fn workspace_apps(fixture: &str, shared: &str, util: &str) {
         &repo,
     );
     let out = env.path("out");
-    publish(&env, &repo.join("apps/web"), &base, &out, "web-1");
-    publish(&env, &repo.join("apps/api"), &base, &out, "api-1");
+    publish(env, path, &repo.join("apps/web"), &base, &out, "web-1");
+    publish(env, path, &repo.join("apps/api"), &base, &out, "api-1");
 
     let web = own_paths(&out, "web-1");
     let (shared_js, util_js) = (format!("{shared}/index.js"), format!("{util}/index.js"));
@@ -134,7 +208,11 @@ fn workspace_apps(fixture: &str, shared: &str, util: &str) {
             "{name}: its own files only, no other app's"
         );
         assert!(
-            !paths.iter().any(|p| p.ends_with("package-lock.json")),
+            !paths
+                .iter()
+                .any(|p| ["package-lock.json", "pnpm-lock.yaml", "yarn.lock"]
+                    .iter()
+                    .any(|l| p.ends_with(l))),
             "{name}: no lockfile in the image: {paths:?}"
         );
     }
@@ -144,7 +222,7 @@ fn workspace_apps(fixture: &str, shared: &str, util: &str) {
     );
 
     // The same package named from the workspace root: the same image, bit for bit.
-    lade(&env)
+    lade(env, path)
         .arg("publish")
         .arg("-C")
         .arg(&repo)
@@ -157,7 +235,7 @@ fn workspace_apps(fixture: &str, shared: &str, util: &str) {
         manifest_digest(&out, "web-again"),
         "-C ROOT --project apps/web is apps/web"
     );
-    env.lade()
+    lade(env, path)
         .arg("plan")
         .arg("-C")
         .arg(repo.join("apps/web"))
@@ -165,10 +243,10 @@ fn workspace_apps(fixture: &str, shared: &str, util: &str) {
         .run()
         .expect_error(&["--project ../api", "relative to the project directory"]);
 
-    let c = start(&env, &out, "web-1");
+    let c = start(env, &out, "web-1");
     assert_eq!(c.get("/").body, "web: shared v1 + util 1m\n");
     drop(c);
-    let c = start(&env, &out, "api-1");
+    let c = start(env, &out, "api-1");
     assert_eq!(c.get("/").body, "api: util 1m\n");
     drop(c);
 
@@ -179,8 +257,8 @@ fn workspace_apps(fixture: &str, shared: &str, util: &str) {
         "const { util } = require(\"@demo/util\");\nexports.shared = () => \"shared v2 + \" + util();\n",
     )
     .unwrap();
-    publish(&env, &repo.join("apps/web"), &base, &out, "web-2");
-    publish(&env, &repo.join("apps/api"), &base, &out, "api-2");
+    publish(env, path, &repo.join("apps/web"), &base, &out, "web-2");
+    publish(env, path, &repo.join("apps/api"), &base, &out, "api-2");
     assert_ne!(
         manifest_digest(&out, "web-1"),
         manifest_digest(&out, "web-2"),
@@ -191,6 +269,8 @@ fn workspace_apps(fixture: &str, shared: &str, util: &str) {
         manifest_digest(&out, "api-2"),
         "api does not use shared"
     );
-    let c = start(&env, &out, "web-2");
+    let c = start(env, &out, "web-2");
     assert_eq!(c.get("/").body, "web: shared v2 + util 1m\n");
+    drop(c);
+    (repo, base)
 }

@@ -5,9 +5,9 @@
 use super::DEFAULT_BASE;
 use super::app;
 use super::facts::NodeProject;
-use super::package::{self, Manager, StartSource};
+use super::package::{self, Manager, PackageJson, StartSource};
 use super::steps::{self, Dirs, Runner};
-use super::workspace::Workspace;
+use super::workspace::{self, Workspace};
 use super::workspace_layers;
 use crate::detect::builder::{DirName, PlanBuilder, Target};
 use crate::detect::{DetectError, Project, image_name};
@@ -109,13 +109,26 @@ fn workspace_checks(
     ws: &Workspace,
 ) -> Result<(), DetectError> {
     let root = ws.root.join("package.json");
-    if !matches!(node.manager, Manager::Npm { locked: true } | Manager::Pnpm) {
-        return Err(DetectError::Unsupported(format!(
-            "{}: {} is a workspace package, but lade builds workspace packages only with npm or pnpm and the workspace root's lockfile (package-lock.json or pnpm-lock.yaml; run `npm install` in {} to create one)",
-            root.display(),
-            ws.member,
-            ws.root.display()
-        )));
+    match node.manager {
+        Manager::Npm { locked: true } | Manager::Pnpm => {}
+        Manager::Yarn { berry: true } => yarn_checks(node, ws)?,
+        Manager::Yarn { berry: false } => {
+            // Measured with yarn 1.22: in a workspace, `--frozen-lockfile` installs a range
+            // the lockfile does not pin without failing, so the install would not be locked.
+            return Err(DetectError::Unsupported(format!(
+                "{}: {} is a package of a yarn classic (v1) workspace, which lade does not build because yarn 1 does not hold a workspace install to yarn.lock: move the workspace to yarn 4 (`yarn set version stable`, `nodeLinker: node-modules` in .yarnrc.yml, then `yarn install`), or to npm or pnpm workspaces",
+                root.display(),
+                ws.member
+            )));
+        }
+        Manager::Npm { locked: false } => {
+            return Err(DetectError::Unsupported(format!(
+                "{}: {} is a workspace package, but the workspace root has no lockfile (package-lock.json, pnpm-lock.yaml or yarn.lock; run `npm install` in {} to create one)",
+                root.display(),
+                ws.member,
+                ws.root.display()
+            )));
+        }
     }
     if node.package.scripts.contains_key("build") {
         return Err(DetectError::Unsupported(format!(
@@ -133,6 +146,62 @@ fn workspace_checks(
             if names.is_empty() { "none".to_string() } else { names.join(", ") }
         ),
     );
+    Ok(())
+}
+
+/// A yarn berry workspace: installed into node_modules (Plug'n'Play has no node_modules to
+/// place in the image) by `workspaces focus`, which yarn 2 and 3 have only as a plugin.
+fn yarn_checks(node: &NodeProject, ws: &Workspace) -> Result<(), DetectError> {
+    let yarnrc = ws.root.join(".yarnrc.yml");
+    let (linker, has_tools) = workspace::yarnrc(&ws.root)?;
+    if linker != "node-modules" {
+        return Err(DetectError::Unsupported(format!(
+            "{}: {} is a package of a yarn workspace that uses Plug'n'Play (nodeLinker `{linker}`), which lade does not build: set `nodeLinker: node-modules` in {} and run `yarn install`",
+            yarnrc.display(),
+            ws.member,
+            yarnrc.display()
+        )));
+    }
+    let major = node
+        .declared_manager()
+        .and_then(|d| d.strip_prefix("yarn@"))
+        .and_then(|v| v.split('.').next()?.parse::<u32>().ok());
+    let lock_path = ws.root.join("yarn.lock");
+    let lock = std::fs::read_to_string(&lock_path).map_err(|source| DetectError::Read {
+        path: lock_path.clone(),
+        source,
+    })?;
+    let members = ws
+        .deps
+        .iter()
+        .map(|m| {
+            let path = ws.root.join(&m.rel).join("package.json");
+            let text = std::fs::read_to_string(&path).map_err(|source| DetectError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            PackageJson::parse(&text, &path)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let manifests: Vec<&PackageJson> = std::iter::once(&node.package).chain(&members).collect();
+    let unpinned = workspace::yarn_unpinned(&lock, &manifests);
+    if !unpinned.is_empty() {
+        return Err(DetectError::Unsupported(format!(
+            "{}: no entry for {}, which the workspace's package.json files ask for: yarn.lock is out of date; run `yarn install` in {} and commit yarn.lock",
+            lock_path.display(),
+            unpinned.join(", "),
+            ws.root.display()
+        )));
+    }
+    if let Some(m @ 2..=3) = major
+        && !has_tools
+    {
+        return Err(DetectError::Unsupported(format!(
+            "{}: packageManager is yarn {m}, which installs one workspace package only with the workspace-tools plugin: run `yarn plugin import workspace-tools` in {} (or move to yarn 4, which has it built in)",
+            ws.root.join("package.json").display(),
+            ws.root.display()
+        )));
+    }
     Ok(())
 }
 

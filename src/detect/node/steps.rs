@@ -17,8 +17,8 @@ pub struct Runner {
     pub via_corepack: bool,
     /// `packageManager` from package.json (`pnpm@10.20.0`), when it names this manager.
     pub declared: Option<String>,
-    /// npm workspaces: the package's directory relative to the workspace root (`apps/web`),
-    /// whose production dependencies alone are installed.
+    /// npm, pnpm and yarn workspaces: the package's directory relative to the workspace root
+    /// (`apps/web`), whose production dependencies alone are installed.
     pub workspace: Option<String>,
 }
 
@@ -197,7 +197,8 @@ fn install_steps(
 }
 
 /// Yarn berry: a node_modules linker and the platform's architectures in the staging copy's
-/// .yarnrc.yml, then a production-only `workspaces focus`.
+/// .yarnrc.yml, then a production-only `workspaces focus` (which has no `--immutable`:
+/// `lade node-finish` checks what it installed against yarn.lock).
 fn berry_install_steps(
     runner: &Runner,
     platform: &Platform,
@@ -230,11 +231,19 @@ fn berry_install_steps(
                 path: dir.join(".yarnrc.yml"),
             }),
     );
-    let args = ["workspaces", "focus", "--all", "--production"];
+    // A workspace package: focused from its own directory, which installs it and the
+    // workspace packages it depends on; else the whole project.
+    let (args, cwd): (&[&str], PathBuf) = match &runner.workspace {
+        Some(member) => (&["workspaces", "focus", "--production"], dir.join(member)),
+        None => (
+            &["workspaces", "focus", "--all", "--production"],
+            dir.to_path_buf(),
+        ),
+    };
     let mut step = runner.step(
         format!("yarn workspaces focus --production {what}"),
-        &args,
-        dir,
+        args,
+        &cwd,
     );
     if !native {
         // Berry's `focus` has no --ignore-scripts; this setting does the same.

@@ -452,15 +452,134 @@ fn npm_workspace_package_gets_its_workspace_dependencies_only() {
 }
 
 #[test]
-fn workspace_with_another_manager_is_refused_clearly() {
+fn yarn_classic_workspace_is_refused_clearly() {
     let t = tempfile::tempdir().unwrap();
     npm_workspace(t.path(), "yarn.lock");
+    write(t.path(), &[("yarn.lock", "# yarn lockfile v1\n")]);
     let err = detect_in(&t.path().join("apps/web"), "")
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("apps/web is a workspace package") && err.contains("package-lock.json"),
+        err.contains("apps/web is a package of a yarn classic (v1) workspace")
+            && err.contains("nodeLinker: node-modules"),
         "{err}"
+    );
+}
+
+/// What yarn 4 writes for `npm_workspace` (entries cut to their keys): yarn resolves a
+/// workspace package's plain version to the workspace.
+const BERRY_LOCK: &str = "__metadata:\n  version: 8\n\n\"@demo/shared@npm:1.0.0, @demo/shared@workspace:packages/shared\":\n  version: 0.0.0-use.local\n\n\"@demo/util@npm:1.0.0\":\n  version: 0.0.0-use.local\n\n\"express@npm:^4\":\n  version: 4.21.2\n";
+
+#[test]
+fn yarn_berry_plug_n_play_workspace_is_refused_clearly() {
+    let t = tempfile::tempdir().unwrap();
+    npm_workspace(t.path(), "yarn.lock");
+    write(t.path(), &[("yarn.lock", BERRY_LOCK)]);
+    for yarnrc in [None, Some("nodeLinker: pnp\n")] {
+        if let Some(text) = yarnrc {
+            write(t.path(), &[(".yarnrc.yml", text)]);
+        }
+        let err = detect_in(&t.path().join("apps/web"), "")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                ".yarnrc.yml: apps/web is a package of a yarn workspace that uses Plug'n'Play"
+            ) && err.contains("set `nodeLinker: node-modules`"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn yarn_3_workspace_needs_the_workspace_tools_plugin() {
+    let t = tempfile::tempdir().unwrap();
+    npm_workspace(t.path(), "yarn.lock");
+    write(
+        t.path(),
+        &[
+            ("yarn.lock", BERRY_LOCK),
+            (".yarnrc.yml", "nodeLinker: node-modules\n"),
+            (
+                "package.json",
+                r#"{"private": true, "workspaces": ["apps/*", "packages/*"], "packageManager": "yarn@3.8.7"}"#,
+            ),
+        ],
+    );
+    let err = detect_in(&t.path().join("apps/web"), "")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("yarn plugin import workspace-tools"), "{err}");
+    write(
+        t.path(),
+        &[(
+            ".yarnrc.yml",
+            "nodeLinker: node-modules\nplugins:\n  - path: .yarn/plugins/@yarnpkg/plugin-workspace-tools.cjs\n",
+        )],
+    );
+    assert!(detect_in(&t.path().join("apps/web"), "").is_ok());
+}
+
+#[test]
+fn yarn_berry_workspace_package_is_focused_from_its_directory() {
+    let t = tempfile::tempdir().unwrap();
+    npm_workspace(t.path(), "yarn.lock");
+    write(
+        t.path(),
+        &[
+            ("yarn.lock", BERRY_LOCK),
+            (".yarnrc.yml", "nodeLinker: \"node-modules\"  # for lade\n"),
+        ],
+    );
+    let web = t.path().join("apps/web");
+    let plan = detect_in(&web, "").unwrap().unwrap();
+    let target = &plan.targets[0];
+    let cmds: Vec<String> = target.steps.iter().map(step_args).collect();
+    assert!(
+        cmds[0].contains(
+            "-- package.json .yarnrc.yml yarn.lock apps/web/package.json packages/shared/package.json packages/util/package.json"
+        ),
+        "the root's files and the needed manifests only: {cmds:?}"
+    );
+    let focus = target
+        .steps
+        .iter()
+        .find(|s| step_args(s).contains("workspaces focus"))
+        .expect("a focus step");
+    assert!(
+        step_args(focus).ends_with("workspaces focus --production"),
+        "{cmds:?}"
+    );
+    assert!(focus.dir.ends_with("node-deps/apps/web"), "{:?}", focus.dir);
+
+    // A range yarn.lock has no entry for is refused before any step.
+    write(
+        t.path(),
+        &[(
+            "packages/util/package.json",
+            r#"{"name": "@demo/util", "dependencies": {"ms": "2.1.2", "x": "github:a/b"}}"#,
+        )],
+    );
+    let err = detect_in(&web, "").unwrap_err().to_string();
+    assert!(
+        err.contains("yarn.lock: no entry for ms@npm:2.1.2,") && err.contains("run `yarn install`"),
+        "{err}"
+    );
+    let names: Vec<&str> = target.layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["node_modules", "workspace", "app"]);
+    let members: Vec<&str> = target.layers[1]
+        .entries
+        .iter()
+        .map(|e| e.target.as_str())
+        .collect();
+    assert_eq!(
+        members,
+        [
+            "/node_modules/@demo/shared/index.js",
+            "/node_modules/@demo/shared/package.json",
+            "/node_modules/@demo/util/index.js",
+            "/node_modules/@demo/util/package.json",
+        ]
     );
 }
 

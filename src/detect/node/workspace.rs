@@ -1,4 +1,4 @@
-//! npm and pnpm workspaces, as the files say: the workspace root above a package (the nearest
+//! npm, pnpm and yarn workspaces, as the files say: the workspace root above a package (the nearest
 //! ancestor whose pnpm-workspace.yaml `packages` or package.json `workspaces` patterns match the
 //! package's directory), and the
 //! workspace packages the package depends on, directly or through each other, by name in
@@ -83,6 +83,61 @@ impl Workspace {
             .map(|d| format!("{d}/package.json"))
             .collect()
     }
+}
+
+/// The workspace root's .yarnrc.yml `nodeLinker` (`pnp`, yarn's default, when the file or the
+/// key is missing) and whether the file names the workspace-tools plugin (built into yarn 4,
+/// a plugin before).
+pub fn yarnrc(root: &Path) -> Result<(String, bool), DetectError> {
+    let path = root.join(".yarnrc.yml");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(source) => return Err(DetectError::Read { path, source }),
+    };
+    let linker = text
+        .lines()
+        .filter(|l| !l.starts_with([' ', '\t']))
+        .find_map(|l| l.strip_prefix("nodeLinker:"))
+        .map(|v| {
+            let v = v.split(" #").next().unwrap_or_default().trim();
+            v.trim_matches(['"', '\'']).to_string()
+        })
+        .unwrap_or_else(|| "pnp".into());
+    Ok((linker, text.contains("workspace-tools")))
+}
+
+/// The dependencies of the package and of the workspace packages it needs (`manifests`, one
+/// per package) that a berry `lockfile` has no entry for, as yarn's descriptors
+/// (`ms@npm:2.1.2`). Only npm ranges and `workspace:` are checked: other protocols are keyed
+/// with more than the manifest says, and the install's own check covers them.
+pub fn yarn_unpinned(lockfile: &str, manifests: &[&PackageJson]) -> Vec<String> {
+    let keys: BTreeSet<&str> = lockfile
+        .lines()
+        .filter(|l| !l.starts_with([' ', '#']))
+        .filter_map(|l| l.strip_suffix(':'))
+        .flat_map(|l| l.split(", "))
+        .map(|k| k.trim().trim_matches('"'))
+        .collect();
+    let mut out = BTreeSet::new();
+    for pkg in manifests {
+        for (name, range) in pkg.dependencies.iter().chain(&pkg.optional_dependencies) {
+            let Some(range) = range.as_str() else {
+                continue;
+            };
+            let descriptor = if range.starts_with("npm:") || range.starts_with("workspace:") {
+                format!("{name}@{range}")
+            } else if !range.contains([':', '/']) {
+                format!("{name}@npm:{range}")
+            } else {
+                continue;
+            };
+            if !keys.contains(descriptor.as_str()) {
+                out.insert(descriptor);
+            }
+        }
+    }
+    out.into_iter().collect()
 }
 
 /// `workspaces` as npm reads it: a list of patterns (or yarn's `{"packages": [...]}`).

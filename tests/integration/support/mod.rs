@@ -22,5 +22,6 @@ pub mod registry;
 pub mod runc;
 pub mod rust;
 pub mod tools;
+pub mod yarn;
 
 pub use env::TestEnv;

@@ -70,42 +70,55 @@ async fn push(
             blobs.push((a.document.digest(), &a.document.bytes));
         }
     }
-    for (digest, bytes) in blobs {
-        if client
-            .blob_exists(registry, repository, &digest, &access)
-            .await?
-            .is_none()
-        {
+    // Blobs, then manifests (a manifest needs its blobs), each group at once: every request
+    // is a round trip the registry answers on its own, so in turn they would add up.
+    let uploaded = futures_util::future::try_join_all(blobs.into_iter().map(|(digest, bytes)| {
+        let access = &access;
+        async move {
+            if client
+                .blob_exists(registry, repository, &digest, access)
+                .await?
+                .is_some()
+            {
+                return Ok::<_, RegistryError>(0);
+            }
             let body = BlobBody::Bytes(bytes.to_vec());
             let size = bytes.len() as u64;
             client
-                .upload_blob(registry, repository, &digest, size, &body, None, &access)
+                .upload_blob(registry, repository, &digest, size, &body, None, access)
                 .await?;
-            stats.blobs_uploaded += 1;
+            Ok(1)
         }
-    }
-    for a in artifacts {
-        let d = a.digest();
-        if client
-            .head_manifest(registry, repository, d.as_str(), &access)
-            .await?
-            .is_some_and(|have| have == d)
-        {
-            continue;
+    }))
+    .await?;
+    stats.blobs_uploaded += uploaded.iter().sum::<u64>();
+    let pushed = futures_util::future::try_join_all(artifacts.iter().map(|a| {
+        let access = &access;
+        async move {
+            let d = a.digest();
+            if client
+                .head_manifest(registry, repository, d.as_str(), access)
+                .await?
+                .is_some_and(|have| have == d)
+            {
+                return Ok::<_, RegistryError>(0);
+            }
+            let media_type = a.manifest.media_type();
+            client
+                .put_manifest(
+                    registry,
+                    repository,
+                    d.as_str(),
+                    &media_type,
+                    &a.manifest.bytes,
+                    access,
+                )
+                .await?;
+            Ok(1)
         }
-        let media_type = a.manifest.media_type();
-        client
-            .put_manifest(
-                registry,
-                repository,
-                d.as_str(),
-                &media_type,
-                &a.manifest.bytes,
-                &access,
-            )
-            .await?;
-        stats.manifests_pushed += 1;
-    }
+    }))
+    .await?;
+    stats.manifests_pushed += pushed.iter().sum::<u64>();
     let mut subjects: Vec<Digest> = artifacts.iter().map(|a| a.subject.digest()).collect();
     subjects.dedup();
     let Some(first) = subjects.first() else {

@@ -59,6 +59,40 @@ pub enum Found {
     Ignored(String),
 }
 
+/// The manifest tagged `tag`, or `None` when there is none.
+async fn tagged(
+    client: &RegistryClient,
+    repo: &CacheRepo,
+    tag: &str,
+) -> Result<Option<crate::registry::Manifest>, RegistryError> {
+    match client
+        .get_manifest_at(&repo.registry, &repo.repository, tag)
+        .await
+    {
+        Ok(m) => Ok(Some(m)),
+        Err(RegistryError::Status { status: 404, .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A document named by a manifest, or why it is not used: the registry sent other bytes
+/// than the manifest names (the digest check failed).
+async fn document(
+    client: &RegistryClient,
+    repo: &CacheRepo,
+    tag: &str,
+    digest: &Digest,
+) -> Result<Result<Vec<u8>, String>, RegistryError> {
+    match client
+        .fetch_blob_bytes(&repo.registry, &repo.repository, digest, entry::ENTRY_LIMIT)
+        .await
+    {
+        Ok(b) => Ok(Ok(b)),
+        Err(e @ RegistryError::Invalid { .. }) => Ok(Err(format!("{repo}:{tag}: {e}"))),
+        Err(e) => Err(e),
+    }
+}
+
 /// Looks `key` up in `repo`.
 pub async fn lookup(
     client: &RegistryClient,
@@ -66,13 +100,8 @@ pub async fn lookup(
     key: &Digest,
 ) -> Result<Found, RegistryError> {
     let tag = entry::tag(key);
-    let manifest = match client
-        .get_manifest_at(&repo.registry, &repo.repository, &tag)
-        .await
-    {
-        Ok(m) => m,
-        Err(RegistryError::Status { status: 404, .. }) => return Ok(Found::Miss),
-        Err(e) => return Err(e),
+    let Some(manifest) = tagged(client, repo, &tag).await? else {
+        return Ok(Found::Miss);
     };
     let ignored = |why: Invalid| Ok(Found::Ignored(format!("{repo}:{tag}: {why}")));
     let m = match entry::check_manifest(&manifest.bytes, key) {
@@ -80,21 +109,9 @@ pub async fn lookup(
         Err(why) => return ignored(why),
     };
     let config = entry::digest(&m.config).expect("checked by check_manifest");
-    let doc = match client
-        .fetch_blob_bytes(
-            &repo.registry,
-            &repo.repository,
-            &config,
-            entry::ENTRY_LIMIT,
-        )
-        .await
-    {
+    let doc = match document(client, repo, &tag, &config).await? {
         Ok(b) => b,
-        // The registry sent other bytes than the manifest names: the digest check failed.
-        Err(e @ RegistryError::Invalid { .. }) => {
-            return Ok(Found::Ignored(format!("{repo}:{tag}: {e}")));
-        }
-        Err(e) => return Err(e),
+        Err(why) => return Ok(Found::Ignored(why)),
     };
     let e = match entry::check_entry(&doc, &m, key) {
         Ok(e) => e,
@@ -187,13 +204,8 @@ pub async fn fetch_kept(
     key: &Digest,
 ) -> Result<Option<Vec<u8>>, RegistryError> {
     let tag = kept_tag(kind, key);
-    let manifest = match client
-        .get_manifest_at(&repo.registry, &repo.repository, &tag)
-        .await
-    {
-        Ok(m) => m,
-        Err(RegistryError::Status { status: 404, .. }) => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(manifest) = tagged(client, repo, &tag).await? else {
+        return Ok(None);
     };
     let m: entry::ArtifactManifest = match serde_json::from_slice(&manifest.bytes) {
         Ok(m) => m,
@@ -210,21 +222,12 @@ pub async fn fetch_kept(
         tracing::warn!("cache entry ignored: {repo}:{tag}: not a lade {kind} document");
         return Ok(None);
     };
-    match client
-        .fetch_blob_bytes(
-            &repo.registry,
-            &repo.repository,
-            &config,
-            entry::ENTRY_LIMIT,
-        )
-        .await
-    {
+    match document(client, repo, &tag, &config).await? {
         Ok(b) => Ok(Some(b)),
-        Err(e @ RegistryError::Invalid { .. }) => {
-            tracing::warn!("cache entry ignored: {repo}:{tag}: {e}");
+        Err(why) => {
+            tracing::warn!("cache entry ignored: {why}");
             Ok(None)
         }
-        Err(e) => Err(e),
     }
 }
 

@@ -72,6 +72,27 @@ fn artifacts(j: &Value, kind: &str) -> Vec<String> {
         .collect()
 }
 
+/// What machine B must show after publishing A's commit from the cache: A's digest, no step
+/// run, none of the image's layers downloaded (registry log since `mark`), A's SBOMs.
+fn assert_served_like_a(a: &Value, b: &Value, reg: &Registry, mark: usize) {
+    assert_eq!(b["digest"], a["digest"], "the same image as machine A");
+    let ran: Vec<_> = steps(b)
+        .into_iter()
+        .filter(|(_, _, shared)| !shared)
+        .collect();
+    assert!(ran.is_empty(), "a step ran on B: {ran:?}");
+    // The only blobs read are the entries' documents, none of the image's layers.
+    let layers = layer_digests(a);
+    let got = blob_gets(&reg.requests_since(mark));
+    assert!(
+        got.iter().all(|d| !layers.contains(d)),
+        "B downloaded a layer: {got:?}"
+    );
+    // The layers' SBOM parts came with their entries: the documents are A's.
+    assert_eq!(artifacts(b, "spdx"), artifacts(a, "spdx"));
+    assert_eq!(artifacts(b, "cyclonedx"), artifacts(a, "cyclonedx"));
+}
+
 fn steps(json: &Value) -> Vec<(String, bool, bool)> {
     json["steps"]
         .as_array()
@@ -141,12 +162,7 @@ fn a_second_machine_publishes_from_the_shared_cache_without_the_toolchain() {
         .run()
         .success()
         .json();
-    assert_eq!(b["digest"], a["digest"], "the same index as machine A");
-    let ran: Vec<_> = steps(&b)
-        .into_iter()
-        .filter(|(_, _, shared)| !shared)
-        .collect();
-    assert!(ran.is_empty(), "no step ran on B: {ran:?}");
+    assert_served_like_a(&a, &b, &reg, mark);
     assert_eq!(b["shared_cache"]["found"], 4, "{}", b["shared_cache"]);
     assert_eq!(b["shared_cache"]["stored"], 0);
     assert!(
@@ -158,17 +174,6 @@ fn a_second_machine_publishes_from_the_shared_cache_without_the_toolchain() {
         "{}",
         b["layers"]
     );
-    // Nothing downloaded that the destination has: the only blobs read are the entries'
-    // documents, none of the image's layers.
-    let layers = layer_digests(&a);
-    let got = blob_gets(&reg.requests_since(mark));
-    assert!(
-        got.iter().all(|d| !layers.contains(d)),
-        "B downloaded a layer: {got:?}"
-    );
-    // The SBOMs B attached are A's: the layers' SBOM parts came with their entries.
-    assert_eq!(artifacts(&b, "spdx"), artifacts(&a, "spdx"));
-    assert_eq!(artifacts(&b, "cyclonedx"), artifacts(&a, "cyclonedx"));
     assert_eq!(artifacts(&b, "spdx").len(), 2);
 
     // B's image runs.
@@ -273,21 +278,7 @@ fn a_node_app_is_published_from_the_shared_cache_without_npm() {
         .run()
         .success()
         .json();
-    assert_eq!(b["digest"], a["digest"]);
-    let ran: Vec<_> = steps(&b)
-        .into_iter()
-        .filter(|(_, _, shared)| !shared)
-        .collect();
-    assert!(ran.is_empty(), "npm ran on B: {ran:?}");
-    let layers = layer_digests(&a);
-    let got = blob_gets(&reg.requests_since(mark));
-    assert!(
-        got.iter().all(|d| !layers.contains(d)),
-        "B downloaded a layer: {got:?}"
-    );
-    // The node_modules packages in B's SBOMs came from the entry, not from files.
-    assert_eq!(artifacts(&b, "spdx"), artifacts(&a, "spdx"));
-    assert_eq!(artifacts(&b, "cyclonedx"), artifacts(&a, "cyclonedx"));
+    assert_served_like_a(&a, &b, &reg, mark);
 }
 
 /// Rewrites the bytes of every entry document the registry stores (their blobs keep their

@@ -410,8 +410,9 @@ fn references(step: &BuildStep, paths: &Paths) -> Vec<PathBuf> {
     refs
 }
 
-/// Build-directory paths a step may change: its outputs, and its directory when that is in
-/// the build directory (a step without outputs that tidies a directory in place).
+/// Build-directory paths a step may change: its outputs, its directory when that is in the
+/// build directory, and — for a step that declares no outputs (one that tidies a directory in
+/// place) — every build path its arguments name.
 fn effects(step: &BuildStep, paths: &Paths) -> Vec<PathBuf> {
     let mut e: Vec<PathBuf> = step
         .outputs
@@ -420,6 +421,11 @@ fn effects(step: &BuildStep, paths: &Paths) -> Vec<PathBuf> {
         .collect();
     if paths.is_built(&step.dir) {
         e.push(step.dir.clone());
+    }
+    if step.outputs.is_empty() {
+        for a in &step.args {
+            e.extend(paths.named_in(a));
+        }
     }
     e
 }

@@ -707,6 +707,36 @@ mod tests {
     }
 
     #[test]
+    fn a_step_that_changes_a_directory_it_names_is_a_producer() {
+        let a = tempfile::tempdir().unwrap();
+        checkout(a.path(), "one", "{}");
+        let project = a.path().join("repo");
+        let build = a.path().join("cache/build/0123");
+        let mut plan = node_plan(&project, &build);
+        // The tidy step works from the project and names the directory it changes.
+        let finish = &mut plan.targets[0].steps[2];
+        finish.dir = project.clone();
+        finish.args = vec![
+            "node-finish".into(),
+            build
+                .join("linux-amd64/node-deps/node_modules")
+                .display()
+                .to_string(),
+        ];
+        let paths = keys::Paths::new(&project, &build, &a.path().join("cache"));
+        let settings = keys::LayerSettings {
+            compression: "Gzip 6",
+            mtime: 1,
+        };
+        let k = keys::layer_keys(&plan, &paths, &settings, &[None, None]).unwrap();
+        let nm = k.layers[0][0].as_ref().unwrap();
+        assert_eq!(nm.producers, vec![(0, 0), (0, 1), (0, 2)]);
+        plan.targets[0].steps[2].args.push("--strict".into());
+        let k2 = keys::layer_keys(&plan, &paths, &settings, &[None, None]).unwrap();
+        assert_ne!(k2.layers[0][0].as_ref().unwrap().key, nm.key);
+    }
+
+    #[test]
     fn a_step_of_unknown_effects_makes_its_layers_unkeyed() {
         let a = tempfile::tempdir().unwrap();
         checkout(a.path(), "one", "{}");

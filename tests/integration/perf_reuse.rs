@@ -174,7 +174,7 @@ fn a_go_kodata_change_reuses_go_build_and_changes_the_image() {
     let main = project.join("main.go");
     let text = fs::read_to_string(&main).unwrap();
     let embedding = text.replacen("import (", "import (\n\t_ \"embed\"", 1)
-        + "\n//go:embed NOTES.md\nvar notes string\n";
+        + "\n//go:embed NOTES.md\nvar notes string\n\nfunc init() { os.Setenv(\"NOTES\", notes) }\n";
     fs::write(&main, embedding).unwrap();
     let third = publish(&env, &project, &wrap, &platform, "v3").json();
     assert_eq!(reused(&third, "go"), [false], "{third}");

@@ -146,8 +146,9 @@ while [ "$(du -sm --apparent-size "$work/lade-app/kodata" | cut -f1)" -lt 1024 ]
   cp -rL "$goroot/pkg" "$work/lade-app/kodata/more/$n"
 done
 big_mib=$(du -sm --apparent-size "$work/lade-app/kodata" | cut -f1)
-# The go build step reads the whole project, kodata too, so the grown tree makes it run once
-# more: do that first, or the peak measured is the Go linker's (about 100 MiB), not lade's.
+# A lade whose go build step counts kodata (before its inputs were the imported packages' files)
+# runs go build again for the grown tree: do that first, or the peak measured is the Go
+# linker's (about 100 MiB), not lade's.
 "$LADE" publish -q --no-attach -C "$work/lade-app" --platform linux/amd64 --to "oci:$work/out-big:b" >/dev/null
 rm -rf "$LADE_CACHE_DIR/layers"
 /usr/bin/time -v "$LADE" publish -q --no-attach -C "$work/lade-app" --platform linux/amd64 \

@@ -109,7 +109,8 @@ impl GoProject {
     /// package the mains import from the module (or from `vendor/`), directly or not, its
     /// sources and symlinks; below a package that embeds files (`//go:embed`), everything.
     /// `None` — the whole directory counts — when another module's files may be found here (a
-    /// go.work, a local `replace`) or a package imports "C" (cgo directives may name any file).
+    /// go.work, a local `replace`) or a package imports "C" or has SWIG files (cgo directives
+    /// and SWIG interfaces may name any file).
     /// Imports are read generously (every quoted path of an import declaration, build
     /// constraints ignored): an extra package only costs a few more stats.
     pub fn build_files(
@@ -221,6 +222,8 @@ impl Package {
             } else {
                 pkg.files.push(path.clone());
             }
+            // SWIG interface files include whatever they name, as cgo does.
+            pkg.cgo |= matches!(ext, Some("swig" | "swigcxx"));
             if ext != Some("go") {
                 continue;
             }

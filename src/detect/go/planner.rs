@@ -63,7 +63,18 @@ pub fn plan(go: &GoProject, project: &Project) -> Result<Plan, DetectError> {
     }
     let kodata = kodata_layer(&mut b, go, &entry.package)?;
     let rels: Vec<&str> = mains.iter().map(|m| m.package.rel.as_str()).collect();
-    let sources = go.build_files(project.dir, &rels)?;
+    // `[go] flags` that name a file go reads (an overlay, another go.mod, a profile) may name
+    // any file of the project: then the whole project counts.
+    let names_files = project.config.go.flags.iter().any(|f| {
+        let f = f.trim_start_matches('-');
+        ["overlay", "modfile", "pgo"]
+            .iter()
+            .any(|n| f == *n || f.starts_with(&format!("{n}=")))
+    });
+    let sources = match names_files {
+        true => None,
+        false => go.build_files(project.dir, &rels)?,
+    };
     let build = GoBuild::new(go, project, cgo, sources);
     b.per_platform(|platform, out| build.target(platform, &out, &mains, kodata.as_ref()))?;
     b.config().entrypoint = Some(vec![format!("/app/{}", entry.binary)]);

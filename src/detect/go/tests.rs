@@ -313,12 +313,21 @@ fn the_build_reads_the_packages_the_mains_import_and_nothing_else() {
     );
     assert!(!files.iter().any(|f| f.starts_with("kodata/")), "{files:?}");
 
-    // cgo, a go.work or a local replace: any file may be read.
+    // cgo, SWIG, a go.work or a local replace: any file may be read.
     write(
         t.path(),
         &[("internal/b/b.go", "package b\nimport \"C\"\n")],
     );
     assert_eq!(go.build_files(t.path(), &["."]).unwrap(), None);
+    write(
+        t.path(),
+        &[
+            ("internal/b/b.go", "package b\nconst B = 1\n"),
+            ("internal/b/b.swig", "%module b\n"),
+        ],
+    );
+    assert_eq!(go.build_files(t.path(), &["."]).unwrap(), None);
+    std::fs::remove_file(t.path().join("internal/b/b.swig")).unwrap();
     write(t.path(), &[("internal/b/b.go", "package b\nconst B = 1\n")]);
     assert!(go.build_files(t.path(), &["."]).unwrap().is_some());
     write(
@@ -329,4 +338,47 @@ fn the_build_reads_the_packages_the_mains_import_and_nothing_else() {
         )],
     );
     assert_eq!(go.build_files(t.path(), &["."]).unwrap(), None);
+}
+
+#[test]
+fn go_build_reads_the_imported_files_unless_a_flag_names_a_file() {
+    let t = tempfile::tempdir().unwrap();
+    write(
+        t.path(),
+        &[
+            ("go.mod", "module m\n"),
+            ("main.go", MAIN),
+            ("kodata/a.txt", "a"),
+        ],
+    );
+    let inputs = |flags: Vec<String>| {
+        let mut config = crate::config::LadeConfig::default();
+        config.go.flags = flags;
+        let platforms = vec!["linux/amd64".parse().unwrap()];
+        let out = t.path().join("out");
+        let filter = crate::ignore::Filter::default();
+        let project = Project {
+            dir: t.path(),
+            config: &config,
+            platforms: &platforms,
+            main: None,
+            out_dir: &out,
+            filter: &filter,
+        };
+        let plan = GoDetector.detect(&project).unwrap().unwrap();
+        plan.targets[0].steps[0].inputs[0].clone()
+    };
+    assert_eq!(
+        inputs(vec![]),
+        crate::plan::StepInput::Files {
+            root: t.path().into(),
+            paths: ["go.mod", "go.sum", "main.go", "vendor/modules.txt"]
+                .map(String::from)
+                .to_vec(),
+        }
+    );
+    assert!(matches!(
+        inputs(vec!["-overlay=overlay.json".into()]),
+        crate::plan::StepInput::Tree { .. }
+    ));
 }

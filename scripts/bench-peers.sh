@@ -38,11 +38,15 @@ rows=()
 row() { rows+=("$(printf '| %s | %s s | %s: %s s | %s |' "$1" "$2" "$3" "$4" "$(ratio "$2" "$4")")"); }
 
 # Runs the two timed commands RUNS times in turn (`a_cmd`, then `b_cmd`, each a shell
-# function), leaving the medians in $A and $B.
+# function), leaving the medians in $A and $B. $BEFORE_EACH, when set, is run untimed before
+# each command, in this shell (a timed command runs in a subshell: what it starts in the
+# background this shell would not know of, nor stop).
 pairs() {
   local a=() b=()
   for i in $(seq "$RUNS"); do
+    ${BEFORE_EACH:-}
     a+=("$(timeit "$1" "$i")")
+    ${BEFORE_EACH:-}
     b+=("$(timeit "$2" "$i")")
   done
   A=$(printf '%s\n' "${a[@]}" | median)
@@ -111,7 +115,7 @@ pairs warm_tree tar_sha
 row "the same tree, nothing changed (layer cached)" "$A" '`tar | sha256sum` (reading the tree once)' "$B"
 
 # 4. Push: the image of case 3 (layers cached) to an empty registry, against skopeo copying
-#    lade's own OCI layout of the same image. A fresh registry storage for every run.
+#    lade's own OCI layout of the same image. A fresh registry for every run.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 start_registry() {
   [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null || true
@@ -123,10 +127,10 @@ start_registry() {
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && return; sleep 0.05; done
   echo "bench-peers: the registry did not start" >&2; exit 1
 }
-lade_push() { start_registry; "$LADE" publish -q --no-attach -C "$work/lade-app" --platform linux/amd64 --to "127.0.0.1:$port/bench/app:v1"; }
-skopeo_push() { start_registry; skopeo copy -q --dest-tls-verify=false "oci:$work/out-layer:l" "docker://127.0.0.1:$port/bench/app:v1"; }
-# The registry's start is in both timings alike (about 0.1 s).
-pairs lade_push skopeo_push
+lade_push() { "$LADE" publish -q --no-attach -C "$work/lade-app" --platform linux/amd64 --to "127.0.0.1:$port/bench/app:v1"; }
+skopeo_push() { skopeo copy -q --dest-tls-verify=false "oci:$work/out-layer:l" "docker://127.0.0.1:$port/bench/app:v1"; }
+# A new registry with empty storage before each run, started outside the timing.
+BEFORE_EACH=start_registry pairs lade_push skopeo_push
 push_mib=$(python3 - "$work/out-layer" <<'PY'
 import json, sys
 d = sys.argv[1]
@@ -146,8 +150,9 @@ while [ "$(du -sm --apparent-size "$work/lade-app/kodata" | cut -f1)" -lt 1024 ]
   cp -rL "$goroot/pkg" "$work/lade-app/kodata/more/$n"
 done
 big_mib=$(du -sm --apparent-size "$work/lade-app/kodata" | cut -f1)
-# The go build step reads the whole project, kodata too, so the grown tree makes it run once
-# more: do that first, or the peak measured is the Go linker's (about 100 MiB), not lade's.
+# A lade whose go build step counts kodata (before its inputs were the imported packages' files)
+# runs go build again for the grown tree: do that first, or the peak measured is the Go
+# linker's (about 100 MiB), not lade's.
 "$LADE" publish -q --no-attach -C "$work/lade-app" --platform linux/amd64 --to "oci:$work/out-big:b" >/dev/null
 rm -rf "$LADE_CACHE_DIR/layers"
 /usr/bin/time -v "$LADE" publish -q --no-attach -C "$work/lade-app" --platform linux/amd64 \

@@ -14,6 +14,7 @@
 
 use crate::digest::{Digest, digest_reader};
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::io::{self, BufReader, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -66,7 +67,9 @@ struct Entry {
 pub struct StatCache {
     file: Option<PathBuf>,
     margin: Duration,
-    entries: Mutex<HashMap<PathBuf, Entry>>,
+    /// Keyed by the path's bytes: hashing a `Path` walks its components, which for the
+    /// thousands of lookups of a large tree cost more than the lookups themselves.
+    entries: Mutex<HashMap<OsString, Entry>>,
     /// Files read because their entry was missing, stale or too recent (for tests and
     /// benchmarks: how much hashing the cache saved).
     hashed: std::sync::atomic::AtomicUsize,
@@ -141,7 +144,7 @@ impl StatCache {
             self.changed
                 .store(true, std::sync::atomic::Ordering::Relaxed);
             self.lock().insert(
-                path.to_path_buf(),
+                path.as_os_str().to_owned(),
                 Entry {
                     stat,
                     digest: digest.clone(),
@@ -155,7 +158,7 @@ impl StatCache {
 
     fn lookup(&self, path: &Path, stat: &Stat) -> Option<Digest> {
         let mut entries = self.lock();
-        let e = entries.get_mut(path)?;
+        let e = entries.get_mut(path.as_os_str())?;
         let margin = self.margin.as_nanos() as i128;
         let aged = e.stat.mtime_ns.max(e.stat.ctime_ns) + margin <= e.hashed_ns;
         if e.stat == *stat && aged {
@@ -166,7 +169,7 @@ impl StatCache {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<OsString, Entry>> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -184,7 +187,7 @@ impl StatCache {
             return Ok(());
         }
         let entries = self.lock();
-        let mut list: Vec<(&PathBuf, &Entry)> = entries.iter().collect();
+        let mut list: Vec<(&OsString, &Entry)> = entries.iter().collect();
         list.sort_by_key(|(_, e)| (std::cmp::Reverse(e.used), std::cmp::Reverse(e.hashed_ns)));
         list.truncate(MAX_ENTRIES);
         let mut text = String::with_capacity(list.len() * 160);
@@ -222,7 +225,7 @@ fn now_ns() -> i128 {
         .map_or(0, |d| d.as_nanos() as i128)
 }
 
-fn parse(text: &str) -> HashMap<PathBuf, Entry> {
+fn parse(text: &str) -> HashMap<OsString, Entry> {
     let mut lines = text.lines();
     if lines.next() != Some(HEADER) {
         return HashMap::new();
@@ -230,7 +233,7 @@ fn parse(text: &str) -> HashMap<PathBuf, Entry> {
     lines.filter_map(parse_line).collect()
 }
 
-fn parse_line(line: &str) -> Option<(PathBuf, Entry)> {
+fn parse_line(line: &str) -> Option<(OsString, Entry)> {
     let mut f = line.splitn(8, ' ');
     let digest: Digest = format!("sha256:{}", f.next()?).parse().ok()?;
     let stat = Stat {
@@ -241,7 +244,7 @@ fn parse_line(line: &str) -> Option<(PathBuf, Entry)> {
         dev: f.next()?.parse().ok()?,
     };
     let hashed_ns = f.next()?.parse().ok()?;
-    let path = PathBuf::from(f.next()?);
+    let path = OsString::from(f.next()?);
     Some((
         path,
         Entry {

@@ -63,7 +63,10 @@ pub fn remove_under<V>(map: &mut BTreeMap<String, V>, dir: &str, itself: bool) {
     }
     let prefix = format!("{}/", dir.trim_end_matches('/'));
     let doomed: Vec<String> = map
-        .range(prefix.clone()..)
+        .range::<str, _>((
+            std::ops::Bound::Included(prefix.as_str()),
+            std::ops::Bound::Unbounded,
+        ))
         .take_while(|(k, _)| k.starts_with(&prefix))
         .map(|(k, _)| k.clone())
         .collect();
@@ -114,7 +117,11 @@ impl FileTree {
         while let Some((p, _)) = parent.rsplit_once('/')
             && !p.is_empty()
         {
-            self.nodes.entry(p.to_string()).or_insert(Node::Dir);
+            // A lookup first: most parents are there already (a layer's files share them), and
+            // a key is only allocated for a new one.
+            if !self.nodes.contains_key(p) {
+                self.nodes.insert(p.to_string(), Node::Dir);
+            }
             parent = p;
         }
         if node == Node::File {

@@ -525,9 +525,8 @@ fn shebang(path: &Path) -> Option<Vec<String>> {
 /// lade's entries whose place and kind the plan already knows (files, directories, links);
 /// build outputs are known only after the build.
 fn overlay_known(tree: &mut FileTree, plan: &Plan, platform: &Platform) {
-    let mut sources = BTreeMap::new();
     for e in entries(plan, platform) {
-        overlay_entry(tree, &mut sources, e);
+        overlay_entry(tree, None, e);
     }
 }
 
@@ -537,7 +536,7 @@ fn overlay_all(tree: &mut FileTree, plan: &Plan, platform: &Platform) -> BTreeMa
     let mut sources = BTreeMap::new();
     for e in entries(plan, platform) {
         let EntryKind::Tree { source, exclude } = &e.kind else {
-            overlay_entry(tree, &mut sources, e);
+            overlay_entry(tree, Some(&mut sources), e);
             continue;
         };
         // An output that cannot be read fails the layer writer next, naming it; here it
@@ -545,17 +544,24 @@ fn overlay_all(tree: &mut FileTree, plan: &Plan, platform: &Platform) -> BTreeMa
         let expanded = crate::layer::tree::expand("runtime check", &e.target, source, exclude)
             .unwrap_or_default();
         for x in &expanded {
-            overlay_entry(tree, &mut sources, x);
+            overlay_entry(tree, Some(&mut sources), x);
         }
     }
     sources
 }
 
-fn overlay_entry(tree: &mut FileTree, sources: &mut BTreeMap<String, PathBuf>, e: &FileEntry) {
+/// Puts `e` into `tree`, and a file's host source into `sources` when the caller keeps them.
+fn overlay_entry(
+    tree: &mut FileTree,
+    sources: Option<&mut BTreeMap<String, PathBuf>>,
+    e: &FileEntry,
+) {
     match &e.kind {
         EntryKind::File { source } => {
             tree.insert(e.target.clone(), Node::File, e.mode);
-            sources.insert(e.target.clone(), source.clone());
+            if let Some(sources) = sources {
+                sources.insert(e.target.clone(), source.clone());
+            }
         }
         EntryKind::Dir => tree.insert(e.target.clone(), Node::Dir, e.mode),
         EntryKind::Symlink { link } => {

@@ -1,6 +1,7 @@
 //! Unchanged build steps are not run: a second publish of the same sources runs no build tool
 //! (the `--json` report says each step was reused, and a logging wrapper around the tool saw no
-//! new build) and writes the same image; a one-line change runs the tool again. Rust release
+//! new build) and writes the same image; a one-line change runs the tool again, a change to
+//! files the build cannot read (Go's `kodata/`) does not, unless the program embeds them. Rust release
 //! binaries come out without a symbol table unless the project's profile says otherwise.
 
 use crate::support::TestEnv;
@@ -122,6 +123,76 @@ fn go_publish_with_nothing_changed_runs_no_go_build() {
         .json();
     assert_eq!(reused(&fourth, "go"), [false, false], "{fourth}");
     assert_eq!(builds_logged(&log), 6);
+}
+
+/// The bytes of `path` in the image tagged `tag` (one platform, the host's), from whichever
+/// layer holds it last.
+fn image_file(env: &TestEnv, tag: &str, path: &str) -> Vec<u8> {
+    let l = Layout::open(&env.path("out"));
+    let img = l.image(tag, host_arch());
+    img.layer_digests()
+        .iter()
+        .rev()
+        .find_map(|d| {
+            l.layer_entries(d)
+                .into_iter()
+                .find(|e| e.path == path)
+                .map(|e| e.data)
+        })
+        .unwrap_or_else(|| panic!("no {path} in the image tagged {tag}"))
+}
+
+#[test]
+fn a_go_kodata_change_reuses_go_build_and_changes_the_image() {
+    let env = TestEnv::new();
+    let project = env.copy_example("go-hello", "go-hello");
+    let log = env.path("go-builds.log");
+    let wrap = logging_wrapper(&env, "go", &log);
+    let platform = format!("linux/{}", host_arch());
+
+    let first = publish(&env, &project, &wrap, &platform, "v1").json();
+    assert_eq!(reused(&first, "go"), [false], "{first}");
+    assert_eq!(builds_logged(&log), 1);
+
+    // Static data and a file beside the sources: neither is read by go build.
+    fs::write(project.join("kodata/hello.txt"), "kodata changed\n").unwrap();
+    fs::write(project.join("NOTES.md"), "not a Go file\n").unwrap();
+    let second = publish(&env, &project, &wrap, &platform, "v2").json();
+    assert_eq!(reused(&second, "go"), [true], "{second}");
+    assert_eq!(builds_logged(&log), 1, "go build did not run again");
+    assert_ne!(
+        root_digest(&first),
+        root_digest(&second),
+        "the image changed"
+    );
+    assert_eq!(
+        image_file(&env, "v2", "var/run/ko/hello.txt"),
+        b"kodata changed\n"
+    );
+
+    // A program that embeds a file: changing that file runs go build again.
+    let main = project.join("main.go");
+    let text = fs::read_to_string(&main).unwrap();
+    let embedding = text.replacen("import (", "import (\n\t_ \"embed\"", 1)
+        + "\n//go:embed NOTES.md\nvar notes string\n\nfunc init() { os.Setenv(\"NOTES\", notes) }\n";
+    fs::write(&main, embedding).unwrap();
+    let third = publish(&env, &project, &wrap, &platform, "v3").json();
+    assert_eq!(reused(&third, "go"), [false], "{third}");
+    assert_eq!(builds_logged(&log), 2);
+    fs::write(project.join("NOTES.md"), "embedded, changed\n").unwrap();
+    let fourth = publish(&env, &project, &wrap, &platform, "v4").json();
+    assert_eq!(reused(&fourth, "go"), [false], "{fourth}");
+    assert_eq!(
+        builds_logged(&log),
+        3,
+        "the embedded file's change ran go build"
+    );
+    let bin = image_file(&env, "v4", "app/go-hello");
+    assert!(
+        bin.windows(b"embedded, changed".len())
+            .any(|w| w == b"embedded, changed"),
+        "the binary holds the embedded file's new text"
+    );
 }
 
 fn host_musl() -> (&'static str, String) {

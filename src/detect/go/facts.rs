@@ -101,6 +101,211 @@ impl GoPackage {
     }
 }
 
+impl GoProject {
+    /// The files in `dir` that `go build` of the main packages at `mains` (directories relative
+    /// to `dir`) can read, relative and sorted, so that the build's reuse key leaves the rest
+    /// out: a change to `kodata/`, a README or a package no main imports cannot change the
+    /// binaries and must not run the build again. They are the module files and, for every
+    /// package the mains import from the module (or from `vendor/`), directly or not, its
+    /// sources and symlinks; below a package that embeds files (`//go:embed`), everything.
+    /// `None` — the whole directory counts — when another module's files may be found here (a
+    /// go.work, a local `replace`) or a package imports "C" or has SWIG files (cgo directives
+    /// and SWIG interfaces may name any file).
+    /// Imports are read generously (every quoted path of an import declaration, build
+    /// constraints ignored): an extra package only costs a few more stats.
+    pub fn build_files(
+        &self,
+        dir: &Path,
+        mains: &[&str],
+    ) -> Result<Option<Vec<String>>, DetectError> {
+        if !super::outside::module_only(dir) {
+            return Ok(None);
+        }
+        // Listed even when missing: one appearing changes the key.
+        let mut files: Vec<String> = ["go.mod", "go.sum", "vendor/modules.txt"]
+            .map(String::from)
+            .to_vec();
+        let mut todo: Vec<String> = mains.iter().map(|m| m.to_string()).collect();
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(rel) = todo.pop() {
+            if !seen.insert(rel.clone()) {
+                continue;
+            }
+            let pkg = Package::read(dir, &rel)?;
+            if pkg.cgo {
+                return Ok(None);
+            }
+            if pkg.embeds {
+                files.extend(everything_below(dir, &rel)?);
+            } else {
+                files.extend(pkg.files);
+            }
+            for import in pkg.imports {
+                if let Some(found) = self.local_package(dir, &import) {
+                    todo.push(found);
+                }
+            }
+        }
+        files.sort();
+        files.dedup();
+        Ok(Some(files))
+    }
+
+    /// The directory (relative to `dir`) of the package `import` names when it is in the
+    /// project: the module's own, or a vendored one.
+    fn local_package(&self, dir: &Path, import: &str) -> Option<String> {
+        let module = self.module.as_deref()?;
+        let rel = if import == module {
+            ".".to_string()
+        } else if let Some(rest) = import
+            .strip_prefix(module)
+            .and_then(|r| r.strip_prefix('/'))
+        {
+            rest.to_string()
+        } else if self.vendored {
+            format!("vendor/{import}")
+        } else {
+            return None;
+        };
+        dir.join(&rel).is_dir().then_some(rel)
+    }
+}
+
+/// What the go command reads of a package directory besides `.go` files: the other sources a
+/// package may hold (assembly, C and friends for cgo, SWIG, precompiled `.syso` objects), and
+/// a main package's profile.
+const BUILD_EXTENSIONS: &[&str] = &[
+    "go", "s", "S", "sx", "c", "cc", "cpp", "cxx", "h", "hh", "hpp", "hxx", "m", "f", "F", "for",
+    "f90", "swig", "swigcxx", "syso",
+];
+
+/// One package directory as `go build` sees it.
+struct Package {
+    /// Its build files and symlinks, relative to the project.
+    files: Vec<String>,
+    /// Import paths of its non-test files.
+    imports: Vec<String>,
+    embeds: bool,
+    cgo: bool,
+}
+
+impl Package {
+    fn read(dir: &Path, rel: &str) -> Result<Package, DetectError> {
+        let pkg_dir = dir.join(rel);
+        let read_err = |source| DetectError::Read {
+            path: pkg_dir.clone(),
+            source,
+        };
+        let mut pkg = Package {
+            files: Vec::new(),
+            imports: Vec::new(),
+            embeds: false,
+            cgo: false,
+        };
+        for entry in std::fs::read_dir(&pkg_dir).map_err(read_err)? {
+            let entry = entry.map_err(read_err)?;
+            let kind = entry.file_type().map_err(read_err)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = if rel == "." {
+                name.clone()
+            } else {
+                format!("{rel}/{name}")
+            };
+            let ext = name.rsplit_once('.').map(|(_, e)| e);
+            if kind.is_symlink() {
+                pkg.files.push(path.clone());
+            } else if !kind.is_file() || !ext.is_some_and(|e| BUILD_EXTENSIONS.contains(&e)) {
+                if name == "default.pgo" {
+                    pkg.files.push(path);
+                }
+                continue;
+            } else {
+                pkg.files.push(path.clone());
+            }
+            // SWIG interface files include whatever they name, as cgo does.
+            pkg.cgo |= matches!(ext, Some("swig" | "swigcxx"));
+            if ext != Some("go") {
+                continue;
+            }
+            // Bytes, not text: a file need not be UTF-8 for the scan below.
+            let bytes = std::fs::read(entry.path()).map_err(|source| DetectError::Read {
+                path: entry.path(),
+                source,
+            })?;
+            let text = String::from_utf8_lossy(&bytes);
+            pkg.embeds |= text.contains("//go:embed");
+            if !name.ends_with("_test.go") {
+                pkg.cgo |= imports_c(&text);
+                pkg.imports.extend(imports(&text));
+            }
+        }
+        Ok(pkg)
+    }
+}
+
+/// Every file and symlink below `rel` (what `//go:embed` patterns can name), relative to `dir`.
+fn everything_below(dir: &Path, rel: &str) -> Result<Vec<String>, DetectError> {
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(dir.join(rel)) {
+        let entry = entry.map_err(|e| DetectError::Read {
+            path: e.path().unwrap_or(dir).to_path_buf(),
+            source: e.into(),
+        })?;
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        let inner = entry
+            .path()
+            .strip_prefix(dir)
+            .expect("the walk yields paths under its root");
+        out.push(inner.to_string_lossy().into_owned());
+    }
+    Ok(out)
+}
+
+/// The paths of a Go file's import declarations: every quoted string of an `import` line or
+/// block (a quoted word in a comment there is taken too: an extra package is harmless, a
+/// missed one would not be).
+pub(super) fn imports(src: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_block = false;
+    for line in src.lines() {
+        let l = line.trim();
+        if in_block {
+            let body = l.split(')').next().unwrap_or("");
+            quoted(body, &mut out);
+            in_block = !l.contains(')');
+            continue;
+        }
+        let Some(rest) = l.strip_prefix("import") else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        match rest.strip_prefix('(') {
+            Some(body) => {
+                quoted(body.split(')').next().unwrap_or(""), &mut out);
+                in_block = !body.contains(')');
+            }
+            None => quoted(rest, &mut out),
+        }
+    }
+    out
+}
+
+/// The contents of each `"…"` or `` `…` `` in `s`.
+fn quoted(s: &str, out: &mut Vec<String>) {
+    let mut rest = s;
+    while let Some(i) = rest.find(['"', '`']) {
+        let q = rest.as_bytes()[i] as char;
+        let after = &rest[i + 1..];
+        let Some(j) = after.find(q) else {
+            return;
+        };
+        out.push(after[..j].to_string());
+        rest = &after[j + 1..];
+    }
+}
+
 fn read(path: &Path) -> Result<String, DetectError> {
     std::fs::read_to_string(path).map_err(|source| DetectError::Read {
         path: path.to_path_buf(),

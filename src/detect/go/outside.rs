@@ -26,6 +26,13 @@ pub fn outside_inputs(dir: &Path) -> Vec<PathBuf> {
     outside
 }
 
+/// Whether every package of the project a build of its module can read is the module's own
+/// (or vendored): no go.work in use and no `replace` by a local directory, which could make
+/// another module's packages of files in the project.
+pub fn module_only(dir: &Path) -> bool {
+    enclosing_go_work(dir).is_none() && local_replaces(dir, &dir.join("go.mod")).is_empty()
+}
+
 /// The nearest go.work in `dir` or an ancestor, as go looks for it (GOWORK aside, which the
 /// step's key covers through `go env`).
 fn enclosing_go_work(dir: &Path) -> Option<PathBuf> {

@@ -62,7 +62,20 @@ pub fn plan(go: &GoProject, project: &Project) -> Result<Plan, DetectError> {
         b.reason("vendor/", "vendored modules: -mod=vendor");
     }
     let kodata = kodata_layer(&mut b, go, &entry.package)?;
-    let build = GoBuild::new(go, project, cgo);
+    let rels: Vec<&str> = mains.iter().map(|m| m.package.rel.as_str()).collect();
+    // `[go] flags` that name a file go reads (an overlay, another go.mod, a profile) may name
+    // any file of the project: then the whole project counts.
+    let names_files = project.config.go.flags.iter().any(|f| {
+        let f = f.trim_start_matches('-');
+        ["overlay", "modfile", "pgo"]
+            .iter()
+            .any(|n| f == *n || f.starts_with(&format!("{n}=")))
+    });
+    let sources = match names_files {
+        true => None,
+        false => go.build_files(project.dir, &rels)?,
+    };
+    let build = GoBuild::new(go, project, cgo, sources);
     b.per_platform(|platform, out| build.target(platform, &out, &mains, kodata.as_ref()))?;
     b.config().entrypoint = Some(vec![format!("/app/{}", entry.binary)]);
     if kodata.is_some() {
@@ -176,10 +189,17 @@ struct GoBuild<'a> {
     ldflags: String,
     flags: &'a [String],
     cgo: bool,
+    /// The files the builds read (`GoProject::build_files`); `None`: the whole directory.
+    sources: Option<Vec<String>>,
 }
 
 impl<'a> GoBuild<'a> {
-    fn new(go: &'a GoProject, project: &'a Project, cgo: bool) -> GoBuild<'a> {
+    fn new(
+        go: &'a GoProject,
+        project: &'a Project,
+        cgo: bool,
+        sources: Option<Vec<String>>,
+    ) -> GoBuild<'a> {
         let ldflags = std::iter::once("-buildid=".to_string())
             .chain(project.config.go.ldflags.iter().cloned())
             .collect::<Vec<_>>()
@@ -191,6 +211,7 @@ impl<'a> GoBuild<'a> {
             ldflags,
             flags: &project.config.go.flags,
             cgo,
+            sources,
         }
     }
 
@@ -266,9 +287,26 @@ impl<'a> GoBuild<'a> {
         Ok(Some(ZigTools::new(self.project, target)))
     }
 
+    /// What `go build` reads of the project: the files of the packages it builds and the module
+    /// files, or — when any file may be read — the whole directory, without Git's own files, which change with every commit (-buildvcs=false keeps go from
+    /// reading them), and lade's default output (`./lade-out`), which changes with every
+    /// publish.
+    fn sources(&self) -> StepInput {
+        match &self.sources {
+            Some(files) => StepInput::Files {
+                root: self.dir.to_path_buf(),
+                paths: files.clone(),
+            },
+            None => StepInput::Tree {
+                path: self.dir.to_path_buf(),
+                exclude: vec![".git".into(), "lade-out".into()],
+            },
+        }
+    }
+
     /// `go build` of the package at `rel` into `bin`, reused when nothing it reads changed:
     /// even a no-op `go build` costs a few hundred milliseconds per platform (it loads and
-    /// stats every package). The key covers the project, what go reads outside it (go.work,
+    /// stats every package). The key covers the project's sources, what go reads outside it (go.work,
     /// local replaces), the go executable and what `go env` says of the settings that change
     /// its output (toolchain, GOFLAGS, GOEXPERIMENT, GOAMD64…, the go.work in use).
     fn step(
@@ -306,12 +344,7 @@ impl<'a> GoBuild<'a> {
             self.dir,
         )
         .with_env(env.clone())
-        .with_input(StepInput::Tree {
-            path: self.dir.to_path_buf(),
-            // Git's own files change with every commit (-buildvcs=false keeps go from reading
-            // them), and lade's default output (`./lade-out`) with every publish.
-            exclude: vec![".git".into(), "lade-out".into()],
-        })
+        .with_input(self.sources())
         .with_input(StepInput::Env {
             name: "GOFLAGS".into(),
         })

@@ -1,4 +1,4 @@
-use super::facts::{imports_c, module_binary_name, module_path, package_clause};
+use super::facts::{imports, imports_c, module_binary_name, module_path, package_clause};
 use super::*;
 use crate::plan::{Check, Linkage};
 use std::path::Path;
@@ -228,4 +228,157 @@ fn cgo_builds_with_zig_on_the_cc_base() {
             .iter()
             .any(|r| r.file == "main.go" && r.why.contains("cgo"))
     );
+}
+
+#[test]
+fn import_declarations() {
+    let src = "package main\n\nimport \"fmt\"\nimport x \"example.com/m/x\"\nimport (\n\t_ \"embed\"\n\t. \"example.com/m/dot\" // why\n\n\t\"example.com/m/y\"\n)\nimport ( \"a\"; \"b\" )\n\nfunc main() { s := \"import\" }\n";
+    assert_eq!(
+        imports(src),
+        [
+            "fmt",
+            "example.com/m/x",
+            "embed",
+            "example.com/m/dot",
+            "example.com/m/y",
+            "a",
+            "b"
+        ]
+    );
+}
+
+#[test]
+fn the_build_reads_the_packages_the_mains_import_and_nothing_else() {
+    let t = tempfile::tempdir().unwrap();
+    let main = "package main\nimport (\n\t\"fmt\"\n\t\"example.com/m/internal/a\"\n)\nfunc main() { fmt.Println(a.A) }\n";
+    write(
+        t.path(),
+        &[
+            ("go.mod", "module example.com/m\n"),
+            ("main.go", main),
+            (
+                "main_test.go",
+                "package main\nimport \"example.com/m/testonly\"\n",
+            ),
+            ("README.md", "docs"),
+            (
+                "internal/a/a.go",
+                "package a\nimport \"example.com/m/internal/b\"\nvar A = b.B\n",
+            ),
+            ("internal/a/a_amd64.s", ""),
+            ("internal/a/notes.txt", ""),
+            ("internal/b/b.go", "package b\nconst B = 1\n"),
+            ("internal/unused/u.go", "package unused\n"),
+            ("testonly/t.go", "package testonly\n"),
+            // Go files that no main imports, with cgo and an embed: not read by the build.
+            ("kodata/src/c/c.go", "package c\nimport \"C\"\n"),
+            (
+                "kodata/src/e/e.go",
+                "package e\n//go:embed x\nvar x string\n",
+            ),
+            ("kodata/index.html", "<p>"),
+        ],
+    );
+    let go = GoProject::read(t.path()).unwrap().unwrap();
+    let files = go.build_files(t.path(), &["."]).unwrap().unwrap();
+    assert_eq!(
+        files,
+        [
+            "go.mod",
+            "go.sum",
+            "internal/a/a.go",
+            "internal/a/a_amd64.s",
+            "internal/b/b.go",
+            "main.go",
+            "main_test.go",
+            "vendor/modules.txt",
+        ]
+    );
+
+    // An imported package that embeds files brings everything below it.
+    write(
+        t.path(),
+        &[
+            (
+                "internal/b/b.go",
+                "package b\nimport _ \"embed\"\n//go:embed data/b.txt\nvar B string\n",
+            ),
+            ("internal/b/data/b.txt", "b"),
+        ],
+    );
+    let files = go.build_files(t.path(), &["."]).unwrap().unwrap();
+    assert!(
+        files.contains(&"internal/b/data/b.txt".to_string()),
+        "{files:?}"
+    );
+    assert!(!files.iter().any(|f| f.starts_with("kodata/")), "{files:?}");
+
+    // cgo, SWIG, a go.work or a local replace: any file may be read.
+    write(
+        t.path(),
+        &[("internal/b/b.go", "package b\nimport \"C\"\n")],
+    );
+    assert_eq!(go.build_files(t.path(), &["."]).unwrap(), None);
+    write(
+        t.path(),
+        &[
+            ("internal/b/b.go", "package b\nconst B = 1\n"),
+            ("internal/b/b.swig", "%module b\n"),
+        ],
+    );
+    assert_eq!(go.build_files(t.path(), &["."]).unwrap(), None);
+    std::fs::remove_file(t.path().join("internal/b/b.swig")).unwrap();
+    write(t.path(), &[("internal/b/b.go", "package b\nconst B = 1\n")]);
+    assert!(go.build_files(t.path(), &["."]).unwrap().is_some());
+    write(
+        t.path(),
+        &[(
+            "go.mod",
+            "module example.com/m\nreplace example.com/lib => ./lib\n",
+        )],
+    );
+    assert_eq!(go.build_files(t.path(), &["."]).unwrap(), None);
+}
+
+#[test]
+fn go_build_reads_the_imported_files_unless_a_flag_names_a_file() {
+    let t = tempfile::tempdir().unwrap();
+    write(
+        t.path(),
+        &[
+            ("go.mod", "module m\n"),
+            ("main.go", MAIN),
+            ("kodata/a.txt", "a"),
+        ],
+    );
+    let inputs = |flags: Vec<String>| {
+        let mut config = crate::config::LadeConfig::default();
+        config.go.flags = flags;
+        let platforms = vec!["linux/amd64".parse().unwrap()];
+        let out = t.path().join("out");
+        let filter = crate::ignore::Filter::default();
+        let project = Project {
+            dir: t.path(),
+            config: &config,
+            platforms: &platforms,
+            main: None,
+            out_dir: &out,
+            filter: &filter,
+        };
+        let plan = GoDetector.detect(&project).unwrap().unwrap();
+        plan.targets[0].steps[0].inputs[0].clone()
+    };
+    assert_eq!(
+        inputs(vec![]),
+        crate::plan::StepInput::Files {
+            root: t.path().into(),
+            paths: ["go.mod", "go.sum", "main.go", "vendor/modules.txt"]
+                .map(String::from)
+                .to_vec(),
+        }
+    );
+    assert!(matches!(
+        inputs(vec!["-overlay=overlay.json".into()]),
+        crate::plan::StepInput::Tree { .. }
+    ));
 }

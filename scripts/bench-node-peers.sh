@@ -38,24 +38,8 @@ cp -r examples/node-express "$work/lade-app"
 cp -r examples/node-express "$work/cfy-app"
 (cd "$work/cfy-app" && npm ci --omit=dev --silent >/dev/null 2>&1)
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-now() { date +%s.%N; }
-timeit() {
-  local s e
-  s=$(now)
-  "$@" >/dev/null 2>"$work/last.err" || { cat "$work/last.err" >&2; exit 1; }
-  e=$(now)
-  awk "BEGIN { printf \"%.3f\\n\", $e - $s }"
-}
-pairs() {
-  local a=() b=()
-  for i in $(seq "$RUNS"); do
-    a+=("$(timeit "$1" "$i")")
-    b+=("$(timeit "$2" "$i")")
-  done
-  A=$(printf '%s\n' "${a[@]}" | median)
-  B=$(printf '%s\n' "${b[@]}" | median)
-}
+# shellcheck source=scripts/lib/pairs.sh
+. scripts/lib/pairs.sh
 
 lade_publish() {
   "$LADE" publish -q "$work/lade-app" --platform linux/amd64 --base "$reg/bases/nodejs:v1" \
@@ -87,7 +71,6 @@ cold_cfy() {
 pairs cold_lade cold_cfy
 cold=("$A" "$B")
 
-ratio() { awk "BEGIN { printf \"%.2f\", $2 / $1 }"; }
 cat <<OUT
 machine: $(nproc) cores, $(uname -m), load $(cut -d' ' -f1-3 /proc/loadavg), node $(node --version), containerify $("$cfy" --version), RUNS=$RUNS
 | case | lade | containerify | ratio |

@@ -19,17 +19,24 @@ pub struct CacheRepo {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "--cache-repo {given}: {problem}; name a repository such as registry.example.com/team/cache"
-)]
+#[error("{place} {given}: {problem}; name a repository such as registry.example.com/team/cache")]
 pub struct RepoError {
+    /// Where the value was given: `--cache-repo`, `[build] cache-repo in lade.toml`.
+    place: String,
     given: String,
     problem: String,
 }
 
 impl CacheRepo {
+    /// `--cache-repo`'s value.
     pub fn parse(s: &str) -> Result<CacheRepo, RepoError> {
+        CacheRepo::parse_in(s, "--cache-repo")
+    }
+
+    /// A value given at `place` (named in the error).
+    pub fn parse_in(s: &str, place: &str) -> Result<CacheRepo, RepoError> {
         let err = |problem: String| RepoError {
+            place: place.to_string(),
             given: s.to_string(),
             problem,
         };

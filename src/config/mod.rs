@@ -109,7 +109,7 @@ pub struct GoSettings {
 
 /// `[build]`: tools the build uses whatever the language.
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct BuildSettings {
     /// The zig executable that compiles and links C for other platforms (a path, relative to
     /// the project, or a name on PATH; default: `zig` on PATH, else `python3 -m ziglang`).

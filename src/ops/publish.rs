@@ -249,6 +249,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         targets,
         registry,
         sinks,
+        cache_repo: repo,
     } = open_outputs(opts, &plan, &config)?;
     let epoch = crate::git::source_date_epoch(&plan.project_dir)?;
     probe_registries(&targets, &registry)?;
@@ -308,7 +309,6 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
 
     let store_root = super::cache_dir();
     let store = BlobStore::open(&store_root)?;
-    let repo = cache_repo(opts, &config)?;
     let listings = match &repo {
         Some(r) => super::cache_repo::fetch_base_listings(r, &registry, &base, &store),
         None => Vec::new(),
@@ -580,6 +580,8 @@ pub(super) struct Outputs {
     pub registry: RegistrySession,
     /// Each target's sink with the target as written.
     pub sinks: Vec<(Box<dyn sink::Sink>, String)>,
+    /// The shared build cache's repository (`--cache-repo`, lade.toml), checked.
+    pub cache_repo: Option<crate::cache_repo::CacheRepo>,
 }
 
 /// Checks every input that names something to write and opens the outputs, without
@@ -592,9 +594,13 @@ pub(super) fn open_outputs(
 ) -> anyhow::Result<Outputs> {
     let targets = output_targets(opts, plan)?;
     check_inputs(opts)?;
+    let cache_repo = cache_repo(opts, config)?;
     let mut options = opts.registry.clone();
     super::registry::apply_settings(&config.registry, &mut options, &plan.project_dir);
     super::registry::add_push_registries(&mut options, &targets);
+    options
+        .push_registries
+        .extend(cache_repo.iter().map(|r| r.registry.clone()));
     // One client for the whole publish: the base, every registry output and the base layers
     // file outputs need share its connections and tokens.
     let registry = match &opts.shared {
@@ -614,6 +620,7 @@ pub(super) fn open_outputs(
         targets,
         registry,
         sinks,
+        cache_repo,
     })
 }
 
@@ -996,17 +1003,16 @@ fn cache_repo(
     if let Some(r) = &opts.cache_repo {
         return Ok(Some(r.clone()));
     }
-    match &config.build.cache_repo {
-        Some(r) => Ok(Some(crate::cache_repo::CacheRepo::parse(r).with_context(
-            || {
-                format!(
-                    "[build] cache-repo in {}",
-                    config.place.as_deref().unwrap_or("lade.toml")
-                )
-            },
-        )?)),
-        None => Ok(None),
-    }
+    let place = format!(
+        "[build] cache-repo in {}",
+        config.place.as_deref().unwrap_or("lade.toml")
+    );
+    Ok(config
+        .build
+        .cache_repo
+        .as_deref()
+        .map(|r| crate::cache_repo::CacheRepo::parse_in(r, &place))
+        .transpose()?)
 }
 
 /// The plan as the checks before the build see it: a platform none of whose steps run needs

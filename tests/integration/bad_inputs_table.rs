@@ -232,6 +232,11 @@ fn every_bad_input_fails_with_one_clear_error_and_writes_nothing() {
         "toml-env",
         "base = \"scratch\"\n[env]\n\"A=B\" = \"c\"\n",
     );
+    let toml_cache_repo = go_with_toml(
+        &env,
+        "toml-cache-repo",
+        "base = \"scratch\"\n[build]\ncache-repo = \"localhost:5000/cache:v1\"\n",
+    );
     let toml_workdir = go_with_toml(
         &env,
         "toml-workdir",
@@ -468,6 +473,24 @@ fn every_bad_input_fails_with_one_clear_error_and_writes_nothing() {
         .words(&["lade.toml", "entrypoint"]),
         publish("toml_env_key_with_equals", &toml_env_key, &o("l4"), &[])
             .words(&["lade.toml", "A=B"]),
+        publish(
+            "toml_cache_repo_with_a_tag",
+            &toml_cache_repo,
+            &o("cr1"),
+            &[],
+        )
+        .words(&[
+            "[build] cache-repo in lade.toml",
+            "localhost:5000/cache:v1",
+            "no tag",
+        ]),
+        publish(
+            "cache_repo_flag_with_a_digest",
+            &go,
+            &o("cr2"),
+            &["--cache-repo", "localhost:5000/cache@sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"],
+        )
+        .words(&["--cache-repo", "no tag or digest"]),
         publish("toml_relative_workdir", &toml_workdir, &o("l5"), &[]).words(&[
             "lade.toml",
             "workdir",

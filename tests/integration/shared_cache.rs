@@ -229,7 +229,23 @@ fn a_second_machine_publishes_from_the_shared_cache_without_the_toolchain() {
     // the layer is built (machine C, with Go); the result is still A's image.
     let tampered = tamper_entry_documents(&reg);
     assert!(tampered > 0);
-    let c = publish(&a_src, "c", "a", "c").run().success();
+    // Machine C names the cache in lade.toml rather than with the flag.
+    let toml = a_src.join("lade.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(
+        &toml,
+        format!("{text}\n[build]\ncache-repo = \"{cache_repo}\"\n"),
+    )
+    .unwrap();
+    let c = env
+        .lade_with_cache(&env.path("c/lade-cache"))
+        .arg("publish")
+        .arg(&a_src)
+        .args(["--platform", "linux/amd64,linux/arm64", "--json", "--to"])
+        .arg(format!("{}/app:c", reg.host))
+        .env("GOCACHE", env.path("a/go-build"))
+        .run()
+        .success();
     assert!(
         c.stderr.contains("lade: warning: cache entry ignored"),
         "{}",
@@ -237,6 +253,12 @@ fn a_second_machine_publishes_from_the_shared_cache_without_the_toolchain() {
     );
     let cj = c.json();
     assert_eq!(cj["digest"], a["digest"]);
+    assert_eq!(cj["shared_cache"]["repository"], cache_repo.as_str());
+    assert!(
+        cj["shared_cache"]["found"].as_u64().unwrap() >= 1,
+        "{}",
+        cj["shared_cache"]
+    );
     assert!(
         cj["warnings"]
             .as_array()

@@ -45,6 +45,7 @@ impl Fetcher {
             .enable_all()
             .build()
             .map_err(io_err("starting the HTTP runtime for", root))?;
+        crate::registry::tls::install_provider();
         let client = reqwest::Client::builder()
             .user_agent(concat!("lade/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(15))

@@ -234,13 +234,6 @@ pub enum Event<'a> {
 }
 
 pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Result<PublishReport> {
-    if opts
-        .targets
-        .iter()
-        .any(|t| matches!(t, Target::Registry { .. }))
-    {
-        crate::registry::transport::warm_up_tls();
-    }
     let sign_key = super::signing::read_key(opts.sign_key.as_deref())?;
     let opts = &super::platforms::resolve_all(opts)?;
     let (mut plan, config) = plan_and_config(&opts.plan)?;

@@ -15,7 +15,7 @@ pub mod client;
 pub mod credentials;
 pub mod push;
 mod session;
-mod tls;
+pub(crate) mod tls;
 pub mod transport;
 
 pub use client::{Access, BlobBody, Manifest, RegistryClient};

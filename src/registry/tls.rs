@@ -65,12 +65,31 @@ impl ServerCertVerifier for GivenOrPlatform {
     }
 }
 
+/// The TLS library's cryptography: ring, whose random numbers come from the kernel
+/// (`getrandom`). aws-lc, reqwest's default, seeds its generator from CPU jitter on first use:
+/// 20–30 ms of computation on the way to the first connection of every publish, even to a
+/// plain-HTTP registry (HTTPS is tried first).
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Makes [`provider`] the process's default, which every HTTP client lade builds without a
+/// configuration of its own uses (reqwest is built without a provider of its own). Called
+/// before each client is built; the first call wins, later ones change nothing.
+pub fn install_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err only when a default is already installed: then that one is kept.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// A TLS client configuration (HTTP/1.1 only, as lade's clients are) trusting the system's
 /// roots, `given` as extra roots, and a server certificate equal to one of `given`.
 pub fn client_config(
     given: Vec<CertificateDer<'static>>,
 ) -> Result<rustls::ClientConfig, rustls::Error> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = provider();
     let platform =
         rustls_platform_verifier::Verifier::new_with_extra_roots(given.clone(), provider.clone())?;
     let verifier = GivenOrPlatform {

@@ -338,19 +338,6 @@ pub fn certs_d_files(dirs: &[PathBuf], host: &str) -> Vec<PathBuf> {
 
 /// The HTTP client for one host: verified TLS with the system roots plus `--registry-ca` and
 /// certs.d CAs, or (for `--insecure-registry` hosts) TLS without certificate checks.
-/// Seeds the TLS library's random generator on a thread of its own while the caller plans.
-/// Its first use seeds a process-wide generator from CPU jitter — tens of milliseconds of
-/// computation — which would otherwise happen inside the first connection to a registry, on
-/// the way to the first upload (even for a plain-HTTP registry: HTTPS is tried first).
-pub fn warm_up_tls() {
-    std::thread::spawn(|| {
-        let mut byte = [0u8; 1];
-        let _ = rustls::crypto::aws_lc_rs::default_provider()
-            .secure_random
-            .fill(&mut byte);
-    });
-}
-
 pub fn build_client(
     host: &str,
     options: &RegistryOptions,
@@ -364,6 +351,7 @@ pub fn build_client(
         tracing::debug!(host, file = %f.display(), "trusting CA from certs.d");
         certs.extend(load_der(&f)?);
     }
+    super::tls::install_provider();
     let mut b = reqwest::Client::builder()
         .user_agent(concat!("lade/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(30))

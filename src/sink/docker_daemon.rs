@@ -79,6 +79,7 @@ impl Endpoint {
     }
 
     fn client(&self) -> reqwest::Result<reqwest::Client> {
+        crate::registry::tls::install_provider();
         let b = reqwest::Client::builder();
         match self {
             Endpoint::Unix(p) => b.unix_socket(p.as_path()),

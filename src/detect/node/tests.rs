@@ -78,7 +78,8 @@ fn npm_project_with_lockfile() {
         "{cmds:?}"
     );
     assert!(
-        cmds[1] == "npm ci --omit=dev --cpu=arm64 --os=linux --libc=glibc --ignore-scripts"
+        cmds[1]
+            == "npm ci --omit=dev --cpu=arm64 --os=linux --libc=glibc --prefer-offline --ignore-scripts"
             || Platform::host().is_some_and(|h| h.architecture == "arm64"),
         "{cmds:?}"
     );
@@ -144,11 +145,14 @@ fn managers_build_scripts_and_files() {
         cmds[0].ends_with("package.json pnpm-lock.yaml src/index.ts"),
         "{cmds:?}"
     );
-    assert_eq!(cmds[1], format!("{pnpm} install --frozen-lockfile"));
+    assert_eq!(
+        cmds[1],
+        format!("{pnpm} install --frozen-lockfile --prefer-offline")
+    );
     assert_eq!(cmds[2], format!("{pnpm} run build"));
     assert!(
         cmds[4].starts_with(&format!(
-            "{pnpm} install --frozen-lockfile --prod --cpu=x64"
+            "{pnpm} install --frozen-lockfile --prefer-offline --prod --cpu=x64"
         )),
         "{cmds:?}"
     );
@@ -605,9 +609,10 @@ fn pnpm_workspace_package_is_filtered_and_kept_at_its_path() {
     let target = &plan.targets[0];
     let cmds: Vec<String> = target.steps.iter().map(step_args).collect();
     assert!(
-        cmds.iter()
-            .any(|c| c.contains("install --frozen-lockfile --prod")
-                && c.ends_with("--filter {apps/web}...")),
+        cmds.iter().any(
+            |c| c.contains("install --frozen-lockfile --prefer-offline --prod")
+                && c.ends_with("--filter {apps/web}...")
+        ),
         "{cmds:?}"
     );
     let members: Vec<&str> = target.layers[1]

@@ -11,7 +11,7 @@
 //! | `XDG_CACHE_HOME` | where the default cache goes | `ops::cache_dir` |
 //! | `HOME` | the default cache, cargo home (`~/.cargo`), Docker and containers auth files | `ops::cache_dir`, `detect::rust`, `registry::credentials` |
 //! | `TMPDIR` | the cache's last fallback ([`temp_dir`]) | `ops::cache_dir` |
-//! | `SOURCE_DATE_EPOCH` | the time written into images and bases; else the commit time (publish) or 0 (`base build`) | `git::source_date_epoch`, `git::source_date_epoch_or_zero` |
+//! | `SOURCE_DATE_EPOCH` | the time written into images and bases; else the commit time (publish) or 0 (`base build`) | `git::Source::date_epoch`, `git::source_date_epoch_or_zero` |
 //! | `LADE_REPO` | the repository `publish` pushes to without `--to` (`$LADE_REPO/<name>:latest`) | `ops::publish` |
 //! | `LADE_REGISTRY_MIRRORS` | pull mirrors `FROM=TO,…`, after `--registry-mirror` | `registry::RegistryOptions::from_env` |
 //! | `LADE_REGISTRY_TIMEOUT` | seconds a registry request may go without sending or receiving anything before it is tried again (default 30) | `registry::RegistryOptions::from_env` |

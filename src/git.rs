@@ -2,12 +2,11 @@
 //! command (no libgit2).
 //!
 //! # API
-//! - [`commit_time`]`(dir) -> Option<u64>`: HEAD's committer time (Unix seconds).
-//! - [`revision`]`(dir) -> Option<String>`: HEAD's full commit id (for
-//!   `org.opencontainers.image.revision`).
-//! - [`source_url`]`(dir) -> Option<String>`: the `origin` remote as a browsable URL with any
-//!   credentials removed (for `org.opencontainers.image.source`); see [`sanitize_url`].
-//! - [`source_date_epoch`]`(dir) -> Result<u64, GitError>`: the timestamp a build uses:
+//! - [`Source::read`]`(dir) -> Source`: HEAD's committer time (Unix seconds), its full commit
+//!   id (for `org.opencontainers.image.revision` and provenance) and the `origin` remote as a
+//!   browsable URL with any credentials removed (for `org.opencontainers.image.source`; see
+//!   [`sanitize_url`]), from two git commands run side by side, once per publish.
+//! - [`Source::date_epoch`]`() -> Result<u64, GitError>`: the timestamp a build uses:
 //!   `SOURCE_DATE_EPOCH` when set (an empty value counts as unset; anything but a whole
 //!   number of seconds is an error naming the variable), else HEAD's commit time, else 0.
 //! - [`source_date_epoch_or_zero`]`() -> Result<u64, GitError>`: the same without a commit to
@@ -34,28 +33,43 @@ pub enum GitError {
     BadSourceDateEpoch { value: String },
 }
 
-/// HEAD's committer time in seconds since the epoch.
-pub fn commit_time(dir: &Path) -> Option<u64> {
-    git(dir, &["log", "-1", "--format=%ct"])?.parse().ok()
+/// What a publish records of the project's commit, read once: HEAD's committer time, its id
+/// and the `origin` remote.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Source {
+    pub commit_time: Option<u64>,
+    pub revision: Option<String>,
+    pub url: Option<String>,
 }
 
-/// HEAD's full commit id (40 hex digits, 64 in a SHA-256 repository).
-pub fn revision(dir: &Path) -> Option<String> {
-    let rev = git(dir, &["rev-parse", "--verify", "--quiet", "HEAD"])?;
+impl Source {
+    /// Runs the two git commands it needs side by side: each start of git costs a few
+    /// milliseconds, a good part of a publish that changed one source file.
+    pub fn read(dir: &Path) -> Source {
+        let head = spawn(dir, &["log", "-1", "--format=%ct%n%H"]);
+        let url = spawn(dir, &["remote", "get-url", "origin"]);
+        let head = head.and_then(output).unwrap_or_default();
+        let mut lines = head.lines();
+        let commit_time = lines.next().and_then(|t| t.parse().ok());
+        let revision = lines.next().and_then(commit_id);
+        Source {
+            commit_time,
+            revision,
+            url: url.and_then(output).as_deref().and_then(sanitize_url),
+        }
+    }
+
+    /// `SOURCE_DATE_EPOCH` if set, else HEAD's commit time, else 0.
+    pub fn date_epoch(&self) -> Result<u64, GitError> {
+        epoch_from(crate::env::var_os(crate::env::SOURCE_DATE_EPOCH), || {
+            self.commit_time
+        })
+    }
+}
+
+fn commit_id(rev: &str) -> Option<String> {
     let hex = rev.bytes().all(|b| b.is_ascii_hexdigit());
-    (hex && (rev.len() == 40 || rev.len() == 64)).then_some(rev)
-}
-
-/// The `origin` remote's URL, cleaned by [`sanitize_url`].
-pub fn source_url(dir: &Path) -> Option<String> {
-    sanitize_url(&git(dir, &["remote", "get-url", "origin"])?)
-}
-
-/// `SOURCE_DATE_EPOCH` if set, else HEAD's commit time, else 0.
-pub fn source_date_epoch(dir: &Path) -> Result<u64, GitError> {
-    epoch_from(crate::env::var_os(crate::env::SOURCE_DATE_EPOCH), || {
-        commit_time(dir)
-    })
+    (hex && (rev.len() == 40 || rev.len() == 64)).then(|| rev.to_string())
 }
 
 /// `SOURCE_DATE_EPOCH` if set, else 0: for what is not built from a commit (Debian bases).
@@ -141,17 +155,24 @@ fn strip_port(host: &str) -> &str {
     host.split(':').next().unwrap_or(host)
 }
 
-/// Runs `git -C dir ARGS…`; trimmed stdout if git ran and succeeded with some output.
-fn git(dir: &Path, args: &[&str]) -> Option<String> {
-    let out = Command::new("git")
+/// Starts `git -C dir ARGS…` with its output captured (`None`: no git on this machine).
+fn spawn(dir: &Path, args: &[&str]) -> Option<std::process::Child> {
+    Command::new("git")
         .arg("-C")
         .arg(dir)
         .args(args)
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_OPTIONAL_LOCKS", "0")
         .stdin(Stdio::null())
-        .output()
-        .ok()?;
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()
+}
+
+/// A started git's trimmed stdout, if it succeeded with some output.
+fn output(child: std::process::Child) -> Option<String> {
+    let out = child.wait_with_output().ok()?;
     if !out.status.success() {
         return None;
     }
@@ -194,24 +215,26 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
         assert_eq!(
-            commit_time(dir),
+            Source::read(dir).commit_time,
             None,
             "{} is inside a git repository",
             dir.display()
         );
-        assert_eq!(revision(dir), None);
-        assert_eq!(source_url(dir), None);
+        assert_eq!(Source::read(dir).revision, None);
+        assert_eq!(Source::read(dir).url, None);
+        assert_eq!(Source::read(dir), Source::default());
 
         git_in(dir, &["init", "-q"]);
-        assert_eq!(commit_time(dir), None, "no commits yet");
-        assert_eq!(revision(dir), None);
+        assert_eq!(Source::read(dir).commit_time, None, "no commits yet");
+        assert_eq!(Source::read(dir).revision, None);
+        assert_eq!(Source::read(dir), Source::default());
 
         git_in(dir, &["commit", "-q", "--allow-empty", "-m", "first"]);
         // The committer time, not the author time.
-        assert_eq!(commit_time(dir), Some(1_700_000_000));
+        assert_eq!(Source::read(dir).commit_time, Some(1_700_000_000));
         let head = git_in(dir, &["rev-parse", "HEAD"]);
-        assert_eq!(revision(dir), Some(head));
-        assert_eq!(source_url(dir), None, "no origin remote");
+        assert_eq!(Source::read(dir).revision, Some(head.clone()));
+        assert_eq!(Source::read(dir).url, None, "no origin remote");
 
         git_in(
             dir,
@@ -223,12 +246,23 @@ mod tests {
             ],
         );
         assert_eq!(
-            source_url(dir).as_deref(),
+            Source::read(dir).url.as_deref(),
             Some("https://git.example.com/team/app")
+        );
+        assert_eq!(
+            Source::read(dir),
+            Source {
+                commit_time: Some(1_700_000_000),
+                revision: Some(head),
+                url: Some("https://git.example.com/team/app".into()),
+            }
         );
         // A subdirectory of the work tree reads the same repository.
         std::fs::create_dir(dir.join("sub")).unwrap();
-        assert_eq!(commit_time(&dir.join("sub")), Some(1_700_000_000));
+        assert_eq!(
+            Source::read(&dir.join("sub")).commit_time,
+            Some(1_700_000_000)
+        );
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub struct Inputs<'a> {
     pub base: &'a ResolvedBase,
     pub set: &'a ImageSet,
     pub epoch: u64,
+    /// The project's commit (provenance names it).
+    pub source: &'a crate::git::Source,
     /// The steps the build runner ran or reused.
     pub steps: &'a [crate::build::StepRun],
     pub options: &'a super::publish::PublishOptions,

@@ -111,11 +111,11 @@ fn external_parameters(inputs: &Inputs) -> Value {
 fn resolved_dependencies(inputs: &Inputs) -> anyhow::Result<Vec<Resource>> {
     let dir = &inputs.plan.project_dir;
     let mut deps = Vec::new();
-    if let Some(rev) = crate::git::revision(dir) {
+    if let Some(rev) = &inputs.source.revision {
         deps.push(Resource {
             name: Some("source".into()),
-            uri: crate::git::source_url(dir).map(|u| format!("git+{u}")),
-            digest: BTreeMap::from([("gitCommit".to_string(), rev)]),
+            uri: inputs.source.url.as_ref().map(|u| format!("git+{u}")),
+            digest: BTreeMap::from([("gitCommit".to_string(), rev.clone())]),
         });
     }
     for file in LOCK_FILES {

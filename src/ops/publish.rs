@@ -244,7 +244,8 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         sinks,
         cache_repo: repo,
     } = open_outputs(opts, &plan, &config)?;
-    let epoch = crate::git::source_date_epoch(&plan.project_dir)?;
+    let source = crate::git::Source::read(&plan.project_dir);
+    let epoch = source.date_epoch()?;
     probe_registries(&targets, &registry)?;
     let platforms: Vec<Platform> = plan.targets.iter().map(|t| t.platform.clone()).collect();
 
@@ -361,7 +362,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
     }
 
     let writer = LayerWriter::new(&store, epoch).with_compression(opts.compression);
-    let meta = build_meta(&plan, &base, epoch);
+    let meta = build_meta(&plan, &base, &source, epoch);
 
     let mut images = Vec::new();
     let mut layer_reports = Vec::new();
@@ -497,6 +498,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
                 base: &base,
                 set: &set,
                 epoch,
+                source: &source,
                 steps: &steps,
                 options: opts,
                 key: sign_key.as_ref(),
@@ -935,18 +937,22 @@ fn output_targets(opts: &PublishOptions, plan: &Plan) -> anyhow::Result<Vec<Targ
     Ok(expanded)
 }
 
-fn build_meta(plan: &Plan, base: &ResolvedBase, epoch: u64) -> BuildMeta {
+fn build_meta(
+    plan: &Plan,
+    base: &ResolvedBase,
+    source: &crate::git::Source,
+    epoch: u64,
+) -> BuildMeta {
     let mut annotations = plan.config.annotations.clone();
-    let dir = &plan.project_dir;
-    if let Some(url) = crate::git::source_url(dir) {
+    if let Some(url) = &source.url {
         annotations
             .entry(oci::ANNOTATION_SOURCE.into())
-            .or_insert(url);
+            .or_insert(url.clone());
     }
-    if let Some(rev) = crate::git::revision(dir) {
+    if let Some(rev) = &source.revision {
         annotations
             .entry(oci::ANNOTATION_REVISION.into())
-            .or_insert(rev);
+            .or_insert(rev.clone());
     }
     if let Some(d) = &base.digest {
         annotations.insert(oci::ANNOTATION_BASE_NAME.into(), base.name.clone());

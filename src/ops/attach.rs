@@ -27,37 +27,57 @@ pub struct Inputs<'a> {
     pub cache_repo: Option<&'a super::cache_repo::Shared>,
 }
 
-/// Attaches the documents to every registry and OCI layout output in `targets` (written as
-/// `outputs`, in the same order).
-pub fn attach_all(
-    inputs: &Inputs,
-    targets: &[Target],
-    outputs: &[String],
-    registry: &RegistrySession,
-) -> anyhow::Result<Vec<OutputAttachments>> {
-    if !targets
-        .iter()
-        .any(|t| matches!(t, Target::Registry { .. } | Target::OciLayout { .. }))
-    {
-        return Ok(Vec::new());
+/// The documents for each of `targets` (`None` for an output that takes none: archives and
+/// engines). Made from the image set alone, so `publish` makes them while the outputs are
+/// written; they are attached only to the outputs that were.
+pub fn prepare(inputs: &Inputs, targets: &[Target]) -> anyhow::Result<Vec<Option<Vec<Artifact>>>> {
+    if !targets.iter().any(takes_documents) {
+        return Ok(vec![None; targets.len()]);
     }
     let sboms = sbom_artifacts(inputs)?;
+    targets
+        .iter()
+        .map(|t| {
+            let name = match t {
+                Target::Registry { reference } => {
+                    let r = crate::oci::Reference::parse(reference)?;
+                    format!("{}/{}", r.registry, r.repository)
+                }
+                Target::OciLayout { .. } => inputs.plan.name.clone(),
+                _ => return Ok(None),
+            };
+            let mut artifacts = sboms.clone();
+            artifacts.extend(super::provenance::artifacts(inputs, &name)?);
+            Ok(Some(artifacts))
+        })
+        .collect()
+}
+
+fn takes_documents(t: &Target) -> bool {
+    matches!(t, Target::Registry { .. } | Target::OciLayout { .. })
+}
+
+/// Attaches the [`prepare`]d documents to every registry and OCI layout output in `targets`
+/// that was written (`outputs`: its name, in the same order; `None`: it failed).
+pub fn attach_all(
+    prepared: Vec<Option<Vec<Artifact>>>,
+    targets: &[Target],
+    outputs: &[Option<String>],
+    registry: &RegistrySession,
+) -> anyhow::Result<Vec<OutputAttachments>> {
     let mut done: Vec<OutputAttachments> = Vec::new();
     let mut layouts: Vec<&std::path::Path> = Vec::new();
-    for (t, out) in targets.iter().zip(outputs) {
+    for ((t, out), artifacts) in targets.iter().zip(outputs).zip(prepared) {
+        let (Some(out), Some(artifacts)) = (out, artifacts) else {
+            continue;
+        };
         let (attached, stats) = match t {
             Target::Registry { reference } => {
-                let r = crate::oci::Reference::parse(reference)?;
-                let name = format!("{}/{}", r.registry, r.repository);
-                let mut artifacts = sboms.clone();
-                artifacts.extend(super::provenance::artifacts(inputs, &name)?);
                 attach::registry::attach(out, reference, registry, &artifacts)?
             }
             // `--tag` gives one layout target per tag: the artifacts go in once.
             Target::OciLayout { path, .. } if !layouts.contains(&path.as_path()) => {
                 layouts.push(path);
-                let mut artifacts = sboms.clone();
-                artifacts.extend(super::provenance::artifacts(inputs, &inputs.plan.name)?);
                 attach::layout::attach(out, path, &artifacts)?
             }
             _ => continue,

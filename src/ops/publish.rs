@@ -436,7 +436,26 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
     } else {
         Box::new(LocalBlobs)
     };
-    let results = write_outputs(&set, &sinks, blobs.as_ref(), &mut on);
+    let inputs = super::attach::Inputs {
+        plan: &plan,
+        base: &base,
+        set: &set,
+        epoch,
+        source: &source,
+        steps: &steps,
+        options: opts,
+        key: sign_key.as_ref(),
+        cache_repo: from_repo.as_ref(),
+    };
+    // The attachments' documents (an SBOM scan, provenance) are made while the outputs are
+    // written, which mostly waits on the registry.
+    let (results, prepared) = std::thread::scope(|scope| {
+        let prepared =
+            (!opts.no_attach).then(|| scope.spawn(|| super::attach::prepare(&inputs, &targets)));
+        let results = write_outputs(&set, &sinks, blobs.as_ref(), &mut on);
+        let prepared = prepared.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        (results, prepared)
+    });
     if let Some(s) = &mut from_repo {
         // Recorded once the outputs are written: a registry output then holds the new
         // blobs, which the cache repository mounts instead of receiving them again.
@@ -482,29 +501,22 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         })
         .collect();
     // Signatures and attachments go on the outputs that were written.
-    let (written, names): (Vec<Target>, Vec<String>) = targets
+    let written: Vec<Target> = targets
         .iter()
         .zip(&outputs)
         .filter(|(_, o)| o.status == OutputStatus::Ok)
-        .map(|(t, o)| (t.clone(), o.target.clone()))
-        .unzip();
+        .map(|(t, _)| t.clone())
+        .collect();
     let signatures = super::signing::sign_outputs(sign_key.as_ref(), &set, &written, &registry)?;
     signatures.iter().for_each(|s| on(Event::Signed(s)));
-    let attachments = match opts.no_attach {
-        true => Vec::new(),
-        false => {
-            let inputs = super::attach::Inputs {
-                plan: &plan,
-                base: &base,
-                set: &set,
-                epoch,
-                source: &source,
-                steps: &steps,
-                options: opts,
-                key: sign_key.as_ref(),
-                cache_repo: from_repo.as_ref(),
-            };
-            super::attach::attach_all(&inputs, &written, &names, &registry)?
+    let attachments = match prepared {
+        None => Vec::new(),
+        Some(prepared) => {
+            let names: Vec<Option<String>> = outputs
+                .iter()
+                .map(|o| (o.status == OutputStatus::Ok).then(|| o.target.clone()))
+                .collect();
+            super::attach::attach_all(prepared?, &targets, &names, &registry)?
         }
     };
     attachments.iter().for_each(|a| on(Event::Attached(a)));

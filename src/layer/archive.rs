@@ -165,6 +165,40 @@ mod tests {
         }
     }
 
+    /// An old file is not hashed a second time while the tar reads it: its stat data
+    /// vouches for it. A rewrite of the same size with its mtime set back still changes its
+    /// ctime, and is caught.
+    #[test]
+    fn aged_source_is_checked_by_its_stat_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("f");
+        let hour_ago =
+            filetime::FileTime::from_unix_time(filetime::FileTime::now().unix_seconds() - 3600, 0);
+        fs::write(&src, b"before").unwrap();
+        filetime::set_file_mtime(&src, hour_ago).unwrap();
+        // The ctime is the kernel's and stays recent: wait out the margin instead.
+        std::thread::sleep(crate::statcache::RACY_MARGIN + std::time::Duration::from_millis(50));
+        let spec = LayerSpec {
+            name: "app".into(),
+            entries: vec![entry("/f", 0o644, file(&src))],
+        };
+        let nodes = normalize(&spec).unwrap();
+        let contents = vec![Some(fingerprint("app", &src).unwrap())];
+        assert!(
+            contents[0].as_ref().unwrap().stamp.is_some(),
+            "an aged file has a stamp"
+        );
+        let sink = |e: io::Error| -> LayerError { panic!("sink: {e}") };
+        write_tar("app", &nodes, &contents, 0, Vec::new(), &sink).unwrap();
+        fs::write(&src, b"after!").unwrap();
+        filetime::set_file_mtime(&src, hour_ago).unwrap();
+        let err = write_tar("app", &nodes, &contents, 0, Vec::new(), &sink).unwrap_err();
+        assert!(
+            matches!(&err, LayerError::SourceChanged { path, .. } if path == &src),
+            "{err:?}"
+        );
+    }
+
     #[test]
     fn missing_source_and_directory_source_fail() {
         let dir = tempfile::tempdir().unwrap();

@@ -1,5 +1,7 @@
 //! Reading the host files a layer copies: once to fingerprint them for the cache key, once to
-//! stream them into the tar, checking that the second read sees exactly what the first hashed.
+//! stream them into the tar, checking that the second read sees exactly what the first hashed
+//! (by the file's unchanged stat data when its timestamps were old enough to vouch for it, else
+//! by hashing it again).
 
 use super::LayerError;
 use crate::digest::{Digest, HashingWriter};
@@ -12,6 +14,49 @@ use std::path::Path;
 pub struct Content {
     pub size: u64,
     pub digest: Digest,
+    /// The file's stat data when it was fingerprinted, if its timestamps were then older than
+    /// the stat cache's [`RACY_MARGIN`](crate::statcache::RACY_MARGIN): any later write would
+    /// give it a newer mtime and ctime, so finding the same stat data once the tar has read
+    /// it proves the bytes unchanged without hashing them a second time. A file written
+    /// within the margin is hashed again as it is read.
+    pub stamp: Option<Stamp>,
+}
+
+/// The stat fields that any change of a file's bytes changes (ctime cannot be set back).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+    ino: u64,
+    dev: u64,
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+        Stamp {
+            size: meta.len(),
+            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+            ino: meta.ino(),
+            dev: meta.dev(),
+        }
+    }
+
+    /// The stamp of `meta` if both its times are older than the racy margin before `now_ns`.
+    fn aged(meta: &std::fs::Metadata, now_ns: i128) -> Option<Stamp> {
+        let stamp = Stamp::of(meta);
+        let margin = crate::statcache::RACY_MARGIN.as_nanos() as i128;
+        (stamp.mtime_ns.max(stamp.ctime_ns) + margin < now_ns).then_some(stamp)
+    }
+}
+
+fn now_ns() -> i128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128)
 }
 
 /// Opens `path` (following symlinks: the plan decided the target's bytes belong in the layer)
@@ -54,7 +99,13 @@ pub fn fingerprint(layer: &str, path: &Path) -> Result<Content, LayerError> {
             path: path.to_path_buf(),
             source,
         })?;
-    Ok(Content { size, digest })
+    // Taken after the stat: a file older than the margin then was older when it was read.
+    let stamp = Stamp::aged(&meta, now_ns()).filter(|st| st.size == size);
+    Ok(Content {
+        size,
+        digest,
+        stamp,
+    })
 }
 
 /// Yields exactly `expected.size` bytes of a source file for the tar, hashing them. A read
@@ -66,7 +117,8 @@ pub struct SourceReader<'a> {
     expected: &'a Content,
     file: File,
     remaining: u64,
-    hash: HashingWriter<io::Sink>,
+    /// `None` when the fingerprint's [`Stamp`] vouches for the bytes.
+    hash: Option<HashingWriter<io::Sink>>,
     problem: Option<LayerError>,
 }
 
@@ -79,7 +131,10 @@ impl<'a> SourceReader<'a> {
             expected,
             file,
             remaining: expected.size,
-            hash: HashingWriter::new(io::sink()),
+            hash: expected
+                .stamp
+                .is_none()
+                .then(|| HashingWriter::new(io::sink())),
             problem: None,
         };
         if size != expected.size {
@@ -110,8 +165,19 @@ impl<'a> SourceReader<'a> {
                 Ok(n) => break n,
             }
         };
-        let (_, digest, _) = self.hash.finish();
-        if extra != 0 || digest != self.expected.digest {
+        let same = match (self.hash.take(), &self.expected.stamp) {
+            (Some(hash), _) => hash.finish().1 == self.expected.digest,
+            (None, Some(stamp)) => {
+                let meta = self.file.metadata().map_err(|source| LayerError::Read {
+                    layer: self.layer.to_string(),
+                    path: self.path.to_path_buf(),
+                    source,
+                })?;
+                Stamp::of(&meta) == *stamp
+            }
+            (None, None) => unreachable!("a reader without a stamp hashes"),
+        };
+        if extra != 0 || !same {
             return Err(LayerError::SourceChanged {
                 layer: self.layer.to_string(),
                 path: self.path.to_path_buf(),
@@ -143,7 +209,9 @@ impl Read for SourceReader<'_> {
                 Err(io::Error::other("source file shrank"))
             }
             Ok(n) => {
-                self.hash.write_all(&buf[..n])?;
+                if let Some(hash) = &mut self.hash {
+                    hash.write_all(&buf[..n])?;
+                }
                 self.remaining -= n as u64;
                 Ok(n)
             }

@@ -177,18 +177,8 @@ fn process_running(pid: u32) -> bool {
     !proc.join("self").exists() || proc.join(pid.to_string()).exists()
 }
 
-/// Whether `path` is a regular file of `size` bytes whose sha256 is `digest`. Unreadable
-/// counts as no: the blob is then written again, and a real I/O problem surfaces there.
-fn verified(path: &Path, digest: &Digest, size: u64) -> bool {
-    if !fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == size) {
-        return false;
-    }
-    fs::File::open(path)
-        .and_then(crate::digest::digest_reader)
-        .is_ok_and(|(d, n)| &d == digest && n == size)
-}
-
-/// [`verified`] through `cache`: the file's digest as the cache knows it, else read.
+/// Whether the file at `path` holds `digest` (`size` bytes), through `cache`: its digest as the
+/// cache knows it, else read.
 fn held(cache: &crate::statcache::StatCache, path: &Path, digest: &Digest, size: u64) -> bool {
     cache
         .digest(path)
@@ -220,7 +210,11 @@ impl BlobWriter {
             .into_inner()
             .map_err(|e| io_err(&temp_path)(e.into_error()))?;
         let dest = blob_dir.join(digest.hex());
-        if verified(&dest, &digest, size) {
+        // Through the stat cache: rewriting a layer whose blob is already stored (its cache
+        // entry gone) would otherwise read the whole blob back.
+        if fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == size)
+            && held(crate::statcache::shared(), &dest, &digest, size)
+        {
             // The bytes are already there. Leaving the existing file alone keeps its inode
             // stable for anyone who hard-linked it into a layout. A damaged file is replaced.
             return Ok((digest, size));

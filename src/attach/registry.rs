@@ -1,7 +1,8 @@
-//! Pushing artifacts to a registry repository: the documents and the empty config as blobs
-//! (HEAD first), each artifact manifest by digest (HEAD first), then, when the registry has no
-//! referrers API, the `sha256-<subject hex>` fallback index (read, merged, written back only
-//! when something is missing from it).
+//! Pushing artifacts to a registry repository. First, at once: a HEAD of each artifact
+//! manifest, whether the registry has the referrers API, and the `sha256-<subject hex>`
+//! fallback indexes. Then the documents of the artifacts that are missing (and the empty
+//! config, HEAD first), their manifests by digest, and, when the registry has no referrers
+//! API, each fallback index merged and written back when something is missing from it.
 
 use super::{Artifact, AttachError, AttachStats, Attached, EMPTY_BYTES, Merged, fallback_tag};
 use crate::digest::Digest;
@@ -64,110 +65,127 @@ async fn push(
     let (registry, repository) = (reference.registry.as_str(), reference.repository.as_str());
     let access = Access::push(repository, &[]);
     let mut stats = AttachStats::default();
-    let mut blobs: Vec<(Digest, &[u8])> = vec![(Digest::of(EMPTY_BYTES), EMPTY_BYTES)];
-    for a in artifacts {
-        if !blobs.iter().any(|(d, _)| d == &a.document.digest()) {
-            blobs.push((a.document.digest(), &a.document.bytes));
-        }
-    }
-    // Blobs, then manifests (a manifest needs its blobs), each group at once: every request
-    // is a round trip the registry answers on its own, so in turn they would add up.
-    let uploaded = futures_util::future::try_join_all(blobs.into_iter().map(|(digest, bytes)| {
-        let access = &access;
-        async move {
-            if client
-                .blob_exists(registry, repository, &digest, access)
-                .await?
-                .is_some()
-            {
-                return Ok::<_, RegistryError>(0);
-            }
-            let body = BlobBody::Bytes(bytes.to_vec());
-            let size = bytes.len() as u64;
-            client
-                .upload_blob(registry, repository, &digest, size, &body, None, access)
-                .await?;
-            Ok(1)
-        }
-    }))
-    .await?;
-    stats.blobs_uploaded += uploaded.iter().sum::<u64>();
-    let pushed = futures_util::future::try_join_all(artifacts.iter().map(|a| {
-        let access = &access;
-        async move {
-            let d = a.digest();
-            if client
-                .head_manifest(registry, repository, d.as_str(), access)
-                .await?
-                .is_some_and(|have| have == d)
-            {
-                return Ok::<_, RegistryError>(0);
-            }
-            let media_type = a.manifest.media_type();
-            client
-                .put_manifest(
-                    registry,
-                    repository,
-                    d.as_str(),
-                    &media_type,
-                    &a.manifest.bytes,
-                    access,
-                )
-                .await?;
-            Ok(1)
-        }
-    }))
-    .await?;
-    stats.manifests_pushed += pushed.iter().sum::<u64>();
     let mut subjects: Vec<Digest> = artifacts.iter().map(|a| a.subject.digest()).collect();
     subjects.dedup();
     let Some(first) = subjects.first() else {
         return Ok(stats);
     };
-    if client
-        .has_referrers_api(registry, repository, first, &access)
-        .await?
-    {
+    // Every request is a round trip the registry answers on its own, so the questions that
+    // do not depend on each other are asked at once: which artifacts are there already,
+    // whether the registry lists referrers itself, and what the fallback indexes hold.
+    let present = futures_util::future::try_join_all(artifacts.iter().map(|a| {
+        let access = &access;
+        async move {
+            let d = a.digest();
+            let have = client
+                .head_manifest(registry, repository, d.as_str(), access)
+                .await?;
+            Ok::<_, RegistryError>(have.is_some_and(|have| have == d))
+        }
+    }));
+    let indexes = futures_util::future::try_join_all(
+        subjects
+            .iter()
+            .map(|subject| fallback_index(client, registry, repository, subject)),
+    );
+    let (present, lists_referrers, indexes) = futures_util::future::try_join3(
+        present,
+        client.has_referrers_api(registry, repository, first, &access),
+        indexes,
+    )
+    .await?;
+    let missing: Vec<&Artifact> = artifacts
+        .iter()
+        .zip(&present)
+        .filter(|(_, there)| !**there)
+        .map(|(a, _)| a)
+        .collect();
+    // The documents of a missing artifact are new (each names its image), so they are sent
+    // without asking first; the empty config usually is there.
+    let mut blobs: Vec<(Digest, &[u8], bool)> = Vec::new();
+    if !missing.is_empty() {
+        blobs.push((Digest::of(EMPTY_BYTES), EMPTY_BYTES, true));
+    }
+    for a in &missing {
+        if !blobs.iter().any(|(d, _, _)| d == &a.document.digest()) {
+            blobs.push((a.document.digest(), &a.document.bytes, false));
+        }
+    }
+    let uploaded =
+        futures_util::future::try_join_all(blobs.into_iter().map(|(digest, bytes, ask)| {
+            let access = &access;
+            async move {
+                if ask
+                    && client
+                        .blob_exists(registry, repository, &digest, access)
+                        .await?
+                        .is_some()
+                {
+                    return Ok::<_, RegistryError>(0);
+                }
+                let body = BlobBody::Bytes(bytes.to_vec());
+                let size = bytes.len() as u64;
+                client
+                    .upload_blob(registry, repository, &digest, size, &body, None, access)
+                    .await?;
+                Ok(1)
+            }
+        }))
+        .await?;
+    stats.blobs_uploaded += uploaded.iter().sum::<u64>();
+    futures_util::future::try_join_all(missing.iter().map(|a| {
+        let access = &access;
+        async move {
+            client
+                .put_manifest(
+                    registry,
+                    repository,
+                    a.digest().as_str(),
+                    &a.manifest.media_type(),
+                    &a.manifest.bytes,
+                    access,
+                )
+                .await
+        }
+    }))
+    .await?;
+    stats.manifests_pushed += missing.len() as u64;
+    if lists_referrers {
         tracing::debug!(target, "the registry lists referrers itself");
         return Ok(stats);
     }
-    for subject in &subjects {
+    for (subject, existing) in subjects.iter().zip(indexes) {
         let entries: Vec<_> = artifacts
             .iter()
             .filter(|a| &a.subject.digest() == subject)
             .map(Artifact::index_entry)
             .collect();
-        if update_fallback(client, registry, repository, subject, &entries, &access).await? {
+        let tag = fallback_tag(subject);
+        let merged = super::merge_index(existing.as_deref(), &entries)
+            .map_err(|e| Pushed::Invalid(format!("{repository}:{tag}: {e}")))?;
+        if let Merged::Changed(bytes) = merged {
+            client
+                .put_manifest(registry, repository, &tag, OCI_INDEX, &bytes, &access)
+                .await?;
             stats.indexes_pushed += 1;
         }
     }
     Ok(stats)
 }
 
-/// Adds `entries` to the subject's fallback index; true when it had to be written.
-async fn update_fallback(
+/// The subject's fallback index as the registry holds it (`None`: there is none yet).
+async fn fallback_index(
     client: &RegistryClient,
     registry: &str,
     repository: &str,
     subject: &Digest,
-    entries: &[serde_json::Value],
-    access: &Access,
-) -> Result<bool, Pushed> {
-    let tag = fallback_tag(subject);
-    let existing = match client.get_manifest_at(registry, repository, &tag).await {
-        Ok(m) => Some(m.bytes),
-        Err(RegistryError::Status { status: 404, .. }) => None,
-        Err(e) => return Err(e.into()),
-    };
-    let merged = super::merge_index(existing.as_deref(), entries)
-        .map_err(|e| Pushed::Invalid(format!("{repository}:{tag}: {e}")))?;
-    match merged {
-        Merged::Unchanged => Ok(false),
-        Merged::Changed(bytes) => {
-            client
-                .put_manifest(registry, repository, &tag, OCI_INDEX, &bytes, access)
-                .await?;
-            Ok(true)
-        }
+) -> Result<Option<Vec<u8>>, RegistryError> {
+    match client
+        .get_manifest_at(registry, repository, &fallback_tag(subject))
+        .await
+    {
+        Ok(m) => Ok(Some(m.bytes)),
+        Err(RegistryError::Status { status: 404, .. }) => Ok(None),
+        Err(e) => Err(e),
     }
 }

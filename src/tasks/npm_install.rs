@@ -294,6 +294,8 @@ fn unpack(dir: &Path, p: &LockedPackage, cache: &Path) -> Result<Option<String>,
 
 fn unpack_entries<R: Read>(archive: &mut tar::Archive<R>, to: &Path) -> std::io::Result<()> {
     let mut ignores = std::collections::BTreeSet::new();
+    // Directories already made, so each file costs no mkdir of its parents.
+    let mut made = std::collections::BTreeSet::new();
     for entry in archive.entries()? {
         let mut entry = entry?;
         let kind = entry.header().entry_type();
@@ -327,8 +329,11 @@ fn unpack_entries<R: Read>(archive: &mut tar::Archive<R>, to: &Path) -> std::io:
             parts[last] = ".npmignore";
         }
         let path = parts.iter().fold(to.to_path_buf(), |p, s| p.join(s));
-        if let Some(parent) = path.parent() {
+        if let Some(parent) = path.parent()
+            && !made.contains(parent)
+        {
             std::fs::create_dir_all(parent)?;
+            made.insert(parent.to_path_buf());
         }
         let mode = npm_lock::file_mode(entry.header().mode()?);
         let mut out = std::fs::OpenOptions::new()

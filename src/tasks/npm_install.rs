@@ -465,6 +465,131 @@ mod tests {
         assert_eq!(expand_home("rel", Some(home)), None);
     }
 
+    /// A gzipped tarball as npm publishes one: `package/` first, with the given entries.
+    fn tarball(entries: &[(&str, tar::EntryType, u32, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::default(),
+        ));
+        for (path, kind, mode, data) in entries {
+            let mut h = tar::Header::new_ustar();
+            h.set_entry_type(*kind);
+            h.set_mode(*mode);
+            h.set_size(data.len() as u64);
+            if *kind == tar::EntryType::Symlink {
+                h.set_link_name("package.json").unwrap();
+            }
+            b.append_data(&mut h, path, *data).unwrap();
+        }
+        b.into_inner().unwrap().finish().unwrap()
+    }
+
+    fn cached(cache: &Path, bytes: &[u8]) -> Vec<u8> {
+        let digest = Sha512::digest(bytes).to_vec();
+        let path = cache.join(npm_lock::cache_path(&digest));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+        digest
+    }
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn tarballs_unpack_as_npm_unpacks_them() {
+        let d = tempfile::tempdir().unwrap();
+        let (cache, dir) = (d.path().join("cache"), d.path().join("app"));
+        let tgz = tarball(&[
+            (
+                "package/package.json",
+                tar::EntryType::Regular,
+                0o644,
+                b"{}",
+            ),
+            ("package/lib/", tar::EntryType::Directory, 0o700, b""),
+            ("package/lib/x.js", tar::EntryType::Regular, 0o400, b"x"),
+            (
+                "package/run.sh",
+                tar::EntryType::Regular,
+                0o744,
+                b"#!/bin/sh\n",
+            ),
+            (
+                "package/cli.js",
+                tar::EntryType::Regular,
+                0o644,
+                b"#!/usr/bin/env node\r\n1\n",
+            ),
+            (
+                "package/.gitignore",
+                tar::EntryType::Regular,
+                0o644,
+                b"ignored",
+            ),
+            ("package/link", tar::EntryType::Symlink, 0o777, b""),
+        ]);
+        let p = LockedPackage {
+            path: "node_modules/a/node_modules/@s/b".into(),
+            resolved: "https://registry.example/b.tgz".into(),
+            sha512: cached(&cache, &tgz),
+            bins: vec![("b".into(), "cli.js".into())],
+        };
+        let install = LockedInstall { packages: vec![p] };
+        assert_eq!(write(&dir, &install, &cache).unwrap(), None);
+        let pkg = dir.join("node_modules/a/node_modules/@s/b");
+        // The process umask decides the final bits, as it does for npm.
+        let umask = {
+            let probe = d.path().join("probe");
+            std::fs::create_dir(&probe).unwrap();
+            0o777 & !mode(&probe)
+        };
+        assert_eq!(mode(&pkg.join("package.json")), 0o666 & !umask);
+        assert_eq!(mode(&pkg.join("lib/x.js")), 0o666 & !umask);
+        assert_eq!(mode(&pkg.join("lib")), 0o777 & !umask);
+        assert_eq!(mode(&pkg.join("run.sh")), 0o766 & !umask);
+        assert_eq!(mode(&pkg.join("cli.js")), 0o777 & !umask, "a bin target");
+        assert_eq!(
+            std::fs::read(pkg.join("cli.js")).unwrap(),
+            b"#!/usr/bin/env node\n1\n"
+        );
+        assert_eq!(std::fs::read(pkg.join(".npmignore")).unwrap(), b"ignored");
+        assert!(!pkg.join(".gitignore").exists() && !pkg.join("link").exists());
+        let bin = dir.join("node_modules/a/node_modules/.bin/b");
+        assert_eq!(
+            std::fs::read_link(&bin).unwrap(),
+            Path::new("../@s/b/cli.js")
+        );
+    }
+
+    #[test]
+    fn a_tarball_that_is_not_the_lockfiles_is_refused_and_undone() {
+        let d = tempfile::tempdir().unwrap();
+        let (cache, dir) = (d.path().join("cache"), d.path().join("app"));
+        let good = tarball(&[("package/index.js", tar::EntryType::Regular, 0o644, b"1")]);
+        let digest = cached(&cache, &good);
+        // The cache file under that digest holds other bytes.
+        let bad = tarball(&[("package/index.js", tar::EntryType::Regular, 0o644, b"2")]);
+        std::fs::write(cache.join(npm_lock::cache_path(&digest)), bad).unwrap();
+        let install = LockedInstall {
+            packages: vec![LockedPackage {
+                path: "node_modules/a".into(),
+                resolved: "https://registry.example/a.tgz".into(),
+                sha512: digest,
+                bins: vec![],
+            }],
+        };
+        let why = write(&dir, &install, &cache).unwrap().expect("refused");
+        assert!(
+            why.contains("is not the tarball the lockfile names"),
+            "{why}"
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.join("node_modules"))
+            .unwrap()
+            .collect();
+        assert!(left.is_empty(), "node_modules emptied for npm");
+    }
+
     #[test]
     fn crlf_shebangs_are_fixed() {
         let d = tempfile::tempdir().unwrap();

@@ -79,6 +79,12 @@ struct Entry {
     in_bundle: bool,
     #[serde(default)]
     has_install_script: bool,
+    #[serde(default)]
+    extraneous: bool,
+    #[serde(default)]
+    ideally_inert: bool,
+    #[serde(default)]
+    inert: bool,
     bin: Option<Value>,
     os: Option<Value>,
     cpu: Option<Value>,
@@ -204,6 +210,10 @@ fn select(
     }
     if e.has_install_script {
         return Err(format!("{path} has install scripts"));
+    }
+    // Entries npm may prune or keep out of the tree by rules of its own.
+    if e.extraneous || e.ideally_inert || e.inert {
+        return Err(format!("{path} is marked extraneous or inert"));
     }
     // Inside a package left out, a package is left out too.
     if skipped
@@ -486,6 +496,8 @@ mod tests {
         let cases = [
             (json!({"hasInstallScript": true}), "install scripts"),
             (json!({"link": true}), "link"),
+            (json!({"extraneous": true}), "extraneous"),
+            (json!({"ideallyInert": true}), "inert"),
             (
                 json!({"resolved": "git+ssh://git@example/a.git#abc"}),
                 "https tarball",

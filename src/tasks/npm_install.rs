@@ -533,6 +533,7 @@ mod tests {
             path: "node_modules/a/node_modules/@s/b".into(),
             resolved: "https://registry.example/b.tgz".into(),
             sha512: cached(&cache, &tgz),
+            engines: None,
             bins: vec![("b".into(), "cli.js".into())],
         };
         let install = LockedInstall { packages: vec![p] };
@@ -576,6 +577,7 @@ mod tests {
                 path: "node_modules/a".into(),
                 resolved: "https://registry.example/a.tgz".into(),
                 sha512: digest,
+                engines: None,
                 bins: vec![],
             }],
         };

@@ -29,9 +29,18 @@ pub struct LockedPackage {
     pub resolved: String,
     /// The tarball's SHA-512, as the lockfile's `integrity` gives it.
     pub sha512: Vec<u8>,
+    /// An optional package's `engines.node` and `engines.npm`: npm leaves it out when the
+    /// node or npm it runs on does not satisfy them, which only the step can know.
+    pub engines: Option<Engines>,
     /// `(name, file)`: a `.bin/name` link next to the package to `file` inside it (a clean
     /// relative path).
     pub bins: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Engines {
+    pub node: Option<String>,
+    pub npm: Option<String>,
 }
 
 impl LockedPackage {
@@ -238,11 +247,27 @@ fn select(
         }
         return Ok(None);
     }
-    if e.optional && e.engines.is_some() {
-        // npm skips an optional package whose engines the running node or npm does not
-        // satisfy; lade does not judge version ranges.
-        return Err(format!("{path} is optional and declares engines"));
-    }
+    let engines = match (&e.engines, e.optional) {
+        (Some(Value::Object(m)), true) if m.contains_key("node") || m.contains_key("npm") => {
+            // npm leaves out what only this package needs with it; lade mirrors only a
+            // package needing nothing.
+            if !e.dependencies.is_empty() || !e.optional_dependencies.is_empty() {
+                return Err(format!(
+                    "{path} is optional, declares engines and has dependencies"
+                ));
+            }
+            let range = |k: &str| match m.get(k) {
+                None => Ok(None),
+                Some(Value::String(r)) => Ok(Some(r.clone())),
+                Some(_) => Err(format!("{path}: engines.{k} is not a range")),
+            };
+            Some(Engines {
+                node: range("node")?,
+                npm: range("npm")?,
+            })
+        }
+        _ => None,
+    };
     if e.in_bundle {
         if e.bin.is_some() {
             return Err(format!("{path} is bundled and has bins"));
@@ -273,6 +298,7 @@ fn select(
         path: path.to_string(),
         resolved,
         sha512,
+        engines,
         bins,
     }))
 }
@@ -512,8 +538,8 @@ mod tests {
                 "sha512",
             ),
             (
-                json!({"optional": true, "engines": {"node": ">=99"}}),
-                "engines",
+                json!({"optional": true, "engines": {"node": ">=99"}, "dependencies": {"x": "1"}}),
+                "engines and has dependencies",
             ),
             (json!({"inBundle": true, "bin": {"x": "x.js"}}), "bundled"),
         ];
@@ -545,6 +571,30 @@ mod tests {
         .unwrap_err();
         assert!(e.contains("lockfileVersion 1"), "{e}");
         assert!(run(json!({"dependencies": {"a": "^1"}}), &lock).is_ok());
+    }
+
+    #[test]
+    fn an_optional_packages_engines_are_left_to_the_step() {
+        let i = install(json!({
+            "node_modules/a": pkg(json!({"engines": {"node": ">=99"}})),
+            "node_modules/o": pkg(json!({"optional": true, "engines": {"node": ">=18", "npm": ">=8"}})),
+            "node_modules/p": pkg(json!({"optional": true, "engines": {"vscode": "^1"}})),
+        }))
+        .unwrap();
+        assert_eq!(
+            paths(&i),
+            ["node_modules/a", "node_modules/o", "node_modules/p"]
+        );
+        // npm only warns about a required package's engines.
+        assert_eq!(i.packages[0].engines, None);
+        assert_eq!(
+            i.packages[1].engines,
+            Some(Engines {
+                node: Some(">=18".into()),
+                npm: Some(">=8".into())
+            })
+        );
+        assert_eq!(i.packages[2].engines, None);
     }
 
     #[test]

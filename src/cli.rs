@@ -149,6 +149,24 @@ pub enum Command {
         #[arg(long)]
         native: bool,
     },
+    /// A build step of Node plans: a locked npm install for production written from npm's
+    /// download cache when the lockfile allows it, else the npm command given after `--`.
+    #[command(hide = true)]
+    NpmInstall {
+        /// The lockfile in the step's directory (package-lock.json).
+        #[arg(long)]
+        lockfile: String,
+        /// npm's `--cpu`, `--os` and `--libc` of the install.
+        #[arg(long)]
+        cpu: String,
+        #[arg(long)]
+        os: String,
+        #[arg(long)]
+        libc: String,
+        /// The npm command that installs the same tree (program first).
+        #[arg(last = true, required = true)]
+        npm: Vec<String>,
+    },
     /// A build step of Rust plans: lists the crates the build links, with their features,
     /// for the SBOM (cargo's resolution for the target).
     #[command(hide = true)]

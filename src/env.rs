@@ -33,6 +33,7 @@
 //! | a build step's `Env` input (`GOFLAGS`) | a variable the step's tool reads from lade's environment: its value is part of the step's reuse key ([`step_input`]) | `build::key` |
 //! | `NO_COLOR` | set (to anything but empty): no colour in progress output, even on a terminal | `main` (progress rendering) |
 //! | `DOCKER_HOST` | the engine `--to docker-daemon:` loads into (`unix://PATH` or `tcp://HOST:PORT`); else the default Docker and Podman sockets | `sink::docker_daemon` |
+//! | `npm_config_<key>`, `NPM_CONFIG_<KEY>` | npm's settings: `cache` is where `lade npm-install` reads npm's downloaded tarballs; any setting that could change what npm installs sends the install to npm | `tasks::npm_install` |
 //! | `LADE_BENCH_DIR`, `LADE_BENCH_THREADS` | a tree to time the layer writer on, and its thread count (a test only) | `layer` tests |
 //!
 //! The values are read when needed, not once at start: lade is one command per process.
@@ -102,6 +103,9 @@ pub const LADE_DEBIAN_MIRROR: Var = Var("LADE_DEBIAN_MIRROR");
 pub const LADE_DEBIAN_SECURITY_MIRROR: Var = Var("LADE_DEBIAN_SECURITY_MIRROR");
 pub const NO_COLOR: Var = Var("NO_COLOR");
 pub const DOCKER_HOST: Var = Var("DOCKER_HOST");
+/// `npm_config_<key>` (npm also reads the upper-case spelling).
+pub const NPM_CONFIG: Family = Family("npm_config_");
+pub const NPM_CONFIG_UPPER: Family = Family("NPM_CONFIG_");
 pub const LADE_BENCH_DIR: Var = Var("LADE_BENCH_DIR");
 pub const LADE_BENCH_THREADS: Var = Var("LADE_BENCH_THREADS");
 
@@ -197,6 +201,8 @@ mod tests {
                 CARGO_PROFILE,
                 LADE_REGISTRY_USERNAME_HOST,
                 LADE_REGISTRY_PASSWORD_HOST,
+                NPM_CONFIG,
+                NPM_CONFIG_UPPER,
             ]
             .iter()
             .map(|f| f.prefix().to_string()),
@@ -215,7 +221,7 @@ mod tests {
             .count();
         assert_eq!(
             declared,
-            vars.len() + 4,
+            vars.len() + 6,
             "a declared variable is missing above"
         );
     }

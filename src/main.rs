@@ -164,6 +164,20 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
             &host,
             native,
         )),
+        Command::NpmInstall {
+            lockfile,
+            cpu,
+            os,
+            libc,
+            npm,
+        } => step(lade::tasks::npm_install::install(
+            std::path::Path::new("."),
+            &lade::tasks::npm_install::Request {
+                lockfile: &lockfile,
+                platform: lade::detect::node::npm_lock::NpmPlatform { cpu, os, libc },
+                npm: &npm,
+            },
+        )),
         Command::GradleInit { out } => step(lade::tasks::gradle_init_script(&out)),
         Command::CargoCrates {
             triple,

@@ -14,6 +14,7 @@
 
 mod app;
 mod facts;
+pub mod npm_lock;
 mod package;
 mod planner;
 mod steps;

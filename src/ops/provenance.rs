@@ -136,20 +136,36 @@ fn resolved_dependencies(inputs: &Inputs) -> anyhow::Result<Vec<Resource>> {
         });
     }
     let mut tools: Vec<&str> = Vec::new();
-    for step in inputs.plan.targets.iter().flat_map(|t| &t.steps) {
-        if step.program == crate::plan::LADE_PROGRAM || tools.contains(&step.program.as_str()) {
+    // A step's own program, and a tool it declares it may run (`lade npm-install` runs npm
+    // when it cannot install by itself).
+    let programs = inputs
+        .plan
+        .targets
+        .iter()
+        .flat_map(|t| &t.steps)
+        .flat_map(|step| {
+            let declared = step.inputs.iter().filter_map(|i| match i {
+                crate::plan::StepInput::Tool { program } => Some(program),
+                _ => None,
+            });
+            std::iter::once(&step.program)
+                .chain(declared)
+                .map(move |p| (step, p))
+        });
+    for (step, program) in programs {
+        if program == crate::plan::LADE_PROGRAM || tools.contains(&program.as_str()) {
             continue;
         }
-        tools.push(&step.program);
+        tools.push(program);
         // A tool is known by the bytes of the executable PATH resolves it to, as reuse keys
         // know it; one that cannot be found now is named without a digest.
-        let resolved = crate::build::key::resolve_program(&step.program, &step.dir);
+        let resolved = crate::build::key::resolve_program(program, &step.dir);
         let digest = match &resolved {
             Some(p) => provenance::sha256(&file_digest(p)?),
             None => BTreeMap::new(),
         };
         deps.push(Resource {
-            name: Some(format!("tool {}", step.program)),
+            name: Some(format!("tool {program}")),
             uri: resolved.map(|p| format!("file://{}", p.display())),
             digest,
         });

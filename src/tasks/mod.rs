@@ -5,6 +5,8 @@
 
 pub mod cargo;
 pub mod node;
+pub mod npm_engines;
+pub mod npm_install;
 pub mod python;
 pub mod stage;
 pub mod yarn_lock;

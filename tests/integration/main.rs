@@ -24,6 +24,7 @@ mod java;
 mod multi;
 mod native;
 mod node;
+mod node_own_install;
 mod node_workspaces;
 mod output_safety;
 mod outputs;

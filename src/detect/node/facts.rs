@@ -47,6 +47,15 @@ pub struct NodeProject {
     pub install_files: Vec<String>,
     /// The npm workspace the package belongs to, when its lockfile is the workspace root's.
     pub workspace: Option<Workspace>,
+    /// An npm lockfile and package.json, as text, outside a workspace: what decides whether
+    /// lade may install from npm's cache itself (`npm_lock`).
+    pub npm_lock: Option<NpmLockText>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NpmLockText {
+    pub lockfile: String,
+    pub package_json: String,
 }
 
 impl NodeProject {
@@ -111,7 +120,15 @@ impl NodeProject {
         if let Some(w) = &workspace {
             install_files.extend(w.manifests());
         }
+        let npm_lock = match (&manager, &lockfile, &workspace) {
+            (Manager::Npm { locked: true }, Some(l), None) => Some(NpmLockText {
+                lockfile: read(&dir.join(l))?,
+                package_json: read(&pkg_path)?,
+            }),
+            _ => None,
+        };
         Ok(Some(NodeProject {
+            npm_lock,
             package,
             has_package_json,
             script,

@@ -5,6 +5,7 @@
 use super::DEFAULT_BASE;
 use super::app;
 use super::facts::NodeProject;
+use super::npm_lock;
 use super::package::{self, Manager, PackageJson, StartSource};
 use super::steps::{self, Dirs, Runner};
 use super::workspace::{self, Workspace};
@@ -38,6 +39,7 @@ pub fn plan(node: &NodeProject, project: &Project) -> Result<Plan, DetectError> 
     };
     let host = Platform::host().unwrap_or_else(|| Platform::linux("amd64", None));
     let runner = runner(&mut b, node, &host);
+    let own_install = own_install(&mut b, node, &runner);
     let dirs = Dirs::new(project.out_dir);
     let (build_steps, app) = if pkg.scripts.contains_key("build") {
         b.reason(
@@ -59,8 +61,10 @@ pub fn plan(node: &NodeProject, project: &Project) -> Result<Plan, DetectError> 
                 &runner,
                 platform,
                 &host,
-                node.install_root(project.dir),
-                &node.install_files,
+                (node.install_root(project.dir), &node.install_files),
+                own_install
+                    .get(&platform.to_string())
+                    .and_then(|ok| ok.then_some(node.lockfile.as_deref()).flatten()),
                 &deps,
             );
             if let Some(ws) = &node.workspace {
@@ -284,6 +288,45 @@ fn entrypoint(b: &mut PlanBuilder, node: &NodeProject) -> Result<Option<Vec<Stri
 }
 
 /// How the package manager runs, with what that means for foreign platforms.
+/// Per platform, whether lade writes node_modules from the npm lockfile itself (`lade
+/// npm-install`, see `npm_lock`) rather than running `npm ci`; the reason either way.
+fn own_install(
+    b: &mut PlanBuilder,
+    node: &NodeProject,
+    runner: &Runner,
+) -> std::collections::BTreeMap<String, bool> {
+    let mut choice = std::collections::BTreeMap::new();
+    let (Some(text), Some(lockfile), false) = (&node.npm_lock, &node.lockfile, runner.via_corepack)
+    else {
+        return choice;
+    };
+    if !node.package.has_dependencies() {
+        return choice;
+    }
+    for platform in b.project().platforms {
+        let target = npm_lock::NpmPlatform {
+            cpu: steps::node_arch(platform).to_string(),
+            os: "linux".into(),
+            libc: "glibc".into(),
+        };
+        let why = match npm_lock::locked_install(&text.lockfile, &text.package_json, &target) {
+            Ok(install) => {
+                choice.insert(platform.to_string(), true);
+                format!(
+                    "{platform}: lade writes node_modules itself from npm's cache ({} packages, as npm ci --omit=dev lays them out); npm ci runs instead when the cache lacks a tarball or npm's settings change the install",
+                    install.packages.len()
+                )
+            }
+            Err(why) => {
+                choice.insert(platform.to_string(), false);
+                format!("{platform}: npm ci installs ({why})")
+            }
+        };
+        b.reason(lockfile.clone(), why);
+    }
+    choice
+}
+
 fn runner(b: &mut PlanBuilder, node: &NodeProject, host: &Platform) -> Runner {
     let manager = &node.manager;
     let runner = Runner {

@@ -92,15 +92,23 @@ pub fn node_arch(p: &Platform) -> &str {
 /// install command are byte for byte those of their last run: the lockfile pins the tree, so
 /// reinstalling would only spend time (a republish after a source change then takes a second,
 /// not the manager's full install).
+///
+/// `own_install` names the lockfile when lade may write node_modules from it itself
+/// (`npm_lock::locked_install` accepted it for `platform`): the install is then `lade
+/// npm-install`, which carries the npm command after `--` and runs it when npm's cache lacks
+/// a tarball.
 pub fn production_install(
     runner: &Runner,
     platform: &Platform,
     host: &Platform,
-    from: &Path,
-    files: &[String],
+    (from, files): (&Path, &[String]),
+    own_install: Option<&str>,
     dir: &Path,
 ) -> Vec<BuildStep> {
-    let installs = install_steps(runner, platform, host, dir);
+    let mut installs = install_steps(runner, platform, host, dir);
+    if let (Some(lockfile), [npm]) = (own_install, installs.as_mut_slice()) {
+        *npm = own_npm_install(npm, lockfile, platform);
+    }
     let native = platform.matches(host) && host.matches(platform);
     let mut steps = Vec::new();
     let description = format!("stage package manifests for {platform}");
@@ -263,6 +271,41 @@ fn berry_install_steps(
     }
     steps.push(step.with_output(modules(dir)));
     steps
+}
+
+/// `lade npm-install` in place of the npm step `npm`, which it runs when it cannot install by
+/// itself: same environment, reads (npm itself among them) and output.
+fn own_npm_install(npm: &BuildStep, lockfile: &str, platform: &Platform) -> BuildStep {
+    let mut args: Vec<String> = [
+        "npm-install",
+        "--lockfile",
+        lockfile,
+        "--cpu",
+        node_arch(platform),
+        "--os",
+        "linux",
+        "--libc",
+        "glibc",
+        "--",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.push(npm.program.clone());
+    args.extend(npm.args.iter().cloned());
+    let mut step = BuildStep::new(
+        format!(
+            "{} (from npm's cache by lade when it has every package)",
+            npm.description
+        ),
+        LADE_PROGRAM,
+        args,
+        &npm.dir,
+    )
+    .with_env(npm.env.clone())
+    .with_inputs(npm.inputs.clone());
+    step.outputs = npm.outputs.clone();
+    step.reuse = npm.reuse;
+    step
 }
 
 /// The install's output: node_modules in the staging copy.

@@ -31,6 +31,25 @@ pub fn build_node_base(dir: &Path, tag: &str) -> BaseImage {
     single_layer_layout(dir, tag, host_arch(), &tar, "lade tests: host node")
 }
 
+/// [`build_node_base`] with the libraries native addons (`.node` files on the host) need, as
+/// a distro's node image has them.
+pub fn build_node_base_for_addons(dir: &Path, tag: &str, addons: &[PathBuf]) -> BaseImage {
+    let mut files = node_files("usr/bin/node");
+    for lib in addons.iter().flat_map(|a| shared_libraries(a)) {
+        let data = fs::read(&lib).unwrap_or_else(|e| panic!("{}: {e}", lib.display()));
+        let rel = lib.to_str().unwrap().trim_start_matches('/').to_string();
+        files.entry(rel).or_insert((0o755, data));
+    }
+    let tar = base_tar(&files);
+    single_layer_layout(
+        dir,
+        tag,
+        host_arch(),
+        &tar,
+        "lade tests: host node and addon libraries",
+    )
+}
+
 /// A stand-in for distroless Node: `node` only at /nodejs/bin/node, off the image's PATH, and
 /// that as the image's Entrypoint, as gcr.io/distroless/nodejs keeps it.
 pub fn build_distroless_node_base(dir: &Path, tag: &str) -> BaseImage {

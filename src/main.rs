@@ -177,6 +177,8 @@ fn run(cli: Cli, warnings: &lade::warnings::Warnings) -> anyhow::Result<()> {
                 platform: lade::detect::node::npm_lock::NpmPlatform { cpu, os, libc },
                 npm: &npm,
             },
+            // The step's output goes to its log.
+            |line| println!("lade: {line}"),
         )),
         Command::GradleInit { out } => step(lade::tasks::gradle_init_script(&out)),
         Command::CargoCrates {

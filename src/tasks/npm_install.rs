@@ -26,24 +26,25 @@ pub struct Request<'a> {
     pub npm: &'a [String],
 }
 
-/// Installs into `dir/node_modules` (which the runner created empty).
-pub fn install(dir: &Path, req: &Request) -> Result<(), TaskError> {
+/// Installs into `dir/node_modules` (which the runner created empty); `say` gets what was
+/// done, or why npm is run instead (before it runs, so the step's log shows it first).
+pub fn install(dir: &Path, req: &Request, mut say: impl FnMut(&str)) -> Result<(), TaskError> {
     let why = match plan(dir, req) {
         Ok((install, cache)) => match write(dir, &install, &cache)? {
             None => {
                 let bins: usize = install.packages.iter().map(|p| p.bins.len()).sum();
-                println!(
-                    "lade: installed {} packages ({bins} bins) from npm's cache {}",
+                say(&format!(
+                    "installed {} packages ({bins} bins) from npm's cache {}",
                     install.packages.len(),
                     cache.display()
-                );
+                ));
                 return Ok(());
             }
             Some(why) => why,
         },
         Err(why) => why,
     };
-    println!("lade: {why}; running {}", req.npm.join(" "));
+    say(&format!("{why}; running {}", req.npm.join(" ")));
     run_npm(dir, req.npm)
 }
 

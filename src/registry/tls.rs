@@ -19,7 +19,30 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub struct GivenOrPlatform {
     given: Vec<CertificateDer<'static>>,
-    platform: Arc<dyn ServerCertVerifier>,
+    platform: LazyPlatform,
+}
+
+/// The platform's verifier, made when the first server certificate is to be checked: making
+/// it reads every certificate of the system's store (a few milliseconds), which a publish to
+/// a plain-HTTP registry — whose HTTPS attempt ends before any certificate — never needs.
+#[derive(Debug)]
+struct LazyPlatform {
+    given: Vec<CertificateDer<'static>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    made: std::sync::OnceLock<Result<Arc<rustls_platform_verifier::Verifier>, rustls::Error>>,
+}
+
+impl LazyPlatform {
+    fn get(&self) -> Result<&rustls_platform_verifier::Verifier, rustls::Error> {
+        let made = self.made.get_or_init(|| {
+            rustls_platform_verifier::Verifier::new_with_extra_roots(
+                self.given.clone(),
+                self.provider.clone(),
+            )
+            .map(Arc::new)
+        });
+        made.as_deref().map_err(Clone::clone)
+    }
 }
 
 impl ServerCertVerifier for GivenOrPlatform {
@@ -38,17 +61,28 @@ impl ServerCertVerifier for GivenOrPlatform {
             rustls::client::verify_server_name(&parsed, server_name)?;
             return Ok(ServerCertVerified::assertion());
         }
-        self.platform
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        self.platform.get()?.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )
     }
 
+    // The signature checks are the crypto provider's, as the platform verifier's own are.
     fn verify_tls12_signature(
         &self,
         message: &[u8],
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.platform.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.platform.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -57,11 +91,19 @@ impl ServerCertVerifier for GivenOrPlatform {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.platform.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.platform.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.platform.supported_verify_schemes()
+        self.platform
+            .provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -85,16 +127,19 @@ pub fn install_provider() {
 }
 
 /// A TLS client configuration (HTTP/1.1 only, as lade's clients are) trusting the system's
-/// roots, `given` as extra roots, and a server certificate equal to one of `given`.
+/// roots, `given` as extra roots (there may be none), and a server certificate equal to one
+/// of `given`.
 pub fn client_config(
     given: Vec<CertificateDer<'static>>,
 ) -> Result<rustls::ClientConfig, rustls::Error> {
     let provider = provider();
-    let platform =
-        rustls_platform_verifier::Verifier::new_with_extra_roots(given.clone(), provider.clone())?;
     let verifier = GivenOrPlatform {
-        given,
-        platform: Arc::new(platform),
+        given: given.clone(),
+        platform: LazyPlatform {
+            given,
+            provider: provider.clone(),
+            made: std::sync::OnceLock::new(),
+        },
     };
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?

@@ -362,9 +362,11 @@ pub fn build_client(
         .http1_only();
     if insecure {
         b = b.tls_danger_accept_invalid_certs(true);
-    } else if !certs.is_empty() {
+    } else {
         // lade's own TLS configuration: reqwest's would refuse a given self-signed
-        // certificate that says CA:TRUE when the server presents it (see `tls`).
+        // certificate that says CA:TRUE when the server presents it, and would read the
+        // system's certificate store even for a registry that turns out to speak plain HTTP
+        // (see `tls`).
         let config = super::tls::client_config(certs).map_err(|e| {
             RegistryError::Options(format!("setting up HTTPS for {host}: {}", error_chain(&e)))
         })?;

@@ -49,18 +49,26 @@ struct Slot {
 
 /// Validates and sorts the entries of `spec`, adding missing parent directories.
 pub fn normalize(spec: &LayerSpec) -> Result<Vec<Node>, LayerError> {
+    normalize_listed(spec, &super::tree::Listings::default())
+}
+
+/// [`normalize`], taking tree listings already made from `listings`.
+pub fn normalize_listed(
+    spec: &LayerSpec,
+    listings: &super::tree::Listings,
+) -> Result<Vec<Node>, LayerError> {
     let layer = || spec.name.clone();
     // Trees are listed now, from what the build left on disk; from here on they are ordinary
     // entries, so the cache key describes their every file.
     let mut expanded = Vec::new();
     for entry in &spec.entries {
         match &entry.kind {
-            EntryKind::Tree { source, exclude } => expanded.extend(super::tree::expand(
-                &spec.name,
-                &entry.target,
-                source,
-                exclude,
-            )?),
+            EntryKind::Tree { source, exclude } => expanded.extend(
+                listings
+                    .expand(&spec.name, &entry.target, source, exclude)?
+                    .iter()
+                    .cloned(),
+            ),
             _ => expanded.push(entry.clone()),
         }
     }

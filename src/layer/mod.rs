@@ -90,6 +90,7 @@ pub struct LayerWriter<'a> {
     threads: usize,
     level: u32,
     compression: Compression,
+    listings: Option<&'a tree::Listings>,
 }
 
 impl<'a> LayerWriter<'a> {
@@ -103,12 +104,19 @@ impl<'a> LayerWriter<'a> {
             threads: cores.min(8),
             level: DEFAULT_LEVEL,
             compression: Compression::Gzip,
+            listings: None,
         }
     }
 
     /// gzip (the default) or zstd. Changes the layer bytes and media type.
     pub fn with_compression(mut self, compression: Compression) -> Self {
         self.compression = compression;
+        self
+    }
+
+    /// Takes build-output listings already made (by the start-up check) from `listings`.
+    pub fn with_listings(mut self, listings: &'a tree::Listings) -> Self {
+        self.listings = Some(listings);
         self
     }
 
@@ -134,7 +142,10 @@ impl<'a> LayerWriter<'a> {
     /// `/home/nonroot`) other than root: a base image's home directory must belong to its user.
     pub fn write_owned(&self, spec: &LayerSpec, owners: &Owners) -> Result<LayerBlob, LayerError> {
         let layer = spec.name.as_str();
-        let mut nodes = entries::normalize(spec)?;
+        let mut nodes = match self.listings {
+            Some(listings) => entries::normalize_listed(spec, listings)?,
+            None => entries::normalize(spec)?,
+        };
         for (target, owner) in owners {
             let node = nodes
                 .iter_mut()

@@ -8,6 +8,47 @@ use crate::plan::{EntryKind, FileEntry};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+/// Tree listings made once and read twice: the start-up check lists the build outputs to find
+/// the entrypoint, and the layer writer, right after it, lists them again for the layer (for
+/// a Node app, its node_modules: a stat per file, a fifth of an unchanged publish). Made for
+/// one publish, between its build and its layers, when nothing changes the outputs.
+#[derive(Debug, Default)]
+pub struct Listings {
+    made: std::sync::Mutex<std::collections::HashMap<ListingKey, std::sync::Arc<Vec<FileEntry>>>>,
+}
+
+type ListingKey = (String, std::path::PathBuf, Vec<String>);
+
+impl Listings {
+    /// [`expand`], or what an earlier call with the same arguments found (a failure is not
+    /// kept: the layer writer then fails itself, naming its layer).
+    pub fn expand(
+        &self,
+        layer: &str,
+        target: &str,
+        source: &Path,
+        exclude: &[String],
+    ) -> Result<std::sync::Arc<Vec<FileEntry>>, LayerError> {
+        let key = (target.to_string(), source.to_path_buf(), exclude.to_vec());
+        let made = |m: &Self| {
+            m.made
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&key)
+                .cloned()
+        };
+        if let Some(found) = made(self) {
+            return Ok(found);
+        }
+        let listed = std::sync::Arc::new(expand(layer, target, source, exclude)?);
+        self.made
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, listed.clone());
+        Ok(listed)
+    }
+}
+
 /// Whether every entry of `entries` is a build-output directory that came out empty. Such a
 /// layer would hold nothing but directories already made by the other layers, so publish leaves
 /// it out, as Jib does (a Java project without snapshot dependencies gets no layer for them).
@@ -124,6 +165,30 @@ fn file_entry(target: String, source: &Path, meta: &std::fs::Metadata) -> FileEn
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A tree is listed once per [`Listings`]; a listing that failed is tried again.
+    #[test]
+    fn listings_list_each_tree_once() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("out");
+        std::fs::create_dir_all(root.join("d")).unwrap();
+        std::fs::write(root.join("d/f"), "x").unwrap();
+        let listings = Listings::default();
+        let first = listings.expand("l", "/app/out", &root, &[]).unwrap();
+        assert_eq!(*first, expand("l", "/app/out", &root, &[]).unwrap());
+        std::fs::write(root.join("g"), "y").unwrap();
+        let again = listings.expand("other", "/app/out", &root, &[]).unwrap();
+        assert!(std::sync::Arc::ptr_eq(&first, &again), "listed once");
+        let other = listings.expand("l", "/srv/out", &root, &[]).unwrap();
+        assert_eq!(other.len(), first.len() + 1, "another target lists anew");
+        let missing = t.path().join("missing");
+        assert!(listings.expand("l", "/m", &missing, &[]).is_err());
+        std::fs::create_dir(&missing).unwrap();
+        assert!(
+            listings.expand("l", "/m", &missing, &[]).is_ok(),
+            "a failure is not kept"
+        );
+    }
 
     #[test]
     fn expands_sorted_with_normalized_modes_and_excludes() {

@@ -349,6 +349,8 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         None => plan.clone(),
     };
     checks::after_build(&checked, &base)?;
+    // Build outputs listed once, for the start-up check and then the layers.
+    let listings = crate::layer::tree::Listings::default();
     if let Some(trees) = &trees {
         let mut verified = checked.clone();
         if let Some(s) = &from_repo {
@@ -358,10 +360,12 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
                 !s.serves_built(ti - 1)
             });
         }
-        super::runtime::verify(&verified, &base, trees)?;
+        super::runtime::verify(&verified, &base, trees, &listings)?;
     }
 
-    let writer = LayerWriter::new(&store, epoch).with_compression(opts.compression);
+    let writer = LayerWriter::new(&store, epoch)
+        .with_compression(opts.compression)
+        .with_listings(&listings);
     let meta = build_meta(&plan, &base, &source, epoch);
 
     let mut images = Vec::new();

@@ -396,6 +396,7 @@ pub fn verify(
     plan: &Plan,
     base: &ResolvedBase,
     trees: &BaseTrees,
+    listings: &crate::layer::tree::Listings,
 ) -> Result<(), Box<RuntimeError>> {
     for t in &plan.targets {
         let (Some(image), Some(base_tree)) =
@@ -404,7 +405,7 @@ pub fn verify(
             continue;
         };
         let mut tree = base_tree.clone();
-        let sources = overlay_all(&mut tree, plan, &t.platform);
+        let sources = overlay_all(&mut tree, plan, &t.platform, listings);
         let cmd = command(plan, image);
         let Some(program) = cmd.argv.first() else {
             return Err(Box::new(RuntimeError::NoCommand {
@@ -532,7 +533,12 @@ fn overlay_known(tree: &mut FileTree, plan: &Plan, platform: &Platform) {
 
 /// Every entry of lade's layers, build outputs expanded as the layer writer expands them, with
 /// the host file behind each image path (to read a script's interpreter line).
-fn overlay_all(tree: &mut FileTree, plan: &Plan, platform: &Platform) -> BTreeMap<String, PathBuf> {
+fn overlay_all(
+    tree: &mut FileTree,
+    plan: &Plan,
+    platform: &Platform,
+    listings: &crate::layer::tree::Listings,
+) -> BTreeMap<String, PathBuf> {
     let mut sources = BTreeMap::new();
     for e in entries(plan, platform) {
         let EntryKind::Tree { source, exclude } = &e.kind else {
@@ -541,9 +547,10 @@ fn overlay_all(tree: &mut FileTree, plan: &Plan, platform: &Platform) -> BTreeMa
         };
         // An output that cannot be read fails the layer writer next, naming it; here it
         // only holds nothing.
-        let expanded = crate::layer::tree::expand("runtime check", &e.target, source, exclude)
+        let expanded = listings
+            .expand("runtime check", &e.target, source, exclude)
             .unwrap_or_default();
-        for x in &expanded {
+        for x in expanded.iter() {
             overlay_entry(tree, Some(&mut sources), x);
         }
     }

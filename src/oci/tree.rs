@@ -114,16 +114,17 @@ impl FileTree {
             remove_under(&mut self.nodes, &path, false);
             remove_under(&mut self.modes, &path, false);
         }
-        // Tars may leave parent directories out; they exist all the same.
+        // Tars may leave parent directories out; they exist all the same. Every path in the
+        // tree has its parents there too, so the climb stops at the first parent found (most
+        // often the first: a layer's files share their directories).
         let mut parent = path.as_str();
         while let Some((p, _)) = parent.rsplit_once('/')
             && !p.is_empty()
         {
-            // A lookup first: most parents are there already (a layer's files share them), and
-            // a key is only allocated for a new one.
-            if !self.nodes.contains_key(p) {
-                self.nodes.insert(p.to_string(), Node::Dir);
+            if self.nodes.contains_key(p) {
+                break;
             }
+            self.nodes.insert(p.to_string(), Node::Dir);
             parent = p;
         }
         if node == Node::File {

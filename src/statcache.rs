@@ -31,8 +31,9 @@ const MAX_ENTRIES: usize = 400_000;
 
 const HEADER: &str = "lade stat cache 1";
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Stat {
+/// The stat fields that any change of a file's bytes changes (its ctime cannot be set back).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stat {
     size: u64,
     mtime_ns: i128,
     ctime_ns: i128,
@@ -41,7 +42,7 @@ struct Stat {
 }
 
 impl Stat {
-    fn of(meta: &std::fs::Metadata) -> Stat {
+    pub fn of(meta: &std::fs::Metadata) -> Stat {
         let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
         Stat {
             size: meta.len(),
@@ -50,6 +51,17 @@ impl Stat {
             ino: meta.ino(),
             dev: meta.dev(),
         }
+    }
+
+    /// The file's size.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Whether both its times are older than [`RACY_MARGIN`] before `now_ns`: a later write
+    /// would give it other stat data.
+    pub fn aged(&self, now_ns: i128) -> bool {
+        self.mtime_ns.max(self.ctime_ns) + (RACY_MARGIN.as_nanos() as i128) < now_ns
     }
 }
 
@@ -139,7 +151,7 @@ impl StatCache {
         // meanwhile: record it only when a fresh stat still equals it.
         if meta.is_file()
             && size == stat.size
-            && std::fs::metadata(path).map(|m| Stat::of(&m)).ok() == Some(stat.clone())
+            && std::fs::metadata(path).map(|m| Stat::of(&m)).ok() == Some(stat)
         {
             self.changed
                 .store(true, std::sync::atomic::Ordering::Relaxed);

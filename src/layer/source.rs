@@ -22,36 +22,8 @@ pub struct Content {
     pub stamp: Option<Stamp>,
 }
 
-/// The stat fields that any change of a file's bytes changes (ctime cannot be set back).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Stamp {
-    size: u64,
-    mtime_ns: i128,
-    ctime_ns: i128,
-    ino: u64,
-    dev: u64,
-}
-
-impl Stamp {
-    fn of(meta: &std::fs::Metadata) -> Stamp {
-        use std::os::unix::fs::MetadataExt;
-        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
-        Stamp {
-            size: meta.len(),
-            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
-            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
-            ino: meta.ino(),
-            dev: meta.dev(),
-        }
-    }
-
-    /// The stamp of `meta` if both its times are older than the racy margin before `now_ns`.
-    fn aged(meta: &std::fs::Metadata, now_ns: i128) -> Option<Stamp> {
-        let stamp = Stamp::of(meta);
-        let margin = crate::statcache::RACY_MARGIN.as_nanos() as i128;
-        (stamp.mtime_ns.max(stamp.ctime_ns) + margin < now_ns).then_some(stamp)
-    }
-}
+/// What [`Content::stamp`] keeps of a file's stat data.
+pub type Stamp = crate::statcache::Stat;
 
 fn now_ns() -> i128 {
     std::time::SystemTime::now()
@@ -100,7 +72,7 @@ pub fn fingerprint(layer: &str, path: &Path) -> Result<Content, LayerError> {
             source,
         })?;
     // Taken after the stat: a file older than the margin then was older when it was read.
-    let stamp = Stamp::aged(&meta, now_ns()).filter(|st| st.size == size);
+    let stamp = Some(Stamp::of(&meta)).filter(|st| st.aged(now_ns()) && st.size() == size);
     Ok(Content {
         size,
         digest,

@@ -148,8 +148,9 @@ fn node_modules_digest(report: &Value) -> String {
         .to_string()
 }
 
-/// Runs the image's entrypoint once and returns what it printed.
-fn run_once(env: &TestEnv, out: &Path, label: &str) -> String {
+/// The host platform's image of the layout at `out`, checked by oci-image-tool and unpacked
+/// by umoci into a runc bundle.
+fn bundle(env: &TestEnv, out: &Path, label: &str) -> std::path::PathBuf {
     let l = Layout::open(out);
     let single = l.extract(
         &l.image("v1", host_arch()),
@@ -159,6 +160,12 @@ fn run_once(env: &TestEnv, out: &Path, label: &str) -> String {
     layout::validate(&single.dir, "img");
     let bundle = env.path(&format!("bundle-{label}"));
     layout::unpack(&single.dir, "img", &bundle);
+    bundle
+}
+
+/// Runs the image's entrypoint once and returns what it printed.
+fn run_once(env: &TestEnv, out: &Path, label: &str) -> String {
+    let bundle = bundle(env, out, label);
     let config = bundle.join("config.json");
     let mut v: Value = serde_json::from_slice(&fs::read(&config).unwrap()).unwrap();
     v["process"]["terminal"] = json!(false);
@@ -170,16 +177,7 @@ fn run_once(env: &TestEnv, out: &Path, label: &str) -> String {
 }
 
 fn start(env: &TestEnv, out: &Path, label: &str) -> Container {
-    let l = Layout::open(out);
-    let single = l.extract(
-        &l.image("v1", host_arch()),
-        &env.path(&format!("single-{label}")),
-        "img",
-    );
-    layout::validate(&single.dir, "img");
-    let bundle = env.path(&format!("bundle-{label}"));
-    layout::unpack(&single.dir, "img", &bundle);
-    Container::start(&bundle)
+    Container::start(&bundle(env, out, label))
 }
 
 /// node-express (a nested `send/node_modules/ms`, `mime`'s bin, a lockfile without

@@ -231,7 +231,8 @@ impl StatCache {
     }
 }
 
-fn now_ns() -> i128 {
+/// Now, in nanoseconds since the epoch (the unit of [`Stat`]'s times).
+pub fn now_ns() -> i128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i128)

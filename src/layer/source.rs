@@ -25,12 +25,6 @@ pub struct Content {
 /// What [`Content::stamp`] keeps of a file's stat data.
 pub type Stamp = crate::statcache::Stat;
 
-fn now_ns() -> i128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i128)
-}
-
 /// Opens `path` (following symlinks: the plan decided the target's bytes belong in the layer)
 /// and checks that it is a regular file.
 fn open_regular(layer: &str, path: &Path) -> Result<(File, u64), LayerError> {
@@ -72,7 +66,8 @@ pub fn fingerprint(layer: &str, path: &Path) -> Result<Content, LayerError> {
             source,
         })?;
     // Taken after the stat: a file older than the margin then was older when it was read.
-    let stamp = Some(Stamp::of(&meta)).filter(|st| st.aged(now_ns()) && st.size() == size);
+    let stamp = Some(Stamp::of(&meta))
+        .filter(|st| st.aged(crate::statcache::now_ns()) && st.size() == size);
     Ok(Content {
         size,
         digest,

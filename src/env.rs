@@ -7,10 +7,10 @@
 //!
 //! | variable | meaning | read by |
 //! |---|---|---|
-//! | `LADE_CACHE_DIR` | lade's cache (blob store, layer cache, build outputs); default `$XDG_CACHE_HOME/lade`, `$HOME/.cache/lade`, then `$TMPDIR/lade-cache` | `ops::cache_dir` |
-//! | `XDG_CACHE_HOME` | where the default cache goes | `ops::cache_dir` |
-//! | `HOME` | the default cache, cargo home (`~/.cargo`), Docker and containers auth files | `ops::cache_dir`, `detect::rust`, `registry::credentials` |
-//! | `TMPDIR` | the cache's last fallback ([`temp_dir`]) | `ops::cache_dir` |
+//! | `LADE_CACHE_DIR` | lade's cache (blob store, layer cache, build outputs); default `$XDG_CACHE_HOME/lade`, `$HOME/.cache/lade`, then `$TMPDIR/lade-cache` | `env::cache_dir` |
+//! | `XDG_CACHE_HOME` | where the default cache goes | `env::cache_dir` |
+//! | `HOME` | the default cache, cargo home (`~/.cargo`), Docker and containers auth files | `env::cache_dir`, `detect::rust`, `registry::credentials` |
+//! | `TMPDIR` | the cache's last fallback ([`temp_dir`]) | `env::cache_dir` |
 //! | `SOURCE_DATE_EPOCH` | the time written into images and bases; else the commit time (publish) or 0 (`base build`) | `git::Source::date_epoch`, `git::source_date_epoch_or_zero` |
 //! | `LADE_REPO` | the repository `publish` pushes to without `--to` (`$LADE_REPO/<name>:latest`) | `ops::publish` |
 //! | `LADE_REGISTRY_MIRRORS` | pull mirrors `FROM=TO,…`, after `--registry-mirror` | `registry::RegistryOptions::from_env` |
@@ -150,6 +150,21 @@ pub fn credential_names() -> Vec<OsString> {
         .map(|(k, _)| k)
         .filter(|k| prefixes.iter().any(|p| k.to_string_lossy().starts_with(p)))
         .collect()
+}
+
+/// lade's cache: blob store, layer cache and build outputs. `LADE_CACHE_DIR` overrides the
+/// XDG location so CI can keep it between runs (as a cache mount would).
+pub fn cache_dir() -> PathBuf {
+    if let Some(d) = var_os(LADE_CACHE_DIR).filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = var_os(XDG_CACHE_HOME).filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("lade");
+    }
+    match var_os(HOME).filter(|d| !d.is_empty()) {
+        Some(h) => PathBuf::from(h).join(".cache").join("lade"),
+        None => temp_dir().join("lade-cache"),
+    }
 }
 
 /// The directory for temporary files: `TMPDIR`, else `/tmp`.

@@ -7,6 +7,7 @@ use crate::digest::Digest;
 use crate::oci::base::{check_diff_ids, descriptor_platform, is_index};
 use crate::oci::{BaseImage, BlobSource, Layer, Reference, ResolvedBase};
 use crate::platform::Platform;
+use crate::registry::documents::Documents;
 use crate::registry::{RegistryClient, RegistryError, RegistrySession};
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
 
@@ -57,7 +58,10 @@ async fn resolve_async(
         base: name.to_string(),
         detail: format!("{what}: {detail}"),
     };
-    let root = client.get_manifest(reference).await.map_err(wrap)?;
+    let docs = client.options().documents.as_deref().map(Documents::new);
+    let root = manifest_by(client, docs.as_ref(), reference)
+        .await
+        .map_err(wrap)?;
     tracing::debug!(base = name, digest = %root.digest, media_type = %root.media_type, "base resolved");
     if DOCKER_SCHEMA1.contains(&root.media_type.as_str()) {
         return Err(invalid(
@@ -101,20 +105,19 @@ async fn resolve_async(
     }
 
     let images = futures_util::future::try_join_all(chosen.into_iter().map(|(p, d)| {
-        let root = &root;
+        let (root, docs) = (&root, &docs);
         async move {
             let manifest_bytes = match &d {
                 Some(d) => {
                     let digest = descriptor_digest(name, d)?;
-                    client
-                        .get_manifest(&reference.with_digest(&digest))
+                    manifest_by(client, docs.as_ref(), &reference.with_digest(&digest))
                         .await
                         .map_err(wrap)?
                         .bytes
                 }
                 None => root.bytes.clone(),
             };
-            image_for(name, client, reference, &p, &manifest_bytes).await
+            image_for(name, client, docs.as_ref(), reference, &p, &manifest_bytes).await
         }
     }))
     .await?;
@@ -168,6 +171,7 @@ pub(super) fn blob(
 async fn image_for(
     name: &str,
     client: &RegistryClient,
+    docs: Option<&Documents>,
     reference: &Reference,
     platform: &Platform,
     manifest_bytes: &[u8],
@@ -180,18 +184,27 @@ async fn image_for(
     let manifest: ImageManifest = serde_json::from_slice(manifest_bytes)
         .map_err(|e| invalid(format!("manifest {manifest_digest}"), e.to_string()))?;
     let config_digest = descriptor_digest(name, manifest.config())?;
-    let config_bytes = client
-        .fetch_blob_bytes(
-            &reference.registry,
-            &reference.repository,
-            &config_digest,
-            MAX_CONFIG_BYTES,
-        )
-        .await
-        .map_err(|error| BaseError::Registry {
-            base: name.to_string(),
-            error: Box::new(error),
-        })?;
+    let config_bytes = match docs.and_then(|d| d.blob(&config_digest)) {
+        Some(kept) => kept,
+        None => {
+            let bytes = client
+                .fetch_blob_bytes(
+                    &reference.registry,
+                    &reference.repository,
+                    &config_digest,
+                    MAX_CONFIG_BYTES,
+                )
+                .await
+                .map_err(|error| BaseError::Registry {
+                    base: name.to_string(),
+                    error: Box::new(error),
+                })?;
+            if let Some(d) = docs {
+                d.keep_blob(&config_digest, &bytes);
+            }
+            bytes
+        }
+    };
     let config: ImageConfiguration = serde_json::from_slice(&config_bytes)
         .map_err(|e| invalid(format!("config {config_digest}"), e.to_string()))?;
     check_platform(name, platform, &config)?;
@@ -216,6 +229,26 @@ async fn image_for(
         config,
         layers,
     })
+}
+
+/// The manifest `reference` names. Every manifest fetched is kept in `docs` under its
+/// digest; one named by digest (lade.lock pins the base's) is read from there when it is
+/// kept. A tag can move, so one named by tag is always asked for.
+async fn manifest_by(
+    client: &RegistryClient,
+    docs: Option<&Documents>,
+    reference: &Reference,
+) -> Result<crate::registry::Manifest, RegistryError> {
+    let Some(docs) = docs else {
+        return client.get_manifest(reference).await;
+    };
+    if let Some(kept) = reference.digest.as_ref().and_then(|d| docs.manifest(d)) {
+        tracing::debug!(digest = %kept.digest, "manifest read from the document cache");
+        return Ok(kept);
+    }
+    let m = client.get_manifest(reference).await?;
+    docs.keep_manifest(&m);
+    Ok(m)
 }
 
 /// A descriptor's digest, or the base's error saying why lade cannot use it.

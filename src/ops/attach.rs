@@ -57,26 +57,77 @@ fn takes_documents(t: &Target) -> bool {
     matches!(t, Target::Registry { .. } | Target::OciLayout { .. })
 }
 
-/// Attaches the [`prepare`]d documents to every registry and OCI layout output in `targets`
-/// that was written (`outputs`: its name, in the same order; `None`: it failed).
+/// The [`prepare`]d documents, and what attaching them to each registry output gave.
+pub struct Staged {
+    documents: Vec<Option<Vec<Artifact>>>,
+    registry: Vec<Option<Attachment>>,
+}
+
+type Attachment = Result<(Vec<attach::Attached>, attach::AttachStats), attach::AttachError>;
+
+/// Attaches the documents to the registry outputs while their images are pushed: the spec
+/// has a registry accept a manifest whose `subject` is not there yet, "allowing clients to
+/// push a manifest and referrers to that manifest in either order" (BuildKit pushes them at
+/// once too), and the fallback indexes list the artifact manifests only. A repository named
+/// by two outputs is attached here for the first only; the second is attached afterwards.
+/// The results are kept for [`attach_all`], which reports those of the outputs written.
+pub fn stage(
+    documents: Vec<Option<Vec<Artifact>>>,
+    targets: &[Target],
+    registry: &RegistrySession,
+) -> Staged {
+    let mut repositories: Vec<String> = Vec::new();
+    let attached = targets
+        .iter()
+        .zip(&documents)
+        .map(|(t, artifacts)| {
+            let (Target::Registry { reference }, Some(artifacts)) = (t, artifacts) else {
+                return None;
+            };
+            let repository = crate::oci::Reference::parse(reference)
+                .ok()
+                .map(|r| format!("{}/{}", r.registry, r.repository))?;
+            if repositories.contains(&repository) {
+                return None;
+            }
+            repositories.push(repository);
+            Some(attach::registry::attach(
+                &t.to_string(),
+                reference,
+                registry,
+                artifacts,
+            ))
+        })
+        .collect();
+    Staged {
+        documents,
+        registry: attached,
+    }
+}
+
+/// Attaches the [`stage`]d documents to every registry and OCI layout output in `targets`
+/// that was written (`outputs`: its name, in the same order; `None`: it failed), and reports
+/// what was attached.
 pub fn attach_all(
-    prepared: Vec<Option<Vec<Artifact>>>,
+    staged: Staged,
     targets: &[Target],
     outputs: &[Option<String>],
     registry: &RegistrySession,
 ) -> anyhow::Result<Vec<OutputAttachments>> {
     let mut done: Vec<OutputAttachments> = Vec::new();
     let mut layouts: Vec<&std::path::Path> = Vec::new();
-    for ((t, out), artifacts) in targets.iter().zip(outputs).zip(prepared) {
+    let prepared = staged.documents.into_iter().zip(staged.registry);
+    for ((t, out), (artifacts, attached)) in targets.iter().zip(outputs).zip(prepared) {
         let (Some(out), Some(artifacts)) = (out, artifacts) else {
             continue;
         };
-        let (attached, stats) = match t {
-            Target::Registry { reference } => {
+        let (attached, stats) = match (t, attached) {
+            (Target::Registry { .. }, Some(attached)) => attached?,
+            (Target::Registry { reference }, None) => {
                 attach::registry::attach(out, reference, registry, &artifacts)?
             }
             // `--tag` gives one layout target per tag: the artifacts go in once.
-            Target::OciLayout { path, .. } if !layouts.contains(&path.as_path()) => {
+            (Target::OciLayout { path, .. }, _) if !layouts.contains(&path.as_path()) => {
                 layouts.push(path);
                 attach::layout::attach(out, path, &artifacts)?
             }

@@ -451,11 +451,15 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         key: sign_key.as_ref(),
         cache_repo: from_repo.as_ref(),
     };
-    // The attachments' documents (an SBOM scan, provenance) are made while the outputs are
-    // written, which mostly waits on the registry.
+    // The attachments' documents (an SBOM scan, provenance) are made, and sent to the
+    // registry outputs, while the outputs are written, which mostly waits on the registry.
     let (results, prepared) = std::thread::scope(|scope| {
-        let prepared =
-            (!opts.no_attach).then(|| scope.spawn(|| super::attach::prepare(&inputs, &targets)));
+        let prepared = (!opts.no_attach).then(|| {
+            scope.spawn(|| {
+                super::attach::prepare(&inputs, &targets)
+                    .map(|docs| super::attach::stage(docs, &targets, &registry))
+            })
+        });
         let results = write_outputs(&set, &sinks, blobs.as_ref(), &mut on);
         let prepared = prepared.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
         (results, prepared)

@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod client;
 pub mod credentials;
+pub mod documents;
 pub mod push;
 mod session;
 pub(crate) mod tls;
@@ -76,6 +77,9 @@ pub struct RegistryOptions {
     /// (unless `LADE_REGISTRY_HOST` names others). A push adds its target itself; the CLI adds
     /// the `--to` registries before resolving a base so a private base there can be read.
     pub push_registries: Vec<String>,
+    /// Where manifests and configs fetched by digest are kept and read back from (a base
+    /// pinned by lade.lock); `None` keeps nothing.
+    pub documents: Option<PathBuf>,
 }
 
 impl Default for RegistryOptions {
@@ -95,6 +99,7 @@ impl Default for RegistryOptions {
             chunk_size: 16 << 20,
             credentials: CredentialSources::default(),
             push_registries: Vec::new(),
+            documents: None,
         }
     }
 }
@@ -107,11 +112,12 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const ENV_MIRRORS: &str = crate::env::LADE_REGISTRY_MIRRORS.name();
 
 impl RegistryOptions {
-    /// Defaults plus credentials, `LADE_REGISTRY_MIRRORS` and `LADE_REGISTRY_TIMEOUT` from the
+    /// Defaults plus the document cache in lade's cache directory, credentials, `LADE_REGISTRY_MIRRORS` and `LADE_REGISTRY_TIMEOUT` from the
     /// environment.
     pub fn from_env() -> Result<Self, RegistryError> {
         let mut o = RegistryOptions {
             credentials: CredentialSources::from_env(),
+            documents: Some(crate::env::cache_dir().join("documents")),
             ..Default::default()
         };
         if let Some(v) = crate::env::var(crate::env::LADE_REGISTRY_MIRRORS) {

@@ -42,6 +42,9 @@ pub struct PushReport {
     pub stats: PushStats,
 }
 
+/// Blob HEADs in flight at once.
+const MAX_QUESTIONS: usize = 32;
+
 struct BlobJob {
     digest: Digest,
     size: u64,
@@ -94,10 +97,13 @@ pub async fn push(
     let present = AtomicU64::new(0);
     let mounted = AtomicU64::new(0);
     let bytes = AtomicU64::new(0);
+    // The HEADs are all asked at once (an image rarely has more than a few dozen blobs); only
+    // the transfers are held to the configured concurrency.
+    let transfers = tokio::sync::Semaphore::new(client.options().concurrency.max(1));
     stream::iter(jobs.iter().map(Ok::<_, RegistryError>))
-        .try_for_each_concurrent(client.options().concurrency.max(1), |job| {
-            let (access, uploaded, present, mounted, bytes) =
-                (&access, &uploaded, &present, &mounted, &bytes);
+        .try_for_each_concurrent(jobs.len().clamp(1, MAX_QUESTIONS), |job| {
+            let (access, uploaded, present, mounted, bytes, transfers) =
+                (&access, &uploaded, &present, &mounted, &bytes, &transfers);
             async move {
                 if client
                     .blob_exists(registry, repository, &job.digest, access)
@@ -108,6 +114,9 @@ pub async fn push(
                     present.fetch_add(1, Ordering::Relaxed);
                     return Ok(());
                 }
+                let _slot = transfers.acquire().await.map_err(|_| {
+                    RegistryError::Options("the upload queue was closed".into())
+                })?;
                 let outcome = client
                     .upload_blob(
                         registry,

@@ -420,15 +420,24 @@ fn uploads_are_reported_per_blob_with_their_size() {
     let stats = &report["outputs"][0]["stats"];
     let uploaded = stats["blobs_uploaded"].as_u64().unwrap();
     assert!(uploaded >= 2, "{stats}");
-    // The image's blobs, before the push's summary (attached documents come after it).
+    // The image's blobs (its layers and config): the attached documents are sent alongside.
+    let mut image_blobs: Vec<String> = report["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect();
+    image_blobs.push(report["images"][0]["config"].as_str().unwrap().to_string());
     let lines: Vec<&str> = run
         .stderr
         .lines()
-        .take_while(|l| !l.starts_with("lade: pushed "))
         .filter(|l| {
             l.starts_with('[')
-                && l.contains("s] upload sha256:")
                 && l.contains(" to team/go-hello done (")
+                && l.split_once("s] upload ").is_some_and(|(_, rest)| {
+                    let shown = rest.split(' ').next().unwrap_or_default();
+                    image_blobs.iter().any(|d| d.starts_with(shown))
+                })
         })
         .collect();
     assert_eq!(lines.len() as u64, uploaded, "{}", run.stderr);

@@ -393,12 +393,20 @@ fn registry_base_is_mounted_pinned_by_lade_lock_and_read_through_a_mirror() {
     let layout = pull(&env, &to, &["--src-tls-verify=false"], "pulled-app");
     check_runs(&env, &layout, "on-base");
 
-    // The tag moves; lade.lock keeps the build on the digest it pinned…
+    // The tag moves; lade.lock keeps the build on the digest it pinned, whose index,
+    // manifests and configs lade's cache kept: the base costs no request to the registry.
     let moved = push_base(&env, &reg, "bases/static:nonroot", "base-v2", Some("65532"));
     assert_ne!(moved, base_digest);
+    let mark = reg.mark();
     let again = publish(&env, &project, &["--base", &base_ref, "--to", &to])
         .success()
         .json();
+    let log = reg.requests_since(mark);
+    assert!(
+        !log.iter()
+            .any(|a| a.method == "GET" && a.path.starts_with("/v2/bases/static/")),
+        "the pinned base was read from the registry again: {log:?}"
+    );
     assert_eq!(again["base"]["digest"], base_digest.as_str());
     assert_eq!(again["base"]["locked"], true);
     assert_eq!(again["digest"], report["digest"], "pinned base, same image");

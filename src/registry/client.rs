@@ -26,7 +26,7 @@ use crate::oci::reference::{self, same_registry};
 use crate::oci::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 use reqwest::header;
 use reqwest::{StatusCode, Url};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -145,6 +145,9 @@ struct Inner {
     hosts: Mutex<HashMap<String, Arc<Host>>>,
     clients: Mutex<HashMap<(String, bool), reqwest::Client>>,
     push_registries: Mutex<Vec<String>>,
+    /// Per `(registry, repository)`: blobs a manifest the repository holds names, so the
+    /// repository has them (a registry refuses a manifest whose blobs it lacks).
+    held: Mutex<HashMap<(String, String), HashSet<Digest>>>,
 }
 
 /// What one user of a shared client has of its own: where its transfers report, and its
@@ -190,6 +193,7 @@ impl RegistryClient {
                 hosts: Mutex::new(HashMap::new()),
                 clients: Mutex::new(HashMap::new()),
                 push_registries: Mutex::new(push_registries),
+                held: Mutex::new(HashMap::new()),
             }),
             view: Arc::new(View {
                 progress,
@@ -208,6 +212,37 @@ impl RegistryClient {
                 retries: AtomicU64::new(0),
             }),
         }
+    }
+
+    /// Notes the blobs the image manifest `m` names as held by `repository`, `m` being a
+    /// manifest it holds. Anything else (an index, an artifact without layers) notes nothing.
+    pub fn note_held(&self, registry: &str, repository: &str, m: &Manifest) {
+        #[derive(serde::Deserialize)]
+        struct Named {
+            digest: Digest,
+        }
+        #[derive(serde::Deserialize)]
+        struct Image {
+            config: Named,
+            layers: Vec<Named>,
+        }
+        let Ok(image) = serde_json::from_slice::<Image>(&m.bytes) else {
+            return;
+        };
+        let mut held = self.inner.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.entry((registry.to_string(), repository.to_string()))
+            .or_default()
+            .extend(
+                std::iter::once(image.config.digest)
+                    .chain(image.layers.into_iter().map(|l| l.digest)),
+            );
+    }
+
+    /// The blobs noted as held by `repository` ([`Self::note_held`]); `None` when nothing was.
+    pub fn held(&self, registry: &str, repository: &str) -> Option<HashSet<Digest>> {
+        let held = self.inner.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.get(&(registry.to_string(), repository.to_string()))
+            .cloned()
     }
 
     pub fn options(&self) -> &RegistryOptions {

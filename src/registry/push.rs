@@ -45,6 +45,9 @@ pub struct PushReport {
 /// Blob HEADs in flight at once.
 const MAX_QUESTIONS: usize = 32;
 
+/// Largest blob sent without a HEAD when the tag's image does not name it.
+const SEND_UNASKED: u64 = 256 << 10;
+
 struct BlobJob {
     digest: Digest,
     size: u64,
@@ -100,15 +103,29 @@ pub async fn push(
     // The HEADs are all asked at once (an image rarely has more than a few dozen blobs); only
     // the transfers are held to the configured concurrency.
     let transfers = tokio::sync::Semaphore::new(client.options().concurrency.max(1));
+    // What the image the tag holds names, the repository has. A small blob of this publish's
+    // that it does not name is most likely new: it is sent without asking first (sending one
+    // the registry has costs a few kilobytes; asking costs a round trip).
+    let held = client.held(registry, repository);
     stream::iter(jobs.iter().map(Ok::<_, RegistryError>))
         .try_for_each_concurrent(jobs.len().clamp(1, MAX_QUESTIONS), |job| {
-            let (access, uploaded, present, mounted, bytes, transfers) =
-                (&access, &uploaded, &present, &mounted, &bytes, &transfers);
+            let (access, uploaded, present, mounted, bytes, transfers, held) =
+                (&access, &uploaded, &present, &mounted, &bytes, &transfers, &held);
             async move {
-                if client
-                    .blob_exists(registry, repository, &job.digest, access)
-                    .await?
-                    .is_some()
+                let known = held.as_ref().map(|h| h.contains(&job.digest));
+                let ask = match known {
+                    Some(true) => false,
+                    Some(false) => {
+                        job.size > SEND_UNASKED || matches!(job.body, BlobBody::Remote { .. })
+                    }
+                    None => true,
+                };
+                if known == Some(true)
+                    || ask
+                        && client
+                            .blob_exists(registry, repository, &job.digest, access)
+                            .await?
+                            .is_some()
                 {
                     tracing::debug!(digest = %job.digest, "blob already present");
                     present.fetch_add(1, Ordering::Relaxed);

@@ -119,19 +119,27 @@ impl RegistrySession {
     /// Checks, before anything is built, that `reference`'s registry answers and that this
     /// client is authorized to push to its repository: the ping, the credential lookup for a
     /// push and (for token registries) a token for `pull,push` on the repository, spent on a
-    /// `HEAD` of the tag to be pushed. It starts no upload, so it leaves nothing on the registry; a
+    /// `GET` of the tag to be pushed. It starts no upload, so it leaves nothing on the registry; a
     /// token server that grants less than it was asked is only found out by the push itself.
+    /// The image the tag holds (a publish's previous one) tells the push which blobs the
+    /// repository has without asking for each ([`RegistryClient::note_held`]).
     pub fn probe_push(&self, reference: &crate::oci::Reference) -> Result<(), RegistryError> {
         let connected = self.connect()?;
         let client = connected.client();
-        client.add_push_registry(&reference.registry);
-        let access = super::Access::push(&reference.repository, &[]);
-        connected.block_on(client.head_manifest(
-            &reference.registry,
-            &reference.repository,
+        let (registry, repository) = (&reference.registry, &reference.repository);
+        client.add_push_registry(registry);
+        let access = super::Access::push(repository, &[]);
+        let tagged = connected.block_on(client.get_manifest_with(
+            registry,
+            repository,
             reference.tag_or_latest(),
             &access,
-        ))?;
+        ));
+        match tagged {
+            Ok(m) => client.note_held(registry, repository, &m),
+            Err(RegistryError::Status { status: 404, .. }) => {}
+            Err(e) => return Err(e),
+        }
         Ok(())
     }
 }

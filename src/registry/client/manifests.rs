@@ -56,12 +56,25 @@ impl RegistryClient {
         repository: &str,
         reference: &str,
     ) -> Result<Manifest, RegistryError> {
-        let host = self.host(registry)?;
         let access = Access::pull(repository);
+        self.get_manifest_with(registry, repository, reference, &access)
+            .await
+    }
+
+    /// [`Self::get_manifest_at`] with the token scope `access` (a push's, to ask for the
+    /// token the push will use).
+    pub async fn get_manifest_with(
+        &self,
+        registry: &str,
+        repository: &str,
+        reference: &str,
+        access: &Access,
+    ) -> Result<Manifest, RegistryError> {
+        let host = self.host(registry)?;
         let action = format!("fetching manifest {}", manifest_name(repository, reference));
         let url_path = format!("v2/{repository}/manifests/{reference}");
         let resp = self
-            .send(&host, &access, &action, Retry::Yes, |c, base| {
+            .send(&host, access, &action, Retry::Yes, |c, base| {
                 Ok(c.get(join(base, &url_path)?)
                     .header(header::ACCEPT, MANIFEST_ACCEPT.join(", ")))
             })

@@ -302,6 +302,85 @@ fn unchanged_source_uploads_nothing_and_a_one_line_change_one_layer_per_platform
     assert_eq!(manifest_puts, 3, "{log:?}");
 }
 
+/// The image the tag holds names blobs the repository has: a republish after a one-line
+/// change asks about none of them, and sends its new small config without asking first.
+#[test]
+fn blobs_the_tagged_image_names_are_not_asked_about() {
+    let env = TestEnv::new();
+    let project = env.copy_example("go-hello", "go-hello");
+    let reg = Registry::start();
+    let to = format!("{}/team/one:dev", reg.host);
+    let one = |extra: &[&str]| {
+        env.lade()
+            .arg("publish")
+            .arg("-C")
+            .arg(&project)
+            .args([
+                "--platform",
+                "linux/amd64",
+                "--json",
+                "--no-attach",
+                "--to",
+                &to,
+            ])
+            .args(extra)
+            .run()
+            .success()
+            .json()
+    };
+    let first = one(&[]);
+    let main_go = project.join("main.go");
+    let src = std::fs::read_to_string(&main_go).unwrap();
+    std::fs::write(
+        &main_go,
+        src.replace("go-hello listening on", "go-hello (v2) listening on"),
+    )
+    .unwrap();
+    let mark = reg.mark();
+    let second = one(&[]);
+    let log = reg.requests_since(mark);
+    assert_ne!(second["digest"], first["digest"]);
+    let layers = |r: &Value| -> BTreeSet<String> {
+        r["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["digest"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (before, after) = (layers(&first), layers(&second));
+    let kept: Vec<&String> = before.intersection(&after).collect();
+    assert!(
+        !kept.is_empty(),
+        "kodata's layer is unchanged: {before:?} {after:?}"
+    );
+    let heads: Vec<&Access> = log
+        .iter()
+        .filter(|a| a.method == "HEAD" && a.path.contains("/blobs/"))
+        .collect();
+    for d in &kept {
+        assert!(
+            !heads.iter().any(|a| a.path.ends_with(d.as_str())),
+            "{d} is named by the tagged image, yet was asked about: {log:?}"
+        );
+    }
+    let config = second["images"][0]["config"].as_str().unwrap();
+    assert!(
+        !heads.iter().any(|a| a.path.ends_with(config)),
+        "the new config was asked about: {log:?}"
+    );
+    let s = stats(&second["outputs"][0]);
+    assert_eq!(n(s, "blobs_present"), kept.len() as u64, "{s}");
+    assert_eq!(
+        n(s, "blobs_uploaded"),
+        2,
+        "the binary layer and the config: {s}"
+    );
+    // What the tag now holds is whole: skopeo copies every blob it names.
+    let layout = pull(&env, &to, &["--src-tls-verify=false"], "pulled-one");
+    layout.verify_blobs();
+}
+
 /// A distroless-like two-platform base in the registry at `repo:tag`, copied there by skopeo
 /// from a layout the test support builds byte by byte. Returns the pushed index digest.
 fn push_base(

@@ -11,11 +11,14 @@ use crate::registry::client::{Access, BlobBody, RegistryClient};
 use crate::registry::{RegistryError, RegistrySession};
 
 /// Attaches `artifacts` to the images pushed to `reference` (`--to` value `target`).
+///
+/// `new_subjects` are images this run made: their artifacts are most likely not there yet.
 pub fn attach(
     target: &str,
     reference: &str,
     session: &RegistrySession,
     artifacts: &[Artifact],
+    new_subjects: &[Digest],
 ) -> Result<(Vec<Attached>, AttachStats), AttachError> {
     let err = |error: RegistryError| AttachError::Registry {
         target: target.to_string(),
@@ -25,7 +28,7 @@ pub fn attach(
     let connected = session.connect().map_err(err)?;
     let client = connected.client();
     let stats = connected
-        .block_on(push(client, &reference, artifacts, target))
+        .block_on(push(client, &reference, artifacts, new_subjects, target))
         .map_err(|e| match e {
             Pushed::Registry(e) => err(e),
             Pushed::Invalid(detail) => AttachError::Invalid {
@@ -60,6 +63,7 @@ async fn push(
     client: &RegistryClient,
     reference: &Reference,
     artifacts: &[Artifact],
+    new_subjects: &[Digest],
     target: &str,
 ) -> Result<AttachStats, Pushed> {
     let (registry, repository) = (reference.registry.as_str(), reference.repository.as_str());
@@ -70,17 +74,24 @@ async fn push(
     let Some(first) = subjects.first() else {
         return Ok(stats);
     };
+    // An image this run made (`new_subjects`) most likely has no artifacts yet (each names its
+    // image), so their documents go out at once, beside the questions, instead of after them;
+    // should they be there after all, sending them again changes nothing.
+    let fresh = subjects.iter().all(|s| new_subjects.contains(s));
     // Every request is a round trip the registry answers on its own, so the questions that
     // do not depend on each other are asked at once: which artifacts are there already,
     // whether the registry lists referrers itself, and what the fallback indexes hold.
     let present = futures_util::future::try_join_all(artifacts.iter().map(|a| {
         let access = &access;
         async move {
+            if fresh {
+                return Ok::<_, RegistryError>(false);
+            }
             let d = a.digest();
             let have = client
                 .head_manifest(registry, repository, d.as_str(), access)
                 .await?;
-            Ok::<_, RegistryError>(have.is_some_and(|have| have == d))
+            Ok(have.is_some_and(|have| have == d))
         }
     }));
     let indexes = futures_util::future::try_join_all(
@@ -88,51 +99,37 @@ async fn push(
             .iter()
             .map(|subject| fallback_index(client, registry, repository, subject)),
     );
-    let (present, lists_referrers, indexes) = futures_util::future::try_join3(
+    let questions = futures_util::future::try_join3(
         present,
         client.has_referrers_api(registry, repository, first, &access),
         indexes,
-    )
-    .await?;
+    );
+    let all: Vec<&Artifact> = artifacts.iter().collect();
+    let (present, lists_referrers, indexes, uploaded) = if fresh {
+        let ((present, lists, indexes), uploaded) = futures_util::future::try_join(
+            questions,
+            send_documents(client, registry, repository, &access, &all),
+        )
+        .await?;
+        (present, lists, indexes, uploaded)
+    } else {
+        let (present, lists, indexes) = questions.await?;
+        let missing: Vec<&Artifact> = all
+            .iter()
+            .zip(&present)
+            .filter(|(_, there)| !**there)
+            .map(|(a, _)| *a)
+            .collect();
+        let uploaded = send_documents(client, registry, repository, &access, &missing).await?;
+        (present, lists, indexes, uploaded)
+    };
     let missing: Vec<&Artifact> = artifacts
         .iter()
         .zip(&present)
         .filter(|(_, there)| !**there)
         .map(|(a, _)| a)
         .collect();
-    // The documents of a missing artifact are new (each names its image), so they are sent
-    // without asking first; the empty config usually is there.
-    let mut blobs: Vec<(Digest, &[u8], bool)> = Vec::new();
-    if !missing.is_empty() {
-        blobs.push((Digest::of(EMPTY_BYTES), EMPTY_BYTES, true));
-    }
-    for a in &missing {
-        if !blobs.iter().any(|(d, _, _)| d == &a.document.digest()) {
-            blobs.push((a.document.digest(), &a.document.bytes, false));
-        }
-    }
-    let uploaded =
-        futures_util::future::try_join_all(blobs.into_iter().map(|(digest, bytes, ask)| {
-            let access = &access;
-            async move {
-                if ask
-                    && client
-                        .blob_exists(registry, repository, &digest, access)
-                        .await?
-                        .is_some()
-                {
-                    return Ok::<_, RegistryError>(0);
-                }
-                let body = BlobBody::Bytes(bytes.to_vec());
-                let size = bytes.len() as u64;
-                client
-                    .upload_blob(registry, repository, &digest, size, &body, None, access)
-                    .await?;
-                Ok(1)
-            }
-        }))
-        .await?;
-    stats.blobs_uploaded += uploaded.iter().sum::<u64>();
+    stats.blobs_uploaded += uploaded;
     futures_util::future::try_join_all(missing.iter().map(|a| {
         let access = &access;
         async move {
@@ -171,6 +168,47 @@ async fn push(
         }
     }
     Ok(stats)
+}
+
+/// Sends the documents of `missing` and, when there are any, the empty config (asked about
+/// first: it usually is there). The documents are sent without asking: each names its image,
+/// so a missing artifact's document is new. Returns how many blobs were sent.
+async fn send_documents(
+    client: &RegistryClient,
+    registry: &str,
+    repository: &str,
+    access: &Access,
+    missing: &[&Artifact],
+) -> Result<u64, RegistryError> {
+    let mut blobs: Vec<(Digest, &[u8], bool)> = Vec::new();
+    if !missing.is_empty() {
+        blobs.push((Digest::of(EMPTY_BYTES), EMPTY_BYTES, true));
+    }
+    for a in missing {
+        if !blobs.iter().any(|(d, _, _)| d == &a.document.digest()) {
+            blobs.push((a.document.digest(), &a.document.bytes, false));
+        }
+    }
+    let uploaded = futures_util::future::try_join_all(blobs.into_iter().map(
+        |(digest, bytes, ask)| async move {
+            if ask
+                && client
+                    .blob_exists(registry, repository, &digest, access)
+                    .await?
+                    .is_some()
+            {
+                return Ok::<_, RegistryError>(0);
+            }
+            let body = BlobBody::Bytes(bytes.to_vec());
+            let size = bytes.len() as u64;
+            client
+                .upload_blob(registry, repository, &digest, size, &body, None, access)
+                .await?;
+            Ok(1)
+        },
+    ))
+    .await?;
+    Ok(uploaded.iter().sum())
 }
 
 /// The subject's fallback index as the registry holds it (`None`: there is none yet).

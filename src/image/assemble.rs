@@ -130,6 +130,7 @@ pub fn image_set_with(
         return Ok(ImageSet {
             images,
             index: None,
+            made: Default::default(),
         });
     }
     let mut manifests = Vec::new();
@@ -153,6 +154,7 @@ pub fn image_set_with(
     Ok(ImageSet {
         images,
         index: Some(index),
+        made: Default::default(),
     })
 }
 

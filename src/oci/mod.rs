@@ -103,6 +103,10 @@ pub struct ImageSet {
     pub images: Vec<Image>,
     /// Present when there is more than one platform.
     pub index: Option<JsonBlob>,
+    /// Blobs this run made rather than found in lade's cache: layers it wrote and the configs
+    /// of the images holding them. A registry most likely lacks them, so a push sends the
+    /// small ones without asking first.
+    pub made: std::collections::BTreeSet<Digest>,
 }
 
 impl ImageSet {

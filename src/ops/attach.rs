@@ -75,7 +75,15 @@ pub fn stage(
     documents: Vec<Option<Vec<Artifact>>>,
     targets: &[Target],
     registry: &RegistrySession,
+    set: &crate::oci::ImageSet,
 ) -> Staged {
+    // The images holding a blob this run made are new: most likely no artifact names them yet.
+    let new_subjects: Vec<crate::digest::Digest> = set
+        .images
+        .iter()
+        .filter(|i| set.made.contains(&i.config.digest()))
+        .map(|i| i.manifest.digest())
+        .collect();
     let mut repositories: Vec<String> = Vec::new();
     let attached = targets
         .iter()
@@ -96,6 +104,7 @@ pub fn stage(
                 reference,
                 registry,
                 artifacts,
+                &new_subjects,
             ))
         })
         .collect();
@@ -124,7 +133,7 @@ pub fn attach_all(
         let (attached, stats) = match (t, attached) {
             (Target::Registry { .. }, Some(attached)) => attached?,
             (Target::Registry { reference }, None) => {
-                attach::registry::attach(out, reference, registry, &artifacts)?
+                attach::registry::attach(out, reference, registry, &artifacts, &[])?
             }
             // `--tag` gives one layout target per tag: the artifacts go in once.
             (Target::OciLayout { path, .. }, _) if !layouts.contains(&path.as_path()) => {
@@ -160,6 +169,17 @@ fn sbom_artifacts(inputs: &Inputs) -> anyhow::Result<Vec<Artifact>> {
             .map(|b| b.layers.as_slice())
             .unwrap_or_default();
         let layers = super::cache_repo::sbom_layers(inputs.cache_repo, ti, &t.layers);
+        let kept = kept_parts(inputs, &cache, ti, base_layers.len(), &layers)?;
+        let layers: Vec<_> = layers
+            .into_iter()
+            .zip(&kept)
+            .map(|(layer, kept)| match (layer, kept) {
+                (crate::sbom::LadeLayer::Files(_), Some(part)) => {
+                    crate::sbom::LadeLayer::Part(part)
+                }
+                (layer, _) => layer,
+            })
+            .collect();
         let scan = crate::sbom::scan_layers(base_layers, &layers, &project)
             .with_context(|| format!("scanning the {} image for its SBOM", t.platform))?;
         let manifest = image.manifest.digest();
@@ -182,4 +202,61 @@ fn sbom_artifacts(inputs: &Inputs) -> anyhow::Result<Vec<Artifact>> {
         }
     }
     Ok(artifacts)
+}
+
+/// What each of lade's layers of image `ti` adds to its SBOM, from `<cache>/layer-sbom/`: a
+/// layer's part follows from its bytes (keyed by its digest, the detector and lade's
+/// version), so a layer this publish found in its layer cache is not read again — for a Node
+/// image, node_modules' hundreds of files and every package.json. `None` where the layer is
+/// not in the image (it only had empty trees), its digest is unknown, or it came from the
+/// shared cache with its part.
+fn kept_parts(
+    inputs: &Inputs,
+    cache: &std::path::Path,
+    ti: usize,
+    base_layers: usize,
+    layers: &[crate::sbom::LadeLayer],
+) -> anyhow::Result<Vec<Option<crate::sbom::LayerPart>>> {
+    let specs = &inputs.plan.targets[ti].layers;
+    let image = &inputs.set.images[ti];
+    let own = image.layers.get(base_layers..).unwrap_or_default();
+    let written = |s: &&crate::plan::LayerSpec| !crate::layer::tree::only_empty_trees(&s.entries);
+    // The image holds one layer per spec with files, in order; anything else is not an
+    // image this plan made, and is scanned from its files.
+    if own.len() != specs.iter().filter(written).count() {
+        return Ok(vec![None; specs.len()]);
+    }
+    let mut digests = own.iter().map(|l| l.digest());
+    let detector = &inputs.plan.detector;
+    specs
+        .iter()
+        .zip(layers)
+        .map(|(spec, layer)| {
+            if !written(&spec) {
+                return Ok(None);
+            }
+            let Some(digest) = digests.next() else {
+                return Ok(None);
+            };
+            // A layer from the shared cache brings its part; its files are not here.
+            if !matches!(layer, crate::sbom::LadeLayer::Files(_)) {
+                return Ok(None);
+            }
+            let key = crate::digest::Digest::of(
+                format!(
+                    "lade layer sbom 1\n{}\n{detector}\n{digest}",
+                    env!("CARGO_PKG_VERSION")
+                )
+                .as_bytes(),
+            );
+            let file = cache.join("layer-sbom").join(key.hex());
+            if let Some(part) = crate::kept::read_json(&file) {
+                return Ok(Some(part));
+            }
+            let part = crate::sbom::layer_part(spec, detector)
+                .with_context(|| format!("scanning the {} layer for its SBOM", spec.name))?;
+            crate::kept::keep_json(&file, &part);
+            Ok(Some(part))
+        })
+        .collect()
 }

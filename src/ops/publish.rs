@@ -417,7 +417,18 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         images.push(assemble::image(base_image, layers, &plan.config, &meta)?);
     }
     super::plan::save_stat_cache();
-    let set = assemble::image_set(images, &meta)?;
+    let mut set = assemble::image_set(images, &meta)?;
+    for (wrote, image) in written.iter().zip(&set.images) {
+        let made: Vec<Digest> = wrote
+            .iter()
+            .filter(|(_, blob)| !blob.cached)
+            .map(|(_, blob)| blob.digest.clone())
+            .collect();
+        if !made.is_empty() {
+            set.made.extend(made);
+            set.made.insert(image.config.digest());
+        }
+    }
     let sboms = match &opts.sbom {
         Some(dir) => write_sboms(dir, &plan, &base, &set, epoch, from_repo.as_ref(), &mut on)?,
         None => Vec::new(),
@@ -457,7 +468,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         let prepared = (!opts.no_attach).then(|| {
             scope.spawn(|| {
                 super::attach::prepare(&inputs, &targets)
-                    .map(|docs| super::attach::stage(docs, &targets, &registry))
+                    .map(|docs| super::attach::stage(docs, &targets, &registry, &set))
             })
         });
         let results = write_outputs(&set, &sinks, blobs.as_ref(), &mut on);

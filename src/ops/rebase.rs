@@ -355,6 +355,7 @@ fn restack(
         set: ImageSet {
             images: Vec::new(),
             index: None,
+            made: Default::default(),
         },
         platforms: Vec::new(),
         packages: Vec::new(),

@@ -430,7 +430,7 @@ pub fn attach_to(
     let out = target.to_string();
     let (attached, stats) = match target {
         Target::Registry { reference } => {
-            attach::registry::attach(&out, reference, registry, artifacts)?
+            attach::registry::attach(&out, reference, registry, artifacts, &[])?
         }
         Target::OciLayout { path, .. } => attach::layout::attach(&out, path, artifacts)?,
         _ => unreachable!("a rebase writes to a registry or a layout"),

@@ -104,21 +104,23 @@ pub async fn push(
     // the transfers are held to the configured concurrency.
     let transfers = tokio::sync::Semaphore::new(client.options().concurrency.max(1));
     // What the image the tag holds names, the repository has. A small blob of this publish's
-    // that it does not name is most likely new: it is sent without asking first (sending one
-    // the registry has costs a few kilobytes; asking costs a round trip).
+    // that it does not name, or that this run made, is most likely new: it is sent without
+    // asking first (sending one the registry has costs a few kilobytes; asking costs a round
+    // trip).
     let held = client.held(registry, repository);
+    let made = &set.made;
     stream::iter(jobs.iter().map(Ok::<_, RegistryError>))
         .try_for_each_concurrent(jobs.len().clamp(1, MAX_QUESTIONS), |job| {
             let (access, uploaded, present, mounted, bytes, transfers, held) =
                 (&access, &uploaded, &present, &mounted, &bytes, &transfers, &held);
             async move {
                 let known = held.as_ref().map(|h| h.contains(&job.digest));
+                let small_and_ours =
+                    job.size <= SEND_UNASKED && !matches!(job.body, BlobBody::Remote { .. });
                 let ask = match known {
                     Some(true) => false,
-                    Some(false) => {
-                        job.size > SEND_UNASKED || matches!(job.body, BlobBody::Remote { .. })
-                    }
-                    None => true,
+                    Some(false) => !small_and_ours,
+                    None => !(small_and_ours && made.contains(&job.digest)),
                 };
                 if known == Some(true)
                     || ask

@@ -272,6 +272,25 @@ fn sboms_attached_to_registry_and_layout_outputs_and_unchanged_on_republish() {
             "byte-identical documents"
         );
     }
+
+    // The second publish read what each of lade's layers adds to the SBOM from the cache,
+    // where the first kept it: a kept part that is damaged is scanned again, to the same
+    // documents.
+    let kept: Vec<_> = std::fs::read_dir(env.cache.join("layer-sbom"))
+        .expect("layer parts kept in the cache")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(!kept.is_empty());
+    for f in &kept {
+        std::fs::write(f, "{damaged").unwrap();
+    }
+    let third = publish(&env, &project, &to);
+    assert_eq!(third["digest"], first["digest"]);
+    assert_eq!(
+        third["attachments"],
+        zero_stats(first["attachments"].clone()),
+        "the same documents, so the same artifact digests"
+    );
 }
 
 /// `attachments` with the transfer counts a publish of the same image must find zero.

@@ -295,6 +295,15 @@ fn unchanged_source_uploads_nothing_and_a_one_line_change_one_layer_per_platform
         "two manifests and the index: {s}"
     );
     assert_eq!(blob_puts(&log), 4, "{log:?}");
+    // The configs are new and small: this run made them, so they were sent without a HEAD.
+    for image in third["images"].as_array().unwrap() {
+        let config = image["config"].as_str().unwrap();
+        assert!(
+            !log.iter()
+                .any(|a| a.method == "HEAD" && a.path.ends_with(config)),
+            "{config} was asked about: {log:?}"
+        );
+    }
     let manifest_puts = log
         .iter()
         .filter(|a| a.method == "PUT" && a.path.contains("/manifests/"))

@@ -46,24 +46,45 @@ impl Source {
     /// Runs the two git commands it needs side by side: each start of git costs a few
     /// milliseconds, a good part of a publish that changed one source file.
     pub fn read(dir: &Path) -> Source {
-        let head = spawn(dir, &["log", "-1", "--format=%ct%n%H"]);
-        let url = spawn(dir, &["remote", "get-url", "origin"]);
-        let head = head.and_then(output).unwrap_or_default();
-        let mut lines = head.lines();
-        let commit_time = lines.next().and_then(|t| t.parse().ok());
-        let revision = lines.next().and_then(commit_id);
-        Source {
-            commit_time,
-            revision,
-            url: url.and_then(output).as_deref().and_then(sanitize_url),
+        Source::start(dir).finish()
+    }
+
+    /// [`Source::read`] in two halves: git runs while the caller does something else (a
+    /// publish asks the registry its first question meanwhile).
+    pub fn start(dir: &Path) -> Reading {
+        Reading {
+            head: spawn(dir, &["log", "-1", "--format=%ct%n%H"]),
+            url: spawn(dir, &["remote", "get-url", "origin"]),
         }
     }
+
 
     /// `SOURCE_DATE_EPOCH` if set, else HEAD's commit time, else 0.
     pub fn date_epoch(&self) -> Result<u64, GitError> {
         epoch_from(crate::env::var_os(crate::env::SOURCE_DATE_EPOCH), || {
             self.commit_time
         })
+    }
+}
+
+/// The git commands [`Source::start`] started.
+pub struct Reading {
+    head: Option<std::process::Child>,
+    url: Option<std::process::Child>,
+}
+
+impl Reading {
+    /// Waits for git and reads what it printed.
+    pub fn finish(self) -> Source {
+        let head = self.head.and_then(output).unwrap_or_default();
+        let mut lines = head.lines();
+        let commit_time = lines.next().and_then(|t| t.parse().ok());
+        let revision = lines.next().and_then(commit_id);
+        Source {
+            commit_time,
+            revision,
+            url: self.url.and_then(output).as_deref().and_then(sanitize_url),
+        }
     }
 }
 

@@ -244,9 +244,12 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         sinks,
         cache_repo: repo,
     } = open_outputs(opts, &plan, &config)?;
-    let source = crate::git::Source::read(&plan.project_dir);
+    // git runs while the registries are asked their first question.
+    let reading = crate::git::Source::start(&plan.project_dir);
+    let probed = probe_registries(&targets, &registry);
+    let source = reading.finish();
     let epoch = source.date_epoch()?;
-    probe_registries(&targets, &registry)?;
+    probed?;
     let platforms: Vec<Platform> = plan.targets.iter().map(|t| t.platform.clone()).collect();
 
     // Resolve the base before building: a base lacking a platform should fail in a second,

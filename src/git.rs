@@ -58,7 +58,6 @@ impl Source {
         }
     }
 
-
     /// `SOURCE_DATE_EPOCH` if set, else HEAD's commit time, else 0.
     pub fn date_epoch(&self) -> Result<u64, GitError> {
         epoch_from(crate::env::var_os(crate::env::SOURCE_DATE_EPOCH), || {

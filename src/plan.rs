@@ -171,6 +171,10 @@ pub enum StepInput {
     /// its environment: rustup's `cargo` and `rustc` are one proxy binary whatever toolchain
     /// they start, so their bytes say nothing; `rustc -vV` names the compiler and its commit.
     ToolVersion { program: String, args: Vec<String> },
+    /// What the step before it wrote, which this step works on in place (`lade node-finish`
+    /// tidying the install's node_modules): the key holds that step's key, and the step runs
+    /// whenever that one runs, so it is reused only along with it.
+    PreviousStep,
 }
 
 /// Something a step writes.
@@ -467,6 +471,7 @@ impl BuildStep {
                 StepInput::ToolVersion { program, args } => {
                     format!("what `{program} {}` prints", args.join(" "))
                 }
+                StepInput::PreviousStep => "what the step before it wrote".into(),
             };
             let _ = writeln!(s, "          reads   {what}");
         }

@@ -4,7 +4,7 @@
 //! of the tool's executable). Equal keys mean the step would do the same work again.
 
 use crate::digest::Digest;
-use crate::plan::{BuildStep, Plan, Reuse, StepInput};
+use crate::plan::{BuildStep, Plan, Reuse, StepInput, TargetPlan};
 use sha2::{Digest as _, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -22,18 +22,31 @@ pub enum KeyError {
 /// Computes the key of every reusable step of `plan`; `lade plan` shows them and the runner
 /// compares them with the last run's.
 pub fn fill_keys(plan: &mut Plan) -> Result<(), KeyError> {
-    for t in &mut plan.targets {
-        for step in &mut t.steps {
-            if step.reuse == Reuse::WhenUnchanged {
-                step.key = Some(reuse_key(step)?.to_string());
-            }
+    plan.targets.iter_mut().try_for_each(fill_target_keys)
+}
+
+/// [`fill_keys`] for one target's steps.
+pub fn fill_target_keys(t: &mut TargetPlan) -> Result<(), KeyError> {
+    let mut previous: Option<String> = None;
+    for step in &mut t.steps {
+        let after = step.inputs.contains(&StepInput::PreviousStep);
+        // A step that works on what the one before wrote is keyed by that one's key; after a
+        // step that is never reused, it is not either.
+        if step.reuse == Reuse::WhenUnchanged && (!after || previous.is_some()) {
+            step.key = Some(reuse_key_after(step, previous.as_deref())?.to_string());
         }
+        previous = step.key.clone();
     }
     Ok(())
 }
 
 /// The key of `step` from the current contents of its inputs.
 pub fn reuse_key(step: &BuildStep) -> Result<Digest, KeyError> {
+    reuse_key_after(step, None)
+}
+
+/// [`reuse_key`] of a step whose step before has the key `previous`.
+pub fn reuse_key_after(step: &BuildStep, previous: Option<&str>) -> Result<Digest, KeyError> {
     let mut h = Sha256::new();
     h.update(b"lade step key 2\n");
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
@@ -66,6 +79,9 @@ pub fn reuse_key(step: &BuildStep) -> Result<Digest, KeyError> {
                 let printed = tool_version(step, program, args).map_err(err(Path::new(program)))?;
                 h.update(&printed);
                 h.update(b"\n");
+            }
+            StepInput::PreviousStep => {
+                h.update(format!("after {}\n", previous.unwrap_or("nothing")).as_bytes());
             }
             StepInput::Tool { program } => {
                 h.update(format!("tool {program}\n").as_bytes());

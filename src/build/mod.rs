@@ -11,5 +11,5 @@ mod parallel;
 pub mod record;
 mod run;
 
-pub use key::{KeyError, fill_keys, reuse_key};
+pub use key::{KeyError, fill_keys, fill_target_keys, reuse_key};
 pub use run::{BuildError, RunOptions, StepEvent, StepRun, run};

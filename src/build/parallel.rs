@@ -56,7 +56,10 @@ fn touched_paths(step: &BuildStep) -> Vec<PathBuf> {
                 paths.extend(rel.iter().map(|p| root.join(p)));
             }
             StepInput::Tree { path, .. } => paths.push(path.clone()),
-            StepInput::Env { .. } | StepInput::Tool { .. } | StepInput::ToolVersion { .. } => {}
+            StepInput::Env { .. }
+            | StepInput::Tool { .. }
+            | StepInput::ToolVersion { .. }
+            | StepInput::PreviousStep => {}
         }
     }
     paths.extend(step.outputs.iter().map(|o| o.path().to_path_buf()));

@@ -27,12 +27,19 @@ impl Records {
             names.extend_from_slice(o.path().as_os_str().as_encoded_bytes());
             names.push(0);
         }
+        // A step that writes in place what the step before wrote has no outputs of its own:
+        // its directory names it.
+        if step.outputs.is_empty() {
+            names.extend_from_slice(step.dir.as_os_str().as_encoded_bytes());
+        }
         self.dir.join(Digest::of(&names).hex())
     }
 
-    /// Whether `step` last succeeded with `key` and its outputs are all still there.
+    /// Whether `step` last succeeded with `key` and its outputs are all still there (a step
+    /// working in place on what the step before wrote has none: that step's reuse checked them).
     pub fn is_current(&self, step: &BuildStep, key: &str) -> bool {
-        !step.outputs.is_empty()
+        let in_place = step.inputs.contains(&crate::plan::StepInput::PreviousStep);
+        (in_place || !step.outputs.is_empty())
             && step.outputs.iter().all(|o| o.path().exists())
             && std::fs::read_to_string(self.path(step)).is_ok_and(|k| k == key)
     }

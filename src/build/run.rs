@@ -4,7 +4,7 @@
 //! over when the step fails, so a failure shows what the tool said and a success shows nothing.
 
 use super::record::Records;
-use crate::plan::{BuildStep, LADE_PROGRAM, Reuse, StepOutput, TargetPlan};
+use crate::plan::{BuildStep, LADE_PROGRAM, Reuse, StepInput, StepOutput, TargetPlan};
 use crate::platform::Platform;
 use crate::progress::{Kind, Reporter, Task};
 use serde::Serialize;
@@ -117,13 +117,17 @@ pub(super) fn run_target<'t>(
 ) -> Result<Vec<StepRun>, BuildError> {
     let records = &opts.records;
     let mut ran = Vec::new();
+    // Whether the step before ran this time: a step working on what it wrote must run too.
+    let mut previous_ran = false;
     for (n, step) in t.steps.iter().enumerate() {
         let key = step
             .key
             .as_deref()
             .filter(|_| step.reuse == Reuse::WhenUnchanged);
         let shared = opts.skip.contains(&(ti, n));
-        let reused = shared || key.is_some_and(|k| records.is_current(step, k));
+        let after_a_run = previous_ran && step.inputs.contains(&StepInput::PreviousStep);
+        let reused = shared || !after_a_run && key.is_some_and(|k| records.is_current(step, k));
+        previous_ran = !reused;
         if reused {
             on(StepEvent::Reused(&t.platform, step));
         } else {
@@ -349,6 +353,81 @@ mod tests {
         let mut short = Tail::default();
         short.push(b"partial");
         assert_eq!(short.into_parts(), (b"partial".to_vec(), 0));
+    }
+
+    /// A step working in place on what the step before wrote is reused with it, and runs
+    /// whenever it runs, even when its own key is the same (the step before's outputs were
+    /// missing, so it ran again with the same key).
+    #[test]
+    fn a_step_after_another_runs_when_it_runs() {
+        let d = tempfile::tempdir().unwrap();
+        let (src, out, runs) = (
+            d.path().join("src"),
+            d.path().join("out"),
+            d.path().join("runs"),
+        );
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("input"), "1").unwrap();
+        let write = BuildStep::new(
+            "write",
+            "sh",
+            vec!["-c".into(), format!("cp input {}/copy", out.display())],
+            &src,
+        )
+        .with_input(StepInput::Files {
+            root: src.clone(),
+            paths: vec!["input".into()],
+        })
+        .reused_when_unchanged();
+        let mut write = write;
+        write.outputs = vec![StepOutput::Dir { path: out.clone() }];
+        let finish = BuildStep::new(
+            "finish in place",
+            "sh",
+            vec!["-c".into(), format!("echo ran >> {}", runs.display())],
+            &out,
+        )
+        .with_input(StepInput::PreviousStep)
+        .reused_when_unchanged();
+        let mut plan_targets = vec![TargetPlan {
+            platform: "linux/amd64".parse().unwrap(),
+            steps: vec![write, finish],
+            layers: Vec::new(),
+            checks: Vec::new(),
+        }];
+        let opts = RunOptions {
+            records: Records::new(&d.path().join("cache")),
+            logs: d.path().join("logs"),
+            progress: Default::default(),
+            skip: Default::default(),
+        };
+        let publish = |targets: &mut Vec<TargetPlan>| {
+            for step in &mut targets[0].steps {
+                step.key = None;
+            }
+            super::super::fill_target_keys(&mut targets[0]).unwrap();
+            let ran = run(targets, &opts, |_| {}).unwrap();
+            let runs = std::fs::read_to_string(&runs).unwrap_or_default();
+            (
+                ran.iter().map(|r| r.reused).collect::<Vec<_>>(),
+                runs.lines().count(),
+            )
+        };
+        assert_eq!(publish(&mut plan_targets), (vec![false, false], 1));
+        assert_eq!(
+            publish(&mut plan_targets),
+            (vec![true, true], 1),
+            "both reused"
+        );
+        std::fs::remove_dir_all(&out).unwrap();
+        assert_eq!(
+            publish(&mut plan_targets),
+            (vec![false, false], 2),
+            "the step before ran again with the same key, and so did the one after it"
+        );
+        std::fs::write(src.join("input"), "2").unwrap();
+        assert_eq!(publish(&mut plan_targets), (vec![false, false], 3));
+        assert_eq!(publish(&mut plan_targets), (vec![true, true], 3));
     }
 
     #[test]

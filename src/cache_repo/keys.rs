@@ -389,6 +389,8 @@ fn own_key(step: &BuildStep, paths: &Paths) -> Result<Option<Digest>, KeyError> 
             StepInput::ToolVersion { program, args } => {
                 h.update(format!("tool version {program} {args:?}\n").as_bytes())
             }
+            // The step before is one of the steps the layer's key chains (`layer_keys`).
+            StepInput::PreviousStep => h.update(b"after the step before\n"),
         }
     }
     Ok(Some(Digest::from_sha256(h)))

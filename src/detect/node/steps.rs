@@ -4,7 +4,7 @@
 
 use super::package::Manager;
 use crate::detect::staging::{copy_step, files_input, reusable_copy_step};
-use crate::plan::{BuildStep, LADE_PROGRAM, StepOutput};
+use crate::plan::{BuildStep, LADE_PROGRAM, StepInput, StepOutput};
 use crate::platform::Platform;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -326,12 +326,17 @@ fn finish_step(platform: &Platform, host: &Platform, native: bool, dir: &Path) -
     if native {
         args.push("--native".into());
     }
+    // It works on the install's node_modules in place, and does the same again for the same
+    // install: reused whenever the install is, it costs a publish that changed only source
+    // files nothing (it is a start of lade and a walk of node_modules).
     BuildStep::new(
         format!("tidy node_modules and check native packages for {platform}"),
         LADE_PROGRAM,
         args,
         dir,
     )
+    .with_input(StepInput::PreviousStep)
+    .reused_when_unchanged()
 }
 
 /// Installs every dependency (dev included) for the host in the build copy and runs the

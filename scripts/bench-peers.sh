@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # lade side by side with its peers, in one run, as ratios (BENCHMARKS.md, "Against the peers").
-# Run: ./scripts/bench-peers.sh   (RUNS=5 by default, LADE=PATH for a given binary; needs go, pigz, skopeo,
+# Run: ./scripts/bench-peers.sh   (RUNS=5 by default, LADE=PATH for a given binary; needs go, pigz, zstd, skopeo,
 # docker-registry and /usr/bin/time: ./scripts/install-deps.sh installs them)
 #
 # Every case times lade and its peer in interleaved A/B pairs (A, B, A, B, …), so a machine
@@ -14,7 +14,7 @@ if [ -z "${LADE:-}" ]; then
   cargo build --release --quiet
   LADE=${CARGO_TARGET_DIR:-$PWD/target}/release/lade
 fi
-for t in go pigz skopeo docker-registry curl python3 /usr/bin/time; do
+for t in go pigz zstd skopeo docker-registry curl python3 /usr/bin/time; do
   command -v "$t" >/dev/null || { echo "bench-peers: $t is missing (scripts/install-deps.sh)" >&2; exit 1; }
 done
 work=$(mktemp -d)
@@ -75,6 +75,11 @@ pairs lade_gzip tar_pigz
 row "${tree_mib} MiB tree (${tree_files} files) → one gzip layer" "$A" '`tar | pigz -6 | sha256sum`' "$B"
 pairs lade_zstd tar_pigz
 row "the same, \`--compression zstd\`" "$A" '`tar | pigz -6 | sha256sum`' "$B"
+# The floor for zstd at its default level (lade's, BuildKit's, containers' own): the zstd CLI
+# on all cores. lade hashes the uncompressed tar too (the diff ID); this pipeline does not.
+tar_zstd() { tar -cf - -C "$work/lade-app/kodata" . | zstd -q -3 -T0 | sha256sum; }
+pairs lade_zstd tar_zstd
+row "the same, \`--compression zstd\`" "$A" '`tar | zstd -3 -T0 | sha256sum`' "$B"
 # CPU seconds (user + sys, children included) of one gzip run of each: on a machine shared with
 # other work, wall time follows how many threads each side keeps runnable, CPU time does not.
 cpu_of() {

@@ -65,8 +65,9 @@ REQUIRED=(
     "dpkg:time time"
     # readelf: tests/integration/perf_reuse.rs checks that release binaries are stripped.
     "readelf binutils"
-    # scripts/bench-peers.sh: the layer-write peer.
+    # scripts/bench-peers.sh: the layer-write peers.
     "pigz pigz"
+    "zstd zstd"
 )
 
 # >>> registry tests: Python packages from PyPI (the registry engineer fills this in; their

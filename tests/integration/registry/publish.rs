@@ -61,6 +61,17 @@ fn expected_blobs(report: &Value) -> u64 {
     layers.len() as u64 + report["platforms"].as_array().unwrap().len() as u64
 }
 
+/// One line of go-hello's main.go changed: its binary changes, nothing else does.
+fn change_one_line(project: &Path) {
+    let main_go = project.join("main.go");
+    let src = std::fs::read_to_string(&main_go).unwrap();
+    std::fs::write(
+        &main_go,
+        src.replace("go-hello listening on", "go-hello (v2) listening on"),
+    )
+    .unwrap();
+}
+
 /// `skopeo copy --all` of `reference` into a new layout under the test's root.
 fn pull(env: &TestEnv, reference: &str, extra: &[&str], name: &str) -> Layout {
     let dir = env.path(name);
@@ -268,13 +279,7 @@ fn unchanged_source_uploads_nothing_and_a_one_line_change_one_layer_per_platform
     );
 
     // One line of Go changes the binary layer of each platform and nothing else.
-    let main_go = project.join("main.go");
-    let src = std::fs::read_to_string(&main_go).unwrap();
-    std::fs::write(
-        &main_go,
-        src.replace("go-hello listening on", "go-hello (v2) listening on"),
-    )
-    .unwrap();
+    change_one_line(&project);
     let mark = reg.mark();
     // Without the attached SBOMs, whose new documents would be uploaded too
     // (tests/integration/attach.rs counts those).
@@ -338,13 +343,7 @@ fn blobs_the_tagged_image_names_are_not_asked_about() {
             .json()
     };
     let first = one(&[]);
-    let main_go = project.join("main.go");
-    let src = std::fs::read_to_string(&main_go).unwrap();
-    std::fs::write(
-        &main_go,
-        src.replace("go-hello listening on", "go-hello (v2) listening on"),
-    )
-    .unwrap();
+    change_one_line(&project);
     let mark = reg.mark();
     let second = one(&[]);
     let log = reg.requests_since(mark);

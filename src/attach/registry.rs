@@ -104,31 +104,20 @@ async fn push(
         client.has_referrers_api(registry, repository, first, &access),
         indexes,
     );
-    let all: Vec<&Artifact> = artifacts.iter().collect();
-    let (present, lists_referrers, indexes, uploaded) = if fresh {
+    let (missing, lists_referrers, indexes, uploaded) = if fresh {
+        let all: Vec<&Artifact> = artifacts.iter().collect();
         let ((present, lists, indexes), uploaded) = futures_util::future::try_join(
             questions,
             send_documents(client, registry, repository, &access, &all),
         )
         .await?;
-        (present, lists, indexes, uploaded)
+        (missing_of(artifacts, &present), lists, indexes, uploaded)
     } else {
         let (present, lists, indexes) = questions.await?;
-        let missing: Vec<&Artifact> = all
-            .iter()
-            .zip(&present)
-            .filter(|(_, there)| !**there)
-            .map(|(a, _)| *a)
-            .collect();
+        let missing = missing_of(artifacts, &present);
         let uploaded = send_documents(client, registry, repository, &access, &missing).await?;
-        (present, lists, indexes, uploaded)
+        (missing, lists, indexes, uploaded)
     };
-    let missing: Vec<&Artifact> = artifacts
-        .iter()
-        .zip(&present)
-        .filter(|(_, there)| !**there)
-        .map(|(a, _)| a)
-        .collect();
     stats.blobs_uploaded += uploaded;
     futures_util::future::try_join_all(missing.iter().map(|a| {
         let access = &access;
@@ -168,6 +157,16 @@ async fn push(
         }
     }
     Ok(stats)
+}
+
+/// The artifacts the repository does not hold (`present`: per artifact, whether it does).
+fn missing_of<'a>(artifacts: &'a [Artifact], present: &[bool]) -> Vec<&'a Artifact> {
+    artifacts
+        .iter()
+        .zip(present)
+        .filter(|(_, there)| !**there)
+        .map(|(a, _)| a)
+        .collect()
 }
 
 /// Sends the documents of `missing` and, when there are any, the empty config (asked about

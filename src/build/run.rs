@@ -368,7 +368,7 @@ mod tests {
         );
         std::fs::create_dir_all(&src).unwrap();
         std::fs::write(src.join("input"), "1").unwrap();
-        let write = BuildStep::new(
+        let mut write = BuildStep::new(
             "write",
             "sh",
             vec!["-c".into(), format!("cp input {}/copy", out.display())],
@@ -379,7 +379,6 @@ mod tests {
             paths: vec!["input".into()],
         })
         .reused_when_unchanged();
-        let mut write = write;
         write.outputs = vec![StepOutput::Dir { path: out.clone() }];
         let finish = BuildStep::new(
             "finish in place",

@@ -58,7 +58,7 @@ fn takes_documents(t: &Target) -> bool {
 }
 
 /// The [`prepare`]d documents, and what attaching them to each registry output gave.
-pub struct Staged {
+pub struct Prepared {
     documents: Vec<Option<Vec<Artifact>>>,
     registry: Vec<Option<Attachment>>,
 }
@@ -71,12 +71,12 @@ type Attachment = Result<(Vec<attach::Attached>, attach::AttachStats), attach::A
 /// once too), and the fallback indexes list the artifact manifests only. A repository named
 /// by two outputs is attached here for the first only; the second is attached afterwards.
 /// The results are kept for [`attach_all`], which reports those of the outputs written.
-pub fn stage(
+pub fn attach_to_registries(
     documents: Vec<Option<Vec<Artifact>>>,
     targets: &[Target],
     registry: &RegistrySession,
     set: &crate::oci::ImageSet,
-) -> Staged {
+) -> Prepared {
     // The images holding a blob this run made are new: most likely no artifact names them yet.
     let new_subjects: Vec<crate::digest::Digest> = set
         .images
@@ -108,24 +108,24 @@ pub fn stage(
             ))
         })
         .collect();
-    Staged {
+    Prepared {
         documents,
         registry: attached,
     }
 }
 
-/// Attaches the [`stage`]d documents to every registry and OCI layout output in `targets`
+/// Attaches the [`prepare`]d documents to every registry and OCI layout output in `targets`
 /// that was written (`outputs`: its name, in the same order; `None`: it failed), and reports
-/// what was attached.
+/// what [`attach_to_registries`] attached.
 pub fn attach_all(
-    staged: Staged,
+    prepared: Prepared,
     targets: &[Target],
     outputs: &[Option<String>],
     registry: &RegistrySession,
 ) -> anyhow::Result<Vec<OutputAttachments>> {
     let mut done: Vec<OutputAttachments> = Vec::new();
     let mut layouts: Vec<&std::path::Path> = Vec::new();
-    let prepared = staged.documents.into_iter().zip(staged.registry);
+    let prepared = prepared.documents.into_iter().zip(prepared.registry);
     for ((t, out), (artifacts, attached)) in targets.iter().zip(outputs).zip(prepared) {
         let (Some(out), Some(artifacts)) = (out, artifacts) else {
             continue;

@@ -470,8 +470,9 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
     let (results, prepared) = std::thread::scope(|scope| {
         let prepared = (!opts.no_attach).then(|| {
             scope.spawn(|| {
-                super::attach::prepare(&inputs, &targets)
-                    .map(|docs| super::attach::stage(docs, &targets, &registry, &set))
+                super::attach::prepare(&inputs, &targets).map(|docs| {
+                    super::attach::attach_to_registries(docs, &targets, &registry, &set)
+                })
             })
         });
         let results = write_outputs(&set, &sinks, blobs.as_ref(), &mut on);

@@ -1,6 +1,7 @@
-//! Manifests and configs fetched by digest, kept in lade's cache (`<cache>/documents`). A
-//! digest names its bytes for good, so a base pinned by lade.lock is resolved from here on
-//! every publish after the first, without asking the registry again (Jib keeps its base
+//! The manifests and configs a base resolution fetched, kept under their digests in lade's
+//! cache (`<cache>/documents`). A digest names its bytes for good, so a base pinned by
+//! lade.lock is resolved from here on every publish after the first, without asking the
+//! registry again (Jib keeps its base
 //! manifests the same way). Best effort: a document that is missing or does not hash to its
 //! name is fetched again.
 

@@ -77,8 +77,9 @@ pub struct RegistryOptions {
     /// (unless `LADE_REGISTRY_HOST` names others). A push adds its target itself; the CLI adds
     /// the `--to` registries before resolving a base so a private base there can be read.
     pub push_registries: Vec<String>,
-    /// Where manifests and configs fetched by digest are kept and read back from (a base
-    /// pinned by lade.lock); `None` keeps nothing.
+    /// Where the manifests and configs a base resolution fetches are kept under their digests,
+    /// and read back from when a digest names them (a base pinned by lade.lock); `None` keeps
+    /// nothing.
     pub documents: Option<PathBuf>,
 }
 
@@ -112,8 +113,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const ENV_MIRRORS: &str = crate::env::LADE_REGISTRY_MIRRORS.name();
 
 impl RegistryOptions {
-    /// Defaults plus the document cache in lade's cache directory, credentials, `LADE_REGISTRY_MIRRORS` and `LADE_REGISTRY_TIMEOUT` from the
-    /// environment.
+    /// Defaults plus the document cache in lade's cache directory, and credentials,
+    /// `LADE_REGISTRY_MIRRORS` and `LADE_REGISTRY_TIMEOUT` from the environment.
     pub fn from_env() -> Result<Self, RegistryError> {
         let mut o = RegistryOptions {
             credentials: CredentialSources::from_env(),

@@ -45,7 +45,7 @@ pub struct PushReport {
 /// Blob HEADs in flight at once.
 const MAX_QUESTIONS: usize = 32;
 
-/// Largest blob sent without a HEAD when the tag's image does not name it.
+/// Largest blob sent without a HEAD: one this run made, or one the tag's image does not name.
 const SEND_UNASKED: u64 = 256 << 10;
 
 struct BlobJob {
@@ -115,15 +115,11 @@ pub async fn push(
                 (&access, &uploaded, &present, &mounted, &bytes, &transfers, &held);
             async move {
                 let known = held.as_ref().map(|h| h.contains(&job.digest));
-                let small_and_ours =
-                    job.size <= SEND_UNASKED && !matches!(job.body, BlobBody::Remote { .. });
-                let ask = match known {
-                    Some(true) => false,
-                    Some(false) => !small_and_ours,
-                    None => !(small_and_ours && made.contains(&job.digest)),
-                };
+                let unasked = job.size <= SEND_UNASKED
+                    && !matches!(job.body, BlobBody::Remote { .. })
+                    && (known == Some(false) || made.contains(&job.digest));
                 if known == Some(true)
-                    || ask
+                    || !unasked
                         && client
                             .blob_exists(registry, repository, &job.digest, access)
                             .await?

@@ -3,6 +3,11 @@
 //! fallback indexes. Then the documents of the artifacts that are missing (and the empty
 //! config, HEAD first), their manifests by digest, and, when the registry has no referrers
 //! API, each fallback index merged and written back when something is missing from it.
+//!
+//! Everything up to the fallback index may go out before the image it speaks of: blobs and
+//! manifests pushed by digest are seen by no one who does not know their digest. The fallback
+//! index is a tag anyone listing the repository sees, so it waits for the image
+//! ([`ImageWritten`]): a push that fails leaves no tag behind.
 
 use super::{Artifact, AttachError, AttachStats, Attached, EMPTY_BYTES, Merged, fallback_tag};
 use crate::digest::Digest;
@@ -10,7 +15,45 @@ use crate::oci::{OCI_INDEX, Reference};
 use crate::registry::client::{Access, BlobBody, RegistryClient};
 use crate::registry::{RegistryError, RegistrySession};
 
-/// Attaches `artifacts` to the images pushed to `reference` (`--to` value `target`).
+/// Whether the image an output's artifacts speak of was written to it, as its writer says
+/// through the [`ImageWrittenSignal`] made with it.
+pub struct ImageWritten(Option<tokio::sync::watch::Receiver<Option<bool>>>);
+
+/// Says whether the image was written; dropped unsaid, it was not.
+pub struct ImageWrittenSignal(tokio::sync::watch::Sender<Option<bool>>);
+
+impl ImageWritten {
+    /// For an output being written while its artifacts are attached.
+    pub fn pending() -> (ImageWrittenSignal, ImageWritten) {
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        (ImageWrittenSignal(tx), ImageWritten(Some(rx)))
+    }
+
+    /// For an output whose image is there already.
+    pub fn already() -> ImageWritten {
+        ImageWritten(None)
+    }
+
+    async fn wait(self) -> bool {
+        let Some(mut rx) = self.0 else {
+            return true;
+        };
+        rx.wait_for(Option::is_some)
+            .await
+            .is_ok_and(|written| *written == Some(true))
+    }
+}
+
+impl ImageWrittenSignal {
+    pub fn said(self, written: bool) {
+        // `send_replace` keeps the value even when nobody waits (the attachment ended first).
+        self.0.send_replace(Some(written));
+    }
+}
+
+/// Attaches `artifacts` to the images pushed to `reference` (`--to` value `target`). The
+/// fallback indexes are written once `written` says the image is there, and not at all when
+/// it says it is not.
 ///
 /// `new_subjects` are images this run made: their artifacts are most likely not there yet.
 pub fn attach(
@@ -19,6 +62,7 @@ pub fn attach(
     session: &RegistrySession,
     artifacts: &[Artifact],
     new_subjects: &[Digest],
+    written: ImageWritten,
 ) -> Result<(Vec<Attached>, AttachStats), AttachError> {
     let err = |error: RegistryError| AttachError::Registry {
         target: target.to_string(),
@@ -28,7 +72,14 @@ pub fn attach(
     let connected = session.connect().map_err(err)?;
     let client = connected.client();
     let stats = connected
-        .block_on(push(client, &reference, artifacts, new_subjects, target))
+        .block_on(push(
+            client,
+            &reference,
+            artifacts,
+            new_subjects,
+            written,
+            target,
+        ))
         .map_err(|e| match e {
             Pushed::Registry(e) => err(e),
             Pushed::Invalid(detail) => AttachError::Invalid {
@@ -64,6 +115,7 @@ async fn push(
     reference: &Reference,
     artifacts: &[Artifact],
     new_subjects: &[Digest],
+    written: ImageWritten,
     target: &str,
 ) -> Result<AttachStats, Pushed> {
     let (registry, repository) = (reference.registry.as_str(), reference.repository.as_str());
@@ -138,6 +190,10 @@ async fn push(
     stats.manifests_pushed += missing.len() as u64;
     if lists_referrers {
         tracing::debug!(target, "the registry lists referrers itself");
+        return Ok(stats);
+    }
+    if !written.wait().await {
+        tracing::debug!(target, "the image was not written: no fallback index");
         return Ok(stats);
     }
     for (subject, existing) in subjects.iter().zip(indexes) {
@@ -224,5 +280,40 @@ async fn fallback_index(
         Ok(m) => Ok(Some(m.bytes)),
         Err(RegistryError::Status { status: 404, .. }) => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ImageWritten;
+
+    fn waited(w: ImageWritten) -> bool {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(w.wait())
+    }
+
+    #[test]
+    fn the_fallback_index_waits_for_what_the_writer_says() {
+        assert!(waited(ImageWritten::already()));
+        let (signal, w) = ImageWritten::pending();
+        signal.said(true);
+        assert!(waited(w));
+        let (signal, w) = ImageWritten::pending();
+        signal.said(false);
+        assert!(!waited(w));
+        // A writer that ended without saying (a panic) did not write the image.
+        let (signal, w) = ImageWritten::pending();
+        drop(signal);
+        assert!(!waited(w));
+        // Said from another thread while the attachment waits.
+        let (signal, w) = ImageWritten::pending();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            signal.said(true);
+        });
+        assert!(waited(w));
+        t.join().unwrap();
     }
 }

@@ -68,14 +68,16 @@ type Attachment = Result<(Vec<attach::Attached>, attach::AttachStats), attach::A
 /// Attaches the documents to the registry outputs while their images are pushed: the spec
 /// has a registry accept a manifest whose `subject` is not there yet, "allowing clients to
 /// push a manifest and referrers to that manifest in either order" (BuildKit pushes them at
-/// once too), and the fallback indexes list the artifact manifests only. A repository named
-/// by two outputs is attached here for the first only; the second is attached afterwards.
-/// The results are kept for [`attach_all`], which reports those of the outputs written.
+/// once too). Only the fallback index, a tag, waits for the output's image (`written`, one
+/// per target). A repository named by two outputs is attached here for the first only; the
+/// second is attached afterwards. The results are kept for [`attach_all`], which reports
+/// those of the outputs written.
 pub fn attach_to_registries(
     documents: Vec<Option<Vec<Artifact>>>,
     targets: &[Target],
     registry: &RegistrySession,
     set: &crate::oci::ImageSet,
+    written: Vec<attach::registry::ImageWritten>,
 ) -> Prepared {
     // The images holding a blob this run made are new: most likely no artifact names them yet.
     let new_subjects: Vec<crate::digest::Digest> = set
@@ -88,7 +90,8 @@ pub fn attach_to_registries(
     let attached = targets
         .iter()
         .zip(&documents)
-        .map(|(t, artifacts)| {
+        .zip(written)
+        .map(|((t, artifacts), written)| {
             let (Target::Registry { reference }, Some(artifacts)) = (t, artifacts) else {
                 return None;
             };
@@ -105,6 +108,7 @@ pub fn attach_to_registries(
                 registry,
                 artifacts,
                 &new_subjects,
+                written,
             ))
         })
         .collect();
@@ -132,9 +136,14 @@ pub fn attach_all(
         };
         let (attached, stats) = match (t, attached) {
             (Target::Registry { .. }, Some(attached)) => attached?,
-            (Target::Registry { reference }, None) => {
-                attach::registry::attach(out, reference, registry, &artifacts, &[])?
-            }
+            (Target::Registry { reference }, None) => attach::registry::attach(
+                out,
+                reference,
+                registry,
+                &artifacts,
+                &[],
+                attach::registry::ImageWritten::already(),
+            )?,
             // `--tag` gives one layout target per tag: the artifacts go in once.
             (Target::OciLayout { path, .. }, _) if !layouts.contains(&path.as_path()) => {
                 layouts.push(path);

@@ -467,15 +467,25 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
     };
     // The attachments' documents (an SBOM scan, provenance) are made, and sent to the
     // registry outputs, while the outputs are written, which mostly waits on the registry.
+    let (signals, image_written): (Vec<_>, Vec<_>) = targets
+        .iter()
+        .map(|_| crate::attach::registry::ImageWritten::pending())
+        .unzip();
     let (results, prepared) = std::thread::scope(|scope| {
         let prepared = (!opts.no_attach).then(|| {
             scope.spawn(|| {
                 super::attach::prepare(&inputs, &targets).map(|docs| {
-                    super::attach::attach_to_registries(docs, &targets, &registry, &set)
+                    super::attach::attach_to_registries(
+                        docs,
+                        &targets,
+                        &registry,
+                        &set,
+                        image_written,
+                    )
                 })
             })
         });
-        let results = write_outputs(&set, &sinks, blobs.as_ref(), &mut on);
+        let results = write_outputs(&set, &sinks, blobs.as_ref(), signals, &mut on);
         let prepared = prepared.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
         (results, prepared)
     });
@@ -930,13 +940,16 @@ fn write_outputs(
     set: &ImageSet,
     sinks: &[(Box<dyn sink::Sink>, String)],
     blobs: &dyn BlobProvider,
+    written: Vec<crate::attach::registry::ImageWrittenSignal>,
     on: &mut impl FnMut(Event),
 ) -> Vec<Result<Published, sink::SinkError>> {
     // Every output is attempted: one failing (a full disk, a registry down) must not keep the
     // others from being written, and each result is reported.
     let mut out = Vec::new();
-    for (s, target) in sinks {
+    for ((s, target), written) in sinks.iter().zip(written) {
         let r = s.write(set, blobs);
+        // The attachments' fallback tag waits for this.
+        written.said(r.is_ok());
         match &r {
             Ok(p) => on(Event::Output(p)),
             // A single output's error is the publish's, said once.

@@ -429,9 +429,14 @@ pub fn attach_to(
 ) -> anyhow::Result<OutputAttachments> {
     let out = target.to_string();
     let (attached, stats) = match target {
-        Target::Registry { reference } => {
-            attach::registry::attach(&out, reference, registry, artifacts, &[])?
-        }
+        Target::Registry { reference } => attach::registry::attach(
+            &out,
+            reference,
+            registry,
+            artifacts,
+            &[],
+            attach::registry::ImageWritten::already(),
+        )?,
         Target::OciLayout { path, .. } => attach::layout::attach(&out, path, artifacts)?,
         _ => unreachable!("a rebase writes to a registry or a layout"),
     };

@@ -69,6 +69,56 @@ fn a_manifest_put_that_never_gets_an_answer_costs_seconds_and_the_publish_comple
     assert_eq!(sha256_digest(&raw), root_digest(&run.json()));
 }
 
+/// The tags of `repository` as the registry lists them, sorted (none when it has none).
+fn tags(reg: &Registry, repository: &str) -> Vec<String> {
+    let out = std::process::Command::new(crate::support::registry::require_tool("curl"))
+        .args(["-sS", "-w", "\n%{http_code}"])
+        .arg(format!("http://{}/v2/{repository}/tags/list", reg.host))
+        .output()
+        .expect("running curl");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    if status == "404" {
+        return Vec::new();
+    }
+    assert_eq!(status, "200", "tags/list: {body}");
+    let list: serde_json::Value = serde_json::from_str(body).unwrap();
+    let mut tags: Vec<String> = list["tags"]
+        .as_array()
+        .map(|a| a.iter().map(|t| t.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default();
+    tags.sort();
+    tags
+}
+
+/// A registry that refuses the tag (as one with immutable tags refuses a tag it holds) fails
+/// the publish, and what anyone can list of the repository stays as it was: no tag at all,
+/// not even the `sha256-<image>` tag listing the image's SBOMs and provenance, which waits for
+/// the image it speaks of.
+#[test]
+fn a_refused_tag_fails_the_publish_and_leaves_no_tag_behind() {
+    let env = TestEnv::new();
+    let project = env.copy_example("go-hello", "go-hello");
+    let reg = Registry::start();
+    let proxy = FaultProxy::start(&reg, &["--deny-tag", "1"]);
+    let publish = |tag: &str| {
+        env.lade()
+            .args(["publish", "--json", "--platform", "linux/amd64", "-C"])
+            .arg(&project)
+            .args(["--to", &format!("{}/team/app:{tag}", proxy.host)])
+            .run()
+    };
+    let run = publish("1");
+    run.expect_error(&[&proxy.host, "team/app", "denied"]);
+    assert_eq!(proxy.injected(), ["deny-tag"], "{}", run.context());
+    assert_eq!(tags(&reg, "team/app"), Vec::<String>::new());
+    // The same image under a tag the registry takes gets both tags: the check above could
+    // have found the fallback tag.
+    let run = publish("2").success();
+    let fallback = root_digest(&run.json()).replace(':', "-");
+    assert_eq!(tags(&reg, "team/app"), ["2".to_string(), fallback]);
+}
+
 /// Every regular file under `dir` with its size.
 fn files(dir: &Path) -> Vec<(std::path::PathBuf, u64)> {
     let mut out = Vec::new();

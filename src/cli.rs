@@ -446,6 +446,10 @@ pub struct OutputArgs {
     /// to write; needs containerd ≥ 1.5 or Docker ≥ 23). Both are reproducible.
     #[arg(long, value_name = "gzip|zstd", default_value = "gzip")]
     pub compression: lade::layer::Compression,
+    /// The compression level of lade's layers: gzip 1–9 (6 by default), zstd 1–19 (3 by
+    /// default). Lower is faster to write, higher smaller to pull; either is reproducible.
+    #[arg(long = "compression-level", value_name = "N")]
+    pub compression_level: Option<u32>,
     /// A registry repository shared by every machine that publishes the project as a build
     /// cache: layers found there (by a key of everything that makes them) are not built
     /// again, and the layers this publish makes are recorded there. Over lade.toml's

@@ -130,6 +130,14 @@ fn outputs(o: OutputArgs) -> anyhow::Result<PublishOptions> {
         sign_key: o.sign_key,
         no_attach: o.no_attach,
         compression: o.compression,
+        compression_level: o
+            .compression_level
+            .map(|l| {
+                o.compression
+                    .check_level(l)
+                    .map_err(|e| anyhow::anyhow!("--compression-level {l}: {e}"))
+            })
+            .transpose()?,
         cache_repo: o
             .cache_repo
             .as_deref()

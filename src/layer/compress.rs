@@ -10,8 +10,11 @@ use std::io::{self, Write};
 pub const GZIP_LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const ZSTD_LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 
-/// zstd level used for layers: libzstd's default, fast and close to gzip -9's ratio.
-pub const ZSTD_LEVEL: i32 = 3;
+/// zstd's default level for layers: libzstd's, BuildKit's and containers/image's default,
+/// fast and close to gzip -9's ratio.
+pub const ZSTD_LEVEL: u32 = 3;
+/// gzip's default level for layers.
+pub const GZIP_LEVEL: u32 = 6;
 
 /// How lade compresses the layers it writes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -29,7 +32,38 @@ impl Compression {
         }
     }
 
-    /// What the layer cache key says of the encoding, `level` being gzip's.
+    /// The level used when none is given.
+    pub fn default_level(self) -> u32 {
+        match self {
+            Compression::Gzip => GZIP_LEVEL,
+            Compression::Zstd => ZSTD_LEVEL,
+        }
+    }
+
+    /// The levels this compression takes (`--compression-level`): zstd's upper levels past
+    /// 19 need a window too large for every runtime to accept.
+    pub fn levels(self) -> std::ops::RangeInclusive<u32> {
+        match self {
+            Compression::Gzip => 1..=9,
+            Compression::Zstd => 1..=19,
+        }
+    }
+
+    /// `level` when this compression takes it; else what it takes, in words.
+    pub fn check_level(self, level: u32) -> Result<u32, String> {
+        let levels = self.levels();
+        if levels.contains(&level) {
+            return Ok(level);
+        }
+        Err(format!(
+            "{self} takes levels {} to {} ({} when not given; lower is faster, higher smaller)",
+            levels.start(),
+            levels.end(),
+            self.default_level()
+        ))
+    }
+
+    /// What the layer cache key says of the encoding (gzip's level goes in the key apart).
     pub(super) fn key_format(self, level: u32) -> String {
         match self {
             Compression::Gzip => {
@@ -39,7 +73,7 @@ impl Compression {
                 )
             }
             Compression::Zstd => format!(
-                "zstd={} level={ZSTD_LEVEL} mt",
+                "zstd={} level={level} mt",
                 zstd::zstd_safe::version_string()
             ),
         }
@@ -74,17 +108,15 @@ pub enum Encoder<W: Write> {
 }
 
 impl<W: Write> Encoder<W> {
-    /// Starts compressing into `inner` on `threads` threads (the bytes do not depend on it).
-    pub fn new(inner: W, c: Compression, gzip_level: u32, threads: usize) -> io::Result<Self> {
+    /// Starts compressing into `inner` at `level` on `threads` threads (the bytes do not depend
+    /// on the threads).
+    pub fn new(inner: W, c: Compression, level: u32, threads: usize) -> io::Result<Self> {
         Ok(match c {
-            Compression::Gzip => Encoder::Gzip(GzipWriter::new(
-                inner,
-                gzip_level,
-                threads,
-                gzip::BLOCK_SIZE,
-            )?),
+            Compression::Gzip => {
+                Encoder::Gzip(GzipWriter::new(inner, level, threads, gzip::BLOCK_SIZE)?)
+            }
             Compression::Zstd => {
-                let mut e = zstd::stream::write::Encoder::new(inner, ZSTD_LEVEL)?;
+                let mut e = zstd::stream::write::Encoder::new(inner, level as i32)?;
                 // Never 0 workers: the single-threaded encoder's bytes differ.
                 e.multithread(threads.max(1) as u32)?;
                 e.include_checksum(false)?;
@@ -129,8 +161,8 @@ mod tests {
             .collect()
     }
 
-    fn zstd_of(data: &[u8], threads: usize) -> Vec<u8> {
-        let mut e = Encoder::new(Vec::new(), Compression::Zstd, 6, threads).unwrap();
+    fn zstd_of(data: &[u8], level: u32, threads: usize) -> Vec<u8> {
+        let mut e = Encoder::new(Vec::new(), Compression::Zstd, level, threads).unwrap();
         // Odd chunk sizes: the bytes must not depend on how the input arrives either.
         for c in data.chunks(7_777) {
             e.write_all(c).unwrap();
@@ -141,17 +173,51 @@ mod tests {
     #[test]
     fn zstd_bytes_do_not_depend_on_threads_and_decode_independently() {
         let data = sample(9 * 1024 * 1024);
-        let one = zstd_of(&data, 1);
-        assert_eq!(one, zstd_of(&data, 2));
-        assert_eq!(one, zstd_of(&data, 4));
+        let one = zstd_of(&data, ZSTD_LEVEL, 1);
+        assert_eq!(one, zstd_of(&data, ZSTD_LEVEL, 2));
+        assert_eq!(one, zstd_of(&data, ZSTD_LEVEL, 4));
         assert!(one.len() < data.len() / 2, "compressed: {}", one.len());
-        // ruzstd: a decoder written independently of libzstd.
+        assert_eq!(decoded(&one), data);
+    }
+
+    /// ruzstd: a decoder written independently of libzstd.
+    fn decoded(z: &[u8]) -> Vec<u8> {
         let mut back = Vec::new();
         std::io::Read::read_to_end(
-            &mut ruzstd::decoding::StreamingDecoder::new(&one[..]).unwrap(),
+            &mut ruzstd::decoding::StreamingDecoder::new(z).unwrap(),
             &mut back,
         )
         .unwrap();
-        assert_eq!(back, data);
+        back
+    }
+
+    #[test]
+    fn another_zstd_level_writes_other_bytes_of_the_same_content() {
+        let data = sample(3 * 1024 * 1024);
+        let fast = zstd_of(&data, 1, 2);
+        assert_eq!(
+            fast,
+            zstd_of(&data, 1, 1),
+            "level 1 is thread-independent too"
+        );
+        assert_ne!(fast, zstd_of(&data, ZSTD_LEVEL, 2));
+        assert_eq!(decoded(&fast), data);
+        assert_ne!(
+            Compression::Zstd.key_format(1),
+            Compression::Zstd.key_format(ZSTD_LEVEL),
+            "the level is in the layer key"
+        );
+    }
+
+    #[test]
+    fn levels_are_checked_per_compression() {
+        assert_eq!(Compression::Zstd.check_level(19), Ok(19));
+        assert_eq!(Compression::Gzip.check_level(1), Ok(1));
+        assert_eq!(
+            Compression::Gzip.check_level(12).unwrap_err(),
+            "gzip takes levels 1 to 9 (6 when not given; lower is faster, higher smaller)"
+        );
+        assert!(Compression::Zstd.check_level(0).is_err());
+        assert!(Compression::Zstd.check_level(20).is_err());
     }
 }

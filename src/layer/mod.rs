@@ -80,29 +80,27 @@ pub enum LayerError {
     },
 }
 
-/// gzip level used unless [`LayerWriter::with_level`] says otherwise.
-pub const DEFAULT_LEVEL: u32 = 6;
-
 /// Writes layers into a blob store with fixed timestamps.
 pub struct LayerWriter<'a> {
     store: &'a BlobStore,
     mtime: u64,
     threads: usize,
-    level: u32,
+    /// `None`: the compression's default level.
+    level: Option<u32>,
     compression: Compression,
     listings: Option<&'a tree::Listings>,
 }
 
 impl<'a> LayerWriter<'a> {
     /// `mtime` is written as every entry's modification time (SOURCE_DATE_EPOCH or the commit time).
-    /// Compresses at level 6 on all available cores (at most 8).
+    /// Compresses with gzip at its default level on all available cores (at most 8).
     pub fn new(store: &'a BlobStore, mtime: u64) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         LayerWriter {
             store,
             mtime,
             threads: cores.min(8),
-            level: DEFAULT_LEVEL,
+            level: None,
             compression: Compression::Gzip,
             listings: None,
         }
@@ -127,10 +125,19 @@ impl<'a> LayerWriter<'a> {
         self
     }
 
-    /// gzip level 0–9 (clamped). Unlike the thread count this changes the layer bytes.
+    /// The compression level (clamped to what the compression takes). Unlike the thread count
+    /// this changes the layer bytes.
     pub fn with_level(mut self, level: u32) -> Self {
-        self.level = level.min(9);
+        self.level = Some(level);
         self
+    }
+
+    /// The level the layers are compressed at.
+    pub fn level(&self) -> u32 {
+        let levels = self.compression.levels();
+        self.level.map_or(self.compression.default_level(), |l| {
+            l.clamp(*levels.start(), *levels.end())
+        })
     }
 
     /// Writes (or finds in the cache) the layer for `spec`.
@@ -166,7 +173,7 @@ impl<'a> LayerWriter<'a> {
         .collect::<Result<Vec<_>, _>>()?;
         let key = match self.compression {
             Compression::Gzip => cache::key(
-                self.level,
+                self.level(),
                 gzip::BLOCK_SIZE,
                 None,
                 self.mtime,
@@ -176,7 +183,7 @@ impl<'a> LayerWriter<'a> {
             c => cache::key(
                 0,
                 0,
-                Some(c.key_format(self.level)),
+                Some(c.key_format(self.level())),
                 self.mtime,
                 &nodes,
                 &contents,
@@ -207,7 +214,7 @@ impl<'a> LayerWriter<'a> {
         };
         // One pass: tar bytes are hashed (diff_id) on their way into the compressor, whose
         // output the blob writer hashes (digest) on its way to disk.
-        let gz = compress::Encoder::new(blob, self.compression, self.level, self.threads)
+        let gz = compress::Encoder::new(blob, self.compression, self.level(), self.threads)
             .map_err(sink_err)?;
         let tar = archive::write_tar(
             layer,

@@ -44,8 +44,8 @@ pub struct Shared {
 }
 
 /// The image's compression as keys name it.
-fn compression_name(c: Compression) -> String {
-    format!("{c:?} {}", crate::layer::DEFAULT_LEVEL)
+fn compression_name(c: Compression, level: u32) -> String {
+    format!("{c:?} {level}")
 }
 
 /// Looks every layer of `plan` up in `repo`.
@@ -55,6 +55,7 @@ pub fn look_up(
     registry: &RegistrySession,
     base: &ResolvedBase,
     compression: Compression,
+    level: u32,
     epoch: u64,
 ) -> anyhow::Result<Shared> {
     let build = super::plan::build_dir(&plan.project_dir);
@@ -63,7 +64,7 @@ pub fn look_up(
         &build,
         &super::cache_dir(),
     );
-    let compression = compression_name(compression);
+    let compression = compression_name(compression, level);
     let settings = keys::LayerSettings {
         compression: &compression,
         mtime: epoch,

@@ -43,6 +43,8 @@ pub struct PublishOptions {
     pub progress: crate::progress::Reporter,
     /// How lade's own layers are compressed (base layers stay as they are).
     pub compression: crate::layer::Compression,
+    /// `--compression-level`, checked against `compression`; `None`: its default.
+    pub compression_level: Option<u32>,
     /// With several projects in one run: the registry client and resolved bases they share.
     pub shared: Option<super::shared::Shared>,
     /// `--cache-repo`: a build cache shared through this registry repository (over lade.toml's
@@ -319,6 +321,9 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
     if let Some(trees) = &trees {
         super::runtime::prepare(&mut plan, &base, trees)?;
     }
+    let level = opts
+        .compression_level
+        .unwrap_or(opts.compression.default_level());
     let mut from_repo = match repo {
         Some(repo) => Some(super::cache_repo::look_up(
             &plan,
@@ -326,6 +331,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
             &registry,
             &base,
             opts.compression,
+            level,
             epoch,
         )?),
         None => None,
@@ -368,6 +374,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
 
     let writer = LayerWriter::new(&store, epoch)
         .with_compression(opts.compression)
+        .with_level(level)
         .with_listings(&listings);
     let meta = build_meta(&plan, &base, &source, epoch);
 

@@ -329,6 +329,15 @@ fn every_bad_input_fails_with_one_clear_error_and_writes_nothing() {
         .words(&["linux/sparc"]),
         publish("empty_platform", &go, &o("p2"), &["--platform", ""]).words(&["--platform"]),
         publish(
+            "zstd_level_out_of_range",
+            &go,
+            &o("cl1"),
+            &["--compression", "zstd", "--compression-level", "20"],
+        )
+        .words(&["--compression-level 20", "zstd", "1 to 19"]),
+        publish("gzip_level_zero", &go, &o("cl2"), &["--compression-level", "0"])
+            .words(&["--compression-level 0", "gzip", "1 to 9"]),
+        publish(
             "platform_without_os",
             &go,
             &o("p3"),

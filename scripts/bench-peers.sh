@@ -84,6 +84,28 @@ row "the same, \`--compression zstd\`" "$A" '`tar | zstd -3 -T0 | sha256sum`' "$
 # layer at this level is as fast as this ratio, not faster.
 pairs tar_zstd tar_pigz
 zstd_cli_ratio=$(ratio "$A" "$B")
+# zstd at level 1 (`--compression-level 1`), for whoever trades size for speed.
+lade_zstd1() { lade_layer "$1" --compression zstd --compression-level 1; }
+pairs lade_zstd1 tar_pigz
+row "the same, \`--compression zstd --compression-level 1\`" "$A" '`tar | pigz -6 | sha256sum`' "$B"
+# The sizes in bytes of the layers of the image tagged `l` in the layout lade writes the tree to.
+layer_sizes() {
+  python3 - "$work/out-layer" <<'PY'
+import json, sys
+d = sys.argv[1]
+blob = lambda dg: json.load(open(f"{d}/blobs/sha256/{dg.split(':')[1]}"))
+top = [m for m in json.load(open(f"{d}/index.json"))["manifests"]
+       if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "l"][0]
+print("\n".join(str(l["size"]) for l in blob(top["digest"])["layers"]))
+PY
+}
+sizes=()
+# gzip last: the push below copies the layout as the gzip publish leaves it.
+for c in "zstd --compression-level 1" "zstd" "gzip"; do
+  # shellcheck disable=SC2086 # the words of $c are flags
+  lade_layer 0 --compression $c >/dev/null
+  sizes+=("$c $(layer_sizes | sort -n | tail -1 | awk '{ printf "%.1f", $1 / 1048576 }') MiB")
+done
 # CPU seconds (user + sys, children included) of one gzip run of each: on a machine shared with
 # other work, wall time follows how many threads each side keeps runnable, CPU time does not.
 cpu_of() {
@@ -115,16 +137,7 @@ lade_push() { "$LADE" publish -q --no-attach -C "$work/lade-app" --platform linu
 skopeo_push() { skopeo copy -q --dest-tls-verify=false "oci:$work/out-layer:l" "docker://127.0.0.1:$port/bench/app:v1"; }
 # A new registry with empty storage before each run, started outside the timing.
 BEFORE_EACH=start_registry pairs lade_push skopeo_push
-push_mib=$(python3 - "$work/out-layer" <<'PY'
-import json, sys
-d = sys.argv[1]
-blob = lambda dg: json.load(open(f"{d}/blobs/sha256/{dg.split(':')[1]}"))
-top = [m for m in json.load(open(f"{d}/index.json"))["manifests"]
-       if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "l"][0]
-m = blob(top["digest"])
-print(round(sum(l["size"] for l in m["layers"]) / 2**20))
-PY
-)
+push_mib=$(layer_sizes | awk '{ s += $1 } END { printf "%d", s / 1048576 + 0.5 }')
 row "push of that image (${push_mib} MiB) to an empty registry, layers cached" "$A" '`skopeo copy` of lade'"'"'s OCI layout' "$B"
 
 # 5. Memory: lade's peak RSS writing a 1 GiB tree (one layer, empty cache).
@@ -172,6 +185,7 @@ lade vs peers, interleaved A/B pairs, median of $RUNS; ratio = peer / lade (abov
 |---|---|---|---|
 $(printf '%s\n' "${rows[@]}")
 
+kodata layer size: $(printf '%s, ' "${sizes[@]}" | sed 's/, $//') (tar: ${tree_mib} MiB)
 \`tar | zstd -3 -T0 | sha256sum\` against \`tar | pigz -6 | sha256sum\` (no lade; the most a level-3 zstd layer can reach here): ${zstd_cli_ratio}
 
 Nothing changed, each language's example to an OCI layout, linux/amd64, median of $RUNS (target: under 0.15 s):

@@ -404,6 +404,10 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
                         source: BlobSource::File(store.path(&blob.digest)),
                     };
                     let cached = blob.cached;
+                    // Registry outputs start sending it while the next layers are written.
+                    for (s, _) in &sinks {
+                        s.layer_ready(&layer, !cached);
+                    }
                     wrote.push((li, blob));
                     (layer, cached, false)
                 }

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod client;
 pub mod credentials;
 pub mod documents;
+pub mod early;
 pub mod push;
 mod session;
 pub(crate) mod tls;
@@ -21,7 +22,8 @@ pub mod transport;
 
 pub use client::{Access, BlobBody, Manifest, RegistryClient};
 pub use credentials::{Credential, CredentialSources, Secret};
-pub use push::{PushReport, PushStats, push};
+pub use early::EarlyUploads;
+pub use push::{PushReport, PushStats, push, push_after};
 pub use session::{Connected, RegistrySession};
 pub use transport::ApiError;
 

@@ -5,12 +5,16 @@
 
 use super::RegistryError;
 use super::client::{Access, BlobBody, RegistryClient, UploadOutcome};
+use super::early::EarlyUploads;
 use crate::digest::Digest;
 use crate::oci::reference::same_registry;
 use crate::oci::reference::{self, Reference};
 use crate::oci::{BlobSource, ImageSet};
 use futures_util::{StreamExt, TryStreamExt, stream};
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::Semaphore;
 
 /// What a push did, for `--json` and for tests that count uploads.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -23,6 +27,9 @@ pub struct PushStats {
     pub blobs_mounted: u64,
     /// Bytes of the blobs sent.
     pub bytes_uploaded: u64,
+    /// Of all these blobs, those whose check or upload started while the image was still
+    /// being made (layers, each as soon as it was written), before the push itself began.
+    pub blobs_sent_early: u64,
     /// Manifests and indexes sent (a tag written for the same bytes is not counted again).
     pub manifests_pushed: u64,
     /// Per-platform manifests the repository already had.
@@ -48,11 +55,88 @@ const MAX_QUESTIONS: usize = 32;
 /// Largest blob sent without a HEAD: one this run made, or one the tag's image does not name.
 const SEND_UNASKED: u64 = 256 << 10;
 
-struct BlobJob {
-    digest: Digest,
-    size: u64,
-    body: BlobBody,
-    mount_from: Option<String>,
+pub(super) struct BlobJob {
+    pub(super) digest: Digest,
+    pub(super) size: u64,
+    pub(super) body: BlobBody,
+    pub(super) mount_from: Option<String>,
+}
+
+/// How one blob came to be in the repository.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Sent {
+    /// The repository had it: the tag's image names it, or a HEAD found it.
+    Present,
+    /// Mounted from another repository of the same registry.
+    Mounted,
+    Uploaded,
+}
+
+/// Where blobs go, and the transfers allowed at once.
+pub(super) struct Destination<'a> {
+    pub(super) client: &'a RegistryClient,
+    pub(super) registry: &'a str,
+    pub(super) repository: &'a str,
+    pub(super) access: &'a Access,
+    pub(super) transfers: &'a Semaphore,
+}
+
+/// Sends one blob unless the repository has it. `held` is what the tag's image names (the
+/// repository has those); `made` says this run made the blob. A small blob the tag's image
+/// does not name, or that this run made, is most likely new: it is sent without asking first
+/// (sending one the registry has costs a few kilobytes; asking costs a round trip).
+pub(super) async fn send_blob(
+    to: &Destination<'_>,
+    job: &BlobJob,
+    held: Option<&HashSet<Digest>>,
+    made: bool,
+) -> Result<Sent, RegistryError> {
+    let Destination {
+        client,
+        registry,
+        repository,
+        access,
+        transfers,
+    } = *to;
+    let known = held.map(|h| h.contains(&job.digest));
+    let unasked = job.size <= SEND_UNASKED
+        && !matches!(job.body, BlobBody::Remote { .. })
+        && (known == Some(false) || made);
+    if known == Some(true)
+        || !unasked
+            && client
+                .blob_exists(registry, repository, &job.digest, access)
+                .await?
+                .is_some()
+    {
+        tracing::debug!(digest = %job.digest, "blob already present");
+        return Ok(Sent::Present);
+    }
+    let _slot = transfers
+        .acquire()
+        .await
+        .map_err(|_| RegistryError::Options("the upload queue was closed".into()))?;
+    let outcome = client
+        .upload_blob(
+            registry,
+            repository,
+            &job.digest,
+            job.size,
+            &job.body,
+            job.mount_from.as_deref(),
+            access,
+        )
+        .await?;
+    Ok(match outcome {
+        UploadOutcome::Mounted => {
+            tracing::debug!(digest = %job.digest, from = ?job.mount_from, "blob mounted");
+            Sent::Mounted
+        }
+        UploadOutcome::Uploaded => {
+            tracing::debug!(digest = %job.digest, size = job.size, "blob uploaded");
+            Sent::Uploaded
+        }
+    })
 }
 
 /// Pushes `set` to `target` (tag `latest` when it names none) and tags it with `extra_tags`.
@@ -61,6 +145,18 @@ pub async fn push(
     target: &Reference,
     extra_tags: &[String],
     set: &ImageSet,
+) -> Result<PushReport, RegistryError> {
+    push_after(client, target, extra_tags, set, None).await
+}
+
+/// [`push`], awaiting the blobs `early` started sending while the set was made rather than
+/// sending them again.
+pub async fn push_after(
+    client: &RegistryClient,
+    target: &Reference,
+    extra_tags: &[String],
+    set: &ImageSet,
+    early: Option<&EarlyUploads>,
 ) -> Result<PushReport, RegistryError> {
     let registry = target.registry.as_str();
     let repository = target.repository.as_str();
@@ -94,66 +190,64 @@ pub async fn push(
     let jobs = blob_jobs(set, registry, repository, client.options());
     let mount_from: Vec<String> = jobs.iter().filter_map(|j| j.mount_from.clone()).collect();
     let access = Access::push(repository, &mount_from);
-    let retries_before = client.retries();
+    let retries_before = early
+        .and_then(EarlyUploads::retries_before)
+        .unwrap_or_else(|| client.retries());
 
     let uploaded = AtomicU64::new(0);
     let present = AtomicU64::new(0);
     let mounted = AtomicU64::new(0);
     let bytes = AtomicU64::new(0);
+    let early_sent = AtomicU64::new(0);
     // The HEADs are all asked at once (an image rarely has more than a few dozen blobs); only
-    // the transfers are held to the configured concurrency.
-    let transfers = tokio::sync::Semaphore::new(client.options().concurrency.max(1));
-    // What the image the tag holds names, the repository has. A small blob of this publish's
-    // that it does not name, or that this run made, is most likely new: it is sent without
-    // asking first (sending one the registry has costs a few kilobytes; asking costs a round
-    // trip).
+    // the transfers are held to the configured concurrency, counting those started early.
+    let transfers = match early {
+        Some(e) => e.transfers(),
+        None => Arc::new(Semaphore::new(client.options().concurrency.max(1))),
+    };
+    // What the image the tag holds names, the repository has.
     let held = client.held(registry, repository);
     let made = &set.made;
     stream::iter(jobs.iter().map(Ok::<_, RegistryError>))
         .try_for_each_concurrent(jobs.len().clamp(1, MAX_QUESTIONS), |job| {
-            let (access, uploaded, present, mounted, bytes, transfers, held) =
-                (&access, &uploaded, &present, &mounted, &bytes, &transfers, &held);
+            let (access, uploaded, present, mounted, bytes, transfers, held, early_sent) = (
+                &access,
+                &uploaded,
+                &present,
+                &mounted,
+                &bytes,
+                &transfers,
+                &held,
+                &early_sent,
+            );
             async move {
-                let known = held.as_ref().map(|h| h.contains(&job.digest));
-                let unasked = job.size <= SEND_UNASKED
-                    && !matches!(job.body, BlobBody::Remote { .. })
-                    && (known == Some(false) || made.contains(&job.digest));
-                if known == Some(true)
-                    || !unasked
-                        && client
-                            .blob_exists(registry, repository, &job.digest, access)
-                            .await?
-                            .is_some()
-                {
-                    tracing::debug!(digest = %job.digest, "blob already present");
-                    present.fetch_add(1, Ordering::Relaxed);
-                    return Ok(());
-                }
-                let _slot = transfers.acquire().await.map_err(|_| {
-                    RegistryError::Options("the upload queue was closed".into())
-                })?;
-                let outcome = client
-                    .upload_blob(
-                        registry,
-                        repository,
-                        &job.digest,
-                        job.size,
-                        &job.body,
-                        job.mount_from.as_deref(),
-                        access,
-                    )
-                    .await?;
-                match outcome {
-                    UploadOutcome::Mounted => {
-                        tracing::debug!(digest = %job.digest, from = ?job.mount_from, "blob mounted");
-                        mounted.fetch_add(1, Ordering::Relaxed);
+                // A layer sent while the image was still being made: its result is this
+                // push's, and it is not sent again.
+                let sent = match early.and_then(|e| e.take(&job.digest)) {
+                    Some(started) => {
+                        early_sent.fetch_add(1, Ordering::Relaxed);
+                        started.finished().await?
                     }
-                    UploadOutcome::Uploaded => {
-                        tracing::debug!(digest = %job.digest, size = job.size, "blob uploaded");
-                        uploaded.fetch_add(1, Ordering::Relaxed);
+                    None => {
+                        let to = Destination {
+                            client,
+                            registry,
+                            repository,
+                            access,
+                            transfers,
+                        };
+                        let made = made.contains(&job.digest);
+                        send_blob(&to, job, held.as_ref(), made).await?
+                    }
+                };
+                match sent {
+                    Sent::Present => present.fetch_add(1, Ordering::Relaxed),
+                    Sent::Mounted => mounted.fetch_add(1, Ordering::Relaxed),
+                    Sent::Uploaded => {
                         bytes.fetch_add(job.size, Ordering::Relaxed);
+                        uploaded.fetch_add(1, Ordering::Relaxed)
                     }
-                }
+                };
                 Ok(())
             }
         })
@@ -164,6 +258,7 @@ pub async fn push(
         blobs_present: present.into_inner(),
         blobs_mounted: mounted.into_inner(),
         bytes_uploaded: bytes.into_inner(),
+        blobs_sent_early: early_sent.into_inner(),
         ..Default::default()
     };
 

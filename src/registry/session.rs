@@ -35,6 +35,15 @@ impl Connected {
     pub fn block_on<F: Future>(&self, f: F) -> F::Output {
         super::block_on(&self.runtime, f)
     }
+
+    /// Runs `f` on the runtime's threads while the caller goes on.
+    pub fn spawn<F>(&self, f: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.runtime.spawn(f)
+    }
 }
 
 impl std::fmt::Debug for RegistrySession {

@@ -86,6 +86,12 @@ pub struct OpenOptions {
 pub trait Sink {
     /// Writes `set` and reports what was written.
     fn write(&self, set: &ImageSet, blobs: &dyn BlobProvider) -> Result<Published, SinkError>;
+
+    /// `layer` of the set to come is ready (`made`: written by this run, not found in the layer
+    /// cache). A sink that sends blobs elsewhere may start now, while the rest of the image is
+    /// made; [`write`](Self::write) still decides what the output holds. Files are written
+    /// whole at the end, so the default does nothing.
+    fn layer_ready(&self, _layer: &Layer, _made: bool) {}
 }
 
 /// Gives sinks a file holding a layer's bytes, fetching it first when it is only in a registry.

@@ -4,7 +4,7 @@
 use super::{BlobProvider, Published, Sink, SinkError};
 use crate::layer::BlobStore;
 use crate::oci::{BlobSource, ImageSet, Layer, Reference};
-use crate::registry::{Connected, RegistryError, RegistrySession, push};
+use crate::registry::{Connected, EarlyUploads, RegistryError, RegistrySession, push_after};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,6 +16,8 @@ pub struct RegistrySink {
     reference: Reference,
     tags: Vec<String>,
     registry: Arc<Connected>,
+    /// Layers sent while the rest of the image is made ([`Sink::layer_ready`]).
+    early: EarlyUploads,
 }
 
 impl RegistrySink {
@@ -35,11 +37,13 @@ impl RegistrySink {
         let reference = Reference::parse(reference).map_err(|e| err(e.into()))?;
         let registry = registry.connect().map_err(err)?;
         registry.client().add_push_registry(&reference.registry);
+        let early = EarlyUploads::new(registry.clone(), &reference);
         Ok(RegistrySink {
             target,
             reference,
             tags,
             registry,
+            early,
         })
     }
 
@@ -49,16 +53,25 @@ impl RegistrySink {
 }
 
 impl Sink for RegistrySink {
+    fn layer_ready(&self, layer: &Layer, made: bool) {
+        // Base layers in a registry are mounted or streamed by the push itself.
+        if let BlobSource::File(path) = &layer.source {
+            self.early
+                .send(&layer.digest(), layer.size(), path.clone(), made);
+        }
+    }
+
     fn write(&self, set: &ImageSet, _blobs: &dyn BlobProvider) -> Result<Published, SinkError> {
         // Remote base layers are mounted or streamed registry to registry: never through the
         // blob provider, so a base is not downloaded just to be pushed.
         let report = self
             .registry
-            .block_on(push(
+            .block_on(push_after(
                 self.registry.client(),
                 &self.reference,
                 &self.tags,
                 set,
+                Some(&self.early),
             ))
             .map_err(|error| SinkError::Registry {
                 target: self.target.clone(),

@@ -255,15 +255,47 @@ fn unchanged_source_uploads_nothing_and_a_one_line_change_one_layer_per_platform
     let reg = Registry::start();
     let to = format!("{}/team/go-hello:dev", reg.host);
 
+    let mark = reg.mark();
     let first = publish(&env, &project, &["--to", &to]).success().json();
+    let log = reg.requests_since(mark);
     let s = stats(&first["outputs"][0]).clone();
     assert_eq!(n(&s, "blobs_uploaded"), expected_blobs(&first));
+    // Every layer went out as soon as it was written, once, and the push awaited those
+    // uploads: no layer was sent twice, and every one was in before any manifest.
+    let layers: BTreeSet<&str> = first["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(n(&s, "blobs_sent_early"), layers.len() as u64, "{s}");
+    let first_manifest = log
+        .iter()
+        .position(|a| a.method == "PUT" && a.path.contains("/manifests/"))
+        .expect("a manifest was pushed");
+    for layer in &layers {
+        // The upload's PUT names the digest in its query, `:` escaped.
+        let hex = layer.trim_start_matches("sha256:");
+        let puts: Vec<usize> = (0..log.len())
+            .filter(|&i| {
+                let a = &log[i];
+                a.method == "PUT" && a.status == 201 && a.path.contains(&format!("sha256%3A{hex}"))
+            })
+            .collect();
+        assert_eq!(puts.len(), 1, "{layer} uploaded once: {log:?}");
+        assert!(
+            puts[0] < first_manifest,
+            "{layer} before the manifests: {log:?}"
+        );
+    }
 
     let mark = reg.mark();
     let second = publish(&env, &project, &["--to", &to]).success().json();
     let log = reg.requests_since(mark);
     let s = stats(&second["outputs"][0]);
     assert_eq!(second["digest"], first["digest"], "same source, same image");
+    // Checked early too, found present, and not sent.
+    assert_eq!(n(s, "blobs_sent_early"), layers.len() as u64, "{s}");
     assert_eq!(n(s, "blobs_uploaded"), 0, "{s}");
     assert_eq!(n(s, "bytes_uploaded"), 0, "{s}");
     assert_eq!(n(s, "blobs_present"), expected_blobs(&first), "{s}");

@@ -1,0 +1,126 @@
+//! Layer uploads that start while the image is still being made: a layer goes to a registry
+//! output as soon as its blob is on disk, so the upload of one layer (or one platform's
+//! layers) overlaps the compression of the next, as Jib's pushes overlap its builds. The push
+//! then awaits these uploads instead of starting its own, and still writes the manifests and
+//! the tag only once every blob is in, so a tag never names anything incomplete.
+//!
+//! Each upload follows the push's own rules ([`super::push::send_blob`]): a blob the tag's
+//! image names is not asked about, a small blob this run made is sent without a HEAD, and
+//! anything else is asked about first — the same requests the push would send, sent earlier.
+
+use super::client::{Access, BlobBody};
+use super::push::{BlobJob, Destination, Sent, send_blob};
+use super::{Connected, RegistryError};
+use crate::digest::Digest;
+use crate::oci::Reference;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+/// The uploads started for one registry output, by blob digest.
+pub struct EarlyUploads {
+    connected: Arc<Connected>,
+    registry: String,
+    repository: String,
+    /// Transfers in flight at once, as the push allows.
+    transfers: Arc<Semaphore>,
+    started: Mutex<HashMap<Digest, JoinHandle<Result<Sent, RegistryError>>>>,
+    /// The client's retry count when the first upload started: the push reports the retries
+    /// of its uploads from there.
+    retries_before: OnceLock<u64>,
+}
+
+/// One upload started early, to be awaited by the push.
+pub(super) struct Started(JoinHandle<Result<Sent, RegistryError>>);
+
+impl Started {
+    /// How the upload ended; its error is the push's.
+    pub(super) async fn finished(self) -> Result<Sent, RegistryError> {
+        match self.0.await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(RegistryError::Options(
+                "an upload started before the push was cancelled".into(),
+            )),
+        }
+    }
+}
+
+impl EarlyUploads {
+    /// Uploads to `target`'s repository through `connected`'s client and runtime.
+    pub fn new(connected: Arc<Connected>, target: &Reference) -> Self {
+        let transfers = Arc::new(Semaphore::new(
+            connected.client().options().concurrency.max(1),
+        ));
+        EarlyUploads {
+            connected,
+            registry: target.registry.clone(),
+            repository: target.repository.clone(),
+            transfers,
+            started: Mutex::new(HashMap::new()),
+            retries_before: OnceLock::new(),
+        }
+    }
+
+    /// Starts sending the blob at `path` (`size` bytes, `digest`) and returns at once. `made`
+    /// says this run wrote it (rather than finding it in the layer cache). A digest already
+    /// started is not started again.
+    pub fn send(&self, digest: &Digest, size: u64, path: PathBuf, made: bool) {
+        let mut started = self.started.lock().unwrap_or_else(|p| p.into_inner());
+        if started.contains_key(digest) {
+            return;
+        }
+        let client = self.connected.client().clone();
+        self.retries_before.get_or_init(|| client.retries());
+        let (registry, repository) = (self.registry.clone(), self.repository.clone());
+        let transfers = self.transfers.clone();
+        let job = BlobJob {
+            digest: digest.clone(),
+            size,
+            body: BlobBody::File(path),
+            mount_from: None,
+        };
+        let task = self.connected.spawn(async move {
+            // The scope the probe was granted: no second token is asked for.
+            let access = Access::push(&repository, &[]);
+            let held = client.held(&registry, &repository);
+            let to = Destination {
+                client: &client,
+                registry: &registry,
+                repository: &repository,
+                access: &access,
+                transfers: &transfers,
+            };
+            send_blob(&to, &job, held.as_ref(), made).await
+        });
+        started.insert(digest.clone(), task);
+    }
+
+    /// The client's retry count before the first upload started here, if one did.
+    pub(super) fn retries_before(&self) -> Option<u64> {
+        self.retries_before.get().copied()
+    }
+
+    /// The upload of `digest` started here, if any; taken, so it is awaited once.
+    pub(super) fn take(&self, digest: &Digest) -> Option<Started> {
+        let mut started = self.started.lock().unwrap_or_else(|p| p.into_inner());
+        started.remove(digest).map(Started)
+    }
+
+    /// The transfers in flight at once, shared with the push that awaits these uploads.
+    pub(super) fn transfers(&self) -> Arc<Semaphore> {
+        self.transfers.clone()
+    }
+}
+
+impl Drop for EarlyUploads {
+    /// A publish that fails before its push leaves no upload running behind it.
+    fn drop(&mut self) {
+        let started = self.started.get_mut().unwrap_or_else(|p| p.into_inner());
+        for (_, task) in started.drain() {
+            task.abort();
+        }
+    }
+}

@@ -92,6 +92,11 @@ impl<W: Write> HashingWriter<W> {
         }
     }
 
+    /// The inner writer, for what hashing does not see (bytes written past it are not hashed).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+
     /// Returns the inner writer, the digest and the byte count of everything written.
     pub fn finish(self) -> (W, Digest, u64) {
         (

@@ -29,6 +29,8 @@
 //!   crates), found before a build and run through `lade zig-cc` wrappers.
 //! - [`env`]: every environment variable lade reads, read only there.
 //! - [`ops`]: one function per command; the binary only parses arguments and prints.
+//! - [`growing`]: a blob file readable while it is written (uploads that follow the
+//!   compressor); a leaf.
 //! - [`par`]: a map over many items on all cores, results in order (file stats); a leaf.
 //! - [`progress`]: progress events (steps, transfers, loads) the library reports and the
 //!   binary renders; a leaf.
@@ -49,6 +51,7 @@ pub mod digest;
 pub mod elf;
 pub mod env;
 pub mod git;
+pub mod growing;
 pub mod ignore;
 pub mod image;
 pub mod java;

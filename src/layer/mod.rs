@@ -21,6 +21,7 @@ pub use gzip::GzipWriter;
 pub use store::{BlobStore, BlobWriter, StoreError, sweep_stale_temporaries, temp_owner};
 
 use crate::digest::{Digest, HashingWriter};
+use crate::growing::GrowingBlob;
 use crate::plan::LayerSpec;
 use entries::NodeKind;
 use std::path::PathBuf;
@@ -89,6 +90,7 @@ pub struct LayerWriter<'a> {
     level: Option<u32>,
     compression: Compression,
     listings: Option<&'a tree::Listings>,
+    follower: Option<&'a dyn Fn(GrowingBlob)>,
 }
 
 impl<'a> LayerWriter<'a> {
@@ -103,6 +105,7 @@ impl<'a> LayerWriter<'a> {
             level: None,
             compression: Compression::Gzip,
             listings: None,
+            follower: None,
         }
     }
 
@@ -115,6 +118,13 @@ impl<'a> LayerWriter<'a> {
     /// Takes build-output listings already made (by the start-up check) from `listings`.
     pub fn with_listings(mut self, listings: &'a tree::Listings) -> Self {
         self.listings = Some(listings);
+        self
+    }
+
+    /// Handed a reader of each layer blob this writer starts (not of the layers it finds in
+    /// the cache), before its first byte is written: an upload can follow the compressor.
+    pub fn with_follower(mut self, follower: &'a dyn Fn(GrowingBlob)) -> Self {
+        self.follower = Some(follower);
         self
     }
 
@@ -204,7 +214,11 @@ impl<'a> LayerWriter<'a> {
             layer: layer.to_string(),
             source,
         };
-        let blob = self.store.writer().map_err(store_err)?;
+        let mut blob = self.store.writer().map_err(store_err)?;
+        if let Some(follow) = self.follower {
+            let tar_size = contents.iter().flatten().map(|c| c.size).sum();
+            follow(blob.follow(tar_size).map_err(store_err)?);
+        }
         let temp = blob.temp_path().to_path_buf();
         let sink_err = |source| {
             store_err(StoreError::Io {

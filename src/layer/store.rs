@@ -5,6 +5,7 @@
 //! digest: a crash leaves at worst a stray temporary file, never a truncated blob.
 
 use crate::digest::{Digest, HashingWriter};
+use crate::growing::{self, GrowingBlob, Growth};
 use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -85,7 +86,10 @@ impl BlobStore {
             .map_err(io_err(&dir))?;
         let temp_path = file.path().to_path_buf();
         Ok(BlobWriter {
-            inner: HashingWriter::new(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            inner: HashingWriter::new(BufWriter::with_capacity(
+                WRITE_BUFFER,
+                Tapped { file, growth: None },
+            )),
             temp_path,
             blob_dir: self.blob_dir(),
         })
@@ -188,15 +192,50 @@ fn held(cache: &crate::statcache::StatCache, path: &Path, digest: &Digest, size:
 /// Streams bytes into a temporary file, hashing them; `commit` moves the file into place.
 /// Dropping it without committing deletes the temporary file.
 pub struct BlobWriter {
-    inner: HashingWriter<BufWriter<NamedTempFile>>,
+    inner: HashingWriter<BufWriter<Tapped>>,
     temp_path: PathBuf,
     blob_dir: PathBuf,
+}
+
+/// The temporary file, telling a follower (if any) what reached it.
+struct Tapped {
+    file: NamedTempFile,
+    growth: Option<Growth>,
+}
+
+impl Write for Tapped {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        if let Some(g) = &mut self.growth {
+            g.wrote(n);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
 }
 
 impl BlobWriter {
     /// The temporary file being written, for error messages.
     pub fn temp_path(&self) -> &Path {
         &self.temp_path
+    }
+
+    /// A reader of the blob as it is written (see [`crate::growing`]), `estimate` bytes or
+    /// so. Asked before anything is written, so the reader starts at the blob's first byte.
+    pub fn follow(&mut self, estimate: u64) -> Result<GrowingBlob, StoreError> {
+        let tapped = self.inner.get_mut().get_mut();
+        debug_assert!(tapped.growth.is_none(), "one follower per blob");
+        let file = tapped
+            .file
+            .as_file()
+            .try_clone()
+            .map_err(io_err(&self.temp_path))?;
+        let (growth, blob) = growing::follow(file, estimate);
+        tapped.growth = Some(growth);
+        Ok(blob)
     }
 
     pub fn commit(self) -> Result<(Digest, u64), StoreError> {
@@ -206,9 +245,13 @@ impl BlobWriter {
             blob_dir,
         } = self;
         let (buffered, digest, size) = inner.finish();
-        let file = buffered
+        let Tapped { file, growth } = buffered
             .into_inner()
             .map_err(|e| io_err(&temp_path)(e.into_error()))?;
+        // Every byte is in the file: a follower may finish now, while the file is synced.
+        if let Some(g) = growth {
+            g.done(&digest, size);
+        }
         let dest = blob_dir.join(digest.hex());
         // Through the stat cache: rewriting a layer whose blob is already stored (its cache
         // entry gone) would otherwise read the whole blob back.

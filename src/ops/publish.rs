@@ -372,10 +372,17 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         super::runtime::verify(&verified, &base, trees, &listings)?;
     }
 
+    // Registry outputs start uploading a large layer while it is compressed.
+    let follow = |blob: crate::growing::GrowingBlob| {
+        for (s, _) in &sinks {
+            s.layer_started(&blob);
+        }
+    };
     let writer = LayerWriter::new(&store, epoch)
         .with_compression(opts.compression)
         .with_level(level)
-        .with_listings(&listings);
+        .with_listings(&listings)
+        .with_follower(&follow);
     let meta = build_meta(&plan, &base, &source, epoch);
 
     let mut images = Vec::new();

@@ -4,6 +4,11 @@
 //! then awaits these uploads instead of starting its own, and still writes the manifests and
 //! the tag only once every blob is in, so a tag never names anything incomplete.
 //!
+//! A large layer this run writes goes sooner still: its upload follows the compressor's output
+//! ([`crate::growing`]) and finishes with the digest once the layer is done. Should the
+//! registry turn out to hold that digest already, the upload is dropped (the registry discards
+//! the unfinished session); should it fail, the finished file is sent the usual way.
+//!
 //! Each upload follows the push's own rules ([`super::push::send_blob`]): a blob the tag's
 //! image names is not asked about, a small blob this run made is sent without a HEAD, and
 //! anything else is asked about first — the same requests the push would send, sent earlier.
@@ -12,12 +17,21 @@ use super::client::{Access, BlobBody};
 use super::push::{BlobJob, Destination, Sent, send_blob};
 use super::{Connected, RegistryError};
 use crate::digest::Digest;
+use crate::growing::GrowingBlob;
 use crate::oci::Reference;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
+
+/// A running upload's task.
+type Upload = JoinHandle<Result<Sent, RegistryError>>;
+
+/// Smallest layer (its tar) whose upload follows the compressor: below it, the layer is
+/// written before the upload would have got going, and following costs a request.
+const FOLLOW_FROM: u64 = 8 << 20;
 
 /// The uploads started for one registry output, by blob digest.
 pub struct EarlyUploads {
@@ -26,14 +40,20 @@ pub struct EarlyUploads {
     repository: String,
     /// Transfers in flight at once, as the push allows.
     transfers: Arc<Semaphore>,
-    started: Mutex<HashMap<Digest, JoinHandle<Result<Sent, RegistryError>>>>,
+    started: Mutex<HashMap<Digest, Upload>>,
+    /// Uploads following a layer still being written, until [`send`](Self::send) names its
+    /// digest.
+    following: Mutex<Vec<(GrowingBlob, Upload)>>,
+    /// Set when an upload that followed a layer failed: the registry may not take bodies of
+    /// unknown length, so later layers are sent once written.
+    no_following: Arc<AtomicBool>,
     /// The client's retry count when the first upload started: the push reports the retries
     /// of its uploads from there.
     retries_before: OnceLock<u64>,
 }
 
 /// One upload started early, to be awaited by the push.
-pub(super) struct Started(JoinHandle<Result<Sent, RegistryError>>);
+pub(super) struct Started(Upload);
 
 impl Started {
     /// How the upload ended; its error is the push's.
@@ -60,18 +80,79 @@ impl EarlyUploads {
             repository: target.repository.clone(),
             transfers,
             started: Mutex::new(HashMap::new()),
+            following: Mutex::new(Vec::new()),
+            no_following: Arc::new(AtomicBool::new(false)),
             retries_before: OnceLock::new(),
         }
     }
 
+    /// Starts uploading `blob` as it is written, if it promises to be large enough for that to
+    /// pay (smaller ones are written before an upload would have started); returns at once.
+    /// [`send`](Self::send), given its digest once it is written, adopts the upload.
+    pub fn follow(&self, blob: GrowingBlob) {
+        if blob.estimate() < FOLLOW_FROM || self.no_following.load(Ordering::Relaxed) {
+            return;
+        }
+        let client = self.connected.client().clone();
+        self.retries_before.get_or_init(|| client.retries());
+        let (registry, repository) = (self.registry.clone(), self.repository.clone());
+        let (transfers, no_following) = (self.transfers.clone(), self.no_following.clone());
+        let followed = blob.clone();
+        let task = self.connected.spawn(async move {
+            let access = Access::push(&repository, &[]);
+            let _slot = transfers
+                .acquire()
+                .await
+                .map_err(|_| RegistryError::Options("the upload queue was closed".into()))?;
+            let upload = client.upload_growing(&registry, &repository, &blob, &access);
+            tokio::pin!(upload);
+            // Once the digest is known, a registry that has the blob needs none of it.
+            let present = async {
+                let (digest, _) = blob.wait().await?;
+                if client
+                    .held(&registry, &repository)
+                    .is_some_and(|h| h.contains(&digest))
+                {
+                    return Some(());
+                }
+                let found = client
+                    .blob_exists(&registry, &repository, &digest, &access)
+                    .await;
+                found.ok().flatten().map(|_| ())
+            };
+            let sent = tokio::select! {
+                r = &mut upload => r.map(|_| Sent::Streamed),
+                Some(()) = present => Ok(Sent::Present),
+            };
+            if let Err(e) = &sent {
+                tracing::debug!(error = %e, "following a layer failed; sending it once written");
+                no_following.store(true, Ordering::Relaxed);
+            }
+            sent
+        });
+        let mut following = self.following.lock().unwrap_or_else(|p| p.into_inner());
+        following.push((followed, task));
+    }
+
+    /// The upload following the blob that turned out to be `digest`, if any; taken.
+    fn followed(&self, digest: &Digest) -> Option<Upload> {
+        let mut following = self.following.lock().unwrap_or_else(|p| p.into_inner());
+        let i = following
+            .iter()
+            .position(|(b, _)| b.finished().is_some_and(|(d, _)| &d == digest))?;
+        Some(following.swap_remove(i).1)
+    }
+
     /// Starts sending the blob at `path` (`size` bytes, `digest`) and returns at once. `made`
     /// says this run wrote it (rather than finding it in the layer cache). A digest already
-    /// started is not started again.
+    /// started is not started again; an upload already following it is awaited instead, and
+    /// the blob sent from `path` only if that upload failed.
     pub fn send(&self, digest: &Digest, size: u64, path: PathBuf, made: bool) {
         let mut started = self.started.lock().unwrap_or_else(|p| p.into_inner());
         if started.contains_key(digest) {
             return;
         }
+        let followed = self.followed(digest);
         let client = self.connected.client().clone();
         self.retries_before.get_or_init(|| client.retries());
         let (registry, repository) = (self.registry.clone(), self.repository.clone());
@@ -83,6 +164,11 @@ impl EarlyUploads {
             mount_from: None,
         };
         let task = self.connected.spawn(async move {
+            if let Some(upload) = followed
+                && let Ok(Ok(sent)) = upload.await
+            {
+                return Ok(sent);
+            }
             // The scope the probe was granted: no second token is asked for.
             let access = Access::push(&repository, &[]);
             let held = client.held(&registry, &repository);
@@ -120,6 +206,10 @@ impl Drop for EarlyUploads {
     fn drop(&mut self) {
         let started = self.started.get_mut().unwrap_or_else(|p| p.into_inner());
         for (_, task) in started.drain() {
+            task.abort();
+        }
+        let following = self.following.get_mut().unwrap_or_else(|p| p.into_inner());
+        for (_, task) in following.drain(..) {
             task.abort();
         }
     }

@@ -30,6 +30,9 @@ pub struct PushStats {
     /// Of all these blobs, those whose check or upload started while the image was still
     /// being made (layers, each as soon as it was written), before the push itself began.
     pub blobs_sent_early: u64,
+    /// Of the blobs sent, those sent while they were written (large layers this run made),
+    /// each upload following the compressor's output.
+    pub blobs_streamed: u64,
     /// Manifests and indexes sent (a tag written for the same bytes is not counted again).
     pub manifests_pushed: u64,
     /// Per-platform manifests the repository already had.
@@ -70,6 +73,49 @@ pub(super) enum Sent {
     /// Mounted from another repository of the same registry.
     Mounted,
     Uploaded,
+    /// Uploaded while it was written ([`EarlyUploads::follow`]).
+    Streamed,
+}
+
+/// The blobs of one push by how they came to be in the repository.
+#[derive(Default)]
+struct Counts {
+    uploaded: AtomicU64,
+    present: AtomicU64,
+    mounted: AtomicU64,
+    bytes: AtomicU64,
+    early: AtomicU64,
+    streamed: AtomicU64,
+}
+
+impl Counts {
+    fn add(&self, sent: Sent, size: u64) {
+        let count = match sent {
+            Sent::Present => &self.present,
+            Sent::Mounted => &self.mounted,
+            Sent::Uploaded | Sent::Streamed => {
+                if sent == Sent::Streamed {
+                    self.streamed.fetch_add(1, Ordering::Relaxed);
+                }
+                self.bytes.fetch_add(size, Ordering::Relaxed);
+                &self.uploaded
+            }
+        };
+        count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The blob counts of [`PushStats`]; the rest left to fill.
+    fn stats(self) -> PushStats {
+        PushStats {
+            blobs_uploaded: self.uploaded.into_inner(),
+            blobs_present: self.present.into_inner(),
+            blobs_mounted: self.mounted.into_inner(),
+            bytes_uploaded: self.bytes.into_inner(),
+            blobs_sent_early: self.early.into_inner(),
+            blobs_streamed: self.streamed.into_inner(),
+            ..Default::default()
+        }
+    }
 }
 
 /// Where blobs go, and the transfers allowed at once.
@@ -194,11 +240,7 @@ pub async fn push_after(
         .and_then(EarlyUploads::retries_before)
         .unwrap_or_else(|| client.retries());
 
-    let uploaded = AtomicU64::new(0);
-    let present = AtomicU64::new(0);
-    let mounted = AtomicU64::new(0);
-    let bytes = AtomicU64::new(0);
-    let early_sent = AtomicU64::new(0);
+    let counts = Counts::default();
     // The HEADs are all asked at once (an image rarely has more than a few dozen blobs); only
     // the transfers are held to the configured concurrency, counting those started early.
     let transfers = match early {
@@ -210,22 +252,13 @@ pub async fn push_after(
     let made = &set.made;
     stream::iter(jobs.iter().map(Ok::<_, RegistryError>))
         .try_for_each_concurrent(jobs.len().clamp(1, MAX_QUESTIONS), |job| {
-            let (access, uploaded, present, mounted, bytes, transfers, held, early_sent) = (
-                &access,
-                &uploaded,
-                &present,
-                &mounted,
-                &bytes,
-                &transfers,
-                &held,
-                &early_sent,
-            );
+            let (access, counts, transfers, held) = (&access, &counts, &transfers, &held);
             async move {
                 // A layer sent while the image was still being made: its result is this
                 // push's, and it is not sent again.
                 let sent = match early.and_then(|e| e.take(&job.digest)) {
                     Some(started) => {
-                        early_sent.fetch_add(1, Ordering::Relaxed);
+                        counts.early.fetch_add(1, Ordering::Relaxed);
                         started.finished().await?
                     }
                     None => {
@@ -240,27 +273,13 @@ pub async fn push_after(
                         send_blob(&to, job, held.as_ref(), made).await?
                     }
                 };
-                match sent {
-                    Sent::Present => present.fetch_add(1, Ordering::Relaxed),
-                    Sent::Mounted => mounted.fetch_add(1, Ordering::Relaxed),
-                    Sent::Uploaded => {
-                        bytes.fetch_add(job.size, Ordering::Relaxed);
-                        uploaded.fetch_add(1, Ordering::Relaxed)
-                    }
-                };
+                counts.add(sent, job.size);
                 Ok(())
             }
         })
         .await?;
 
-    let mut stats = PushStats {
-        blobs_uploaded: uploaded.into_inner(),
-        blobs_present: present.into_inner(),
-        blobs_mounted: mounted.into_inner(),
-        bytes_uploaded: bytes.into_inner(),
-        blobs_sent_early: early_sent.into_inner(),
-        ..Default::default()
-    };
+    let mut stats = counts.stats();
 
     if set.index.is_some() {
         // Per-platform manifests by digest, so no tag ever names a single platform.

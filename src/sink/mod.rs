@@ -12,6 +12,7 @@ mod target;
 pub use target::{TAG_GRAMMAR, Target, TargetError, valid_tag};
 
 use crate::digest::Digest;
+use crate::growing::GrowingBlob;
 use crate::oci::{BlobSource, ImageSet, Layer};
 use crate::registry::{PushStats, RegistryError, RegistryOptions, RegistrySession};
 use std::path::PathBuf;
@@ -92,6 +93,11 @@ pub trait Sink {
     /// made; [`write`](Self::write) still decides what the output holds. Files are written
     /// whole at the end, so the default does nothing.
     fn layer_ready(&self, _layer: &Layer, _made: bool) {}
+
+    /// A layer blob is being written; `blob` reads it as it grows. A sink that sends blobs
+    /// elsewhere may start sending it now; [`layer_ready`](Self::layer_ready) follows with its
+    /// digest once it is written.
+    fn layer_started(&self, _blob: &GrowingBlob) {}
 }
 
 /// Gives sinks a file holding a layer's bytes, fetching it first when it is only in a registry.

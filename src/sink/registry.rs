@@ -2,6 +2,7 @@
 //! that are only in a registry into the blob store for outputs that need their bytes.
 
 use super::{BlobProvider, Published, Sink, SinkError};
+use crate::growing::GrowingBlob;
 use crate::layer::BlobStore;
 use crate::oci::{BlobSource, ImageSet, Layer, Reference};
 use crate::registry::{Connected, EarlyUploads, RegistryError, RegistrySession, push_after};
@@ -59,6 +60,10 @@ impl Sink for RegistrySink {
             self.early
                 .send(&layer.digest(), layer.size(), path.clone(), made);
         }
+    }
+
+    fn layer_started(&self, blob: &GrowingBlob) {
+        self.early.follow(blob.clone());
     }
 
     fn write(&self, set: &ImageSet, _blobs: &dyn BlobProvider) -> Result<Published, SinkError> {

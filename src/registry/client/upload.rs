@@ -4,6 +4,7 @@
 
 use super::{Access, BlobBody, Host, RegistryClient, Retry, UploadOutcome, join};
 use crate::digest::Digest;
+use crate::growing::GrowingBlob;
 use crate::progress::{Kind, Task};
 use crate::registry::RegistryError;
 use crate::registry::transport::{self, ApiError, Progress, tracked};
@@ -17,6 +18,10 @@ use tokio::io::AsyncSeekExt;
 /// Read buffer for streamed uploads: large enough that a loopback upload is not bound by
 /// per-read overhead.
 const UPLOAD_READ_BUF: usize = 256 << 10;
+
+/// A bound on the size of a blob uploaded as it is written, for the request's deadline
+/// (see [`transport::deadline`]): no layer comes near it.
+const GROWING_BOUND: u64 = 1 << 40;
 
 /// Why one upload attempt failed; decides whether the upload starts again.
 enum UploadFailure {
@@ -52,7 +57,13 @@ impl RegistryClient {
         loop {
             attempt += 1;
             let location = match self
-                .start_upload(&host, repository, digest, mount_from, access, &action)
+                .start_upload(
+                    &host,
+                    repository,
+                    mount_from.map(|f| (digest, f)),
+                    access,
+                    &action,
+                )
                 .await?
             {
                 Started::Mounted => return Ok(UploadOutcome::Mounted),
@@ -110,6 +121,78 @@ impl RegistryClient {
         }
     }
 
+    /// Uploads a blob while it is still being written: `POST`, one `PATCH` whose body follows
+    /// the file as it grows (chunked, its length unknown until the end), then `PUT` with the
+    /// digest once the writer is done. Returns that digest. One attempt, no retries: the
+    /// blob is complete on disk by the time this fails, and the caller sends it the usual way.
+    pub async fn upload_growing(
+        &self,
+        registry: &str,
+        repository: &str,
+        blob: &GrowingBlob,
+        access: &Access,
+    ) -> Result<Digest, RegistryError> {
+        let host = self.host(registry)?;
+        let action = format!("uploading a layer to {repository} as it is written");
+        let Started::At(location) = self
+            .start_upload(&host, repository, None, access, &action)
+            .await?
+        else {
+            unreachable!("no mount was offered")
+        };
+        let task = Arc::new(self.progress().start(
+            Kind::Upload,
+            &format!("layer to {repository}"),
+            None,
+        ));
+        // The body's length is unknown: the request is idle only when the writer stops
+        // producing bytes for the idle timeout.
+        let progress = Progress::new(GROWING_BOUND);
+        let body = reqwest::Body::wrap_stream(tracked(
+            counted(blob.stream(), task.clone()),
+            progress.clone(),
+        ));
+        let slot = Mutex::new(Some(body));
+        let resp = self
+            .send_tracked(&host, access, &action, Retry::No, Some(progress), |c, _| {
+                let b =
+                    slot.lock()
+                        .expect("lock")
+                        .take()
+                        .ok_or_else(|| RegistryError::Transport {
+                            registry: host.registry.clone(),
+                            action: action.clone(),
+                            detail: "authentication expired during the upload".into(),
+                        })?;
+                Ok(c.request(Method::PATCH, location.clone())
+                    .header(header::CONTENT_TYPE, "application/octet-stream")
+                    .body(b))
+            })
+            .await?;
+        if resp.status() != StatusCode::ACCEPTED && !resp.status().is_success() {
+            return Err(self.status_error(&host, &action, resp).await);
+        }
+        let base = self.endpoint(&host).await?;
+        let mut url = location_header(&base, &resp).unwrap_or(location);
+        // The body ended, so the writer is done.
+        let (digest, _) = blob.finished().ok_or_else(|| RegistryError::Transport {
+            registry: host.registry.clone(),
+            action: action.clone(),
+            detail: "the layer was not written to the end".into(),
+        })?;
+        url.query_pairs_mut().append_pair("digest", digest.as_str());
+        let resp = self
+            .send(&host, access, &action, Retry::No, |c, _| {
+                Ok(c.put(url.clone()).header(header::CONTENT_LENGTH, "0"))
+            })
+            .await?;
+        if !resp.status().is_success() {
+            return Err(self.status_error(&host, &action, resp).await);
+        }
+        task.finish();
+        Ok(digest)
+    }
+
     /// Offers a cross-repository mount only (no upload): whether the registry mounted it.
     pub async fn mount_blob(
         &self,
@@ -122,7 +205,7 @@ impl RegistryClient {
         let host = self.host(registry)?;
         let action = format!("mounting blob {digest} from {from} into {repository}");
         Ok(matches!(
-            self.start_upload(&host, repository, digest, Some(from), access, &action)
+            self.start_upload(&host, repository, Some((digest, from)), access, &action)
                 .await?,
             Started::Mounted
         ))
@@ -132,8 +215,7 @@ impl RegistryClient {
         &self,
         host: &Host,
         repository: &str,
-        digest: &Digest,
-        mount_from: Option<&str>,
+        mount: Option<(&Digest, &str)>,
         access: &Access,
         action: &str,
     ) -> Result<Started, RegistryError> {
@@ -141,7 +223,7 @@ impl RegistryClient {
         let resp = self
             .send(host, access, action, Retry::Yes, |c, base| {
                 let mut url = join(base, &url_path)?;
-                if let Some(from) = mount_from {
+                if let Some((digest, from)) = mount {
                     url.query_pairs_mut()
                         .append_pair("mount", digest.as_str())
                         .append_pair("from", from);
@@ -150,7 +232,7 @@ impl RegistryClient {
             })
             .await?;
         let status = resp.status();
-        if status == StatusCode::CREATED && mount_from.is_some() {
+        if status == StatusCode::CREATED && mount.is_some() {
             return Ok(Started::Mounted);
         }
         if status != StatusCode::ACCEPTED {

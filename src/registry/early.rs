@@ -104,8 +104,7 @@ impl EarlyUploads {
                 .acquire()
                 .await
                 .map_err(|_| RegistryError::Options("the upload queue was closed".into()))?;
-            let upload = client.upload_growing(&registry, &repository, &blob, &access);
-            tokio::pin!(upload);
+            let patch = client.stream_growing(&registry, &repository, &blob, &access);
             // Once the digest is known, a registry that has the blob needs none of it.
             let present = async {
                 let (digest, _) = blob.wait().await?;
@@ -120,9 +119,27 @@ impl EarlyUploads {
                     .await;
                 found.ok().flatten().map(|_| ())
             };
-            let sent = tokio::select! {
-                r = &mut upload => r.map(|_| Sent::Streamed),
-                Some(()) = present => Ok(Sent::Present),
+            tokio::pin!(patch, present);
+            let first = tokio::select! {
+                r = &mut patch => Ok(r),
+                found = &mut present => Err(found),
+            };
+            // The upload is completed only once the registry is known to lack the blob.
+            let (patched, found) = match first {
+                Ok(r) => (r, (&mut present).await),
+                Err(Some(())) => return Ok(Sent::Present),
+                Err(None) => ((&mut patch).await, None),
+            };
+            let sent = match patched {
+                Ok((url, _)) if found.is_some() => {
+                    client.cancel_upload(&registry, url, &access).await;
+                    Ok(Sent::Present)
+                }
+                Ok((url, digest)) => client
+                    .finish_upload(&registry, &repository, url, &digest, &access)
+                    .await
+                    .map(|()| Sent::Streamed),
+                Err(e) => Err(e),
             };
             if let Err(e) = &sent {
                 tracing::debug!(error = %e, "following a layer failed; sending it once written");

@@ -121,17 +121,18 @@ impl RegistryClient {
         }
     }
 
-    /// Uploads a blob while it is still being written: `POST`, one `PATCH` whose body follows
-    /// the file as it grows (chunked, its length unknown until the end), then `PUT` with the
-    /// digest once the writer is done. Returns that digest. One attempt, no retries: the
-    /// blob is complete on disk by the time this fails, and the caller sends it the usual way.
-    pub async fn upload_growing(
+    /// Starts uploading a blob while it is still being written: `POST`, then one `PATCH`
+    /// whose body follows the file as it grows (chunked, its length unknown until the end).
+    /// Returns where the upload goes on and the blob's digest, known once the writer is done;
+    /// [`finish_upload`](Self::finish_upload) completes it. One attempt, no retries: the blob
+    /// is complete on disk by the time this fails, and the caller sends it the usual way.
+    pub async fn stream_growing(
         &self,
         registry: &str,
         repository: &str,
         blob: &GrowingBlob,
         access: &Access,
-    ) -> Result<Digest, RegistryError> {
+    ) -> Result<(Url, Digest), RegistryError> {
         let host = self.host(registry)?;
         let action = format!("uploading a layer to {repository} as it is written");
         let Started::At(location) = self
@@ -172,14 +173,29 @@ impl RegistryClient {
         if resp.status() != StatusCode::ACCEPTED && !resp.status().is_success() {
             return Err(self.status_error(&host, &action, resp).await);
         }
+        task.finish();
         let base = self.endpoint(&host).await?;
-        let mut url = location_header(&base, &resp).unwrap_or(location);
+        let url = location_header(&base, &resp).unwrap_or(location);
         // The body ended, so the writer is done.
         let (digest, _) = blob.finished().ok_or_else(|| RegistryError::Transport {
             registry: host.registry.clone(),
             action: action.clone(),
             detail: "the layer was not written to the end".into(),
         })?;
+        Ok((url, digest))
+    }
+
+    /// Completes an upload whose bytes are all sent (`PUT` with the digest, no body).
+    pub async fn finish_upload(
+        &self,
+        registry: &str,
+        repository: &str,
+        mut url: Url,
+        digest: &Digest,
+        access: &Access,
+    ) -> Result<(), RegistryError> {
+        let host = self.host(registry)?;
+        let action = format!("uploading blob {digest} to {repository}");
         url.query_pairs_mut().append_pair("digest", digest.as_str());
         let resp = self
             .send(&host, access, &action, Retry::No, |c, _| {
@@ -189,8 +205,21 @@ impl RegistryClient {
         if !resp.status().is_success() {
             return Err(self.status_error(&host, &action, resp).await);
         }
-        task.finish();
-        Ok(digest)
+        Ok(())
+    }
+
+    /// Abandons an unfinished upload (`DELETE`), so the registry frees its bytes now rather
+    /// than when it expires the session. Best effort: the answer is not looked at.
+    pub async fn cancel_upload(&self, registry: &str, url: Url, access: &Access) {
+        let Ok(host) = self.host(registry) else {
+            return;
+        };
+        let action = "cancelling an upload";
+        let _ = self
+            .send(&host, access, action, Retry::No, |c, _| {
+                Ok(c.delete(url.clone()))
+            })
+            .await;
     }
 
     /// Offers a cross-repository mount only (no upload): whether the registry mounted it.

@@ -742,3 +742,149 @@ fn lade_repo_names_the_default_target_and_image_refs_lists_it() {
     );
     assert_eq!(sha256_digest(&raw), digest);
 }
+
+/// go-hello with a 12 MiB file of incompressible bytes in kodata: its kodata layer is large
+/// enough that its upload follows the compressor. Returns the file's bytes.
+fn with_large_kodata(project: &Path) -> Vec<u8> {
+    // xorshift64: the same bytes every run, which gzip cannot shrink.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let bytes: Vec<u8> = (0..(12 << 20) / 8)
+        .flat_map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()
+        })
+        .collect();
+    std::fs::write(project.join("kodata/noise.bin"), &bytes).unwrap();
+    bytes
+}
+
+/// The digest of the layer holding `/var/run/ko` in `report`'s first platform.
+fn kodata_layer(report: &Value) -> String {
+    let layer = report["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "kodata")
+        .unwrap_or_else(|| panic!("a kodata layer: {report}"));
+    layer["digest"].as_str().unwrap().to_string()
+}
+
+/// The upload of a large layer follows its compressor: one PATCH streams it and one PUT
+/// names its digest, and the image pulled back (by skopeo) is the one a layout gets, and
+/// runs. With the layer cache emptied, the registry already has that layer: the upload that
+/// followed it is dropped once its digest is known, and nothing is sent.
+#[test]
+fn a_large_layer_uploads_while_it_is_written_and_not_when_the_registry_has_it() {
+    let env = TestEnv::new();
+    let project = env.copy_example("go-hello", "go-hello");
+    let noise = with_large_kodata(&project);
+    let reg = Registry::start();
+    let to = format!("{}/team/big:1", reg.host);
+
+    let report = publish(&env, &project, &["--to", &to, "--no-attach"])
+        .success()
+        .json();
+    let log = reg.access_log();
+    let s = stats(&report["outputs"][0]);
+    assert_eq!(n(s, "blobs_streamed"), 1, "the kodata layer, once: {s}");
+    assert_eq!(n(s, "blobs_uploaded"), expected_blobs(&report), "{s}");
+    let kodata = kodata_layer(&report);
+    let hex = kodata.trim_start_matches("sha256:");
+    let puts: Vec<&_> = log
+        .iter()
+        .filter(|a| a.method == "PUT" && a.path.contains(&format!("sha256%3A{hex}")))
+        .collect();
+    assert_eq!(puts.len(), 1, "{log:?}");
+    assert_eq!(puts[0].status, 201, "{log:?}");
+    let patches: Vec<&_> = log.iter().filter(|a| a.method == "PATCH").collect();
+    assert_eq!(patches.len(), 1, "one streamed body: {log:?}");
+    assert_eq!(patches[0].status, 202, "{log:?}");
+
+    // The same project to a layout: the same image, byte for byte.
+    let dir = env.path("layout");
+    let local = publish(
+        &env,
+        &project,
+        &["--to", &format!("oci:{}:1", dir.display()), "--no-attach"],
+    )
+    .success()
+    .json();
+    assert_eq!(root_digest(&local), root_digest(&report));
+    let pulled = pull(&env, &to, &["--src-tls-verify=false"], "pulled");
+    pulled.verify_blobs();
+    let entries = pulled.layer_entries(&kodata);
+    let file = crate::support::layout::find_entry(&entries, "var/run/ko/noise.bin");
+    assert!(
+        file.data == noise,
+        "the streamed layer holds the file's bytes"
+    );
+    check_runs(&env, &pulled, "streamed");
+
+    // A fresh cache: the layer is written again, and the registry has it.
+    let mark = reg.mark();
+    let again = env
+        .lade_with_cache(&env.path("fresh-cache"))
+        .arg("publish")
+        .arg("-C")
+        .arg(&project)
+        .args([
+            "--platform",
+            PLATFORMS,
+            "--json",
+            "--no-attach",
+            "--to",
+            &to,
+        ])
+        .run()
+        .success()
+        .json();
+    let log = reg.requests_since(mark);
+    let s = stats(&again["outputs"][0]);
+    assert_eq!(root_digest(&again), root_digest(&report));
+    assert!(
+        again["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["digest"] == kodata.as_str() && l["cached"] == false),
+        "the layer was written again: {again}"
+    );
+    assert_eq!(n(s, "blobs_streamed"), 0, "{s}");
+    // Only the two configs went: small and made by this run, they are sent without asking.
+    assert_eq!(n(s, "blobs_uploaded"), 2, "{s}");
+    assert!(n(s, "bytes_uploaded") < 64 << 10, "{s}");
+    assert!(
+        !log.iter()
+            .any(|a| a.method == "PUT" && a.path.contains(&format!("sha256%3A{hex}"))),
+        "the layer was not finished again: {log:?}"
+    );
+}
+
+/// A registry (or a proxy before it) that refuses bodies of unknown length: the upload that
+/// followed the layer fails, the finished layer is sent the usual way, and the image is whole.
+#[test]
+fn a_registry_refusing_streamed_bodies_gets_the_layer_once_written() {
+    let env = TestEnv::new();
+    let project = env.copy_example("go-hello", "go-hello");
+    with_large_kodata(&project);
+    let reg = Registry::start();
+    let proxy = FaultProxy::start(&reg, &["--refuse-chunked"]);
+    let to = format!("{}/team/big:1", proxy.host);
+    let report = publish(&env, &project, &["--to", &to, "--no-attach"])
+        .success()
+        .json();
+    assert_eq!(
+        proxy.injected(),
+        ["refuse-chunked"],
+        "one attempt, then none"
+    );
+    let s = stats(&report["outputs"][0]);
+    assert_eq!(n(s, "blobs_streamed"), 0, "{s}");
+    assert_eq!(n(s, "blobs_uploaded"), expected_blobs(&report), "{s}");
+    let direct = format!("{}/team/big:1", reg.host);
+    let raw = skopeo_raw(&direct, &["--tls-verify=false"]);
+    assert_eq!(sha256_digest(&raw), root_digest(&report));
+    pull(&env, &direct, &["--src-tls-verify=false"], "pulled").verify_blobs();
+}

@@ -140,6 +140,28 @@ BEFORE_EACH=start_registry pairs lade_push skopeo_push
 push_mib=$(layer_sizes | awk '{ s += $1 } END { printf "%d", s / 1048576 + 0.5 }')
 row "push of that image (${push_mib} MiB) to an empty registry, layers cached" "$A" '`skopeo copy` of lade'"'"'s OCI layout' "$B"
 
+# 4b. The same image made and pushed in one command, over a link like a CI runner's to a
+#     registry elsewhere (scripts/lib/slowlink.py paces all traffic to LINK_MBIT, 200 by
+#     default; on loopback an upload costs only CPU and waits on nothing). The layer cache is
+#     emptied each run, so the kodata layer is compressed again; lade's upload follows its
+#     compressor. The peer writes the same layer with `tar | pigz -6`, then `skopeo copy`s the
+#     image over the same link: the usual two steps, one after the other.
+link_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 scripts/lib/slowlink.py "$link_port" "$port" "${LINK_MBIT:-200}" &
+link_pid=$!
+cleanup_link() { kill "$link_pid" 2>/dev/null || true; }
+trap 'cleanup_link; cleanup' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$link_port/v2/" >/dev/null 2>&1 && break; sleep 0.05; done
+cold_registry() { start_registry; rm -rf "$LADE_CACHE_DIR/layers"; }
+lade_cold_push() { "$LADE" publish -q --no-attach -C "$work/lade-app" --platform linux/amd64 --to "127.0.0.1:$link_port/bench/app:v1"; }
+pigz_then_skopeo() {
+  tar -cf - -C "$work/lade-app/kodata" . | pigz -6 >"$work/peer-layer.gz"
+  skopeo copy -q --dest-tls-verify=false "oci:$work/out-layer:l" "docker://127.0.0.1:$link_port/bench/app:v1"
+}
+BEFORE_EACH=cold_registry pairs lade_cold_push pigz_then_skopeo
+row "the same, layer cache emptied, written and pushed over a ${LINK_MBIT:-200} Mbit/s link" "$A" '`tar | pigz -6`, then `skopeo copy` over the link' "$B"
+cleanup_link
+
 # 5. Memory: lade's peak RSS writing a 1 GiB tree (one layer, empty cache).
 mkdir -p "$work/lade-app/kodata/more"
 while [ "$(du -sm --apparent-size "$work/lade-app/kodata" | cut -f1)" -lt 1024 ]; do

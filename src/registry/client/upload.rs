@@ -156,15 +156,7 @@ impl RegistryClient {
         let slot = Mutex::new(Some(body));
         let resp = self
             .send_tracked(&host, access, &action, Retry::No, Some(progress), |c, _| {
-                let b =
-                    slot.lock()
-                        .expect("lock")
-                        .take()
-                        .ok_or_else(|| RegistryError::Transport {
-                            registry: host.registry.clone(),
-                            action: action.clone(),
-                            detail: "authentication expired during the upload".into(),
-                        })?;
+                let b = body_once(&slot, &host, &action)?;
                 Ok(c.request(Method::PATCH, location.clone())
                     .header(header::CONTENT_TYPE, "application/octet-stream")
                     .body(b))
@@ -402,17 +394,7 @@ impl RegistryClient {
         let slot = Mutex::new(Some(body));
         let resp = self
             .send_tracked(host, access, action, Retry::No, Some(progress), |c, _| {
-                // The body streams once; a second call (re-authentication) starts the upload
-                // over instead.
-                let body =
-                    slot.lock()
-                        .expect("lock")
-                        .take()
-                        .ok_or_else(|| RegistryError::Transport {
-                            registry: host.registry.clone(),
-                            action: action.into(),
-                            detail: "authentication expired during the upload".into(),
-                        })?;
+                let body = body_once(&slot, host, action)?;
                 Ok(c.put(url.clone())
                     .header(header::CONTENT_TYPE, "application/octet-stream")
                     .header(header::CONTENT_LENGTH, size)
@@ -469,13 +451,7 @@ impl RegistryClient {
             let target = url.clone();
             let resp = self
                 .send_tracked(host, access, action, Retry::No, Some(progress), |c, _| {
-                    let b = slot.lock().expect("lock").take().ok_or_else(|| {
-                        RegistryError::Transport {
-                            registry: host.registry.clone(),
-                            action: action.into(),
-                            detail: "authentication expired during the upload".into(),
-                        }
-                    })?;
+                    let b = body_once(&slot, host, action)?;
                     Ok(c.request(Method::PATCH, target.clone())
                         .header(header::CONTENT_TYPE, "application/octet-stream")
                         .header(header::CONTENT_LENGTH, len)
@@ -548,6 +524,23 @@ where
             task.advance(c.as_ref().len() as u64);
         }
     })
+}
+
+/// The body in `slot`, which streams once: a second call (re-authentication asked for it
+/// again) fails, and the upload starts over instead.
+fn body_once(
+    slot: &Mutex<Option<reqwest::Body>>,
+    host: &Host,
+    action: &str,
+) -> Result<reqwest::Body, RegistryError> {
+    slot.lock()
+        .expect("lock")
+        .take()
+        .ok_or_else(|| RegistryError::Transport {
+            registry: host.registry.clone(),
+            action: action.into(),
+            detail: "authentication expired during the upload".into(),
+        })
 }
 
 /// Connection problems during an upload are worth a new session; the rest are final.

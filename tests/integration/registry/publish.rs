@@ -50,15 +50,19 @@ fn n(v: &Value, key: &str) -> u64 {
     v[key].as_u64().unwrap_or_else(|| panic!("no {key} in {v}"))
 }
 
-/// Distinct layer blobs plus one config per platform: what a first push uploads.
-fn expected_blobs(report: &Value) -> u64 {
-    let layers: BTreeSet<&str> = report["layers"]
+/// The distinct layer blobs of `report`'s platforms.
+fn layer_digests(report: &Value) -> BTreeSet<&str> {
+    report["layers"]
         .as_array()
         .unwrap()
         .iter()
         .map(|l| l["digest"].as_str().unwrap())
-        .collect();
-    layers.len() as u64 + report["platforms"].as_array().unwrap().len() as u64
+        .collect()
+}
+
+/// Distinct layer blobs plus one config per platform: what a first push uploads.
+fn expected_blobs(report: &Value) -> u64 {
+    layer_digests(report).len() as u64 + report["platforms"].as_array().unwrap().len() as u64
 }
 
 /// One line of go-hello's main.go changed: its binary changes, nothing else does.
@@ -262,12 +266,7 @@ fn unchanged_source_uploads_nothing_and_a_one_line_change_one_layer_per_platform
     assert_eq!(n(&s, "blobs_uploaded"), expected_blobs(&first));
     // Every layer went out as soon as it was written, once, and the push awaited those
     // uploads: no layer was sent twice, and every one was in before any manifest.
-    let layers: BTreeSet<&str> = first["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["digest"].as_str().unwrap())
-        .collect();
+    let layers = layer_digests(&first);
     assert_eq!(n(&s, "blobs_sent_early"), layers.len() as u64, "{s}");
     let first_manifest = log
         .iter()

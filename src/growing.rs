@@ -22,6 +22,16 @@ enum State {
     Failed,
 }
 
+impl State {
+    /// The digest and size of a complete blob.
+    fn outcome(&self) -> Option<(Digest, u64)> {
+        match self {
+            State::Done { digest, size } => Some((digest.clone(), *size)),
+            _ => None,
+        }
+    }
+}
+
 /// The writer's side: it reports bytes as they reach the file.
 pub struct Growth {
     state: watch::Sender<State>,
@@ -100,10 +110,7 @@ impl GrowingBlob {
 
     /// The digest and size once the blob is complete.
     pub fn finished(&self) -> Option<(Digest, u64)> {
-        match &*self.state.borrow() {
-            State::Done { digest, size } => Some((digest.clone(), *size)),
-            _ => None,
-        }
+        self.state.borrow().outcome()
     }
 
     /// Waits until the writer is done: the digest and size, or `None` when it failed.
@@ -113,10 +120,7 @@ impl GrowingBlob {
             .wait_for(|s| !matches!(s, State::Writing(_)))
             .await
             .ok()?;
-        match &*done {
-            State::Done { digest, size } => Some((digest.clone(), *size)),
-            _ => None,
-        }
+        done.outcome()
     }
 
     /// The blob's bytes from the start, each chunk as soon as it is in the file; the stream
@@ -125,16 +129,15 @@ impl GrowingBlob {
         let start = (self.file.clone(), self.state.clone(), 0u64);
         futures_util::stream::try_unfold(start, |(file, mut state, offset)| async move {
             let available = loop {
-                let now = state.borrow_and_update().clone();
-                let (available, end) = match now {
-                    State::Writing(n) => (n, None),
-                    State::Done { size, .. } => (size, Some(size)),
+                let (available, done) = match &*state.borrow_and_update() {
+                    State::Writing(n) => (*n, false),
+                    State::Done { size, .. } => (*size, true),
                     State::Failed => return Err(gave_up()),
                 };
                 if offset < available {
                     break available;
                 }
-                if end.is_some() {
+                if done {
                     return Ok(None);
                 }
                 state.changed().await.map_err(|_| gave_up())?;

@@ -166,10 +166,15 @@ impl EarlyUploads {
     /// the blob sent from `path` only if that upload failed.
     pub fn send(&self, digest: &Digest, size: u64, path: PathBuf, made: bool) {
         let mut started = self.started.lock().unwrap_or_else(|p| p.into_inner());
+        let followed = self.followed(digest);
         if started.contains_key(digest) {
+            // Two layers of the same bytes, both written by this run: the second's upload
+            // would only send them again.
+            if let Some(duplicate) = followed {
+                duplicate.abort();
+            }
             return;
         }
-        let followed = self.followed(digest);
         let client = self.connected.client().clone();
         self.retries_before.get_or_init(|| client.retries());
         let (registry, repository) = (self.registry.clone(), self.repository.clone());

@@ -94,14 +94,14 @@ impl Counts {
             Sent::Present => &self.present,
             Sent::Mounted => &self.mounted,
             Sent::Uploaded | Sent::Streamed => {
-                if sent == Sent::Streamed {
-                    self.streamed.fetch_add(1, Ordering::Relaxed);
-                }
                 self.bytes.fetch_add(size, Ordering::Relaxed);
                 &self.uploaded
             }
         };
         count.fetch_add(1, Ordering::Relaxed);
+        if sent == Sent::Streamed {
+            self.streamed.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// The blob counts of [`PushStats`]; the rest left to fill.

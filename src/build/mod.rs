@@ -12,4 +12,4 @@ pub mod record;
 mod run;
 
 pub use key::{KeyError, fill_keys, fill_target_keys, reuse_key};
-pub use run::{BuildError, RunOptions, StepEvent, StepRun, run};
+pub use run::{BuildError, Built, RunError, RunOptions, StepEvent, StepRun, run};

@@ -5,8 +5,8 @@
 //! reads (a reusable step does, its key depends on it), and no step may read or write under
 //! another platform's step outputs. Otherwise the targets run one after the other as before.
 
-use super::run::{BuildError, RunOptions, StepEvent, StepRun, run_target};
-use crate::plan::{BuildStep, Reuse, StepInput, TargetPlan};
+use super::run::{BuildError, Built, RunError, RunOptions, StepEvent, StepRun, run_target};
+use crate::plan::{BuildStep, EntryKind, Reuse, StepInput, TargetPlan};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -70,63 +70,123 @@ fn overlap(a: &Path, b: &Path) -> bool {
     a.starts_with(b) || b.starts_with(a)
 }
 
+/// Whether a target's layers may be written while the other targets still build: no step of
+/// one target writes under (or above) a file or tree a layer of another target reads.
+pub(super) fn layers_apart(targets: &[TargetPlan]) -> bool {
+    targets.iter().enumerate().all(|(i, a)| {
+        let read: Vec<&Path> = a
+            .layers
+            .iter()
+            .flat_map(|l| &l.entries)
+            .filter_map(|e| match &e.kind {
+                EntryKind::File { source } | EntryKind::Tree { source, .. } => {
+                    Some(source.as_path())
+                }
+                EntryKind::Dir | EntryKind::Symlink { .. } => None,
+            })
+            .collect();
+        targets
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .all(|(_, b)| {
+                b.steps
+                    .iter()
+                    .flat_map(|s| &s.outputs)
+                    .all(|o| read.iter().all(|r| !overlap(o.path(), r)))
+            })
+    })
+}
+
+/// What a worker tells the calling thread.
+enum Message<'t> {
+    Step(StepEvent<'t>),
+    Done(usize, Result<Vec<StepRun>, BuildError>),
+}
+
 /// Runs each target's steps on threads of their own (at most [`MAX_AT_ONCE`] and the number of
-/// cores at once), passing their events to `on` on the calling thread as they come. The result
-/// lists the steps in plan order; the first target in plan order that failed gives the error,
-/// once every target started has finished.
-pub(super) fn run(
+/// cores at once), passing their events to `on` on the calling thread as they come, and each
+/// built target to `built` (see [`super::run::run`]). The result lists the steps in plan
+/// order; the first target in plan order that failed gives the error, once every target
+/// started has finished, else what `built` returned.
+pub(super) fn run<E>(
     targets: &[TargetPlan],
     opts: &RunOptions,
     mut on: impl FnMut(StepEvent),
-) -> Result<Vec<StepRun>, BuildError> {
+    mut built: impl FnMut(Built) -> Result<(), E>,
+) -> Result<Vec<StepRun>, RunError<E>> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers = targets.len().min(cores.max(2)).min(MAX_AT_ONCE);
+    let early = layers_apart(targets);
     let next = AtomicUsize::new(0);
+    // Start no new target once something failed; running ones finish.
+    let stop = || next.store(targets.len(), Ordering::Relaxed);
     let mut results: Vec<Option<Result<Vec<StepRun>, BuildError>>> =
         targets.iter().map(|_| None).collect();
+    let mut refused = None;
     std::thread::scope(|s| {
-        let (tx, rx) = mpsc::channel::<StepEvent>();
+        let (tx, rx) = mpsc::channel::<Message>();
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 let (tx, next) = (tx.clone(), &next);
                 s.spawn(move || {
-                    let mut done = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(t) = targets.get(i) else { break };
                         // The receiver lives until every worker is joined.
                         let r = run_target(i, t, opts, &mut |e| {
-                            let _ = tx.send(e);
+                            let _ = tx.send(Message::Step(e));
                         });
                         let failed = r.is_err();
-                        done.push((i, r));
+                        let _ = tx.send(Message::Done(i, r));
                         if failed {
-                            // Start no new target after a failure; running ones finish.
-                            next.store(targets.len(), Ordering::Relaxed);
                             break;
                         }
                     }
-                    done
                 })
             })
             .collect();
         drop(tx);
-        for e in rx {
-            on(e);
+        let mut left = targets.len();
+        for m in rx {
+            match m {
+                Message::Step(e) => on(e),
+                Message::Done(i, r) => {
+                    left -= 1;
+                    let failed = r.is_err();
+                    results[i] = Some(r);
+                    if failed {
+                        stop();
+                    }
+                    let sound = refused.is_none() && results.iter().flatten().all(|r| r.is_ok());
+                    if early && sound {
+                        let all = left == 0;
+                        if let Err(e) = built(Built { target: i, all }) {
+                            refused = Some(e);
+                            stop();
+                        }
+                    }
+                }
+            }
         }
         for h in handles {
-            let done = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-            for (i, r) in done {
-                results[i] = Some(r);
-            }
+            h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
         }
     });
     let mut ran = Vec::new();
     for r in results {
         match r {
-            Some(r) => ran.extend(r?),
-            // Not started because another target failed first: that error is returned above.
+            Some(r) => ran.extend(r.map_err(RunError::Build)?),
+            // Not started because something failed first.
             None => break,
+        }
+    }
+    if let Some(e) = refused {
+        return Err(RunError::Built(e));
+    }
+    if !early {
+        for target in 0..targets.len() {
+            built(Built { target, all: true }).map_err(RunError::Built)?;
         }
     }
     Ok(ran)
@@ -231,11 +291,16 @@ mod tests {
             skip: Default::default(),
         };
         let mut started = Vec::new();
-        let ran = super::super::run::run(&targets, &opts, |e| {
-            if let StepEvent::Started(p, _) = e {
-                started.push(p.to_string());
-            }
-        })
+        let ran = super::super::run::run(
+            &targets,
+            &opts,
+            |e| {
+                if let StepEvent::Started(p, _) = e {
+                    started.push(p.to_string());
+                }
+            },
+            |_| Ok::<_, ()>(()),
+        )
         .unwrap();
         let order: Vec<&str> = ran.iter().map(|r| r.description.as_str()).collect();
         assert_eq!(order, ["a", "b"]);
@@ -273,11 +338,211 @@ mod tests {
             progress: Default::default(),
             skip: Default::default(),
         };
-        let err = super::super::run::run(&targets, &opts, |_| {}).unwrap_err();
+        let mut built = Vec::new();
+        let err = super::super::run::run(
+            &targets,
+            &opts,
+            |_| {},
+            |b| {
+                built.push(b);
+                Ok::<_, ()>(())
+            },
+        )
+        .unwrap_err();
         assert!(
-            matches!(&err, BuildError::Failed { step, .. } if step == "a"),
-            "{err}"
+            matches!(&err, RunError::Build(BuildError::Failed { step, .. }) if step == "a"),
+            "{err:?}"
         );
+        // Nothing of a failed build is handed over, not even the platform that built.
+        assert_eq!(built, []);
         assert_eq!(std::fs::read_to_string(&ob).unwrap(), "ok\n");
+    }
+
+    fn options(d: &Path) -> RunOptions {
+        RunOptions {
+            records: Records::new(&d.join("cache")),
+            logs: d.join("logs"),
+            progress: Default::default(),
+            skip: Default::default(),
+        }
+    }
+
+    /// A layer of `t` made of the file `source`.
+    fn with_layer(mut t: TargetPlan, source: &Path) -> TargetPlan {
+        t.layers.push(crate::plan::LayerSpec {
+            name: "binary".into(),
+            entries: vec![crate::plan::FileEntry {
+                target: "/app".into(),
+                mode: 0o755,
+                kind: EntryKind::File {
+                    source: source.to_path_buf(),
+                },
+            }],
+        });
+        t
+    }
+
+    #[test]
+    fn a_built_platform_is_handed_over_while_another_still_builds() {
+        // b's step waits for a file only the caller's `built` for a makes: handed over after
+        // every target built, b would wait in vain and fail.
+        let d = tempfile::tempdir().unwrap();
+        let project = d.path().join("project");
+        std::fs::create_dir_all(&project).unwrap();
+        let out = d.path().join("build");
+        let (oa, ob) = (out.join("amd64/app"), out.join("arm64/app"));
+        let handed = d.path().join("a.handed");
+        let wait = format!(
+            "i=0; while [ ! -e '{}' ]; do i=$((i+1)); [ $i -gt 3000 ] && exit 7; sleep 0.01; done; echo b > '{}'",
+            handed.display(),
+            ob.display()
+        );
+        let a_script = format!("echo a > '{}'", oa.display());
+        let targets = [
+            with_layer(
+                target(
+                    "linux/amd64",
+                    vec![step("a", &project, &oa, &["-c", &a_script])],
+                ),
+                &oa,
+            ),
+            with_layer(
+                target(
+                    "linux/arm64",
+                    vec![step("b", &project, &ob, &["-c", &wait])],
+                ),
+                &ob,
+            ),
+        ];
+        assert!(independent(&targets) && layers_apart(&targets));
+        let mut built = Vec::new();
+        let ran = super::super::run::run(
+            &targets,
+            &options(d.path()),
+            |_| {},
+            |b| {
+                // What a hands over is there, whole.
+                if b.target == 0 {
+                    assert_eq!(std::fs::read_to_string(&oa).unwrap(), "a\n");
+                    std::fs::write(&handed, "").unwrap();
+                }
+                built.push(b);
+                Ok::<_, ()>(())
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            built,
+            [
+                Built {
+                    target: 0,
+                    all: false
+                },
+                Built {
+                    target: 1,
+                    all: true
+                }
+            ]
+        );
+        assert_eq!(ran.len(), 2);
+        assert_eq!(std::fs::read_to_string(&ob).unwrap(), "b\n");
+    }
+
+    #[test]
+    fn a_layer_reading_another_platforms_output_waits_for_every_build() {
+        let d = tempfile::tempdir().unwrap();
+        let project = d.path().join("project");
+        std::fs::create_dir_all(&project).unwrap();
+        let out = d.path().join("build");
+        let (oa, ob) = (out.join("amd64/app"), out.join("arm64/app"));
+        let write = |o: &Path| format!("echo x > '{}'", o.display());
+        // amd64's image takes a file arm64's step writes.
+        let targets = [
+            with_layer(
+                target(
+                    "linux/amd64",
+                    vec![step("a", &project, &oa, &["-c", &write(&oa)])],
+                ),
+                &ob,
+            ),
+            with_layer(
+                target(
+                    "linux/arm64",
+                    vec![step("b", &project, &ob, &["-c", &write(&ob)])],
+                ),
+                &ob,
+            ),
+        ];
+        assert!(independent(&targets));
+        assert!(!layers_apart(&targets));
+        let mut built = Vec::new();
+        super::super::run::run(
+            &targets,
+            &options(d.path()),
+            |_| {},
+            |b| {
+                // Both outputs exist whenever anything is handed over.
+                assert!(oa.exists() && ob.exists());
+                built.push(b);
+                Ok::<_, ()>(())
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            built,
+            [
+                Built {
+                    target: 0,
+                    all: true
+                },
+                Built {
+                    target: 1,
+                    all: true
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn what_the_caller_refuses_fails_the_build() {
+        let d = tempfile::tempdir().unwrap();
+        let project = d.path().join("project");
+        std::fs::create_dir_all(&project).unwrap();
+        let out = d.path().join("build");
+        let (oa, ob) = (out.join("amd64/app"), out.join("arm64/app"));
+        let write = |o: &Path| format!("echo x > '{}'", o.display());
+        let targets = [
+            with_layer(
+                target(
+                    "linux/amd64",
+                    vec![step("a", &project, &oa, &["-c", &write(&oa)])],
+                ),
+                &oa,
+            ),
+            with_layer(
+                target(
+                    "linux/arm64",
+                    vec![step("b", &project, &ob, &["-c", &write(&ob)])],
+                ),
+                &ob,
+            ),
+        ];
+        let mut calls = 0;
+        let err = super::super::run::run(
+            &targets,
+            &options(d.path()),
+            |_| {},
+            |b| {
+                calls += 1;
+                Err(format!("refused {}", b.target))
+            },
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, RunError::Built(m) if m.starts_with("refused ")),
+            "{err:?}"
+        );
+        // Refused once, never asked again.
+        assert_eq!(calls, 1);
     }
 }

@@ -90,20 +90,48 @@ pub struct RunOptions {
     pub skip: std::collections::BTreeSet<(usize, usize)>,
 }
 
+/// Why a build stopped: a step failed, or what the caller did with a built target failed.
+#[derive(Debug)]
+pub enum RunError<E> {
+    Build(BuildError),
+    /// What the caller's `built` returned.
+    Built(E),
+}
+
+/// A target whose steps have all succeeded, handed to the caller of [`run`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Built {
+    /// Its position in the plan.
+    pub target: usize,
+    /// Every target's steps have succeeded (this one is the last, or they ran one after the
+    /// other): nothing builds any more.
+    pub all: bool,
+}
+
 /// Runs (or reuses) every step of every target and returns what it did, in plan order. Each
 /// target's steps run in order; the targets themselves run side by side when their steps are
 /// independent (`super::parallel`), else one after the other.
-pub fn run(
+///
+/// `built` is called on the calling thread for each target once its steps have succeeded:
+/// when the targets build side by side and no step of one writes what another's layers read,
+/// as soon as that target is done (the caller writes its layers while the others still
+/// build); otherwise for every target in plan order once all have built. Once it fails, no
+/// new target starts and it is not called again.
+pub fn run<E>(
     targets: &[TargetPlan],
     opts: &RunOptions,
     mut on: impl FnMut(StepEvent),
-) -> Result<Vec<StepRun>, BuildError> {
+    mut built: impl FnMut(Built) -> Result<(), E>,
+) -> Result<Vec<StepRun>, RunError<E>> {
     if super::parallel::independent(targets) {
-        return super::parallel::run(targets, opts, on);
+        return super::parallel::run(targets, opts, on, built);
     }
     let mut ran = Vec::new();
     for (ti, t) in targets.iter().enumerate() {
-        ran.extend(run_target(ti, t, opts, &mut on)?);
+        ran.extend(run_target(ti, t, opts, &mut on).map_err(RunError::Build)?);
+    }
+    for target in 0..targets.len() {
+        built(Built { target, all: true }).map_err(RunError::Built)?;
     }
     Ok(ran)
 }
@@ -405,7 +433,7 @@ mod tests {
                 step.key = None;
             }
             super::super::fill_target_keys(&mut targets[0]).unwrap();
-            let ran = run(targets, &opts, |_| {}).unwrap();
+            let ran = run(targets, &opts, |_| {}, |_| Ok::<_, ()>(())).unwrap();
             let runs = std::fs::read_to_string(&runs).unwrap_or_default();
             (
                 ran.iter().map(|r| r.reused).collect::<Vec<_>>(),

@@ -7,7 +7,7 @@ use crate::base::BaseError;
 use crate::elf::{self, ElfError, ElfInfo};
 use crate::oci::FileTree;
 use crate::oci::ResolvedBase;
-use crate::plan::{Check, Linkage, Plan};
+use crate::plan::{Check, Linkage, Plan, TargetPlan};
 use crate::platform::Platform;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -159,63 +159,61 @@ pub fn before_build(plan: &Plan) -> Result<(), Box<CheckError>> {
     Ok(())
 }
 
-/// The checks of built binaries against `base`.
-pub fn after_build(plan: &Plan, base: &ResolvedBase) -> Result<(), Box<CheckError>> {
-    for t in &plan.targets {
-        // Read the base's tree only when a binary needs something from it, and once.
-        let mut files: Option<Option<FileTree>> = None;
-        for check in &t.checks {
-            if let Check::JavaRuntime { report } = check {
-                java_runtime(report, &t.platform, base)?;
-                continue;
+/// The checks of one platform's built binaries against `base`.
+pub fn after_build(t: &TargetPlan, base: &ResolvedBase) -> Result<(), Box<CheckError>> {
+    // Read the base's tree only when a binary needs something from it, and once.
+    let mut files: Option<Option<FileTree>> = None;
+    for check in &t.checks {
+        if let Check::JavaRuntime { report } = check {
+            java_runtime(report, &t.platform, base)?;
+            continue;
+        }
+        let Check::Linkage { binary, target, .. } = check else {
+            continue;
+        };
+        let info = elf::inspect(binary).map_err(|source| {
+            Box::new(CheckError::Elf {
+                target: target.clone(),
+                platform: t.platform.clone(),
+                source,
+            })
+        })?;
+        if let Some(m) = t.platform.elf_machine()
+            && m != info.machine
+        {
+            return Err(Box::new(CheckError::WrongMachine {
+                target: target.clone(),
+                platform: t.platform.clone(),
+                found: elf::machine_name(info.machine),
+            }));
+        }
+        if info.is_static() {
+            continue;
+        }
+        let tree = match &files {
+            Some(f) => f,
+            None => {
+                let image = base.for_platform(&t.platform);
+                let read = match image {
+                    Some(i) => crate::base::files::read(&base.name, i)
+                        .map_err(|e| Box::new(CheckError::Base(e)))?,
+                    None => None,
+                };
+                files.insert(read)
             }
-            let Check::Linkage { binary, target, .. } = check else {
-                continue;
-            };
-            let info = elf::inspect(binary).map_err(|source| {
-                Box::new(CheckError::Elf {
-                    target: target.clone(),
-                    platform: t.platform.clone(),
-                    source,
-                })
-            })?;
-            if let Some(m) = t.platform.elf_machine()
-                && m != info.machine
-            {
-                return Err(Box::new(CheckError::WrongMachine {
-                    target: target.clone(),
-                    platform: t.platform.clone(),
-                    found: elf::machine_name(info.machine),
-                }));
-            }
-            if info.is_static() {
-                continue;
-            }
-            let tree = match &files {
-                Some(f) => f,
-                None => {
-                    let image = base.for_platform(&t.platform);
-                    let read = match image {
-                        Some(i) => crate::base::files::read(&base.name, i)
-                            .map_err(|e| Box::new(CheckError::Base(e)))?,
-                        None => None,
-                    };
-                    files.insert(read)
-                }
-            };
-            // A base only in a registry is not downloaded for this; the runtime will tell.
-            let Some(tree) = tree else { continue };
-            let missing = missing_from(&info, target, &t.platform, tree);
-            if !missing.is_empty() {
-                return Err(Box::new(CheckError::MissingLibraries {
-                    target: target.clone(),
-                    platform: t.platform.clone(),
-                    what: info.describe(),
-                    base: base.name.clone(),
-                    missing: missing.join(", "),
-                    fix: fix_for(&missing, tree.is_empty()),
-                }));
-            }
+        };
+        // A base only in a registry is not downloaded for this; the runtime will tell.
+        let Some(tree) = tree else { continue };
+        let missing = missing_from(&info, target, &t.platform, tree);
+        if !missing.is_empty() {
+            return Err(Box::new(CheckError::MissingLibraries {
+                target: target.clone(),
+                platform: t.platform.clone(),
+                what: info.describe(),
+                base: base.name.clone(),
+                missing: missing.join(", "),
+                fix: fix_for(&missing, tree.is_empty()),
+            }));
         }
     }
     Ok(())

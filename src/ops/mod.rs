@@ -6,6 +6,7 @@ pub mod base;
 pub mod cache_repo;
 pub mod checks;
 pub mod init;
+mod layering;
 pub mod multi;
 pub mod outdated;
 pub mod plan;

@@ -1,15 +1,16 @@
 //! `lade publish`: plan, build, write layers, stack them on the base, write every output.
 
 use super::checks;
+use super::layering::{Layered, Layering, Uploads};
 use super::plan::{PlanOptions, plan_and_config};
 use crate::base;
 use crate::build;
 use crate::digest::Digest;
-use crate::image::assemble::{self, BuildMeta, NamedLayer};
+use crate::image::assemble::{self, BuildMeta};
 use crate::layer::{BlobStore, LayerWriter};
 use crate::lock::Lock;
 use crate::oci::ResolvedBase;
-use crate::oci::{self, BlobSource, ImageSet, Layer};
+use crate::oci::{self, BlobSource, ImageSet};
 use crate::plan::{BuildStep, Plan};
 use crate::platform::Platform;
 use crate::registry::{RegistryOptions, RegistrySession};
@@ -347,96 +348,49 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
         progress: opts.progress.clone(),
         skip,
     };
-    let steps = build::run(&plan.targets, &run, |e| match e {
-        build::StepEvent::Started(p, s) => on(Event::Step(p, s)),
-        build::StepEvent::Reused(p, s) => on(Event::StepReused(p, s)),
-    })?;
-    // Only the built binaries know their linkage: check them against the base before layering.
-    // Layers from the shared cache were checked on this base when they were built.
-    let checked = match &from_repo {
-        Some(s) => s.checked_plan(&plan),
-        None => plan.clone(),
-    };
-    checks::after_build(&checked, &base)?;
     // Build outputs listed once, for the start-up check and then the layers.
     let listings = crate::layer::tree::Listings::default();
-    if let Some(trees) = &trees {
-        let mut verified = checked.clone();
-        if let Some(s) = &from_repo {
-            let mut ti = 0;
-            verified.targets.retain(|_| {
-                ti += 1;
-                !s.serves_built(ti - 1)
-            });
-        }
-        super::runtime::verify(&verified, &base, trees, &listings)?;
-    }
-
+    let uploads = Uploads::new(&sinks, plan.targets.len());
     // Registry outputs start uploading a large layer while it is compressed.
-    let follow = |blob: crate::growing::GrowingBlob| {
-        for (s, _) in &sinks {
-            s.layer_started(&blob);
-        }
-    };
+    let follow = |blob: crate::growing::GrowingBlob| uploads.started(blob);
     let writer = LayerWriter::new(&store, epoch)
         .with_compression(opts.compression)
         .with_level(level)
         .with_listings(&listings)
         .with_follower(&follow);
     let meta = build_meta(&plan, &base, &source, epoch);
-
-    let mut images = Vec::new();
-    let mut layer_reports = Vec::new();
-    let mut written = Vec::new();
-    for (ti, t) in plan.targets.iter().enumerate() {
-        let base_image = base
-            .for_platform(&t.platform)
-            .expect("base::resolve returns an image for every requested platform");
-        let mut layers = Vec::new();
-        let mut wrote = Vec::new();
-        for (li, spec) in t.layers.iter().enumerate() {
-            if crate::layer::tree::only_empty_trees(&spec.entries) {
-                continue;
-            }
-            let (layer, cached, from_cache) = match from_repo
-                .as_ref()
-                .and_then(|s| Some((s, s.served(ti, li)?)))
-            {
-                Some((s, entry)) => (s.layer(entry, &store), true, true),
-                None => {
-                    let blob = writer.write(spec)?;
-                    let layer = Layer {
-                        descriptor: oci::descriptor(blob.media_type, blob.size, &blob.digest),
-                        diff_id: blob.diff_id.clone(),
-                        source: BlobSource::File(store.path(&blob.digest)),
-                    };
-                    let cached = blob.cached;
-                    // Registry outputs start sending it while the next layers are written.
-                    for (s, _) in &sinks {
-                        s.layer_ready(&layer, !cached);
-                    }
-                    wrote.push((li, blob));
-                    (layer, cached, false)
-                }
-            };
-            let report = LayerReport {
-                platform: t.platform.to_string(),
-                name: spec.name.clone(),
-                digest: layer.digest(),
-                size: layer.size(),
-                cached,
-                shared: from_cache,
-            };
-            on(Event::Layer(&report));
-            layer_reports.push(report);
-            layers.push(NamedLayer {
-                name: spec.name.clone(),
-                layer,
-            });
-        }
-        written.push(wrote);
-        images.push(assemble::image(base_image, layers, &plan.config, &meta)?);
-    }
+    let mut layering = Layering::new(super::layering::Inputs {
+        plan: &plan,
+        base: &base,
+        trees: trees.as_ref(),
+        listings: &listings,
+        shared: from_repo.as_ref(),
+        store: &store,
+        writer: &writer,
+        uploads: &uploads,
+        meta: &meta,
+    });
+    // Step events and built platforms both come on this thread, one at a time.
+    let shared_on = std::cell::RefCell::new(&mut on);
+    let on_built = &shared_on;
+    let steps = build::run(
+        &plan.targets,
+        &run,
+        |e| match e {
+            build::StepEvent::Started(p, s) => shared_on.borrow_mut()(Event::Step(p, s)),
+            build::StepEvent::Reused(p, s) => shared_on.borrow_mut()(Event::StepReused(p, s)),
+        },
+        |b| layering.built(b, &mut *on_built.borrow_mut()),
+    )
+    .map_err(|e| match e {
+        build::RunError::Build(e) => anyhow::Error::new(e),
+        build::RunError::Built(e) => e,
+    })?;
+    let Layered {
+        images,
+        reports: layer_reports,
+        written,
+    } = layering.finish();
     super::plan::save_stat_cache();
     let mut set = assemble::image_set(images, &meta)?;
     for (wrote, image) in written.iter().zip(&set.images) {

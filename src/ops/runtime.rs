@@ -390,69 +390,65 @@ fn check_python(
     Ok(())
 }
 
-/// After the build: the program is in the image (base plus every layer lade writes), is
-/// executable, and when lade's layers hold it as a script, its interpreter is there too.
+/// After the build, for one platform: the program is in its image (base plus every layer lade
+/// writes), is executable, and when lade's layers hold it as a script, its interpreter is
+/// there too.
 pub fn verify(
     plan: &Plan,
+    platform: &Platform,
     base: &ResolvedBase,
     trees: &BaseTrees,
     listings: &crate::layer::tree::Listings,
 ) -> Result<(), Box<RuntimeError>> {
-    for t in &plan.targets {
-        let (Some(image), Some(base_tree)) =
-            (base.for_platform(&t.platform), trees.get(&t.platform))
-        else {
-            continue;
-        };
-        let mut tree = base_tree.clone();
-        let sources = overlay_all(&mut tree, plan, &t.platform, listings);
-        let cmd = command(plan, image);
-        let Some(program) = cmd.argv.first() else {
-            return Err(Box::new(RuntimeError::NoCommand {
-                platform: t.platform.clone(),
-            }));
-        };
-        let Some(found) = locate(&tree, program, &cmd) else {
-            return Err(missing(plan, &t.platform, &base.name, program, &cmd));
-        };
-        let real = tree.resolve(&found).unwrap_or(found.clone());
-        if !tree.is_executable(&real) {
+    let (Some(image), Some(base_tree)) = (base.for_platform(platform), trees.get(platform)) else {
+        return Ok(());
+    };
+    let mut tree = base_tree.clone();
+    let sources = overlay_all(&mut tree, plan, platform, listings);
+    let cmd = command(plan, image);
+    let Some(program) = cmd.argv.first() else {
+        return Err(Box::new(RuntimeError::NoCommand {
+            platform: platform.clone(),
+        }));
+    };
+    let Some(found) = locate(&tree, program, &cmd) else {
+        return Err(missing(plan, platform, &base.name, program, &cmd));
+    };
+    let real = tree.resolve(&found).unwrap_or(found.clone());
+    if !tree.is_executable(&real) {
+        return Err(Box::new(RuntimeError::NotExecutable {
+            platform: platform.clone(),
+            path: real,
+        }));
+    }
+    let Some(interpreter) = sources.get(&real).and_then(|src| shebang(src)) else {
+        return Ok(());
+    };
+    // `#!/usr/bin/env python3` runs the first python3 on PATH.
+    let (prog, what) = match interpreter.as_slice() {
+        [env, name, ..] if env.ends_with("/env") => (
+            name.clone(),
+            format!("{name} (the interpreter of {real}, found through {env})"),
+        ),
+        [first, ..] => (
+            first.clone(),
+            format!("{first} (the interpreter of {real})"),
+        ),
+        [] => return Ok(()),
+    };
+    if interpreter.len() > 1 && interpreter[0].ends_with("/env") && !tree.has_file(&interpreter[0])
+    {
+        return Err(missing_what(plan, platform, &base.name, &interpreter[0]));
+    }
+    match locate(&tree, &prog, &cmd) {
+        Some(p) if tree.is_executable(&p) => {}
+        Some(p) => {
             return Err(Box::new(RuntimeError::NotExecutable {
-                platform: t.platform.clone(),
-                path: real,
+                platform: platform.clone(),
+                path: p,
             }));
         }
-        let Some(interpreter) = sources.get(&real).and_then(|src| shebang(src)) else {
-            continue;
-        };
-        // `#!/usr/bin/env python3` runs the first python3 on PATH.
-        let (prog, what) = match interpreter.as_slice() {
-            [env, name, ..] if env.ends_with("/env") => (
-                name.clone(),
-                format!("{name} (the interpreter of {real}, found through {env})"),
-            ),
-            [first, ..] => (
-                first.clone(),
-                format!("{first} (the interpreter of {real})"),
-            ),
-            [] => continue,
-        };
-        if interpreter.len() > 1
-            && interpreter[0].ends_with("/env")
-            && !tree.has_file(&interpreter[0])
-        {
-            return Err(missing_what(plan, &t.platform, &base.name, &interpreter[0]));
-        }
-        match locate(&tree, &prog, &cmd) {
-            Some(p) if tree.is_executable(&p) => {}
-            Some(p) => {
-                return Err(Box::new(RuntimeError::NotExecutable {
-                    platform: t.platform.clone(),
-                    path: p,
-                }));
-            }
-            None => return Err(missing_what(plan, &t.platform, &base.name, &what)),
-        }
+        None => return Err(missing_what(plan, platform, &base.name, &what)),
     }
     Ok(())
 }

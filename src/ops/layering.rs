@@ -1,0 +1,231 @@
+//! What a publish does for each platform once its build steps have succeeded: check what was
+//! built against the base, check that the image can start, and write the platform's layers.
+//! `build::run` hands a platform over as soon as its steps are done when the platforms build
+//! side by side, so one platform's layers are compressed while another still compiles.
+//!
+//! Registry outputs start uploading layers as they are written, but only once every platform
+//! has passed its checks: an image refused after the build must leave nothing in a registry.
+
+use super::cache_repo::Shared;
+use super::checks;
+use super::publish::{Event, LayerReport};
+use super::runtime::{self, BaseTrees};
+use crate::build::Built;
+use crate::growing::GrowingBlob;
+use crate::image::assemble::{self, BuildMeta, NamedLayer};
+use crate::layer::tree::Listings;
+use crate::layer::{BlobStore, LayerBlob, LayerWriter};
+use crate::oci::{self, BlobSource, Image, Layer, ResolvedBase};
+use crate::plan::Plan;
+use crate::sink::Sink;
+use std::cell::{Cell, RefCell};
+
+/// Hands written layers to the registry outputs once every platform passed its checks, and
+/// holds them until then.
+pub(super) struct Uploads<'s> {
+    sinks: &'s [(Box<dyn Sink>, String)],
+    /// Platforms not yet checked.
+    unchecked: Cell<usize>,
+    /// Layers written before the last platform was checked (layer, made now).
+    held: RefCell<Vec<(Layer, bool)>>,
+}
+
+impl<'s> Uploads<'s> {
+    pub fn new(sinks: &'s [(Box<dyn Sink>, String)], platforms: usize) -> Self {
+        Uploads {
+            sinks,
+            unchecked: Cell::new(platforms),
+            held: RefCell::default(),
+        }
+    }
+
+    fn open(&self) -> bool {
+        self.unchecked.get() == 0
+    }
+
+    /// A layer blob is being written. Before every platform is checked it is not followed:
+    /// it goes to the outputs whole, once written and allowed.
+    pub fn started(&self, blob: GrowingBlob) {
+        if self.open() {
+            for (s, _) in self.sinks {
+                s.layer_started(&blob);
+            }
+        }
+    }
+
+    fn ready(&self, layer: &Layer, made: bool) {
+        if self.open() {
+            for (s, _) in self.sinks {
+                s.layer_ready(layer, made);
+            }
+        } else {
+            self.held.borrow_mut().push((layer.clone(), made));
+        }
+    }
+
+    fn checked(&self) {
+        self.unchecked.set(self.unchecked.get().saturating_sub(1));
+        if self.open() {
+            for (layer, made) in self.held.take() {
+                self.ready(&layer, made);
+            }
+        }
+    }
+}
+
+/// One platform's image as written.
+struct Written {
+    image: Image,
+    reports: Vec<LayerReport>,
+    /// The layers written (not taken from the shared cache): position in the plan, blob.
+    blobs: Vec<(usize, LayerBlob)>,
+}
+
+/// Everything a platform's checks and layers need.
+pub(super) struct Inputs<'a> {
+    pub plan: &'a Plan,
+    pub base: &'a ResolvedBase,
+    /// The base's file trees, for the start-up check (`None`: not checked).
+    pub trees: Option<&'a BaseTrees>,
+    pub listings: &'a Listings,
+    pub shared: Option<&'a Shared>,
+    pub store: &'a BlobStore,
+    pub writer: &'a LayerWriter<'a>,
+    pub uploads: &'a Uploads<'a>,
+    pub meta: &'a BuildMeta,
+}
+
+/// A publish's platforms as they are handed over: which were checked, what each wrote.
+pub(super) struct Layering<'a> {
+    cx: Inputs<'a>,
+    checked: Vec<bool>,
+    written: Vec<Option<Written>>,
+}
+
+/// The images of a publish, in plan order, with what their layers were.
+pub(super) struct Layered {
+    pub images: Vec<Image>,
+    pub reports: Vec<LayerReport>,
+    /// Each platform's layers written now (position in the plan, blob).
+    pub written: Vec<Vec<(usize, LayerBlob)>>,
+}
+
+impl<'a> Layering<'a> {
+    pub fn new(cx: Inputs<'a>) -> Self {
+        let n = cx.plan.targets.len();
+        Layering {
+            cx,
+            checked: vec![false; n],
+            written: (0..n).map(|_| None).collect(),
+        }
+    }
+
+    /// A platform built: checks it (and, once nothing builds any more, every platform not yet
+    /// checked, so uploads start before its layers are written), then writes its layers.
+    pub fn built(&mut self, b: Built, on: &mut dyn FnMut(Event)) -> anyhow::Result<()> {
+        if b.all {
+            for ti in 0..self.cx.plan.targets.len() {
+                self.check(ti)?;
+            }
+        } else {
+            self.check(b.target)?;
+        }
+        let written = self.layers(b.target, on)?;
+        self.written[b.target] = Some(written);
+        Ok(())
+    }
+
+    /// The checks of what a platform built. Layers from the shared cache were checked on this
+    /// base when they were built.
+    fn check(&mut self, ti: usize) -> anyhow::Result<()> {
+        if self.checked[ti] {
+            return Ok(());
+        }
+        if !self.cx.shared.is_some_and(|s| s.serves_built(ti)) {
+            let t = &self.cx.plan.targets[ti];
+            checks::after_build(t, self.cx.base)?;
+            if let Some(trees) = self.cx.trees {
+                runtime::verify(
+                    self.cx.plan,
+                    &t.platform,
+                    self.cx.base,
+                    trees,
+                    self.cx.listings,
+                )?;
+            }
+        }
+        self.checked[ti] = true;
+        self.cx.uploads.checked();
+        Ok(())
+    }
+
+    fn layers(&self, ti: usize, on: &mut dyn FnMut(Event)) -> anyhow::Result<Written> {
+        let t = &self.cx.plan.targets[ti];
+        let base_image = self
+            .cx
+            .base
+            .for_platform(&t.platform)
+            .expect("base::resolve returns an image for every requested platform");
+        let mut layers = Vec::new();
+        let mut reports = Vec::new();
+        let mut blobs = Vec::new();
+        for (li, spec) in t.layers.iter().enumerate() {
+            if crate::layer::tree::only_empty_trees(&spec.entries) {
+                continue;
+            }
+            let served = self.cx.shared.and_then(|s| Some((s, s.served(ti, li)?)));
+            let (layer, cached, from_cache) = match served {
+                Some((s, entry)) => (s.layer(entry, self.cx.store), true, true),
+                None => {
+                    let blob = self.cx.writer.write(spec)?;
+                    let layer = Layer {
+                        descriptor: oci::descriptor(blob.media_type, blob.size, &blob.digest),
+                        diff_id: blob.diff_id.clone(),
+                        source: BlobSource::File(self.cx.store.path(&blob.digest)),
+                    };
+                    let cached = blob.cached;
+                    // Registry outputs start sending it while the next layers are written.
+                    self.cx.uploads.ready(&layer, !cached);
+                    blobs.push((li, blob));
+                    (layer, cached, false)
+                }
+            };
+            let report = LayerReport {
+                platform: t.platform.to_string(),
+                name: spec.name.clone(),
+                digest: layer.digest(),
+                size: layer.size(),
+                cached,
+                shared: from_cache,
+            };
+            on(Event::Layer(&report));
+            reports.push(report);
+            layers.push(NamedLayer {
+                name: spec.name.clone(),
+                layer,
+            });
+        }
+        let image = assemble::image(base_image, layers, &self.cx.plan.config, self.cx.meta)?;
+        Ok(Written {
+            image,
+            reports,
+            blobs,
+        })
+    }
+
+    /// Every platform's image, in plan order. Called once every platform was handed over.
+    pub fn finish(self) -> Layered {
+        let mut out = Layered {
+            images: Vec::new(),
+            reports: Vec::new(),
+            written: Vec::new(),
+        };
+        for w in self.written {
+            let w = w.expect("build::run hands every platform over before it returns");
+            out.images.push(w.image);
+            out.reports.extend(w.reports);
+            out.written.push(w.blobs);
+        }
+        out
+    }
+}

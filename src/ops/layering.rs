@@ -229,3 +229,228 @@ impl<'a> Layering<'a> {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::assemble::BuildMeta;
+    use crate::oci::{BaseImage, ImageSet};
+    use crate::plan::{Check, EntryKind, FileEntry, LayerSpec, Linkage, TargetPlan};
+    use crate::sink::{BlobProvider, Published, SinkError};
+    use std::path::Path;
+    use std::rc::Rc;
+
+    /// Records what a registry output is handed, in order.
+    struct Recorder(Rc<RefCell<Vec<String>>>);
+
+    impl Sink for Recorder {
+        fn write(&self, _: &ImageSet, _: &dyn BlobProvider) -> Result<Published, SinkError> {
+            unreachable!("only layers are handed over here")
+        }
+        fn layer_ready(&self, layer: &Layer, _made: bool) {
+            self.0
+                .borrow_mut()
+                .push(format!("ready {}", layer.digest()));
+        }
+        fn layer_started(&self, _blob: &GrowingBlob) {
+            self.0.borrow_mut().push("started".into());
+        }
+    }
+
+    /// A file big enough to be followed while it is compressed (its tar over 8 MiB), of bytes
+    /// that do not compress.
+    fn big_file(path: &Path, seed: u64) {
+        let mut x = seed | 1;
+        let bytes: Vec<u8> = (0..9 << 20)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    fn target(platform: &str, binary: &Path, checks: Vec<Check>) -> TargetPlan {
+        TargetPlan {
+            platform: platform.parse().unwrap(),
+            steps: Vec::new(),
+            layers: vec![LayerSpec {
+                name: "binary".into(),
+                entries: vec![FileEntry {
+                    target: "/app".into(),
+                    mode: 0o755,
+                    kind: EntryKind::File {
+                        source: binary.to_path_buf(),
+                    },
+                }],
+            }],
+            checks,
+        }
+    }
+
+    fn plan(dir: &Path, targets: Vec<TargetPlan>) -> Plan {
+        Plan {
+            detector: "test".into(),
+            reasons: Vec::new(),
+            name: "app".into(),
+            project_dir: dir.to_path_buf(),
+            targets,
+            config: Default::default(),
+            base: "scratch".into(),
+            excluded: Vec::new(),
+        }
+    }
+
+    fn scratch(plan: &Plan) -> ResolvedBase {
+        ResolvedBase {
+            name: "scratch".into(),
+            digest: None,
+            images: plan
+                .targets
+                .iter()
+                .map(|t| BaseImage {
+                    platform: t.platform.clone(),
+                    config: crate::oci::base::scratch_config(),
+                    layers: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Hands `plan`'s platforms over as `handed` says, with one registry output recording
+    /// what it is given; returns the outcome of each hand-over and what the output saw.
+    fn hand_over(
+        plan: &Plan,
+        handed: &[Built],
+    ) -> (Vec<anyhow::Result<()>>, Vec<String>, Option<Layered>) {
+        let cache = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(cache.path()).unwrap();
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let sinks: Vec<(Box<dyn Sink>, String)> =
+            vec![(Box::new(Recorder(seen.clone())), "registry".into())];
+        let uploads = Uploads::new(&sinks, plan.targets.len());
+        let follow = |blob: GrowingBlob| uploads.started(blob);
+        let writer = LayerWriter::new(&store, 0).with_follower(&follow);
+        let listings = Listings::default();
+        let base = scratch(plan);
+        let meta = BuildMeta {
+            created: 0,
+            annotations: Default::default(),
+        };
+        let mut layering = Layering::new(Inputs {
+            plan,
+            base: &base,
+            trees: None,
+            listings: &listings,
+            shared: None,
+            store: &store,
+            writer: &writer,
+            uploads: &uploads,
+            meta: &meta,
+        });
+        let results: Vec<_> = handed
+            .iter()
+            .map(|b| layering.built(*b, &mut |_| {}))
+            .collect();
+        let layered = results.iter().all(|r| r.is_ok()).then(|| layering.finish());
+        let seen = seen.borrow().clone();
+        (results, seen, layered)
+    }
+
+    #[test]
+    fn layers_go_to_the_outputs_once_every_platform_is_checked() {
+        let d = tempfile::tempdir().unwrap();
+        let (amd, arm) = (d.path().join("amd64"), d.path().join("arm64"));
+        big_file(&amd, 1);
+        big_file(&arm, 2);
+        let plan = plan(
+            d.path(),
+            vec![
+                target("linux/amd64", &amd, vec![]),
+                target("linux/arm64", &arm, vec![]),
+            ],
+        );
+        // arm64 built first, while amd64 still built.
+        let (results, seen, layered) = hand_over(
+            &plan,
+            &[
+                Built {
+                    target: 1,
+                    all: false,
+                },
+                Built {
+                    target: 0,
+                    all: true,
+                },
+            ],
+        );
+        assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+        let layered = layered.unwrap();
+        let digests: Vec<String> = layered
+            .reports
+            .iter()
+            .map(|r| r.digest.to_string())
+            .collect();
+        // arm64's layer was held, not followed, until amd64 was checked; amd64's, written
+        // after that, was followed as it was compressed.
+        assert_eq!(
+            seen,
+            [
+                format!("ready {}", digests[1]),
+                "started".to_string(),
+                format!("ready {}", digests[0]),
+            ]
+        );
+        // The images and reports are in plan order, whatever order the platforms came in.
+        let platforms: Vec<&str> = layered
+            .reports
+            .iter()
+            .map(|r| r.platform.as_str())
+            .collect();
+        assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+        assert_eq!(layered.images.len(), 2);
+        assert_eq!(layered.images[0].layers[0].digest().to_string(), digests[0]);
+        assert_eq!(layered.written[1][0].1.digest.to_string(), digests[1]);
+    }
+
+    #[test]
+    fn a_platform_refused_after_its_build_sends_no_layer_of_any_platform() {
+        let d = tempfile::tempdir().unwrap();
+        let (amd, arm) = (d.path().join("amd64"), d.path().join("arm64"));
+        big_file(&amd, 1);
+        // Not an ELF file: the linkage check of arm64's binary fails.
+        std::fs::write(&arm, "#!/bin/sh\n").unwrap();
+        let refused = Check::Linkage {
+            binary: arm.clone(),
+            target: "/app".into(),
+            expect: Linkage::Static,
+        };
+        let plan = plan(
+            d.path(),
+            vec![
+                target("linux/amd64", &amd, vec![]),
+                target("linux/arm64", &arm, vec![refused]),
+            ],
+        );
+        let (results, seen, _) = hand_over(
+            &plan,
+            &[
+                Built {
+                    target: 0,
+                    all: false,
+                },
+                Built {
+                    target: 1,
+                    all: true,
+                },
+            ],
+        );
+        assert!(results[0].is_ok(), "{:?}", results[0]);
+        let err = format!("{:#}", results[1].as_ref().unwrap_err());
+        assert!(err.contains("linux/arm64"), "{err}");
+        // amd64's layer was written, but no output was handed anything.
+        assert_eq!(seen, Vec::<String>::new());
+    }
+}

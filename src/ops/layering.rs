@@ -5,6 +5,8 @@
 //!
 //! Registry outputs start uploading layers as they are written, but only once every platform
 //! has passed its checks: an image refused after the build must leave nothing in a registry.
+//! A large layer's bytes may go while it is compressed; the registry makes it a blob only when
+//! the layer is handed over as ready, after the checks.
 
 use super::cache_repo::Shared;
 use super::checks;
@@ -21,7 +23,7 @@ use crate::sink::Sink;
 use std::cell::{Cell, RefCell};
 
 /// Hands written layers to the registry outputs once every platform passed its checks, and
-/// holds them until then.
+/// holds them until then; layers being written are handed at once, to be followed.
 pub(super) struct Uploads<'s> {
     sinks: &'s [(Box<dyn Sink>, String)],
     /// Platforms not yet checked.
@@ -43,13 +45,11 @@ impl<'s> Uploads<'s> {
         self.unchecked.get() == 0
     }
 
-    /// A layer blob is being written. Before every platform is checked it is not followed:
-    /// it goes to the outputs whole, once written and allowed.
+    /// A layer blob is being written: registry outputs may start sending its bytes at once.
+    /// The blob is finished in the registry only once it is handed over as ready.
     pub fn started(&self, blob: GrowingBlob) {
-        if self.open() {
-            for (s, _) in self.sinks {
-                s.layer_started(&blob);
-            }
+        for (s, _) in self.sinks {
+            s.layer_started(&blob);
         }
     }
 
@@ -393,11 +393,12 @@ mod tests {
             .iter()
             .map(|r| r.digest.to_string())
             .collect();
-        // arm64's layer was held, not followed, until amd64 was checked; amd64's, written
-        // after that, was followed as it was compressed.
+        // Each layer was followed as it was compressed; arm64's was held as ready until
+        // amd64 was checked too.
         assert_eq!(
             seen,
             [
+                "started".to_string(),
                 format!("ready {}", digests[1]),
                 "started".to_string(),
                 format!("ready {}", digests[0]),
@@ -450,7 +451,8 @@ mod tests {
         assert!(results[0].is_ok(), "{:?}", results[0]);
         let err = format!("{:#}", results[1].as_ref().unwrap_err());
         assert!(err.contains("linux/arm64"), "{err}");
-        // amd64's layer was written, but no output was handed anything.
-        assert_eq!(seen, Vec::<String>::new());
+        // amd64's layer was written and followed, but never handed over as ready: no
+        // output makes it a blob.
+        assert_eq!(seen, ["started"]);
     }
 }

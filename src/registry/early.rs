@@ -5,9 +5,11 @@
 //! the tag only once every blob is in, so a tag never names anything incomplete.
 //!
 //! A large layer this run writes goes sooner still: its upload follows the compressor's output
-//! ([`crate::growing`]) and finishes with the digest once the layer is done. Should the
-//! registry turn out to hold that digest already, the upload is dropped (the registry discards
-//! the unfinished session); should it fail, the finished file is sent the usual way.
+//! ([`crate::growing`]) and finishes with the digest once the layer is done and handed to the
+//! output ([`send`](EarlyUploads::send)): until then the bytes sit in an unfinished upload
+//! session, which is no blob, so a publish refused after the layer was written leaves nothing
+//! in the registry. Should the registry turn out to hold that digest already, the upload is
+//! dropped (its session deleted); should it fail, the finished file is sent the usual way.
 //!
 //! Each upload follows the push's own rules ([`super::push::send_blob`]): a blob the tag's
 //! image names is not asked about, a small blob this run made is sent without a HEAD, and
@@ -23,7 +25,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 
 /// A running upload's task.
@@ -42,8 +44,8 @@ pub struct EarlyUploads {
     transfers: Arc<Semaphore>,
     started: Mutex<HashMap<Digest, Upload>>,
     /// Uploads following a layer still being written, until [`send`](Self::send) names its
-    /// digest.
-    following: Mutex<Vec<(GrowingBlob, Upload)>>,
+    /// digest and lets the upload finish through the sender.
+    following: Mutex<Vec<(GrowingBlob, Upload, oneshot::Sender<()>)>>,
     /// Set when an upload that followed a layer failed: the registry may not take bodies of
     /// unknown length, so later layers are sent once written.
     no_following: Arc<AtomicBool>,
@@ -98,9 +100,10 @@ impl EarlyUploads {
         let (registry, repository) = (self.registry.clone(), self.repository.clone());
         let (transfers, no_following) = (self.transfers.clone(), self.no_following.clone());
         let followed = blob.clone();
+        let (handed, adopted) = oneshot::channel();
         let task = self.connected.spawn(async move {
             let access = Access::push(&repository, &[]);
-            let _slot = transfers
+            let slot = transfers
                 .acquire()
                 .await
                 .map_err(|_| RegistryError::Options("the upload queue was closed".into()))?;
@@ -130,15 +133,26 @@ impl EarlyUploads {
                 Err(Some(())) => return Ok(Sent::Present),
                 Err(None) => ((&mut patch).await, None),
             };
+            // Every byte is sent: what is left is one small request, which needs no slot.
+            drop(slot);
             let sent = match patched {
                 Ok((url, _)) if found.is_some() => {
                     client.cancel_upload(&registry, url, &access).await;
                     Ok(Sent::Present)
                 }
-                Ok((url, digest)) => client
-                    .finish_upload(&registry, &repository, url, &digest, &access)
-                    .await
-                    .map(|()| Sent::Streamed),
+                // The blob exists once finished: only a layer the output was handed.
+                Ok((url, digest)) => match adopted.await {
+                    Ok(()) => client
+                        .finish_upload(&registry, &repository, url, &digest, &access)
+                        .await
+                        .map(|()| Sent::Streamed),
+                    Err(_) => {
+                        client.cancel_upload(&registry, url, &access).await;
+                        return Err(RegistryError::Options(
+                            "the layer was not handed to the output; its upload was dropped".into(),
+                        ));
+                    }
+                },
                 Err(e) => Err(e),
             };
             if let Err(e) = &sent {
@@ -148,16 +162,18 @@ impl EarlyUploads {
             sent
         });
         let mut following = self.following.lock().unwrap_or_else(|p| p.into_inner());
-        following.push((followed, task));
+        following.push((followed, task, handed));
     }
 
-    /// The upload following the blob that turned out to be `digest`, if any; taken.
-    fn followed(&self, digest: &Digest) -> Option<Upload> {
+    /// The upload following the blob that turned out to be `digest`, if any, with what lets it
+    /// finish; taken.
+    fn followed(&self, digest: &Digest) -> Option<(Upload, oneshot::Sender<()>)> {
         let mut following = self.following.lock().unwrap_or_else(|p| p.into_inner());
         let i = following
             .iter()
-            .position(|(b, _)| b.finished().is_some_and(|(d, _)| &d == digest))?;
-        Some(following.swap_remove(i).1)
+            .position(|(b, _, _)| b.finished().is_some_and(|(d, _)| &d == digest))?;
+        let (_, upload, handed) = following.swap_remove(i);
+        Some((upload, handed))
     }
 
     /// Starts sending the blob at `path` (`size` bytes, `digest`) and returns at once. `made`
@@ -170,11 +186,16 @@ impl EarlyUploads {
         if started.contains_key(digest) {
             // Two layers of the same bytes, both written by this run: the second's upload
             // would only send them again.
-            if let Some(duplicate) = followed {
+            if let Some((duplicate, _)) = followed {
                 duplicate.abort();
             }
             return;
         }
+        let followed = followed.map(|(upload, handed)| {
+            // The task is gone only when it failed; the upload says so when awaited.
+            let _ = handed.send(());
+            upload
+        });
         let client = self.connected.client().clone();
         self.retries_before.get_or_init(|| client.retries());
         let (registry, repository) = (self.registry.clone(), self.repository.clone());
@@ -231,7 +252,7 @@ impl Drop for EarlyUploads {
             task.abort();
         }
         let following = self.following.get_mut().unwrap_or_else(|p| p.into_inner());
-        for (_, task) in following.drain(..) {
+        for (_, task, _) in following.drain(..) {
             task.abort();
         }
     }

@@ -95,8 +95,9 @@ pub trait Sink {
     fn layer_ready(&self, _layer: &Layer, _made: bool) {}
 
     /// A layer blob is being written; `blob` reads it as it grows. A sink that sends blobs
-    /// elsewhere may start sending it now; [`layer_ready`](Self::layer_ready) follows with its
-    /// digest once it is written.
+    /// elsewhere may start sending its bytes now, but must not make it a blob there before
+    /// [`layer_ready`](Self::layer_ready) names its digest: that comes once it is written and
+    /// the image it belongs to has passed its checks.
     fn layer_started(&self, _blob: &GrowingBlob) {}
 }
 

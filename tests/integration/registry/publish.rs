@@ -2,7 +2,7 @@
 //! for amd64 and arm64; skopeo, umoci and runc (not lade) read it back and run it.
 
 use crate::support::TestEnv;
-use crate::support::base_image::build_base;
+use crate::support::base_image::{base_tar_with, build_base, build_base_from};
 use crate::support::go_hello::{Checked, check_image};
 use crate::support::lade::{LadeRun, root_digest};
 use crate::support::layout::{Layout, OCI_INDEX, sha256_digest};
@@ -886,4 +886,94 @@ fn a_registry_refusing_streamed_bodies_gets_the_layer_once_written() {
     let raw = skopeo_raw(&direct, &["--tls-verify=false"]);
     assert_eq!(sha256_digest(&raw), root_digest(&report));
     pull(&env, &direct, &["--src-tls-verify=false"], "pulled").verify_blobs();
+}
+
+/// A platform refused after its build while another's layers were already written: nothing
+/// reaches the registry. amd64's go build is reused (recorded by a first publish), so amd64 is
+/// handed over at once and its layers written, the large kodata layer followed by an upload,
+/// while arm64 still compiles; then arm64's start-up check fails (its base has no /bin/sh for
+/// the entrypoint script). The registry must hold no blob and no manifest.
+#[test]
+fn a_platform_refused_after_its_build_leaves_nothing_in_the_registry() {
+    let env = TestEnv::new();
+    let project = env.copy_example("go-hello", "go-hello");
+    with_large_kodata(&project);
+    std::fs::write(
+        project.join("kodata/start.sh"),
+        "#!/bin/sh\nexec /ko-app/go-hello\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        project.join("kodata/start.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("lade.toml"),
+        "entrypoint = [\"/var/run/ko/start.sh\"]\n",
+    )
+    .unwrap();
+    let shell: &[u8] = b"#!placeholder: only its presence is checked\n";
+    let base = build_base_from(
+        &env.path("base"),
+        "v1",
+        &["amd64", "arm64"],
+        Some("65532"),
+        |arch| match arch {
+            "amd64" => base_tar_with(arch, &[("bin/sh", shell, 0o755)]),
+            _ => base_tar_with(arch, &[]),
+        },
+    );
+    let first = env
+        .lade()
+        .arg("publish")
+        .arg("-C")
+        .arg(&project)
+        .args(["--platform", "linux/amd64", "--json", "--no-attach"])
+        .args(["--base", &base.reference()])
+        .args(["--to", &format!("oci:{}:1", env.path("amd64").display())])
+        .run()
+        .success()
+        .json();
+    let kodata = kodata_layer(&first);
+    // The layers are written again (and the kodata layer followed); amd64's build is not.
+    std::fs::remove_dir_all(env.cache.join("blobs")).unwrap();
+
+    let reg = Registry::start();
+    let to = format!("{}/team/refused:1", reg.host);
+    let out = publish(
+        &env,
+        &project,
+        &["--base", &base.reference(), "--to", &to, "--no-attach"],
+    );
+    out.expect_error(&["linux/arm64", "/bin/sh"]);
+    let hex = kodata.trim_start_matches("sha256:");
+    assert!(
+        env.cache.join("blobs/sha256").join(hex).is_file(),
+        "amd64's kodata layer was written again before arm64 was refused:\n{}",
+        out.context()
+    );
+    let log = reg.access_log();
+    assert!(
+        !log.iter().any(|a| a.method == "PUT"),
+        "no blob finished, no manifest: {log:?}"
+    );
+    let blobs = reg.dir.path().join("data/docker/registry/v2/blobs");
+    let stored = walk_files(&blobs);
+    assert!(stored.is_empty(), "the registry holds blobs: {stored:?}");
+}
+
+/// Every file under `dir` (none when it does not exist).
+fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => walk_files(&e.path()),
+            _ => vec![e.path()],
+        })
+        .collect()
 }

@@ -43,13 +43,25 @@ impl BaseImage {
 /// points straight at its manifest; with several, at an image index (as `skopeo copy --all`
 /// leaves it). `user` sets config.User (None leaves it unset, like distroless/static's root).
 pub fn build_base(dir: &Path, tag: &str, archs: &[&str], user: Option<&str>) -> BaseImage {
+    build_base_from(dir, tag, archs, user, base_tar)
+}
+
+/// [`build_base`] with each architecture's layer tar made by `tar_for` (from [`base_tar_with`],
+/// so platforms of one base can hold different files).
+pub fn build_base_from(
+    dir: &Path,
+    tag: &str,
+    archs: &[&str],
+    user: Option<&str>,
+    tar_for: impl Fn(&str) -> Vec<u8>,
+) -> BaseImage {
     fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
     fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     let mut layers = BTreeMap::new();
     let mut manifests = BTreeMap::new();
     let mut descriptors = Vec::new();
     for arch in archs {
-        let tar = base_tar(arch);
+        let tar = tar_for(arch);
         let diff_id = sha256_digest(&tar);
         let gz = gzip(&tar);
         let layer_digest = put(dir, &gz);
@@ -131,6 +143,12 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 /// The base layer's uncompressed tar: every header written by hand (mtime 0, owner 0:0) so
 /// the bytes are the same on every run.
 pub fn base_tar(arch: &str) -> Vec<u8> {
+    base_tar_with(arch, &[])
+}
+
+/// [`base_tar`] with `extra` regular files after the others: (path without the leading
+/// slash, bytes, mode), their directories included.
+pub fn base_tar_with(arch: &str, extra: &[(&str, &[u8], u32)]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     let dir = |b: &mut tar::Builder<Vec<u8>>, path: &str, mode: u32, uid: u64| {
         let mut h = tar::Header::new_ustar();
@@ -170,6 +188,19 @@ pub fn base_tar(arch: &str) -> Vec<u8> {
     dir(&mut b, "home/", 0o755, 0);
     dir(&mut b, "home/nonroot/", 0o700, 65532);
     dir(&mut b, "tmp/", 0o1777, 0);
+    for (path, data, mode) in extra {
+        if let Some((parent, _)) = path.rsplit_once('/') {
+            dir(&mut b, &format!("{parent}/"), 0o755, 0);
+        }
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(*mode);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_size(data.len() as u64);
+        b.append_data(&mut h, path, *data).unwrap();
+    }
     b.into_inner().unwrap()
 }
 

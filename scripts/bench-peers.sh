@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # lade side by side with its peers, in one run, as ratios (BENCHMARKS.md, "Against the peers").
-# Run: ./scripts/bench-peers.sh   (RUNS=5 by default, LADE=PATH for a given binary; needs go, pigz, zstd, skopeo,
+# Run: ./scripts/bench-peers.sh   (RUNS=5 by default, LADE=PATH for a given binary, ONLY=go for the Go rows; needs go, pigz, zstd, skopeo,
 # docker-registry and /usr/bin/time: ./scripts/install-deps.sh installs them)
 #
 # Every case times lade and its peer in interleaved A/B pairs (A, B, A, B, …), so a machine
@@ -54,6 +54,12 @@ edit_lade() { sed -i "s/hello[ 0-9a-z]* from go-hello/hello $1 l from go-hello/"
 edit_go() { sed -i "s/hello[ 0-9a-z]* from go-hello/hello $1 g from go-hello/" "$work/go-app/main.go"; go_builds; }
 pairs edit_lade edit_go
 row "same, one-line change" "$A" '`go build` ×2 after the same change' "$B"
+# ONLY=go: the two Go rows alone (a change to multi-platform publishing, measured in minutes).
+if [ "${ONLY:-}" = go ]; then
+  printf '| case | lade | peer | ratio |\n|---|---|---|---|\n'
+  printf '%s\n' "${rows[@]}"
+  exit 0
+fi
 
 # 3. Layer write: a tree of Go's sources and compiled packages as kodata, one platform, the
 #    layer cache emptied each run (the go build step stays reused). The peer is the same tree

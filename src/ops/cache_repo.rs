@@ -275,18 +275,6 @@ impl Shared {
         }
     }
 
-    /// The plan as the checks after the build see it: without the checks of files that were
-    /// not built here (their layers were checked on this base when they were made).
-    pub fn checked_plan(&self, plan: &Plan) -> Plan {
-        let mut checked = plan.clone();
-        for (ti, t) in checked.targets.iter_mut().enumerate() {
-            if (0..t.layers.len()).any(|li| self.served_built(ti, li)) {
-                t.checks.clear();
-            }
-        }
-        checked
-    }
-
     /// Whether the platform has a built layer taken from the cache.
     pub fn serves_built(&self, ti: usize) -> bool {
         self.keys

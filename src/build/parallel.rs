@@ -338,13 +338,13 @@ mod tests {
             progress: Default::default(),
             skip: Default::default(),
         };
-        let mut built = Vec::new();
+        let mut got = Vec::new();
         let err = super::super::run::run(
             &targets,
             &opts,
             |_| {},
             |b| {
-                built.push(b);
+                got.push(b);
                 Ok::<_, ()>(())
             },
         )
@@ -354,7 +354,7 @@ mod tests {
             "{err:?}"
         );
         // Nothing of a failed build is handed over, not even the platform that built.
-        assert_eq!(built, []);
+        assert_eq!(got, []);
         assert_eq!(std::fs::read_to_string(&ob).unwrap(), "ok\n");
     }
 
@@ -415,7 +415,7 @@ mod tests {
             ),
         ];
         assert!(independent(&targets) && layers_apart(&targets));
-        let mut built = Vec::new();
+        let mut got = Vec::new();
         let ran = super::super::run::run(
             &targets,
             &options(d.path()),
@@ -426,56 +426,49 @@ mod tests {
                     assert_eq!(std::fs::read_to_string(&oa).unwrap(), "a\n");
                     std::fs::write(&handed, "").unwrap();
                 }
-                built.push(b);
+                got.push(b);
                 Ok::<_, ()>(())
             },
         )
         .unwrap();
-        assert_eq!(
-            built,
-            [
-                Built {
-                    target: 0,
-                    all: false
-                },
-                Built {
-                    target: 1,
-                    all: true
-                }
-            ]
-        );
+        assert_eq!(got, [built(0, false), built(1, true)]);
         assert_eq!(ran.len(), 2);
         assert_eq!(std::fs::read_to_string(&ob).unwrap(), "b\n");
+    }
+
+    /// Two platforms whose steps each write one file, `build/amd64/app` and `build/arm64/app`
+    /// under `d`; each image takes its own file, or amd64's takes arm64's when
+    /// `amd64_takes_arm64s`. Returns the targets and the two files.
+    fn writers(d: &Path, amd64_takes_arm64s: bool) -> ([TargetPlan; 2], PathBuf, PathBuf) {
+        let project = d.join("project");
+        std::fs::create_dir_all(&project).unwrap();
+        let out = d.join("build");
+        let (oa, ob) = (out.join("amd64/app"), out.join("arm64/app"));
+        let write = |o: &Path| format!("echo x > '{}'", o.display());
+        let a = target(
+            "linux/amd64",
+            vec![step("a", &project, &oa, &["-c", &write(&oa)])],
+        );
+        let b = target(
+            "linux/arm64",
+            vec![step("b", &project, &ob, &["-c", &write(&ob)])],
+        );
+        let a_takes = if amd64_takes_arm64s { &ob } else { &oa };
+        let targets = [with_layer(a, a_takes), with_layer(b, &ob)];
+        (targets, oa, ob)
+    }
+
+    fn built(target: usize, all: bool) -> Built {
+        Built { target, all }
     }
 
     #[test]
     fn a_layer_reading_another_platforms_output_waits_for_every_build() {
         let d = tempfile::tempdir().unwrap();
-        let project = d.path().join("project");
-        std::fs::create_dir_all(&project).unwrap();
-        let out = d.path().join("build");
-        let (oa, ob) = (out.join("amd64/app"), out.join("arm64/app"));
-        let write = |o: &Path| format!("echo x > '{}'", o.display());
-        // amd64's image takes a file arm64's step writes.
-        let targets = [
-            with_layer(
-                target(
-                    "linux/amd64",
-                    vec![step("a", &project, &oa, &["-c", &write(&oa)])],
-                ),
-                &ob,
-            ),
-            with_layer(
-                target(
-                    "linux/arm64",
-                    vec![step("b", &project, &ob, &["-c", &write(&ob)])],
-                ),
-                &ob,
-            ),
-        ];
+        let (targets, oa, ob) = writers(d.path(), true);
         assert!(independent(&targets));
         assert!(!layers_apart(&targets));
-        let mut built = Vec::new();
+        let mut got = Vec::new();
         super::super::run::run(
             &targets,
             &options(d.path()),
@@ -483,50 +476,19 @@ mod tests {
             |b| {
                 // Both outputs exist whenever anything is handed over.
                 assert!(oa.exists() && ob.exists());
-                built.push(b);
+                got.push(b);
                 Ok::<_, ()>(())
             },
         )
         .unwrap();
-        assert_eq!(
-            built,
-            [
-                Built {
-                    target: 0,
-                    all: true
-                },
-                Built {
-                    target: 1,
-                    all: true
-                }
-            ]
-        );
+        assert_eq!(got, [built(0, true), built(1, true)]);
     }
 
     #[test]
     fn what_the_caller_refuses_fails_the_build() {
         let d = tempfile::tempdir().unwrap();
-        let project = d.path().join("project");
-        std::fs::create_dir_all(&project).unwrap();
-        let out = d.path().join("build");
-        let (oa, ob) = (out.join("amd64/app"), out.join("arm64/app"));
-        let write = |o: &Path| format!("echo x > '{}'", o.display());
-        let targets = [
-            with_layer(
-                target(
-                    "linux/amd64",
-                    vec![step("a", &project, &oa, &["-c", &write(&oa)])],
-                ),
-                &oa,
-            ),
-            with_layer(
-                target(
-                    "linux/arm64",
-                    vec![step("b", &project, &ob, &["-c", &write(&ob)])],
-                ),
-                &ob,
-            ),
-        ];
+        let (targets, _, _) = writers(d.path(), false);
+        assert!(layers_apart(&targets));
         let mut calls = 0;
         let err = super::super::run::run(
             &targets,

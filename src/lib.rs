@@ -5,7 +5,8 @@
 //! - [`config`]: `lade.toml`, merged over detection; CLI flags are merged over both. Data only:
 //!   it names bases and mirrors through [`base_spec`] and [`oci`], not the builders or clients.
 //! - [`ignore`]: `.dockerignore` and the built-in deny list for files copied from the tree.
-//! - [`build`]: runs the plan's steps per platform.
+//! - [`build`]: runs the plan's steps per platform, handing each platform to its caller as soon
+//!   as it is built.
 //! - [`layer`]: deterministic tar + gzip into the content-addressed [`layer::BlobStore`].
 //! - [`oci`]: the values every image-side module shares (media types, descriptors, layers,
 //!   images, bases as data, references, mirrors, the whiteout-aware file tree); a leaf.

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Two lade binaries against each other on a 2-platform Go publish (BENCHMARKS.md): a one-line
+# change (RUNS pairs) and a cold publish with empty Go and lade caches (COLD_RUNS pairs,
+# COLD_RUNS=0 to skip), in interleaved pairs, medians printed with before/after as the ratio.
+# Run: ./scripts/bench-ab.sh BEFORE_BINARY AFTER_BINARY   (needs go)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ $# = 2 ] || { echo "usage: $0 BEFORE_BINARY AFTER_BINARY" >&2; exit 2; }
+BEFORE=$1 AFTER=$2
+RUNS=${RUNS:-9}
+command -v go >/dev/null || { echo "bench-ab: go is missing (scripts/install-deps.sh)" >&2; exit 1; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export GOPROXY=off GOFLAGS=-modcacherw
+# shellcheck source=scripts/lib/pairs.sh
+. scripts/lib/pairs.sh
+plat=linux/amd64,linux/arm64
+# Each side has its own project copy and caches, so neither finds the other's work.
+for s in before after; do cp -r examples/go-hello "$work/$s"; done
+publish() {
+  GOCACHE=$work/gocache-$1 LADE_CACHE_DIR=$work/cache-$1 "$2" publish -q --no-attach \
+    -C "$work/$1" --platform $plat --to "oci:$work/out-$1:go"
+}
+edit() { sed -i "s/hello[ 0-9a-z]* from go-hello/hello $2 $1 from go-hello/" "$work/$1/main.go"; }
+publish before "$BEFORE" >/dev/null 2>&1
+publish after "$AFTER" >/dev/null 2>&1
+before_edit() { edit before "$1"; publish before "$BEFORE"; }
+after_edit() { edit after "$1"; publish after "$AFTER"; }
+pairs before_edit after_edit
+echo "Go go-hello, 2 platforms, one-line change: before $A s, after $B s, before/after $(ratio "$B" "$A") (median of $RUNS)"
+COLD_RUNS=${COLD_RUNS:-4}
+if [ "$COLD_RUNS" -gt 0 ]; then
+  RUNS=$COLD_RUNS
+  before_cold() { rm -rf "$work/gocache-before" "$work/cache-before"; publish before "$BEFORE"; }
+  after_cold() { rm -rf "$work/gocache-after" "$work/cache-after"; publish after "$AFTER"; }
+  pairs before_cold after_cold
+  echo "same, cold: before $A s, after $B s, before/after $(ratio "$B" "$A") (median of $RUNS)"
+fi

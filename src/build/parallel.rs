@@ -119,8 +119,6 @@ pub(super) fn run<E>(
     let workers = targets.len().min(cores.max(2)).min(MAX_AT_ONCE);
     let early = layers_apart(targets);
     let next = AtomicUsize::new(0);
-    // Start no new target once something failed; running ones finish.
-    let stop = || next.store(targets.len(), Ordering::Relaxed);
     let mut results: Vec<Option<Result<Vec<StepRun>, BuildError>>> =
         targets.iter().map(|_| None).collect();
     let mut refused = None;
@@ -140,6 +138,8 @@ pub(super) fn run<E>(
                         let failed = r.is_err();
                         let _ = tx.send(Message::Done(i, r));
                         if failed {
+                            // At once, not when the calling thread gets to the message.
+                            next.store(targets.len(), Ordering::Relaxed);
                             break;
                         }
                     }
@@ -153,17 +153,14 @@ pub(super) fn run<E>(
                 Message::Step(e) => on(e),
                 Message::Done(i, r) => {
                     left -= 1;
-                    let failed = r.is_err();
                     results[i] = Some(r);
-                    if failed {
-                        stop();
-                    }
                     let sound = refused.is_none() && results.iter().flatten().all(|r| r.is_ok());
                     if early && sound {
                         let all = left == 0;
                         if let Err(e) = built(Built { target: i, all }) {
                             refused = Some(e);
-                            stop();
+                            // Start no new target; running ones finish.
+                            next.store(targets.len(), Ordering::Relaxed);
                         }
                     }
                 }

@@ -26,23 +26,19 @@ use std::cell::{Cell, RefCell};
 /// holds them until then; layers being written are handed at once, to be followed.
 pub(super) struct Uploads<'s> {
     sinks: &'s [(Box<dyn Sink>, String)],
-    /// Platforms not yet checked.
-    unchecked: Cell<usize>,
-    /// Layers written before the last platform was checked (layer, made now).
+    /// Every platform passed its checks: written layers go straight to the outputs.
+    open: Cell<bool>,
+    /// Layers written before that (layer, made now).
     held: RefCell<Vec<(Layer, bool)>>,
 }
 
 impl<'s> Uploads<'s> {
-    pub fn new(sinks: &'s [(Box<dyn Sink>, String)], platforms: usize) -> Self {
+    pub fn new(sinks: &'s [(Box<dyn Sink>, String)]) -> Self {
         Uploads {
             sinks,
-            unchecked: Cell::new(platforms),
+            open: Cell::new(false),
             held: RefCell::default(),
         }
-    }
-
-    fn open(&self) -> bool {
-        self.unchecked.get() == 0
     }
 
     /// A layer blob is being written: registry outputs may start sending its bytes at once.
@@ -54,7 +50,7 @@ impl<'s> Uploads<'s> {
     }
 
     fn ready(&self, layer: &Layer, made: bool) {
-        if self.open() {
+        if self.open.get() {
             for (s, _) in self.sinks {
                 s.layer_ready(layer, made);
             }
@@ -63,12 +59,11 @@ impl<'s> Uploads<'s> {
         }
     }
 
-    fn checked(&self) {
-        self.unchecked.set(self.unchecked.get().saturating_sub(1));
-        if self.open() {
-            for (layer, made) in self.held.take() {
-                self.ready(&layer, made);
-            }
+    /// Every platform passed its checks: the held layers go, and the next ones at once.
+    fn open(&self) {
+        self.open.set(true);
+        for (layer, made) in self.held.take() {
+            self.ready(&layer, made);
         }
     }
 }
@@ -155,7 +150,9 @@ impl<'a> Layering<'a> {
             }
         }
         self.checked[ti] = true;
-        self.cx.uploads.checked();
+        if self.checked.iter().all(|c| *c) {
+            self.cx.uploads.open();
+        }
         Ok(())
     }
 
@@ -319,18 +316,26 @@ mod tests {
         }
     }
 
+    /// What the output had seen after each hand-over (how many calls).
+    type SeenAfter = Vec<usize>;
+
     /// Hands `plan`'s platforms over as `handed` says, with one registry output recording
     /// what it is given; returns the outcome of each hand-over and what the output saw.
     fn hand_over(
         plan: &Plan,
         handed: &[Built],
-    ) -> (Vec<anyhow::Result<()>>, Vec<String>, Option<Layered>) {
+    ) -> (
+        Vec<anyhow::Result<()>>,
+        Vec<String>,
+        Option<Layered>,
+        SeenAfter,
+    ) {
         let cache = tempfile::tempdir().unwrap();
         let store = BlobStore::open(cache.path()).unwrap();
         let seen = Rc::new(RefCell::new(Vec::new()));
         let sinks: Vec<(Box<dyn Sink>, String)> =
             vec![(Box::new(Recorder(seen.clone())), "registry".into())];
-        let uploads = Uploads::new(&sinks, plan.targets.len());
+        let uploads = Uploads::new(&sinks);
         let follow = |blob: GrowingBlob| uploads.started(blob);
         let writer = LayerWriter::new(&store, 0).with_follower(&follow);
         let listings = Listings::default();
@@ -350,13 +355,18 @@ mod tests {
             uploads: &uploads,
             meta: &meta,
         });
+        let mut after = Vec::new();
         let results: Vec<_> = handed
             .iter()
-            .map(|b| layering.built(*b, &mut |_| {}))
+            .map(|b| {
+                let r = layering.built(*b, &mut |_| {});
+                after.push(seen.borrow().len());
+                r
+            })
             .collect();
         let layered = results.iter().all(|r| r.is_ok()).then(|| layering.finish());
         let seen = seen.borrow().clone();
-        (results, seen, layered)
+        (results, seen, layered, after)
     }
 
     #[test]
@@ -373,7 +383,7 @@ mod tests {
             ],
         );
         // arm64 built first, while amd64 still built.
-        let (results, seen, layered) = hand_over(
+        let (results, seen, layered, after) = hand_over(
             &plan,
             &[
                 Built {
@@ -387,6 +397,8 @@ mod tests {
             ],
         );
         assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+        // Before amd64 was checked the output was only told arm64's layer was started.
+        assert_eq!(after[0], 1, "{seen:?}");
         let layered = layered.unwrap();
         let digests: Vec<String> = layered
             .reports
@@ -435,7 +447,7 @@ mod tests {
                 target("linux/arm64", &arm, vec![refused]),
             ],
         );
-        let (results, seen, _) = hand_over(
+        let (results, seen, _, _) = hand_over(
             &plan,
             &[
                 Built {

@@ -350,7 +350,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
     };
     // Build outputs listed once, for the start-up check and then the layers.
     let listings = crate::layer::tree::Listings::default();
-    let uploads = Uploads::new(&sinks, plan.targets.len());
+    let uploads = Uploads::new(&sinks);
     // Registry outputs start uploading a large layer while it is compressed.
     let follow = |blob: crate::growing::GrowingBlob| uploads.started(blob);
     let writer = LayerWriter::new(&store, epoch)
@@ -372,7 +372,6 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
     });
     // Step events and built platforms both come on this thread, one at a time.
     let shared_on = std::cell::RefCell::new(&mut on);
-    let on_built = &shared_on;
     let steps = build::run(
         &plan.targets,
         &run,
@@ -380,7 +379,7 @@ pub fn publish(opts: &PublishOptions, mut on: impl FnMut(Event)) -> anyhow::Resu
             build::StepEvent::Started(p, s) => shared_on.borrow_mut()(Event::Step(p, s)),
             build::StepEvent::Reused(p, s) => shared_on.borrow_mut()(Event::StepReused(p, s)),
         },
-        |b| layering.built(b, &mut *on_built.borrow_mut()),
+        |b| layering.built(b, &mut *shared_on.borrow_mut()),
     )
     .map_err(|e| match e {
         build::RunError::Build(e) => anyhow::Error::new(e),

@@ -11,6 +11,7 @@ mod cache;
 mod compress;
 mod entries;
 mod gzip;
+mod lanes;
 pub mod sizes;
 mod source;
 mod store;
@@ -158,6 +159,19 @@ impl<'a> LayerWriter<'a> {
     /// Like [`write`](Self::write), with the numeric owner of some entries (keyed by target,
     /// `/home/nonroot`) other than root: a base image's home directory must belong to its user.
     pub fn write_owned(&self, spec: &LayerSpec, owners: &Owners) -> Result<LayerBlob, LayerError> {
+        let prepared = self.prepare_owned(spec, owners)?;
+        self.write_prepared(prepared)
+    }
+
+    /// Lists and fingerprints the layer for `spec` and looks it up in the cache, writing
+    /// nothing: [`write_prepared`](Self::write_prepared) or
+    /// [`write_each`](Self::write_each) then writes it if it was not there.
+    pub fn prepare(&self, spec: &LayerSpec) -> Result<Prepared, LayerError> {
+        self.prepare_owned(spec, &Owners::new())
+    }
+
+    /// [`prepare`](Self::prepare) with owners, as [`write_owned`](Self::write_owned) takes them.
+    pub fn prepare_owned(&self, spec: &LayerSpec, owners: &Owners) -> Result<Prepared, LayerError> {
         let layer = spec.name.as_str();
         let mut nodes = match self.listings {
             Some(listings) => entries::normalize_listed(spec, listings)?,
@@ -181,43 +195,111 @@ impl<'a> LayerWriter<'a> {
         })
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
-        let key = match self.compression {
+        let settings = self.settings();
+        let key = settings.key(&nodes, &contents);
+        let found = cache::lookup(self.store, &key).map(|r| LayerBlob {
+            digest: r.digest,
+            diff_id: r.diff_id,
+            size: r.size,
+            cached: true,
+            media_type: self.compression.media_type(),
+        });
+        let tar_size = contents.iter().flatten().map(|c| c.size).sum();
+        Ok(Prepared {
+            layer: layer.to_string(),
+            nodes,
+            contents,
+            key,
+            tar_size,
+            found,
+        })
+    }
+
+    /// The layer `prepared` describes: from the cache, or written now on this thread.
+    pub fn write_prepared(&self, prepared: Prepared) -> Result<LayerBlob, LayerError> {
+        match prepared.found {
+            Some(blob) => Ok(blob),
+            None => self.settings().compress(prepared, self.follower),
+        }
+    }
+
+    fn settings(&self) -> Settings<'a> {
+        Settings {
+            store: self.store,
+            mtime: self.mtime,
+            threads: self.threads,
+            level: self.level(),
+            compression: self.compression,
+        }
+    }
+}
+
+/// A layer listed, fingerprinted and looked up in the cache: found there, or to be written.
+pub struct Prepared {
+    layer: String,
+    nodes: Vec<entries::Node>,
+    contents: Vec<Option<source::Content>>,
+    key: String,
+    /// The sum of its files' sizes (about its tar's).
+    tar_size: u64,
+    found: Option<LayerBlob>,
+}
+
+impl Prepared {
+    /// The blob the cache already holds for this layer, if it does.
+    pub fn found(&self) -> Option<&LayerBlob> {
+        self.found.as_ref()
+    }
+}
+
+/// What writing a prepared layer needs, apart from the writer's borrowed listings and follower:
+/// shared by the threads that write layers side by side.
+#[derive(Clone, Copy)]
+struct Settings<'a> {
+    store: &'a BlobStore,
+    mtime: u64,
+    threads: usize,
+    level: u32,
+    compression: Compression,
+}
+
+impl Settings<'_> {
+    /// The cache key of `nodes` with these settings.
+    fn key(&self, nodes: &[entries::Node], contents: &[Option<source::Content>]) -> String {
+        match self.compression {
             Compression::Gzip => cache::key(
-                self.level(),
+                self.level,
                 gzip::BLOCK_SIZE,
                 None,
                 self.mtime,
-                &nodes,
-                &contents,
+                nodes,
+                contents,
             ),
             c => cache::key(
                 0,
                 0,
-                Some(c.key_format(self.level())),
+                Some(c.key_format(self.level)),
                 self.mtime,
-                &nodes,
-                &contents,
+                nodes,
+                contents,
             ),
-        };
-        let media_type = self.compression.media_type();
-        if let Some(r) = cache::lookup(self.store, &key) {
-            return Ok(LayerBlob {
-                digest: r.digest,
-                diff_id: r.diff_id,
-                size: r.size,
-                cached: true,
-                media_type,
-            });
         }
+    }
 
+    /// Writes the tar of `p` through the compressor into the store and records it in the cache.
+    fn compress(
+        &self,
+        p: Prepared,
+        follower: Option<&dyn Fn(GrowingBlob)>,
+    ) -> Result<LayerBlob, LayerError> {
+        let layer = p.layer.as_str();
         let store_err = |source| LayerError::Store {
             layer: layer.to_string(),
             source,
         };
         let mut blob = self.store.writer().map_err(store_err)?;
-        if let Some(follow) = self.follower {
-            let tar_size = contents.iter().flatten().map(|c| c.size).sum();
-            follow(blob.follow(tar_size).map_err(store_err)?);
+        if let Some(follow) = follower {
+            follow(blob.follow(p.tar_size).map_err(store_err)?);
         }
         let temp = blob.temp_path().to_path_buf();
         let sink_err = |source| {
@@ -228,12 +310,12 @@ impl<'a> LayerWriter<'a> {
         };
         // One pass: tar bytes are hashed (diff_id) on their way into the compressor, whose
         // output the blob writer hashes (digest) on its way to disk.
-        let gz = compress::Encoder::new(blob, self.compression, self.level(), self.threads)
+        let gz = compress::Encoder::new(blob, self.compression, self.level, self.threads)
             .map_err(sink_err)?;
         let tar = archive::write_tar(
             layer,
-            &nodes,
-            &contents,
+            &p.nodes,
+            &p.contents,
             self.mtime,
             HashingWriter::new(gz),
             &sink_err,
@@ -246,14 +328,14 @@ impl<'a> LayerWriter<'a> {
             diff_id,
             size,
         };
-        cache::save(self.store, &key, &record).map_err(store_err)?;
+        cache::save(self.store, &p.key, &record).map_err(store_err)?;
         sizes::record(self.store, &record.diff_id, tar_size);
         Ok(LayerBlob {
             digest: record.digest,
             diff_id: record.diff_id,
             size: record.size,
             cached: false,
-            media_type,
+            media_type: self.compression.media_type(),
         })
     }
 }

@@ -68,6 +68,23 @@ impl<'s> Uploads<'s> {
     }
 }
 
+/// Where one of a platform's layers comes from.
+enum Slot {
+    /// The shared build cache's layer.
+    Served(Box<Layer>),
+    /// The writer's, at this position of what it was given.
+    Written(usize),
+}
+
+/// The image layer of a blob in the store.
+fn layer_of(blob: &LayerBlob, store: &BlobStore) -> Layer {
+    Layer {
+        descriptor: oci::descriptor(blob.media_type, blob.size, &blob.digest),
+        diff_id: blob.diff_id.clone(),
+        source: BlobSource::File(store.path(&blob.digest)),
+    }
+}
+
 /// One platform's image as written.
 struct Written {
     image: Image,
@@ -163,28 +180,40 @@ impl<'a> Layering<'a> {
             .base
             .for_platform(&t.platform)
             .expect("base::resolve returns an image for every requested platform");
-        let mut layers = Vec::new();
-        let mut reports = Vec::new();
-        let mut blobs = Vec::new();
+        // Every layer is listed and looked up first, then those the cache lacks are written
+        // side by side; each goes to the outputs as soon as its blob is complete.
+        let mut slots = Vec::new();
+        let mut prepared = Vec::new();
         for (li, spec) in t.layers.iter().enumerate() {
             if crate::layer::tree::only_empty_trees(&spec.entries) {
                 continue;
             }
-            let served = self.cx.shared.and_then(|s| Some((s, s.served(ti, li)?)));
-            let (layer, cached, from_cache) = match served {
-                Some((s, entry)) => (s.layer(entry, self.cx.store), true, true),
+            match self.cx.shared.and_then(|s| Some((s, s.served(ti, li)?))) {
+                Some((s, entry)) => {
+                    slots.push((li, Slot::Served(Box::new(s.layer(entry, self.cx.store)))))
+                }
                 None => {
-                    let blob = self.cx.writer.write(spec)?;
-                    let layer = Layer {
-                        descriptor: oci::descriptor(blob.media_type, blob.size, &blob.digest),
-                        diff_id: blob.diff_id.clone(),
-                        source: BlobSource::File(self.cx.store.path(&blob.digest)),
-                    };
-                    let cached = blob.cached;
-                    // Registry outputs start sending it while the next layers are written.
-                    self.cx.uploads.ready(&layer, !cached);
-                    blobs.push((li, blob));
-                    (layer, cached, false)
+                    slots.push((li, Slot::Written(prepared.len())));
+                    prepared.push(self.cx.writer.prepare(spec)?);
+                }
+            }
+        }
+        let store = self.cx.store;
+        let written = self.cx.writer.write_each(prepared, &mut |_, blob| {
+            // Registry outputs start sending it while the other layers are written.
+            self.cx.uploads.ready(&layer_of(blob, store), !blob.cached);
+        })?;
+        let mut layers = Vec::new();
+        let mut reports = Vec::new();
+        let mut blobs = Vec::new();
+        for (li, slot) in slots {
+            let spec = &t.layers[li];
+            let (layer, cached, from_cache) = match slot {
+                Slot::Served(layer) => (*layer, true, true),
+                Slot::Written(at) => {
+                    let blob = &written[at];
+                    blobs.push((li, blob.clone()));
+                    (layer_of(blob, store), blob.cached, false)
                 }
             };
             let report = LayerReport {

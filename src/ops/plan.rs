@@ -111,7 +111,14 @@ pub fn plan_and_config(opts: &PlanOptions) -> anyhow::Result<(Plan, LadeConfig)>
         out_dir: &out_dir,
         filter: &filter,
     };
-    let mut plan = detect::detect(&project)?;
+    // The stat cache file (a line per file lade ever hashed) is read while the detector walks
+    // the project: both are needed before the first key.
+    let cache_dir = super::cache_dir();
+    let detected = std::thread::scope(|s| {
+        s.spawn(|| crate::statcache::init(&cache_dir));
+        detect::detect(&project)
+    });
+    let mut plan = detected?;
     config.apply(&mut plan);
     if let Some(b) = &opts.base {
         plan.base = b.clone();
@@ -128,7 +135,6 @@ pub fn plan_and_config(opts: &PlanOptions) -> anyhow::Result<(Plan, LadeConfig)>
     }
     // Keys come last, from the final steps, so `lade plan` shows the ones publish compares.
     // File digests come through the stat cache, so an unchanged tree is stat'ed, not read.
-    crate::statcache::init(&super::cache_dir());
     crate::build::fill_keys(&mut plan)?;
     save_stat_cache();
     Ok((plan, config))

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Two lade binaries against each other on a 2-platform Go publish (BENCHMARKS.md): a one-line
 # change (RUNS pairs) and a cold publish with empty Go and lade caches (COLD_RUNS pairs,
-# COLD_RUNS=0 to skip), in interleaved pairs, medians printed with before/after as the ratio.
+# COLD_RUNS=0 to skip), in interleaved pairs, medians printed with before/after as the ratio;
+# then one zstd layer of a large tree (Go's src and pkg as kodata, one platform, the layer cache
+# emptied each time; LAYER_RUNS pairs, 0 to skip).
 # Run: ./scripts/bench-ab.sh BEFORE_BINARY AFTER_BINARY   (needs go)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,4 +37,26 @@ if [ "$COLD_RUNS" -gt 0 ]; then
   after_cold() { rm -rf "$work/gocache-after" "$work/cache-after"; publish after "$AFTER"; }
   pairs before_cold after_cold
   echo "same, cold: before $A s, after $B s, before/after $(ratio "$B" "$A") (median of $RUNS)"
+fi
+LAYER_RUNS=${LAYER_RUNS:-7}
+if [ "$LAYER_RUNS" -gt 0 ]; then
+  RUNS=$LAYER_RUNS
+  goroot=$(go env GOROOT)
+  for s in before after; do
+    mkdir -p "$work/$s/kodata/tree"
+    cp -rL "$goroot/src" "$goroot/pkg" "$work/$s/kodata/tree/"
+  done
+  layer() {
+    rm -rf "$work/cache-$1/layers"
+    GOCACHE=$work/gocache-$1 LADE_CACHE_DIR=$work/cache-$1 "$2" publish -q --no-attach \
+      -C "$work/$1" --platform linux/amd64 --compression zstd --to "oci:$work/layer-$1:l"
+  }
+  # Once each first: the go build step, which reads kodata too, is then reused.
+  layer before "$BEFORE" >/dev/null 2>&1
+  layer after "$AFTER" >/dev/null 2>&1
+  before_layer() { layer before "$BEFORE"; }
+  after_layer() { layer after "$AFTER"; }
+  pairs before_layer after_layer
+  mib=$(du -sm --apparent-size "$work/after/kodata" | cut -f1)
+  echo "zstd layer of a $mib MiB tree: before $A s, after $B s, before/after $(ratio "$B" "$A") (median of $RUNS)"
 fi

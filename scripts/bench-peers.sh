@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # lade side by side with its peers, in one run, as ratios (BENCHMARKS.md, "Against the peers").
-# Run: ./scripts/bench-peers.sh   (RUNS=5 by default, LADE=PATH for a given binary, ONLY=go for the Go rows; needs go, pigz, zstd, skopeo,
+# Run: ./scripts/bench-peers.sh   (RUNS=5 by default, LADE=PATH for a given binary, ONLY=go for
+# the Go rows, ONLY=layer for those and the layer writes; needs go, pigz, zstd, skopeo,
 # docker-registry and /usr/bin/time: ./scripts/install-deps.sh installs them)
 #
 # Every case times lade and its peer in interleaved A/B pairs (A, B, A, B, …), so a machine
@@ -94,6 +95,13 @@ zstd_cli_ratio=$(ratio "$A" "$B")
 lade_zstd1() { lade_layer "$1" --compression zstd --compression-level 1; }
 pairs lade_zstd1 tar_pigz
 row "the same, \`--compression zstd --compression-level 1\`" "$A" '`tar | pigz -6 | sha256sum`' "$B"
+# ONLY=layer: the Go rows and the layer-write rows alone (a change to the layer writer).
+if [ "${ONLY:-}" = layer ]; then
+  printf '| case | lade | peer | ratio |\n|---|---|---|---|\n'
+  printf '%s\n' "${rows[@]}"
+  echo "\`tar | zstd -3 -T0 | sha256sum\` against \`tar | pigz -6 | sha256sum\`: ${zstd_cli_ratio}"
+  exit 0
+fi
 # The sizes in bytes of the layers of the image tagged `l` in the layout lade writes the tree to.
 layer_sizes() {
   python3 - "$work/out-layer" <<'PY'
@@ -184,6 +192,11 @@ rm -rf "$LADE_CACHE_DIR/layers"
   --to "oci:$work/out-big:b" 2>"$work/time.txt" >/dev/null
 rss_kib=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.txt")
 wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/time.txt")
+# The same with zstd: its compressor keeps larger buffers than gzip's blocks.
+rm -rf "$LADE_CACHE_DIR/layers"
+/usr/bin/time -v "$LADE" publish -q --no-attach -C "$work/lade-app" --platform linux/amd64 \
+  --compression zstd --to "oci:$work/out-big:z" 2>"$work/time.txt" >/dev/null
+zstd_rss_kib=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.txt")
 
 # 6. Nothing changed, every language: each example published to a layout until its steps are
 #    reused (the first publish builds), then timed RUNS times. Target: under 0.15 s each.
@@ -224,4 +237,5 @@ $(printf '%s\n' "${noop_rows[@]}")
 
 CPU (user + sys) of one gzip layer write of the ${tree_mib} MiB tree: lade ${lade_gzip_cpu} s, tar | pigz -6 | sha256sum ${pigz_cpu} s (ratio $(ratio "$lade_gzip_cpu" "$pigz_cpu"))
 peak RSS of lade writing a ${big_mib} MiB tree into one gzip layer (go build step reused): $((rss_kib / 1024)) MiB (wall ${wall})
+the same into one zstd layer: $((zstd_rss_kib / 1024)) MiB
 OUT

@@ -8,7 +8,7 @@
 //! ([`crate::growing`]) and finishes with the digest once the layer is done and handed to the
 //! output ([`send`](EarlyUploads::send)): until then the bytes sit in an unfinished upload
 //! session, which is no blob, so a publish refused after the layer was written leaves nothing
-//! in the registry. Should the registry turn out to hold that digest already, the upload is
+//! in the registry: the session is deleted as the publish ends. Should the registry turn out to hold that digest already, the upload is
 //! dropped (its session deleted); should it fail, the finished file is sent the usual way.
 //!
 //! Each upload follows the push's own rules ([`super::push::send_blob`]): a blob the tag's
@@ -21,10 +21,12 @@ use super::{Connected, RegistryError};
 use crate::digest::Digest;
 use crate::growing::GrowingBlob;
 use crate::oci::Reference;
+use reqwest::Url;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 
@@ -45,7 +47,7 @@ pub struct EarlyUploads {
     started: Mutex<HashMap<Digest, Upload>>,
     /// Uploads following a layer still being written, until [`send`](Self::send) names its
     /// digest and lets the upload finish through the sender.
-    following: Mutex<Vec<(GrowingBlob, Upload, oneshot::Sender<()>)>>,
+    following: Mutex<Vec<Following>>,
     /// Set when an upload that followed a layer failed: the registry may not take bodies of
     /// unknown length, so later layers are sent once written.
     no_following: Arc<AtomicBool>,
@@ -53,6 +55,20 @@ pub struct EarlyUploads {
     /// of its uploads from there.
     retries_before: OnceLock<u64>,
 }
+
+/// An upload following a layer still being written.
+struct Following {
+    blob: GrowingBlob,
+    upload: Upload,
+    /// Sent once the layer is handed to the output: the upload may then finish.
+    handed: oneshot::Sender<()>,
+    /// Where the registry keeps the upload's bytes, once it said: an upload dropped unfinished
+    /// is deleted there.
+    session: Arc<Mutex<Option<Url>>>,
+}
+
+/// How long a publish that fails waits for the registry to delete its unfinished uploads.
+const CANCEL_WAIT: Duration = Duration::from_secs(5);
 
 /// One upload started early, to be awaited by the push.
 pub(super) struct Started(Upload);
@@ -101,13 +117,15 @@ impl EarlyUploads {
         let (transfers, no_following) = (self.transfers.clone(), self.no_following.clone());
         let followed = blob.clone();
         let (handed, adopted) = oneshot::channel();
+        let session = Arc::new(Mutex::new(None));
+        let recorded = session.clone();
         let task = self.connected.spawn(async move {
             let access = Access::push(&repository, &[]);
             let slot = transfers
                 .acquire()
                 .await
                 .map_err(|_| RegistryError::Options("the upload queue was closed".into()))?;
-            let patch = client.stream_growing(&registry, &repository, &blob, &access);
+            let patch = client.stream_growing(&registry, &repository, &blob, &access, &recorded);
             // Once the digest is known, a registry that has the blob needs none of it.
             let present = async {
                 let (digest, _) = blob.wait().await?;
@@ -162,7 +180,12 @@ impl EarlyUploads {
             sent
         });
         let mut following = self.following.lock().unwrap_or_else(|p| p.into_inner());
-        following.push((followed, task, handed));
+        following.push(Following {
+            blob: followed,
+            upload: task,
+            handed,
+            session,
+        });
     }
 
     /// The upload following the blob that turned out to be `digest`, if any, with what lets it
@@ -171,9 +194,9 @@ impl EarlyUploads {
         let mut following = self.following.lock().unwrap_or_else(|p| p.into_inner());
         let i = following
             .iter()
-            .position(|(b, _, _)| b.finished().is_some_and(|(d, _)| &d == digest))?;
-        let (_, upload, handed) = following.swap_remove(i);
-        Some((upload, handed))
+            .position(|f| f.blob.finished().is_some_and(|(d, _)| &d == digest))?;
+        let f = following.swap_remove(i);
+        Some((f.upload, f.handed))
     }
 
     /// Starts sending the blob at `path` (`size` bytes, `digest`) and returns at once. `made`
@@ -252,8 +275,40 @@ impl Drop for EarlyUploads {
             task.abort();
         }
         let following = self.following.get_mut().unwrap_or_else(|p| p.into_inner());
-        for (_, task, _) in following.drain(..) {
-            task.abort();
+        let mut sessions = Vec::new();
+        for f in following.drain(..) {
+            if f.upload.is_finished() {
+                continue;
+            }
+            f.upload.abort();
+            if let Some(url) = f.session.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                sessions.push(url);
+            }
         }
+        self.cancel(sessions);
+    }
+}
+
+impl EarlyUploads {
+    /// Deletes the upload sessions of layers never handed over (a publish refused after its
+    /// build, or failing), so their bytes leave the registry now rather than when it expires
+    /// them. Bounded: a publish that already failed does not wait long on a registry.
+    fn cancel(&self, sessions: Vec<Url>) {
+        // Never the case in lade, whose operations are synchronous: blocking inside the
+        // runtime would panic, and the sessions then expire in the registry.
+        if sessions.is_empty() || tokio::runtime::Handle::try_current().is_ok() {
+            return;
+        }
+        let client = self.connected.client();
+        let access = Access::push(&self.repository, &[]);
+        let cancels = async {
+            for url in sessions {
+                client.cancel_upload(&self.registry, url, &access).await;
+            }
+        };
+        // The timer is made inside the runtime, which drives it.
+        let _ = self
+            .connected
+            .block_on(async { tokio::time::timeout(CANCEL_WAIT, cancels).await });
     }
 }

@@ -126,12 +126,15 @@ impl RegistryClient {
     /// Returns where the upload goes on and the blob's digest, known once the writer is done;
     /// [`finish_upload`](Self::finish_upload) completes it. One attempt, no retries: the blob
     /// is complete on disk by the time this fails, and the caller sends it the usual way.
+    /// `session` is kept up to date with where the upload goes on, so a caller that drops this
+    /// future midway can still delete the upload.
     pub async fn stream_growing(
         &self,
         registry: &str,
         repository: &str,
         blob: &GrowingBlob,
         access: &Access,
+        session: &Mutex<Option<Url>>,
     ) -> Result<(Url, Digest), RegistryError> {
         let host = self.host(registry)?;
         let action = format!("uploading a layer to {repository} as it is written");
@@ -141,6 +144,7 @@ impl RegistryClient {
         else {
             unreachable!("no mount was offered")
         };
+        *session.lock().unwrap_or_else(|p| p.into_inner()) = Some(location.clone());
         let task = Arc::new(self.progress().start(
             Kind::Upload,
             &format!("layer to {repository}"),
@@ -168,6 +172,7 @@ impl RegistryClient {
         task.finish();
         let base = self.endpoint(&host).await?;
         let url = location_header(&base, &resp).unwrap_or(location);
+        *session.lock().unwrap_or_else(|p| p.into_inner()) = Some(url.clone());
         // The body ended, so the writer is done.
         let (digest, _) = blob.finished().ok_or_else(|| RegistryError::Transport {
             registry: host.registry.clone(),

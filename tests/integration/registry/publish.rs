@@ -962,6 +962,39 @@ fn a_platform_refused_after_its_build_leaves_nothing_in_the_registry() {
     let blobs = reg.dir.path().join("data/docker/registry/v2/blobs");
     let stored = walk_files(&blobs);
     assert!(stored.is_empty(), "the registry holds blobs: {stored:?}");
+    // The kodata layer's upload was started and its bytes sent: its session is deleted, not
+    // left for the registry to expire.
+    // By path: the query (the registry's state of the session) changes with each request.
+    let session_of = |a: &Access| a.path.split('?').next().unwrap_or_default().to_string();
+    let sessions: Vec<String> = log
+        .iter()
+        .filter(|a| a.method == "PATCH")
+        .map(session_of)
+        .collect();
+    assert!(
+        log.iter().any(|a| a.method == "DELETE" && a.status == 204),
+        "the kodata layer was followed, its session deleted: {log:?}"
+    );
+    for session in &sessions {
+        assert!(
+            log.iter()
+                .any(|a| a.method == "DELETE" && session_of(a) == *session && a.status == 204),
+            "upload session {session} not deleted: {log:?}"
+        );
+    }
+    // The registry's DELETE removes the session's bytes (`data`); it keeps a small hash state.
+    let uploads = reg
+        .dir
+        .path()
+        .join("data/docker/registry/v2/repositories/team/refused/_uploads");
+    let left: Vec<_> = walk_files(&uploads)
+        .into_iter()
+        .filter(|f| f.ends_with("data"))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "upload bytes left in the registry: {left:?}"
+    );
 }
 
 /// Every file under `dir` (none when it does not exist).

@@ -8,8 +8,9 @@
 //! ([`crate::growing`]) and finishes with the digest once the layer is done and handed to the
 //! output ([`send`](EarlyUploads::send)): until then the bytes sit in an unfinished upload
 //! session, which is no blob, so a publish refused after the layer was written leaves nothing
-//! in the registry: the session is deleted as the publish ends. Should the registry turn out to hold that digest already, the upload is
-//! dropped (its session deleted); should it fail, the finished file is sent the usual way.
+//! in the registry: the session is deleted as the publish ends. Should the registry turn out
+//! to hold that digest already, the upload is dropped (its session deleted); should it fail,
+//! the finished file is sent the usual way.
 //!
 //! Each upload follows the push's own rules ([`super::push::send_blob`]): a blob the tag's
 //! image names is not asked about, a small blob this run made is sent without a HEAD, and

@@ -5,8 +5,10 @@
 
 use super::LayerError;
 use crate::plan::{EntryKind, FileEntry};
+use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Tree listings made once and read twice: the start-up check lists the build outputs to find
 /// the entrypoint, and the layer writer, right after it, lists them again for the layer (for
@@ -14,10 +16,15 @@ use std::path::Path;
 /// one publish, between its build and its layers, when nothing changes the outputs.
 #[derive(Debug, Default)]
 pub struct Listings {
-    made: std::sync::Mutex<std::collections::HashMap<ListingKey, std::sync::Arc<Vec<FileEntry>>>>,
+    /// One slot per listing, locked while it is made: the start-up check and the layer writer
+    /// may ask for the same tree at once, and the second then waits for the first's listing.
+    made: Mutex<HashMap<ListingKey, Arc<Mutex<Option<Listed>>>>>,
 }
 
 type ListingKey = (String, std::path::PathBuf, Vec<String>);
+
+/// One tree's entries.
+type Listed = Arc<Vec<FileEntry>>;
 
 impl Listings {
     /// [`expand`], or what an earlier call with the same arguments found (a failure is not
@@ -28,23 +35,21 @@ impl Listings {
         target: &str,
         source: &Path,
         exclude: &[String],
-    ) -> Result<std::sync::Arc<Vec<FileEntry>>, LayerError> {
+    ) -> Result<Arc<Vec<FileEntry>>, LayerError> {
         let key = (target.to_string(), source.to_path_buf(), exclude.to_vec());
-        let made = |m: &Self| {
-            m.made
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .get(&key)
-                .cloned()
-        };
-        if let Some(found) = made(self) {
-            return Ok(found);
-        }
-        let listed = std::sync::Arc::new(expand(layer, target, source, exclude)?);
-        self.made
+        let slot = self
+            .made
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(key, listed.clone());
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key)
+            .or_default()
+            .clone();
+        let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = &*slot {
+            return Ok(found.clone());
+        }
+        let listed = Arc::new(expand(layer, target, source, exclude)?);
+        *slot = Some(listed.clone());
         Ok(listed)
     }
 }
@@ -188,6 +193,35 @@ mod tests {
             listings.expand("l", "/m", &missing, &[]).is_ok(),
             "a failure is not kept"
         );
+    }
+
+    /// Asked for the same tree from two threads at once (the start-up check and the layer
+    /// writer), the tree is listed once: both get the one listing.
+    #[test]
+    fn listings_asked_at_once_list_once() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("out");
+        for d in 0..40 {
+            std::fs::create_dir_all(root.join(format!("d{d}"))).unwrap();
+            for f in 0..50 {
+                std::fs::write(root.join(format!("d{d}/f{f}")), "x").unwrap();
+            }
+        }
+        for _ in 0..20 {
+            let listings = Listings::default();
+            let barrier = std::sync::Barrier::new(2);
+            let (a, b) = std::thread::scope(|s| {
+                let ask = || {
+                    barrier.wait();
+                    listings.expand("l", "/app", &root, &[]).unwrap()
+                };
+                let a = s.spawn(ask);
+                let b = s.spawn(ask);
+                (a.join().unwrap(), b.join().unwrap())
+            });
+            assert!(Arc::ptr_eq(&a, &b), "listed twice");
+            assert_eq!(a.len(), 1 + 40 + 40 * 50);
+        }
     }
 
     #[test]

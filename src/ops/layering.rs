@@ -16,7 +16,7 @@ use crate::build::Built;
 use crate::growing::GrowingBlob;
 use crate::image::assemble::{self, BuildMeta, NamedLayer};
 use crate::layer::tree::Listings;
-use crate::layer::{BlobStore, LayerBlob, LayerWriter};
+use crate::layer::{BlobStore, LayerBlob, LayerWriter, Prepared};
 use crate::oci::{self, BlobSource, Image, Layer, ResolvedBase};
 use crate::plan::Plan;
 use crate::sink::Sink;
@@ -74,6 +74,39 @@ enum Slot {
     Served(Box<Layer>),
     /// The writer's, at this position of what it was given.
     Written(usize),
+}
+
+/// A platform's layers once prepared: where each comes from (position in the plan's layers,
+/// slot), and the layers the writer was asked to prepare.
+struct Layers {
+    slots: Vec<(usize, Slot)>,
+    prepared: Vec<Prepared>,
+}
+
+/// What checking a built platform reads: shared with the thread that checks it.
+#[derive(Clone, Copy)]
+struct Checking<'a> {
+    plan: &'a Plan,
+    base: &'a ResolvedBase,
+    trees: Option<&'a BaseTrees>,
+    listings: &'a Listings,
+    shared: Option<&'a Shared>,
+}
+
+impl Checking<'_> {
+    /// The checks of what a platform built. Layers from the shared cache were checked on this
+    /// base when they were built.
+    fn verify(&self, ti: usize) -> anyhow::Result<()> {
+        if self.shared.is_some_and(|s| s.serves_built(ti)) {
+            return Ok(());
+        }
+        let t = &self.plan.targets[ti];
+        checks::after_build(t, self.base)?;
+        if let Some(trees) = self.trees {
+            runtime::verify(self.plan, &t.platform, self.base, trees, self.listings)?;
+        }
+        Ok(())
+    }
 }
 
 /// The image layer of a blob in the store.
@@ -135,53 +168,49 @@ impl<'a> Layering<'a> {
     /// A platform built: checks it (and, once nothing builds any more, every platform not yet
     /// checked, so uploads start before its layers are written), then writes its layers.
     pub fn built(&mut self, b: Built, on: &mut dyn FnMut(Event)) -> anyhow::Result<()> {
-        if b.all {
-            for ti in 0..self.cx.plan.targets.len() {
-                self.check(ti)?;
-            }
+        let to_check: Vec<usize> = if b.all {
+            (0..self.cx.plan.targets.len()).collect()
         } else {
-            self.check(b.target)?;
+            vec![b.target]
+        };
+        let to_check: Vec<usize> = to_check
+            .into_iter()
+            .filter(|ti| !self.checked[*ti])
+            .collect();
+        let checking = Checking {
+            plan: self.cx.plan,
+            base: self.cx.base,
+            trees: self.cx.trees,
+            listings: self.cx.listings,
+            shared: self.cx.shared,
+        };
+        // The checks and the layer keys both go over what the build left (the start-up check
+        // walks the trees the layers copy): the platform's layers are listed, fingerprinted
+        // and looked up while it is checked. Nothing reaches an output before the checks pass.
+        let (checked, prepared) = std::thread::scope(|s| {
+            let verifying = s.spawn(|| to_check.iter().try_for_each(|&ti| checking.verify(ti)));
+            let prepared = self.prepare(b.target);
+            let checked = verifying
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (checked, prepared)
+        });
+        checked?;
+        for ti in to_check {
+            self.checked[ti] = true;
         }
-        let written = self.layers(b.target, on)?;
+        if self.checked.iter().all(|c| *c) {
+            self.cx.uploads.open();
+        }
+        let written = self.layers(b.target, prepared?, on)?;
         self.written[b.target] = Some(written);
         Ok(())
     }
 
-    /// The checks of what a platform built. Layers from the shared cache were checked on this
-    /// base when they were built.
-    fn check(&mut self, ti: usize) -> anyhow::Result<()> {
-        if self.checked[ti] {
-            return Ok(());
-        }
-        if !self.cx.shared.is_some_and(|s| s.serves_built(ti)) {
-            let t = &self.cx.plan.targets[ti];
-            checks::after_build(t, self.cx.base)?;
-            if let Some(trees) = self.cx.trees {
-                runtime::verify(
-                    self.cx.plan,
-                    &t.platform,
-                    self.cx.base,
-                    trees,
-                    self.cx.listings,
-                )?;
-            }
-        }
-        self.checked[ti] = true;
-        if self.checked.iter().all(|c| *c) {
-            self.cx.uploads.open();
-        }
-        Ok(())
-    }
-
-    fn layers(&self, ti: usize, on: &mut dyn FnMut(Event)) -> anyhow::Result<Written> {
+    /// Each of a platform's layers: from the shared cache, or listed, fingerprinted and looked
+    /// up in the layer cache (a position in the returned list of prepared layers).
+    fn prepare(&self, ti: usize) -> anyhow::Result<Layers> {
         let t = &self.cx.plan.targets[ti];
-        let base_image = self
-            .cx
-            .base
-            .for_platform(&t.platform)
-            .expect("base::resolve returns an image for every requested platform");
-        // Every layer is listed and looked up first, then those the cache lacks are written
-        // side by side; each goes to the outputs as soon as its blob is complete.
         let mut slots = Vec::new();
         let mut prepared = Vec::new();
         for (li, spec) in t.layers.iter().enumerate() {
@@ -198,6 +227,23 @@ impl<'a> Layering<'a> {
                 }
             }
         }
+        Ok(Layers { slots, prepared })
+    }
+
+    /// Writes the layers the cache lacks, side by side; each goes to the outputs as soon as
+    /// its blob is complete.
+    fn layers(
+        &self,
+        ti: usize,
+        Layers { slots, prepared }: Layers,
+        on: &mut dyn FnMut(Event),
+    ) -> anyhow::Result<Written> {
+        let t = &self.cx.plan.targets[ti];
+        let base_image = self
+            .cx
+            .base
+            .for_platform(&t.platform)
+            .expect("base::resolve returns an image for every requested platform");
         let store = self.cx.store;
         let written = self.cx.writer.write_each(prepared, &mut |_, blob| {
             // Registry outputs start sending it while the other layers are written.

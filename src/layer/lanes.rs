@@ -59,19 +59,11 @@ impl LayerWriter<'_> {
                 finished(i, self.write_prepared(p));
             }
         }
-        if let Some(e) = done.iter_mut().find_map(|d| match d {
-            Some(Err(_)) => d.take(),
-            _ => None,
-        }) {
-            return e.map(|_| unreachable!("only failures are taken"));
-        }
-        Ok(done
-            .into_iter()
-            .map(|d| match d {
-                Some(Ok(blob)) => blob,
-                _ => unreachable!("with no failure every layer was written"),
-            })
-            .collect())
+        // The first failure in the given order, if any; layers are left unstarted only then.
+        let count = done.len();
+        let blobs: Vec<LayerBlob> = done.into_iter().flatten().collect::<Result<_, _>>()?;
+        assert_eq!(blobs.len(), count, "a layer was skipped without a failure");
+        Ok(blobs)
     }
 
     /// Compresses `todo` on [`LANES`] threads; messages come back to this thread, which hands

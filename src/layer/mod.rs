@@ -245,13 +245,6 @@ pub struct Prepared {
     found: Option<LayerBlob>,
 }
 
-impl Prepared {
-    /// The blob the cache already holds for this layer, if it does.
-    pub fn found(&self) -> Option<&LayerBlob> {
-        self.found.as_ref()
-    }
-}
-
 /// What writing a prepared layer needs, apart from the writer's borrowed listings and follower:
 /// shared by the threads that write layers side by side.
 #[derive(Clone, Copy)]

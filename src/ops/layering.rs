@@ -168,15 +168,12 @@ impl<'a> Layering<'a> {
     /// A platform built: checks it (and, once nothing builds any more, every platform not yet
     /// checked, so uploads start before its layers are written), then writes its layers.
     pub fn built(&mut self, b: Built, on: &mut dyn FnMut(Event)) -> anyhow::Result<()> {
-        let to_check: Vec<usize> = if b.all {
-            (0..self.cx.plan.targets.len()).collect()
+        let candidates = if b.all {
+            0..self.cx.plan.targets.len()
         } else {
-            vec![b.target]
+            b.target..b.target + 1
         };
-        let to_check: Vec<usize> = to_check
-            .into_iter()
-            .filter(|ti| !self.checked[*ti])
-            .collect();
+        let to_check: Vec<usize> = candidates.filter(|ti| !self.checked[*ti]).collect();
         let checking = Checking {
             plan: self.cx.plan,
             base: self.cx.base,

@@ -47,6 +47,8 @@ use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
+mod walk;
+
 /// The ignore file read from the project directory.
 pub const IGNORE_FILE: &str = ".dockerignore";
 
@@ -144,6 +146,9 @@ pub enum EntryKind {
 pub struct Entry {
     pub path: PathBuf,
     pub kind: EntryKind,
+    /// A file with an execute bit (its stat, taken as the walk lists its directory); false
+    /// for directories and symlinks.
+    pub executable: bool,
 }
 
 /// An excluded path, relative to the project directory. An excluded directory is listed once,
@@ -439,20 +444,23 @@ impl Filter {
                 });
             }
             _ => {
-                self.walk_dir(&abs, &rel_path, &rel, &mut walk)?;
+                let root = walk::Dir { abs, rel_path, rel };
+                self.walk_parallel(root, &mut walk)?;
             }
         }
         Ok(walk)
     }
 
     /// Visits the children of one directory; returns whether any of them (or anything below
-    /// them) was included.
+    /// them) was included. With a `listing`, a subdirectory to walk is handed to it (another
+    /// thread lists it) instead of entered here.
     fn walk_dir(
         &self,
         abs: &Path,
         rel_path: &Path,
         rel: &str,
         walk: &mut Walk,
+        mut listing: Option<&mut walk::Listing>,
     ) -> Result<bool, IgnoreError> {
         let werr = |path: &Path| {
             let path = path.to_path_buf();
@@ -461,11 +469,11 @@ impl Filter {
         let mut children = Vec::new();
         for entry in fs::read_dir(abs).map_err(werr(abs))? {
             let entry = entry.map_err(werr(abs))?;
-            children.push((entry.file_name(), entry.file_type()));
+            children.push((entry.file_name(), entry.file_type(), entry));
         }
         children.sort_by(|a, b| a.0.cmp(&b.0));
         let mut any = false;
-        for (name, file_type) in children {
+        for (name, file_type, dir_entry) in children {
             let child_abs = abs.join(&name);
             let child_path = rel_path.join(&name);
             let child_rel = if rel.is_empty() {
@@ -496,12 +504,32 @@ impl Filter {
                 (None, None) => walk.excluded.push(excluded(Reason::Special)),
                 (None, Some(kind)) => {
                     any = true;
+                    // Through the open directory (fstatat), not the path: no path walk per
+                    // file of a deep tree.
+                    let executable = kind == EntryKind::File && {
+                        use std::os::unix::fs::PermissionsExt;
+                        let meta = dir_entry.metadata().map_err(werr(&child_abs))?;
+                        meta.permissions().mode() & 0o111 != 0
+                    };
                     walk.entries.push(Entry {
                         path: child_path.clone(),
                         kind,
+                        executable,
                     });
                     if kind == EntryKind::Dir {
-                        self.walk_dir(&child_abs, &child_path, &child_rel, walk)?;
+                        match listing.as_deref_mut() {
+                            Some(l) => l.enter_later(
+                                walk,
+                                walk::Dir {
+                                    abs: child_abs,
+                                    rel_path: child_path,
+                                    rel: child_rel,
+                                },
+                            ),
+                            None => {
+                                self.walk_dir(&child_abs, &child_path, &child_rel, walk, None)?;
+                            }
+                        }
                     }
                 }
                 (Some(r), Some(EntryKind::Dir))
@@ -515,8 +543,10 @@ impl Filter {
                     walk.entries.push(Entry {
                         path: child_path.clone(),
                         kind: EntryKind::Dir,
+                        executable: false,
                     });
-                    if self.walk_dir(&child_abs, &child_path, &child_rel, walk)? {
+                    // Entered here: whether anything below is kept decides this entry.
+                    if self.walk_dir(&child_abs, &child_path, &child_rel, walk, None)? {
                         any = true;
                     } else {
                         walk.entries.truncate(entries_mark);
@@ -1241,7 +1271,8 @@ mod tests {
             w.entries,
             vec![Entry {
                 path: "src/main.go".into(),
-                kind: File
+                kind: File,
+                executable: false,
             }]
         );
         assert_eq!(w.excluded.len(), 1);
@@ -1284,6 +1315,126 @@ mod tests {
             ("a/./b/../c", "a/c"),
         ] {
             assert_eq!(clean(p), want, "{p:?}");
+        }
+    }
+
+    /// The sequential walk of the whole project, for comparison.
+    fn walked_in_order(f: &Filter, root: &Path) -> Result<Walk, IgnoreError> {
+        let mut w = Walk::default();
+        f.walk_dir(root, Path::new(""), "", &mut w, None)?;
+        Ok(w)
+    }
+
+    /// A tree of 1,111 directories and 3,100 files (100 executable), some excluded, some re-included inside
+    /// excluded directories, symlinks among them.
+    fn wide_tree(root: &Path) {
+        for a in 0..10 {
+            for b in 0..10 {
+                for c in 0..10 {
+                    let d = root.join(format!("d{a}/e{b}/f{c}"));
+                    fs::create_dir_all(&d).unwrap();
+                    fs::write(d.join("x.txt"), "x").unwrap();
+                    fs::write(d.join("y.log"), "y").unwrap();
+                    fs::write(d.join(".env"), "secret").unwrap();
+                }
+                std::os::unix::fs::symlink("..", root.join(format!("d{a}/e{b}/up"))).unwrap();
+                let run = root.join(format!("d{a}/e{b}/run"));
+                fs::write(&run, "#!/bin/sh").unwrap();
+                use std::os::unix::fs::PermissionsExt;
+                fs::set_permissions(&run, fs::Permissions::from_mode(0o700)).unwrap();
+            }
+        }
+        fs::write(
+            root.join(".dockerignore"),
+            "**/*.log\nd3\n!d3/e4/**\nd5/e*/f7\n",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn walk_on_all_cores_lists_what_the_walk_in_order_lists() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        wide_tree(root);
+        let f = Filter::load(root).unwrap();
+        let expected = walked_in_order(&f, root).unwrap();
+        assert!(expected.entries.len() > 2_000, "{}", expected.entries.len());
+        assert!(
+            expected
+                .entries
+                .iter()
+                .any(|e| e.path == Path::new("d3/e4/f0/x.txt"))
+        );
+        assert!(
+            expected
+                .excluded
+                .iter()
+                .any(|e| e.path == Path::new("d5/e2/f7") && e.is_dir)
+        );
+        for _ in 0..20 {
+            assert_eq!(f.walk(root, Path::new("")).unwrap(), expected);
+        }
+        // Each file's execute bit is its own, symlinks and directories have none.
+        let mut executables = 0;
+        for e in &expected.entries {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::symlink_metadata(root.join(&e.path))
+                .unwrap()
+                .permissions()
+                .mode();
+            let want = e.kind == EntryKind::File && mode & 0o111 != 0;
+            assert_eq!(e.executable, want, "{}", e.path.display());
+            executables += usize::from(want);
+        }
+        assert_eq!(executables, 91, "every d*/e*/run outside d3, and d3/e4/run");
+        // Below a sub-directory too, as a detector asks.
+        let sub = f.walk(root, Path::new("d5")).unwrap();
+        let in_d5: Vec<_> = expected
+            .entries
+            .iter()
+            .filter(|e| e.path.starts_with("d5") && e.path != Path::new("d5"))
+            .collect();
+        assert_eq!(sub.entries.iter().collect::<Vec<_>>(), in_d5);
+    }
+
+    /// A chain of directories below `root/under` whose deepest path is longer than the
+    /// kernel takes (PATH_MAX, 4096 bytes): listing it fails, for root too. Made where the
+    /// path is short enough to make, then moved.
+    fn too_deep(root: &Path, under: &str) {
+        let name = "n".repeat(200);
+        let chain = root.join("chain");
+        fs::create_dir(&chain).unwrap();
+        let mut p = chain.clone();
+        while p.as_os_str().len() + 1 + name.len() < 4050 {
+            p.push(&name);
+            fs::create_dir(&p).unwrap();
+        }
+        let into = root.join(under).join("m".repeat(250));
+        fs::create_dir(&into).unwrap();
+        fs::rename(&chain, into.join("chain")).unwrap();
+    }
+
+    #[test]
+    fn walk_on_all_cores_fails_on_the_error_the_walk_in_order_meets_first() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        wide_tree(root);
+        for d in ["d7/e1/f1", "d2/e8", "d2/e9/f0"] {
+            too_deep(root, d);
+        }
+        let f = Filter::load(root).unwrap();
+        let failed_at = |r: Result<Walk, IgnoreError>| match r {
+            Err(IgnoreError::Walk { path, .. }) => path,
+            other => panic!("expected a walk error, got {other:?}"),
+        };
+        let expected = failed_at(walked_in_order(&f, root));
+        assert!(
+            expected.starts_with(root.join("d2/e8")),
+            "{}",
+            expected.display()
+        );
+        for _ in 0..20 {
+            assert_eq!(failed_at(f.walk(root, Path::new(""))), expected);
         }
     }
 }

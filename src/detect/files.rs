@@ -21,7 +21,7 @@ pub fn tree_entries(
             dir: project_dir.join(sub),
             message: e.to_string(),
         })?;
-    // One stat per file (its executable bit), on all cores: a tree of thousands of files.
+    // The walk stat'ed each file for its executable bit; the names are made on all cores.
     let entries = crate::par::map(&walk.entries, |entry| -> Result<_, DetectError> {
         let Ok(rel) = entry.path.strip_prefix(sub) else {
             return Ok(None);
@@ -50,21 +50,12 @@ pub fn tree_entries(
                 )
             }
             ignore::EntryKind::Dir => (0o755, EntryKind::Dir),
-            ignore::EntryKind::File => {
-                use std::os::unix::fs::PermissionsExt;
-                let meta = std::fs::metadata(&source).map_err(read_err)?;
-                let mode = if meta.permissions().mode() & 0o111 != 0 {
-                    0o755
-                } else {
-                    0o644
-                };
-                (
-                    mode,
-                    EntryKind::File {
-                        source: source.clone(),
-                    },
-                )
-            }
+            ignore::EntryKind::File => (
+                if entry.executable { 0o755 } else { 0o644 },
+                EntryKind::File {
+                    source: source.clone(),
+                },
+            ),
         };
         Ok(Some(FileEntry { target, mode, kind }))
     });

@@ -60,22 +60,21 @@ pub fn normalize_listed(
     let layer = || spec.name.clone();
     // Trees are listed now, from what the build left on disk; from here on they are ordinary
     // entries, so the cache key describes their every file.
-    let mut expanded = Vec::new();
+    let mut listed = Vec::new();
     for entry in &spec.entries {
-        match &entry.kind {
-            EntryKind::Tree { source, exclude } => expanded.extend(
-                listings
-                    .expand(&spec.name, &entry.target, source, exclude)?
-                    .iter()
-                    .cloned(),
-            ),
-            _ => expanded.push(entry.clone()),
+        if let EntryKind::Tree { source, exclude } = &entry.kind {
+            listed.push(listings.expand(&spec.name, &entry.target, source, exclude)?);
         }
     }
+    let mut trees = listed.iter();
+    let expanded = spec.entries.iter().flat_map(|entry| match &entry.kind {
+        EntryKind::Tree { .. } => trees.next().expect("a listing for every tree").as_slice(),
+        _ => std::slice::from_ref(entry),
+    });
     // Keyed by the name without trailing slash: byte order puts every directory before anything
     // inside it, since `a/b` is a strict prefix of `a/b/...`.
     let mut slots: BTreeMap<String, Slot> = BTreeMap::new();
-    for entry in &expanded {
+    for entry in expanded {
         let is_dir = matches!(entry.kind, EntryKind::Dir);
         let name = relative_name(&entry.target, is_dir).ok_or_else(|| LayerError::BadTarget {
             layer: layer(),
@@ -105,6 +104,7 @@ pub fn normalize_listed(
             kind,
             owner: (0, 0),
         };
+        add_parents(&mut slots, &node.name);
         match slots.entry(node.name.clone()) {
             Entry::Vacant(v) => {
                 v.insert(Slot {
@@ -131,7 +131,6 @@ pub fn normalize_listed(
                 }
             }
         }
-        add_parents(&mut slots, &entry.target);
     }
     check_parents_are_dirs(&spec.name, &slots)?;
     Ok(slots.into_values().map(|s| s.node).collect())
@@ -158,35 +157,44 @@ fn mask_mode(mode: u32, is_dir: bool) -> u32 {
     if is_dir { mode & 0o1777 } else { mode & 0o777 }
 }
 
-fn add_parents(slots: &mut BTreeMap<String, Slot>, target: &str) {
-    let rel = target.trim_start_matches('/').trim_end_matches('/');
-    for (i, _) in rel.match_indices('/') {
-        let parent = &rel[..i];
-        slots.entry(parent.to_string()).or_insert_with(|| Slot {
-            node: Node {
-                name: parent.to_string(),
-                mode: IMPLICIT_DIR_MODE,
-                kind: NodeKind::Dir,
-                owner: (0, 0),
+fn add_parents(slots: &mut BTreeMap<String, Slot>, name: &str) {
+    // Every name already in `slots` came with all its parents, so the walk up stops at the
+    // first parent found: a tree's thousands of files cost one lookup each, not one per level.
+    let mut rel = name;
+    while let Some(i) = rel.rfind('/') {
+        rel = &rel[..i];
+        if slots.contains_key(rel) {
+            return;
+        }
+        slots.insert(
+            rel.to_string(),
+            Slot {
+                node: Node {
+                    name: rel.to_string(),
+                    mode: IMPLICIT_DIR_MODE,
+                    kind: NodeKind::Dir,
+                    owner: (0, 0),
+                },
+                implicit: true,
             },
-            implicit: true,
-        });
+        );
     }
 }
 
 /// A file or symlink whose path is also a parent of another entry cannot be represented:
 /// extracting it would write through a symlink or fail.
 fn check_parents_are_dirs(layer: &str, slots: &BTreeMap<String, Slot>) -> Result<(), LayerError> {
+    // Only each name's own parent: its grandparent is the parent of a name visited earlier
+    // (byte order puts a prefix first), so the first failure is the one a check of every
+    // level would report.
     for name in slots.keys() {
-        for (i, _) in name.match_indices('/') {
-            let parent = &slots[&name[..i]];
-            if parent.node.kind != NodeKind::Dir {
-                return Err(LayerError::NotADirectory {
-                    layer: layer.to_string(),
-                    target: format!("/{name}"),
-                    parent: format!("/{}", &name[..i]),
-                });
-            }
+        let Some(i) = name.rfind('/') else { continue };
+        if slots[&name[..i]].node.kind != NodeKind::Dir {
+            return Err(LayerError::NotADirectory {
+                layer: layer.to_string(),
+                target: format!("/{name}"),
+                parent: format!("/{}", &name[..i]),
+            });
         }
     }
     Ok(())
@@ -280,6 +288,12 @@ mod tests {
         for entries in [
             vec![file("/a", 0o644), file("/a/b/c", 0o644)],
             vec![file("/a/b/c", 0o644), file("/a", 0o644)],
+            // Both `/a` and `/a/b` are files: the shallower one is named.
+            vec![
+                file("/a/b/c/d", 0o644),
+                file("/a/b", 0o644),
+                file("/a", 0o644),
+            ],
         ] {
             let err = normalize(&spec(entries)).unwrap_err();
             assert!(
@@ -288,6 +302,12 @@ mod tests {
                 "{err:?}"
             );
         }
+        let err = normalize(&spec(vec![file("/a/b/c/d", 0o644), file("/a/b", 0o644)])).unwrap_err();
+        assert!(
+            matches!(&err, LayerError::NotADirectory { target, parent, .. }
+                if target == "/a/b/c" && parent == "/a/b"),
+            "{err:?}"
+        );
     }
 
     #[test]

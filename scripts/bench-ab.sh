@@ -3,7 +3,8 @@
 # change (RUNS pairs) and a cold publish with empty Go and lade caches (COLD_RUNS pairs,
 # COLD_RUNS=0 to skip), in interleaved pairs, medians printed with before/after as the ratio;
 # then one zstd layer of a large tree (Go's src and pkg as kodata, one platform, the layer cache
-# emptied each time; LAYER_RUNS pairs, 0 to skip).
+# emptied each time; LAYER_RUNS pairs, 0 to skip), and that publish with nothing changed
+# (WARM_RUNS pairs, 0 to skip).
 # Run: ./scripts/bench-ab.sh BEFORE_BINARY AFTER_BINARY   (needs go)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,24 +40,36 @@ if [ "$COLD_RUNS" -gt 0 ]; then
   echo "same, cold: before $A s, after $B s, before/after $(ratio "$B" "$A") (median of $RUNS)"
 fi
 LAYER_RUNS=${LAYER_RUNS:-7}
-if [ "$LAYER_RUNS" -gt 0 ]; then
-  RUNS=$LAYER_RUNS
+WARM_RUNS=${WARM_RUNS:-15}
+if [ "$LAYER_RUNS" -gt 0 ] || [ "$WARM_RUNS" -gt 0 ]; then
   goroot=$(go env GOROOT)
   for s in before after; do
     mkdir -p "$work/$s/kodata/tree"
     cp -rL "$goroot/src" "$goroot/pkg" "$work/$s/kodata/tree/"
   done
-  layer() {
-    rm -rf "$work/cache-$1/layers"
+  publish_tree() {
     GOCACHE=$work/gocache-$1 LADE_CACHE_DIR=$work/cache-$1 "$2" publish -q --no-attach \
       -C "$work/$1" --platform linux/amd64 --compression zstd --to "oci:$work/layer-$1:l"
   }
   # Once each first: the go build step, which reads kodata too, is then reused.
-  layer before "$BEFORE" >/dev/null 2>&1
-  layer after "$AFTER" >/dev/null 2>&1
-  before_layer() { layer before "$BEFORE"; }
-  after_layer() { layer after "$AFTER"; }
-  pairs before_layer after_layer
+  publish_tree before "$BEFORE" >/dev/null 2>&1
+  publish_tree after "$AFTER" >/dev/null 2>&1
   mib=$(du -sm --apparent-size "$work/after/kodata" | cut -f1)
+  files=$(find "$work/after/kodata" -type f | wc -l)
+fi
+if [ "$LAYER_RUNS" -gt 0 ]; then
+  RUNS=$LAYER_RUNS
+  before_layer() { rm -rf "$work/cache-before/layers"; publish_tree before "$BEFORE"; }
+  after_layer() { rm -rf "$work/cache-after/layers"; publish_tree after "$AFTER"; }
+  pairs before_layer after_layer
   echo "zstd layer of a $mib MiB tree: before $A s, after $B s, before/after $(ratio "$B" "$A") (median of $RUNS)"
+fi
+# The same publish with nothing changed: every step and layer reused, so what is left is the
+# work before a push's first upload (the detector's walk of the tree, the checks, the keys).
+if [ "$WARM_RUNS" -gt 0 ]; then
+  RUNS=$WARM_RUNS
+  before_warm() { publish_tree before "$BEFORE"; }
+  after_warm() { publish_tree after "$AFTER"; }
+  pairs before_warm after_warm
+  echo "the same tree ($files files), nothing changed: before $A s, after $B s, before/after $(ratio "$B" "$A") (median of $RUNS)"
 fi

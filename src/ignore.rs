@@ -473,6 +473,7 @@ impl Filter {
         }
         children.sort_by(|a, b| a.0.cmp(&b.0));
         let mut any = false;
+        let mut stats = Vec::new();
         for (name, file_type, dir_entry) in children {
             let child_abs = abs.join(&name);
             let child_path = rel_path.join(&name);
@@ -505,11 +506,14 @@ impl Filter {
                 (None, Some(kind)) => {
                     any = true;
                     // Through the open directory (fstatat), not the path: no path walk per
-                    // file of a deep tree.
+                    // file of a deep tree. The stats are kept for the files' layer keys, which
+                    // then need not stat them again (`statcache::note_seen`).
                     let executable = kind == EntryKind::File && {
                         use std::os::unix::fs::PermissionsExt;
                         let meta = dir_entry.metadata().map_err(werr(&child_abs))?;
-                        meta.permissions().mode() & 0o111 != 0
+                        let executable = meta.permissions().mode() & 0o111 != 0;
+                        stats.push((child_abs.clone(), meta));
+                        executable
                     };
                     walk.entries.push(Entry {
                         path: child_path.clone(),
@@ -557,6 +561,7 @@ impl Filter {
                 (Some(r), _) => walk.excluded.push(excluded(r)),
             }
         }
+        crate::statcache::note_seen(stats.iter().map(|(path, meta)| (path.as_path(), meta)));
         Ok(any)
     }
 }

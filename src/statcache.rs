@@ -21,6 +21,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod seen;
+pub use seen::Writing;
+
 /// How much older than its hashing a file must be for its cached digest to count. Covers
 /// coarse timestamp ticks (a jiffy on ext4, 2 s on FAT) and small clock steps.
 pub const RACY_MARGIN: Duration = Duration::from_secs(2);
@@ -168,6 +171,12 @@ impl StatCache {
         Ok((digest, size))
     }
 
+    /// The digest cached for `path` if its entry still describes `stat` (taken by the
+    /// caller), without reading the file.
+    pub fn cached(&self, path: &Path, stat: &Stat) -> Option<Digest> {
+        self.lookup(path, stat)
+    }
+
     fn lookup(&self, path: &Path, stat: &Stat) -> Option<Digest> {
         let mut entries = self.lock();
         let e = entries.get_mut(path.as_os_str())?;
@@ -280,6 +289,28 @@ pub fn init(cache_dir: &Path) {
 /// The process's cache: the one [`init`] opened, else an in-memory one.
 pub fn shared() -> &'static StatCache {
     SHARED.get_or_init(StatCache::in_memory)
+}
+
+static SEEN: OnceLock<seen::Seen> = OnceLock::new();
+
+fn seen() -> &'static seen::Seen {
+    SEEN.get_or_init(Default::default)
+}
+
+/// Keeps the stat data of files (path, metadata) a walk of the project took, to stand in for
+/// a second stat of each (see `statcache/seen.rs`).
+pub fn note_seen<'p>(files: impl IntoIterator<Item = (&'p Path, &'p std::fs::Metadata)>) {
+    seen().note(files);
+}
+
+/// The stat data [`note_seen`] kept for `path`, if no build step started or ended since.
+pub fn seen_stat(path: &Path) -> Option<Stat> {
+    seen().get(path)
+}
+
+/// A build step is about to write files: held while it runs.
+pub fn step_writing() -> Writing<'static> {
+    seen().writing()
 }
 
 /// Saves the process's cache, if [`init`] gave it a file.

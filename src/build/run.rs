@@ -167,6 +167,8 @@ pub(super) fn run_target<'t>(
                     source,
                 })?;
             }
+            // Stat data taken before no longer stands for the files it may write.
+            let _writing = crate::statcache::step_writing();
             prepare_outputs(step)?;
             let log = opts.logs.join(log_name(&t.platform, n, step));
             let task = Arc::new(

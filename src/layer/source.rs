@@ -47,6 +47,16 @@ fn open_regular(layer: &str, path: &Path) -> Result<(File, u64), LayerError> {
 /// Size and sha256 of the file's bytes, through the stat cache (an unchanged file is not read
 /// again; the tar, when it is written, still checks the bytes against this digest).
 pub fn fingerprint(layer: &str, path: &Path) -> Result<Content, LayerError> {
+    // The detector's walk stat'ed it already, and no step has run since: that stat stands.
+    if let Some(stat) = crate::statcache::seen_stat(path)
+        && let Some(digest) = crate::statcache::shared().cached(path, &stat)
+    {
+        return Ok(Content {
+            size: stat.size(),
+            digest,
+            stamp: Some(stat).filter(|st| st.aged(crate::statcache::now_ns())),
+        });
+    }
     let meta = std::fs::metadata(path).map_err(|source| LayerError::Read {
         layer: layer.to_string(),
         path: path.to_path_buf(),

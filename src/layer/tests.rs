@@ -408,3 +408,72 @@ fn owners_reach_the_headers_and_the_cache_key() {
         Err(LayerError::BadTarget { .. })
     ));
 }
+
+/// The detector's walk stat'ed a file and a build step then rewrote it with bytes of the same
+/// size and its old mtime: the layer fingerprint must see the new bytes, not trust the walk's
+/// stat (which the process's stat cache, once the file aged, would still vouch for).
+#[test]
+fn a_file_a_step_rewrote_after_the_walk_is_fingerprinted_again() {
+    use crate::build::{RunOptions, record::Records};
+    use crate::plan::BuildStep;
+    use crate::plan::TargetPlan;
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    let data = src.join("data");
+    fs::write(&data, "aaaa").unwrap();
+    // Old enough for the stat cache to trust its entry.
+    std::thread::sleep(crate::statcache::RACY_MARGIN + Duration::from_millis(100));
+    let before = source::fingerprint("t", &data).unwrap();
+    assert_eq!(before.digest, Digest::of(b"aaaa"));
+    let filter = crate::ignore::Filter::parse("", &src.join(".dockerignore")).unwrap();
+    let walked = filter.walk(&src, Path::new("")).unwrap();
+    assert_eq!(walked.entries.len(), 1);
+    let step = BuildStep::new(
+        "rewrite",
+        "sh",
+        vec![
+            "-c".into(),
+            "t=$(stat -c %Y data) && printf bbbb > data && touch -d @$t data".into(),
+        ],
+        &src,
+    );
+    let targets = vec![TargetPlan {
+        platform: "linux/amd64".parse().unwrap(),
+        steps: vec![step],
+        layers: Vec::new(),
+        checks: Vec::new(),
+    }];
+    let opts = RunOptions {
+        records: Records::new(&d.path().join("cache")),
+        logs: d.path().join("logs"),
+        progress: Default::default(),
+        skip: Default::default(),
+    };
+    crate::build::run(&targets, &opts, |_| {}, |_| Ok::<_, ()>(())).unwrap();
+    let after = source::fingerprint("t", &data).unwrap();
+    assert_eq!(after.digest, Digest::of(b"bbbb"));
+    assert_eq!(after.size, 4);
+}
+
+/// With no step in between, the walk's stat stands in for a second one: the fingerprint is the
+/// one a fresh stat gives.
+#[test]
+fn a_file_the_walk_stated_is_fingerprinted_as_a_fresh_stat_would() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    fs::write(&data, "cccc").unwrap();
+    std::thread::sleep(crate::statcache::RACY_MARGIN + Duration::from_millis(100));
+    let fresh = source::fingerprint("t", &data).unwrap();
+    let filter = crate::ignore::Filter::parse("", &d.path().join(".dockerignore")).unwrap();
+    filter.walk(d.path(), Path::new("")).unwrap();
+    let seen = crate::statcache::seen_stat(&data);
+    let again = source::fingerprint("t", &data).unwrap();
+    assert_eq!(again, fresh);
+    assert_eq!(again.digest, Digest::of(b"cccc"));
+    assert!(again.stamp.is_some(), "aged, so its stat vouches for it");
+    // Another test's step may have run meanwhile; when none did, the walk's stat was kept.
+    if let Some(s) = seen {
+        assert_eq!(Some(s), again.stamp);
+    }
+}

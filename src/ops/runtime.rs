@@ -404,7 +404,7 @@ pub fn verify(
         return Ok(());
     };
     let mut tree = base_tree.clone();
-    let sources = overlay_all(&mut tree, plan, platform, listings);
+    overlay_all(&mut tree, plan, platform, listings);
     let cmd = command(plan, image);
     let Some(program) = cmd.argv.first() else {
         return Err(Box::new(RuntimeError::NoCommand {
@@ -421,7 +421,8 @@ pub fn verify(
             path: real,
         }));
     }
-    let Some(interpreter) = sources.get(&real).and_then(|src| shebang(src)) else {
+    let source = source_of(plan, platform, listings, &real);
+    let Some(interpreter) = source.and_then(|src| shebang(&src)) else {
         return Ok(());
     };
     // `#!/usr/bin/env python3` runs the first python3 on PATH.
@@ -523,22 +524,50 @@ fn shebang(path: &Path) -> Option<Vec<String>> {
 /// build outputs are known only after the build.
 fn overlay_known(tree: &mut FileTree, plan: &Plan, platform: &Platform) {
     for e in entries(plan, platform) {
-        overlay_entry(tree, None, e);
+        overlay_entry(tree, e);
     }
 }
 
-/// Every entry of lade's layers, build outputs expanded as the layer writer expands them, with
-/// the host file behind each image path (to read a script's interpreter line).
+/// Every entry of lade's layers, build outputs expanded as the layer writer expands them.
 fn overlay_all(
     tree: &mut FileTree,
     plan: &Plan,
     platform: &Platform,
     listings: &crate::layer::tree::Listings,
-) -> BTreeMap<String, PathBuf> {
-    let mut sources = BTreeMap::new();
+) {
+    each_entry(plan, platform, listings, |e| overlay_entry(tree, e));
+}
+
+/// The host file behind image path `target`: the last file entry there, as the last entry at a
+/// path is the one the image holds. Looked up once, for the one program checked, instead of
+/// keeping a map of every file of a large tree.
+fn source_of(
+    plan: &Plan,
+    platform: &Platform,
+    listings: &crate::layer::tree::Listings,
+    target: &str,
+) -> Option<PathBuf> {
+    let mut found = None;
+    each_entry(plan, platform, listings, |e| {
+        if let EntryKind::File { source } = &e.kind
+            && e.target == target
+        {
+            found = Some(source.clone());
+        }
+    });
+    found
+}
+
+/// `f` on each entry of the platform's layers, in order, trees expanded.
+fn each_entry(
+    plan: &Plan,
+    platform: &Platform,
+    listings: &crate::layer::tree::Listings,
+    mut f: impl FnMut(&FileEntry),
+) {
     for e in entries(plan, platform) {
         let EntryKind::Tree { source, exclude } = &e.kind else {
-            overlay_entry(tree, Some(&mut sources), e);
+            f(e);
             continue;
         };
         // An output that cannot be read fails the layer writer next, naming it; here it
@@ -546,26 +575,14 @@ fn overlay_all(
         let expanded = listings
             .expand("runtime check", &e.target, source, exclude)
             .unwrap_or_default();
-        for x in expanded.iter() {
-            overlay_entry(tree, Some(&mut sources), x);
-        }
+        expanded.iter().for_each(&mut f);
     }
-    sources
 }
 
-/// Puts `e` into `tree`, and a file's host source into `sources` when the caller keeps them.
-fn overlay_entry(
-    tree: &mut FileTree,
-    sources: Option<&mut BTreeMap<String, PathBuf>>,
-    e: &FileEntry,
-) {
+/// Puts `e` into `tree`.
+fn overlay_entry(tree: &mut FileTree, e: &FileEntry) {
     match &e.kind {
-        EntryKind::File { source } => {
-            tree.insert(e.target.clone(), Node::File, e.mode);
-            if let Some(sources) = sources {
-                sources.insert(e.target.clone(), source.clone());
-            }
-        }
+        EntryKind::File { .. } => tree.insert(e.target.clone(), Node::File, e.mode),
         EntryKind::Dir => tree.insert(e.target.clone(), Node::Dir, e.mode),
         EntryKind::Symlink { link } => {
             tree.insert(e.target.clone(), Node::Symlink(link.clone()), e.mode)
@@ -579,4 +596,81 @@ fn entries<'a>(plan: &'a Plan, platform: &'a Platform) -> impl Iterator<Item = &
         .iter()
         .filter(move |t| &t.platform == platform)
         .flat_map(|t| t.layers.iter().flat_map(|l| &l.entries))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{LayerSpec, TargetPlan};
+
+    fn file(target: &str, source: &Path) -> FileEntry {
+        FileEntry {
+            target: target.into(),
+            mode: 0o755,
+            kind: EntryKind::File {
+                source: source.to_path_buf(),
+            },
+        }
+    }
+
+    /// The host file read for a script's interpreter line is the one the image holds at that
+    /// path: the last file entry there, trees expanded in their place.
+    #[test]
+    fn the_source_of_an_image_path_is_its_last_file_entry() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("out");
+        std::fs::create_dir_all(out.join("bin")).unwrap();
+        std::fs::write(out.join("bin/run"), "#!/bin/sh").unwrap();
+        let first = d.path().join("first");
+        let last = d.path().join("last");
+        let platform: Platform = "linux/amd64".parse().unwrap();
+        let layer = |entries| LayerSpec {
+            name: "app".into(),
+            entries,
+        };
+        let plan = Plan {
+            detector: "test".into(),
+            reasons: vec![],
+            name: "app".into(),
+            project_dir: d.path().into(),
+            targets: vec![TargetPlan {
+                platform: platform.clone(),
+                steps: vec![],
+                layers: vec![
+                    layer(vec![file("/app/bin/run", &first)]),
+                    layer(vec![FileEntry {
+                        target: "/app".into(),
+                        mode: 0o755,
+                        kind: EntryKind::Tree {
+                            source: out.clone(),
+                            exclude: vec![],
+                        },
+                    }]),
+                    layer(vec![
+                        file("/app/bin/tool", &last),
+                        FileEntry {
+                            target: "/app/bin/tool".into(),
+                            mode: 0o755,
+                            kind: EntryKind::Dir,
+                        },
+                    ]),
+                ],
+                checks: vec![],
+            }],
+            config: Default::default(),
+            base: "scratch".into(),
+            excluded: vec![],
+        };
+        let listings = crate::layer::tree::Listings::default();
+        let source = |target| source_of(&plan, &platform, &listings, target);
+        // The tree's file comes after the first layer's and wins.
+        assert_eq!(source("/app/bin/run"), Some(out.join("bin/run")));
+        // A directory after a file is no file entry: the file's source stays the answer
+        // (the tree check then finds no executable file there).
+        assert_eq!(source("/app/bin/tool"), Some(last));
+        assert_eq!(source("/app/bin"), None);
+        assert_eq!(source("/nowhere"), None);
+        let other: Platform = "linux/arm64".parse().unwrap();
+        assert_eq!(source_of(&plan, &other, &listings, "/app/bin/run"), None);
+    }
 }

@@ -90,6 +90,19 @@ pub struct RunOptions {
     pub skip: std::collections::BTreeSet<(usize, usize)>,
 }
 
+#[cfg(test)]
+impl RunOptions {
+    /// Records in `dir/cache`, logs in `dir/logs`, no progress, nothing skipped.
+    pub fn in_dir(dir: &std::path::Path) -> RunOptions {
+        RunOptions {
+            records: Records::new(&dir.join("cache")),
+            logs: dir.join("logs"),
+            progress: Default::default(),
+            skip: Default::default(),
+        }
+    }
+}
+
 /// Why a build stopped: a step failed, or what the caller did with a built target failed.
 #[derive(Debug)]
 pub enum RunError<E> {
@@ -424,12 +437,7 @@ mod tests {
             layers: Vec::new(),
             checks: Vec::new(),
         }];
-        let opts = RunOptions {
-            records: Records::new(&d.path().join("cache")),
-            logs: d.path().join("logs"),
-            progress: Default::default(),
-            skip: Default::default(),
-        };
+        let opts = RunOptions::in_dir(d.path());
         let publish = |targets: &mut Vec<TargetPlan>| {
             for step in &mut targets[0].steps {
                 step.key = None;

@@ -414,7 +414,7 @@ fn owners_reach_the_headers_and_the_cache_key() {
 /// stat (which the process's stat cache, once the file aged, would still vouch for).
 #[test]
 fn a_file_a_step_rewrote_after_the_walk_is_fingerprinted_again() {
-    use crate::build::{RunOptions, record::Records};
+    use crate::build::RunOptions;
     use crate::plan::BuildStep;
     use crate::plan::TargetPlan;
     let d = tempfile::tempdir().unwrap();
@@ -444,12 +444,7 @@ fn a_file_a_step_rewrote_after_the_walk_is_fingerprinted_again() {
         layers: Vec::new(),
         checks: Vec::new(),
     }];
-    let opts = RunOptions {
-        records: Records::new(&d.path().join("cache")),
-        logs: d.path().join("logs"),
-        progress: Default::default(),
-        skip: Default::default(),
-    };
+    let opts = RunOptions::in_dir(d.path());
     crate::build::run(&targets, &opts, |_| {}, |_| Ok::<_, ()>(())).unwrap();
     let after = source::fingerprint("t", &data).unwrap();
     assert_eq!(after.digest, Digest::of(b"bbbb"));

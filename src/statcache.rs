@@ -297,13 +297,22 @@ fn seen() -> &'static seen::Seen {
     SEEN.get_or_init(Default::default)
 }
 
-/// Keeps the stat data of files (path, metadata) a walk of the project took, to stand in for
-/// a second stat of each (see `statcache/seen.rs`).
-pub fn note_seen<'p>(files: impl IntoIterator<Item = (&'p Path, &'p std::fs::Metadata)>) {
-    seen().note(files);
+/// What to give [`note_seen`] for the stats a walk takes from now on.
+pub fn seen_generation() -> u64 {
+    seen().generation()
 }
 
-/// The stat data [`note_seen`] kept for `path`, if no build step started or ended since.
+/// Keeps the stat data of files (path, metadata) a walk of the project took since
+/// [`seen_generation`] said `taken_at`, to stand in for a second stat of each (see
+/// `statcache/seen.rs`).
+pub fn note_seen<'p>(
+    taken_at: u64,
+    files: impl IntoIterator<Item = (&'p Path, &'p std::fs::Metadata)>,
+) {
+    seen().note(taken_at, files);
+}
+
+/// The stat data [`note_seen`] kept for `path`, if no build step started since.
 pub fn seen_stat(path: &Path) -> Option<Stat> {
     seen().get(path)
 }

@@ -65,7 +65,8 @@ impl Filter {
         let mut jobs = Jobs::default();
         // The root on this thread: a tree with no subdirectories starts no thread.
         jobs.done.push(None);
-        self.run(&mut jobs, 0, root);
+        let (listing, failed) = self.list(&root);
+        jobs.record(0, listing, failed);
         if !jobs.queue.is_empty() {
             let threads = std::thread::available_parallelism()
                 .map_or(1, |n| n.get())
@@ -117,12 +118,6 @@ impl Filter {
             js.busy -= 1;
             wake.notify_all();
         }
-    }
-
-    /// Job `id` run on this thread, its subdirectories queued.
-    fn run(&self, jobs: &mut Jobs, id: usize, dir: Dir) {
-        let (listing, failed) = self.list(&dir);
-        jobs.record(id, listing, failed);
     }
 
     fn list(&self, dir: &Dir) -> (Listing, Option<IgnoreError>) {

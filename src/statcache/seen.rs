@@ -1,8 +1,9 @@
 //! Stat data a walk of the project took earlier in this process (the detector's, which stats
 //! every file it lists for its execute bit), standing in for a second stat of the same files
 //! when their layer keys are made, as long as nothing can have written them in between: no
-//! build step ran since, and none was running when they were taken. A warm publish of a tree
-//! of thousands of files then stats each once, not twice.
+//! build step started or ended between the moment they were taken and the moment they are
+//! used, and none was running then. A warm publish of a tree of thousands of files then stats
+//! each once, not twice.
 //!
 //! Anything else that changes a file between the two moments is the same race as a change
 //! just after the second stat would be; a layer that is then written still checks each file
@@ -21,12 +22,13 @@ pub struct Seen {
 
 #[derive(Default)]
 struct State {
-    /// Bumped when a step starts and when one ends: a stat taken before counts only while
-    /// this is unchanged.
+    /// Bumped when a step starts and when one ends: stats taken at one generation are kept
+    /// only if it is still the current one when they are handed over.
     generation: u64,
     /// Steps running now: a stat taken meanwhile may already be stale.
     running: usize,
-    stats: HashMap<OsString, (Stat, u64)>,
+    /// Emptied when a step starts, so whatever is here was taken since the last one ended.
+    stats: HashMap<OsString, Stat>,
 }
 
 impl Seen {
@@ -34,26 +36,33 @@ impl Seen {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Keeps the stat data of regular files (path, its metadata), unless a step is running.
-    pub fn note<'p>(&self, files: impl IntoIterator<Item = (&'p Path, &'p std::fs::Metadata)>) {
+    /// The generation to give [`note`](Self::note) for stats taken from now on.
+    pub fn generation(&self) -> u64 {
+        self.state().generation
+    }
+
+    /// Keeps the stat data of regular files (path, its metadata) taken since
+    /// [`generation`](Self::generation) said `taken_at`, unless a step started or ended
+    /// since then, or is running.
+    pub fn note<'p>(
+        &self,
+        taken_at: u64,
+        files: impl IntoIterator<Item = (&'p Path, &'p std::fs::Metadata)>,
+    ) {
         let mut st = self.state();
-        if st.running > 0 {
+        if st.running > 0 || st.generation != taken_at {
             return;
         }
-        let generation = st.generation;
         for (path, meta) in files {
             if meta.is_file() {
-                st.stats
-                    .insert(path.as_os_str().to_owned(), (Stat::of(meta), generation));
+                st.stats.insert(path.as_os_str().to_owned(), Stat::of(meta));
             }
         }
     }
 
-    /// The stat data kept for `path`, if no step started or ended since it was taken.
+    /// The stat data kept for `path`: no step has started since it was taken.
     pub fn get(&self, path: &Path) -> Option<Stat> {
-        let st = self.state();
-        let (stat, generation) = st.stats.get(path.as_os_str())?;
-        (*generation == st.generation && st.running == 0).then_some(*stat)
+        self.state().stats.get(path.as_os_str()).copied()
     }
 
     /// A step starts: what was kept no longer counts. Ends when the guard is dropped.
@@ -91,30 +100,39 @@ mod tests {
         let meta = std::fs::metadata(&file).unwrap();
         let seen = Seen::default();
         assert_eq!(seen.get(&file), None);
-        seen.note([(file.as_path(), &meta)]);
+        seen.note(seen.generation(), [(file.as_path(), &meta)]);
         assert_eq!(seen.get(&file), Some(Stat::of(&meta)));
         // Directories are never kept: only a regular file's stat stands in for another.
-        seen.note([(tmp.path(), &std::fs::metadata(tmp.path()).unwrap())]);
+        seen.note(
+            seen.generation(),
+            [(tmp.path(), &std::fs::metadata(tmp.path()).unwrap())],
+        );
         assert_eq!(seen.get(tmp.path()), None);
 
         let step = seen.writing();
         assert_eq!(seen.get(&file), None, "a step started since");
-        seen.note([(file.as_path(), &meta)]);
+        seen.note(seen.generation(), [(file.as_path(), &meta)]);
         assert_eq!(seen.get(&file), None, "taken while a step runs");
         drop(step);
         assert_eq!(seen.get(&file), None, "taken while a step ran");
-        seen.note([(file.as_path(), &meta)]);
+        seen.note(seen.generation(), [(file.as_path(), &meta)]);
         assert_eq!(seen.get(&file), Some(Stat::of(&meta)));
+
+        // Taken before a step that ended before they were handed over: stale already.
+        let taken_at = seen.generation();
+        drop(seen.writing());
+        seen.note(taken_at, [(file.as_path(), &meta)]);
+        assert_eq!(seen.get(&file), None);
 
         // Two steps side by side (two platforms): kept again only once both ended.
         let a = seen.writing();
         let b = seen.writing();
         drop(a);
-        seen.note([(file.as_path(), &meta)]);
+        seen.note(seen.generation(), [(file.as_path(), &meta)]);
         assert_eq!(seen.get(&file), None);
         drop(b);
         assert_eq!(seen.get(&file), None);
-        seen.note([(file.as_path(), &meta)]);
+        seen.note(seen.generation(), [(file.as_path(), &meta)]);
         assert_eq!(seen.get(&file), Some(Stat::of(&meta)));
     }
 }
